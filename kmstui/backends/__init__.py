@@ -1,0 +1,1 @@
+"""Key backends behind one KMS-shaped interface (see base.py)."""

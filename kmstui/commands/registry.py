@@ -1,0 +1,262 @@
+"""Commands, their arguments, and the registry that parses a line of words into a call.
+
+A command is a path of words (``("key", "create")``), typed arguments and a handler
+``handler(session, args) -> Result``. Handlers return plain data; faces render it. Plugins add commands
+(and subcommands of core groups, e.g. ``policy test`` beside ``policy get``) through the
+``register_commands`` hook with the same API the core uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+from kmstui.errors import UsageError
+
+if TYPE_CHECKING:
+    from kmstui.session import Session
+
+
+@dataclass
+class TableHint:
+    """How to show a result as a table: the list inside `data` (a key, or None for data itself) and its
+    columns as (heading, field path) pairs; field paths may be dotted ("KeyMetadata.KeyId")."""
+
+    rows: str | None
+    columns: Sequence[tuple[str, str]]
+
+
+@dataclass
+class Result:
+    """What a command hands back. `data` is AWS-shaped plain data (dicts, lists, str, numbers, bytes);
+    json/yaml output and --query see only `data`. `text` is the human rendering for --output text when
+    the command has a better one than the generic form. `message` goes to stderr (a diagnostic such as
+    "wrote 3 files"). A non-zero `exit_code` marks a check that ran and found a problem."""
+
+    data: Any = None
+    table: TableHint | None = None
+    text: str | None = None
+    message: str | None = None
+    exit_code: int = 0
+
+
+@dataclass
+class Arg:
+    """One argument. `name` starting with "-" is a flag, otherwise a positional.
+
+    repeat: the flag may be given several times (value is a list).  flag: boolean switch.
+    nargs: for positionals ("?", "*", "+").  complete: name of a value completer ("key", "alias",
+    "file", "dir", "profile", "principal", "theme", "command", "backend", or a choices list is used).
+    secret: the value must never be echoed or kept in history (a passphrase given on the line).
+    """
+
+    name: str
+    help: str = ""
+    aliases: tuple[str, ...] = ()
+    type: Callable[[str], Any] | None = None
+    required: bool = False
+    repeat: bool = False
+    flag: bool = False
+    nargs: str | None = None
+    choices: Sequence[str] | None = None
+    default: Any = None
+    metavar: str | None = None
+    complete: str | None = None
+    secret: bool = False
+
+    @property
+    def is_flag(self) -> bool:
+        return self.name.startswith("-")
+
+    @property
+    def dest(self) -> str:
+        return self.name.lstrip("-").replace("-", "_")
+
+    @property
+    def spellings(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+@dataclass
+class Command:
+    """A registered command.
+
+    needs_backend: False for commands that must never create, open or unseal a key store (inspect, help,
+    config, plugins, policy work on files).  mutates: refused under --read-only.  confirm: dest of the
+    argument whose value the user must type to confirm (destructive commands); --yes skips it.
+    """
+
+    path: tuple[str, ...]
+    handler: Callable[["Session", argparse.Namespace], Result | Any]
+    summary: str
+    args: list[Arg] = field(default_factory=list)
+    description: str = ""
+    needs_backend: bool = True
+    mutates: bool = False
+    confirm: str | None = None
+    examples: list[str] = field(default_factory=list)
+    plugin: str = "kmstui"
+
+    @property
+    def name(self) -> str:
+        return " ".join(self.path)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of printing and exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see 'help {self.prog}')")
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        raise UsageError(message or f"{self.prog}: invalid arguments")
+
+
+# Flags every command accepts, anywhere on the line (as the AWS CLI allows).
+GLOBAL_ARGS: list[Arg] = [
+    Arg("--output", "output format", choices=("table", "json", "yaml", "text")),
+    Arg("--query", "JMESPath expression applied to the result data"),
+    Arg("--profile", "profile to use", complete="profile"),
+    Arg("--backend", "backend kind or profile to use for this command", complete="backend"),
+    Arg("--as", "act as this principal ARN (local backend)", complete="principal"),
+    Arg("--read-only", "refuse every command that changes backend state", flag=True),
+    Arg("--yes", "answer yes to confirmations (for scripts)", flag=True, aliases=("-y",)),
+    Arg("--debug", "show tracebacks and debug detail", flag=True),
+    Arg("--no-color", "no colour in output", flag=True),
+]
+GLOBAL_DESTS = frozenset(a.dest for a in GLOBAL_ARGS)
+
+
+def _add(parser: argparse.ArgumentParser, arg: Arg, *, suppress: bool = False) -> None:
+    kw: dict[str, Any] = {"help": arg.help}
+    if suppress:
+        kw["default"] = argparse.SUPPRESS
+    if arg.is_flag:
+        kw["dest"] = arg.dest
+        if arg.flag:
+            kw["action"] = "store_true"
+            if not suppress:
+                kw["default"] = bool(arg.default)
+        else:
+            if arg.repeat:
+                kw["action"] = "append"
+                if not suppress:
+                    kw["default"] = None
+            elif not suppress:
+                kw["default"] = arg.default
+            kw["required"] = arg.required
+            if arg.type:
+                kw["type"] = arg.type
+            if arg.choices:
+                kw["choices"] = arg.choices
+            kw["metavar"] = arg.metavar or arg.dest.upper()
+        parser.add_argument(*arg.spellings, **kw)
+    else:
+        if arg.nargs:
+            kw["nargs"] = arg.nargs
+        if arg.type:
+            kw["type"] = arg.type
+        if arg.choices:
+            kw["choices"] = arg.choices
+        if arg.default is not None:
+            kw["default"] = arg.default
+        kw["metavar"] = arg.metavar or arg.dest.upper()
+        parser.add_argument(arg.dest, **kw)
+
+
+class CommandRegistry:
+    """All commands by path. Lookup takes the longest registered path that prefixes the words."""
+
+    def __init__(self) -> None:
+        self._commands: dict[tuple[str, ...], Command] = {}
+        self._parsers: dict[tuple[str, ...], _Parser] = {}
+        self.group_help: dict[tuple[str, ...], str] = {}
+
+    def add(self, command: Command) -> Command:
+        if command.path in self._commands:
+            other = self._commands[command.path]
+            raise ValueError(f"command '{command.name}' from {command.plugin} clashes with one from {other.plugin}")
+        self._commands[command.path] = command
+        return command
+
+    def command(self, name: str, summary: str, args: Iterable[Arg] = (), **kw: Any):
+        """Decorator: ``@registry.command("key create", "Create a key", [Arg(...)], mutates=True)``."""
+
+        def deco(fn):
+            self.add(Command(tuple(name.split()), fn, summary, list(args), **kw))
+            return fn
+
+        return deco
+
+    def describe_group(self, name: str, summary: str) -> None:
+        """Give a command group (e.g. "key") a one-line summary for help listings."""
+        self.group_help[tuple(name.split())] = summary
+
+    def __iter__(self):
+        return iter(sorted(self._commands.values(), key=lambda c: c.path))
+
+    def __len__(self) -> int:
+        return len(self._commands)
+
+    def get(self, path: Sequence[str]) -> Command | None:
+        return self._commands.get(tuple(path))
+
+    def groups(self) -> set[tuple[str, ...]]:
+        """Every proper prefix of a command path (e.g. ("key",) for "key create")."""
+        return {c.path[:i] for c in self._commands.values() for i in range(1, len(c.path))}
+
+    def children(self, prefix: Sequence[str]) -> list[str]:
+        """The words that can follow `prefix` (sorted, unique)."""
+        n = len(prefix)
+        return sorted({c.path[n] for c in self._commands.values() if len(c.path) > n and c.path[:n] == tuple(prefix)})
+
+    def find(self, words: Sequence[str]) -> tuple[Command | None, int]:
+        """Longest command path that prefixes `words`, and how many words it used."""
+        for n in range(min(len(words), 4), 0, -1):
+            cmd = self._commands.get(tuple(words[:n]))
+            if cmd is not None:
+                return cmd, n
+        return None, 0
+
+    def parser(self, command: Command) -> argparse.ArgumentParser:
+        parser = self._parsers.get(command.path)
+        if parser is None:
+            parser = _Parser(prog=command.name, description=command.description or command.summary,
+                             add_help=False, allow_abbrev=False)
+            for arg in command.args:
+                _add(parser, arg)
+            names = {s for a in command.args for s in a.spellings}
+            for arg in GLOBAL_ARGS:
+                if not names.intersection(arg.spellings):
+                    _add(parser, arg, suppress=True)
+            self._parsers[command.path] = parser
+        return parser
+
+    def parse(self, words: Sequence[str]) -> tuple[Command, argparse.Namespace]:
+        """Turn words into (command, arguments); UsageError with a hint when they do not fit."""
+        if not words:
+            raise UsageError("no command given (try 'help')")
+        cmd, used = self.find(words)
+        if cmd is None:
+            raise UsageError(self._unknown(words))
+        rest = list(words[used:])
+        if "--help" in rest or "-h" in rest:
+            return self.get(("help",)) or cmd, argparse.Namespace(topic=list(cmd.path))
+        args = self.parser(cmd).parse_args(rest)
+        return cmd, args
+
+    def _unknown(self, words: Sequence[str]) -> str:
+        for n in range(len(words), 0, -1):
+            prefix = tuple(words[:n])
+            if prefix in self.groups():
+                if n == len(words):
+                    return f"'{' '.join(prefix)}' needs a subcommand: {', '.join(self.children(prefix))}"
+                return (f"unknown command '{' '.join(words[: n + 1])}'; "
+                        f"'{' '.join(prefix)}' has: {', '.join(self.children(prefix))}")
+        from difflib import get_close_matches
+
+        tops = self.children(())
+        close = get_close_matches(words[0], tops, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else " (try 'help')"
+        return f"unknown command '{words[0]}'{hint}"

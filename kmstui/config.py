@@ -1,0 +1,116 @@
+"""Configuration: where kmstui keeps things, and named profiles read from TOML.
+
+Precedence for every setting: command-line flag > environment > profile > default. ``KMSTUI_HOME``
+relocates all config and state under one folder (tests use it).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kmstui.errors import ConfigError
+
+DEFAULT_PROFILE = "local"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Folders for config, data (the HSM file, audit log), state (history) and runtime (agent socket)."""
+
+    config_dir: Path
+    data_dir: Path
+    state_dir: Path
+    runtime_dir: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.toml"
+
+    @property
+    def themes_dir(self) -> Path:
+        return self.config_dir / "themes"
+
+    @classmethod
+    def discover(cls) -> "Paths":
+        home = os.environ.get("KMSTUI_HOME")
+        if home:
+            base = Path(home).expanduser()
+            return cls(base / "config", base / "data", base / "state", base / "run")
+        import platformdirs
+
+        runtime = platformdirs.user_runtime_dir("kmstui")
+        return cls(
+            Path(platformdirs.user_config_dir("kmstui")),
+            Path(platformdirs.user_data_dir("kmstui")),
+            Path(platformdirs.user_state_dir("kmstui")),
+            Path(runtime),
+        )
+
+
+@dataclass
+class Profile:
+    """A named backend connection: `backend` kind plus that backend's settings."""
+
+    name: str
+    backend: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.settings.get(key, default)
+
+
+@dataclass
+class Config:
+    """The parsed config file (or defaults when there is none)."""
+
+    paths: Paths
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, paths: Paths | None = None) -> "Config":
+        paths = paths or Paths.discover()
+        data: dict[str, Any] = {}
+        if paths.config_file.exists():
+            try:
+                data = tomllib.loads(paths.config_file.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"config file {paths.config_file} is not valid TOML ({exc}); fix or move it") from None
+        return cls(paths, data)
+
+    @property
+    def default_profile(self) -> str:
+        return os.environ.get("KMSTUI_PROFILE") or self.data.get("default_profile") or DEFAULT_PROFILE
+
+    def section(self, name: str) -> dict[str, Any]:
+        value = self.data.get(name, {})
+        return value if isinstance(value, dict) else {}
+
+    def profile_names(self) -> list[str]:
+        names = set(self.section("profiles"))
+        names.add(DEFAULT_PROFILE)
+        return sorted(names)
+
+    def profile(self, name: str | None = None) -> Profile:
+        name = name or self.default_profile
+        raw = self.section("profiles").get(name)
+        if raw is None:
+            if name == DEFAULT_PROFILE:
+                return Profile(DEFAULT_PROFILE, "local", {})
+            if name in ("local", "pkcs11", "aws"):
+                return Profile(name, name, {})
+            known = ", ".join(self.profile_names())
+            raise ConfigError(f"no profile named '{name}' (known: {known}); add it with 'config init' or edit {self.paths.config_file}")
+        if not isinstance(raw, dict) or "backend" not in raw:
+            raise ConfigError(f"profile '{name}' in {self.paths.config_file} needs a 'backend' setting (local, pkcs11 or aws)")
+        settings = {k: v for k, v in raw.items() if k != "backend"}
+        return Profile(name, str(raw["backend"]), settings)
+
+    def setting(self, key: str, env: str | None = None, default: Any = None) -> Any:
+        """A top-level setting, with its environment override."""
+        if env and os.environ.get(env):
+            return os.environ[env]
+        return self.data.get(key, default)

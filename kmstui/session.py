@@ -1,0 +1,228 @@
+"""The Session: one per process, shared by every face.
+
+It holds the configuration and active profile, the plugin manager and command registry, the open backend
+connections (opened lazily, one per profile), and the output settings. Faces give it two callbacks,
+`prompt_secret` and `confirm`, so the core can ask the user without importing any UI library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, BinaryIO, Callable, Iterator
+
+from kmstui.backends.base import MUTATING_OPERATIONS, Backend
+from kmstui.commands.registry import GLOBAL_DESTS, Command, CommandRegistry, Result
+from kmstui.config import Config, Paths, Profile
+from kmstui.errors import ConfigError, UsageError
+from kmstui.plugins import PluginInfo, make_manager
+
+
+@dataclass
+class Options:
+    """Global settings for a command; a flag on the command line overrides them for that command only."""
+
+    output: str | None = None
+    query: str | None = None
+    profile: str | None = None
+    backend: str | None = None
+    as_: str | None = None
+    read_only: bool = False
+    yes: bool = False
+    debug: bool = False
+    no_color: bool = False
+
+    def overridden(self, args: argparse.Namespace) -> "Options":
+        changes = {}
+        for name in GLOBAL_DESTS:
+            if hasattr(args, name):
+                value = getattr(args, name)
+                attr = "as_" if name == "as" else name
+                if isinstance(value, bool):
+                    value = value or getattr(self, attr)
+                changes[attr] = value
+        return replace(self, **changes)
+
+
+@dataclass
+class BackendContext:
+    """What a backend factory gets: its profile, the folders, and how to ask the user for a secret."""
+
+    profile: Profile
+    paths: Paths
+    prompt_secret: Callable[[str], str | None]
+    interactive: bool
+    debug: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BackendKind:
+    kind: str
+    factory: Callable[[BackendContext], Backend]
+    summary: str
+    plugin: str
+
+
+class _ReadOnlyBackend:
+    """Wraps a backend so that no operation changing state can run, whichever command calls it."""
+
+    def __init__(self, inner: Backend) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        if name in MUTATING_OPERATIONS:
+            def refused(**_kwargs: Any) -> Any:
+                raise UsageError(f"read-only mode: {name} would change the backend; run without --read-only")
+
+            return refused
+        return getattr(self._inner, name)
+
+
+class Session:
+    def __init__(self, config: Config | None = None, options: Options | None = None, *,
+                 interactive: bool = False, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None,
+                 load_plugins: bool = True) -> None:
+        self.config = config or Config.load()
+        self.options = options or Options()
+        self.interactive = interactive
+        self.stdin = stdin if stdin is not None else sys.stdin.buffer
+        self.stdout = stdout if stdout is not None else sys.stdout.buffer
+        # Faces replace these: ask for a secret (None: cannot ask) / confirm by typing `expected`.
+        self.prompt_secret: Callable[[str], str | None] = lambda _prompt: None
+        self.confirm: Callable[[str, str], bool] | None = None
+        self.pm, self.plugins = make_manager(load_entry_points=load_plugins)
+        self.registry = CommandRegistry()
+        self.backend_kinds: dict[str, BackendKind] = {}
+        self.completers: dict[str, Callable[..., list]] = {}
+        self.plugin_errors: list[str] = []
+        self._backends: dict[str, Backend] = {}
+        self._no_backend_command: str | None = None
+        self._collect()
+
+    # -- plugins -------------------------------------------------------------------------------------
+    def _collect(self) -> None:
+        """Call each plugin's registration hooks one by one, so one failing plugin cannot block others."""
+
+        def reg_backend(plugin: str):
+            def register(kind: str, factory: Callable[[BackendContext], Backend], summary: str = "") -> None:
+                self.backend_kinds[kind] = BackendKind(kind, factory, summary, plugin)
+            return register
+
+        def reg_completer(name: str, fn: Callable[..., list]) -> None:
+            self.completers[name] = fn
+
+        for hook, arg_for in (
+            (self.pm.hook.register_backends, reg_backend),
+            (self.pm.hook.register_commands, lambda _p: self.registry),
+            (self.pm.hook.register_completers, lambda _p: reg_completer),
+        ):
+            argname = hook.spec.argnames[0]
+            for impl in hook.get_hookimpls():
+                try:
+                    impl.function(**{argname: arg_for(impl.plugin_name)})
+                except Exception as exc:  # noqa: BLE001 - plugins are untrusted code
+                    msg = f"kmstui: plugin '{impl.plugin_name}' failed in {hook.name} ({type(exc).__name__}: {exc}); skipped"
+                    self.plugin_errors.append(msg)
+                    print(msg, file=sys.stderr)
+
+    # -- backends ------------------------------------------------------------------------------------
+    @property
+    def profile_name(self) -> str:
+        return self.options.profile or self.options.backend or self.config.default_profile
+
+    def profile(self, name: str | None = None) -> Profile:
+        return self.config.profile(name or self.profile_name)
+
+    def caller_arn(self, profile: Profile) -> str | None:
+        return self.options.as_ or os.environ.get("KMSTUI_AS") or profile.get("principal")
+
+    def backend(self, profile_name: str | None = None) -> Backend:
+        """The backend for a profile (the active one by default), opened on first use."""
+        if self._no_backend_command:
+            raise RuntimeError(f"command '{self._no_backend_command}' declared needs_backend=False but opened a backend")
+        name = profile_name or self.profile_name
+        backend = self._backends.get(name)
+        if backend is None:
+            profile = self.profile(name)
+            kind = self.backend_kinds.get(profile.backend)
+            if kind is None:
+                raise ConfigError(f"profile '{name}' uses backend '{profile.backend}', which no plugin provides "
+                                  f"(available: {', '.join(sorted(self.backend_kinds))})")
+            ctx = BackendContext(profile, self.config.paths, self.prompt_secret, self.interactive, self.options.debug)
+            backend = kind.factory(ctx)
+            self._backends[name] = backend
+        caller = self.caller_arn(self.profile(name))
+        if caller is not None or backend.caller_arn is not None:
+            backend.set_caller(caller)
+        return _ReadOnlyBackend(backend) if self.options.read_only else backend  # type: ignore[return-value]
+
+    def open_backends(self) -> dict[str, Backend]:
+        return dict(self._backends)
+
+    def split_key_ref(self, ref: str) -> tuple[str | None, str]:
+        """`profile:alias/app` -> ("profile", "alias/app"); ARNs and plain ids have no profile part."""
+        head, sep, rest = ref.partition(":")
+        if sep and head != "arn" and rest and (head in self.config.profile_names() or head in self.backend_kinds):
+            return head, rest
+        return None, ref
+
+    def key_ref(self, ref: str) -> tuple[Backend, str]:
+        """The backend a key reference points at, and the reference without its profile prefix."""
+        profile, key = self.split_key_ref(ref)
+        return self.backend(profile), key
+
+    def close(self) -> None:
+        for backend in self._backends.values():
+            with contextlib.suppress(Exception):
+                backend.close()
+        self._backends.clear()
+
+    # -- commands ------------------------------------------------------------------------------------
+    def parse(self, words: list[str]) -> tuple[Command, argparse.Namespace]:
+        return self.registry.parse(words)
+
+    @contextlib.contextmanager
+    def _scoped(self, options: Options, command: Command) -> Iterator[None]:
+        saved = self.options
+        self.options = options
+        self._no_backend_command = None if command.needs_backend else command.name
+        try:
+            yield
+        finally:
+            self.options = saved
+            self._no_backend_command = None
+
+    def execute(self, words: list[str]) -> Result:
+        """Parse and run one command; raises KmstuiError subclasses for the face to report."""
+        command, args = self.parse(words)
+        return self.run_command(command, args)
+
+    def run_command(self, command: Command, args: argparse.Namespace) -> Result:
+        options = self.options.overridden(args)
+        if command.mutates and options.read_only:
+            raise UsageError(f"read-only mode: '{command.name}' changes backend state; run without --read-only")
+        with self._scoped(options, command):
+            if command.confirm and not options.yes:
+                self._confirm(command, args)
+            result = command.handler(self, args)
+        if not isinstance(result, Result):
+            result = Result(data=result)
+        return result
+
+    def _confirm(self, command: Command, args: argparse.Namespace) -> None:
+        expected = getattr(args, command.confirm or "", None)
+        expected = expected[0] if isinstance(expected, list) else expected
+        if not expected:
+            return
+        if self.confirm is None:
+            raise UsageError(f"'{command.name}' needs confirmation and there is no terminal to ask on; "
+                             "re-run with --yes")
+        if not self.confirm(f"{command.name} {expected}: type '{expected}' to confirm", str(expected)):
+            raise UsageError(f"'{command.name}' not confirmed; nothing was changed")
+
+    def option_fields(self) -> list[str]:
+        return [f.name for f in fields(Options)]

@@ -1,0 +1,1 @@
+"""kmstui advisor plugin."""

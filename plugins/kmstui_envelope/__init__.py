@@ -1,0 +1,1 @@
+"""kmstui envelope plugin."""

@@ -1,0 +1,1 @@
+"""kmstui grants plugin."""

@@ -1,0 +1,3 @@
+"""Hook implementations of the grants plugin."""
+
+from kmstui.hookspecs import hookimpl  # noqa: F401
