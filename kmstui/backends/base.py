@@ -50,6 +50,8 @@ OPERATION_CAPABILITY: dict[str, str] = {
     "get_parameters_for_import": IMPORT, "import_key_material": IMPORT, "delete_imported_key_material": IMPORT,
     "sign": ASYMMETRIC, "verify": ASYMMETRIC, "get_public_key": ASYMMETRIC,
     "generate_mac": HMAC, "verify_mac": HMAC,
+    "put_identity_policy": IAM_POLICIES, "get_identity_policy": IAM_POLICIES,
+    "list_identity_policies": IAM_POLICIES, "delete_identity_policy": IAM_POLICIES,
 }
 
 # Subject and verb for "<...> not supported by <kind> backends".
@@ -161,6 +163,9 @@ OPERATIONS = (
     "generate_random", "sign", "verify", "generate_mac", "verify_mac", "get_public_key",
     # grants
     "create_grant", "list_grants", "list_retirable_grants", "retire_grant", "revoke_grant",
+    # identity (IAM) policies kept beside the keys, so a local store can answer as AWS would for any principal.
+    # Not KMS API: PrincipalArn, PolicyName, PolicyDocument (JSON text), shaped like IAM's responses.
+    "put_identity_policy", "get_identity_policy", "list_identity_policies", "delete_identity_policy",
 )
 
 for _name in OPERATIONS:
@@ -172,4 +177,5 @@ MUTATING_OPERATIONS = frozenset({
     "update_key_description", "create_alias", "delete_alias", "update_alias", "tag_resource", "untag_resource",
     "enable_key_rotation", "disable_key_rotation", "rotate_key_on_demand", "put_key_policy",
     "import_key_material", "delete_imported_key_material", "create_grant", "retire_grant", "revoke_grant",
+    "put_identity_policy", "delete_identity_policy",
 })

@@ -16,6 +16,8 @@ MODULES = (
     "kmstui.commands.crypto",    # encrypt, decrypt, re-encrypt, data-key, random, sign, verify, mac
     "kmstui.commands.policy",    # policy get/put
     "kmstui.commands.audit",     # audit show/verify
+    "kmstui.commands.iam",       # iam put-policy/get-policy/list-policies/delete-policy (local HSM)
+    "kmstui.commands.themes",    # theme list/use
 )
 
 
