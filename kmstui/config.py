@@ -7,6 +7,7 @@ relocates all config and state under one folder (tests use it).
 from __future__ import annotations
 
 import os
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,10 @@ class Paths:
             return cls(base / "config", base / "data", base / "state", base / "run")
         import platformdirs
 
-        runtime = platformdirs.user_runtime_dir("kmstui")
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, cron); fall back quietly to a
+        # per-user folder in the temp dir, which the agent creates 0700.
+        xdg = os.environ.get("XDG_RUNTIME_DIR")
+        runtime = os.path.join(xdg, "kmstui") if xdg else os.path.join(tempfile.gettempdir(), f"kmstui-{os.getuid()}")
         return cls(
             Path(platformdirs.user_config_dir("kmstui")),
             Path(platformdirs.user_data_dir("kmstui")),

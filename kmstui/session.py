@@ -94,6 +94,9 @@ class Session:
         # Faces replace these: ask for a secret (None: cannot ask) / confirm by typing `expected`.
         self.prompt_secret: Callable[[str], str | None] = lambda _prompt: None
         self.confirm: Callable[[str, str], bool] | None = None
+        # Open `initial` text in the user's editor (file name ending in `suffix`); None: cancelled or no editor.
+        self.edit_text: Callable[[str, str], str | None] | None = None
+        self._use_profile: str | None = None
         self.pm, self.plugins = make_manager(load_entry_points=load_plugins)
         self.registry = CommandRegistry()
         self.backend_kinds: dict[str, BackendKind] = {}
@@ -160,6 +163,12 @@ class Session:
             backend.set_caller(caller)
         return _ReadOnlyBackend(backend) if self.options.read_only else backend  # type: ignore[return-value]
 
+    def use_profile(self, name: str) -> None:
+        """Make `name` the active profile for the rest of the session (`use` in the REPL and the TUI)."""
+        self.config.profile(name)  # ConfigError naming the known profiles
+        self._use_profile = name
+        self.options = replace(self.options, profile=name, backend=None)
+
     def open_backends(self) -> dict[str, Backend]:
         return dict(self._backends)
 
@@ -193,6 +202,8 @@ class Session:
         try:
             yield
         finally:
+            if self._use_profile is not None:  # `use PROFILE` ran: the switch outlives the command
+                saved, self._use_profile = replace(saved, profile=self._use_profile, backend=None), None
             self.options = saved
             self._no_backend_command = None
 

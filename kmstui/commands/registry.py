@@ -150,6 +150,8 @@ def _add(parser: argparse.ArgumentParser, arg: Arg, *, suppress: bool = False) -
                 kw["type"] = arg.type
             if arg.choices:
                 kw["choices"] = arg.choices
+            if arg.nargs:  # a flag taking several words, e.g. `--constraint TYPE K=V K=V`
+                kw["nargs"] = arg.nargs
             kw["metavar"] = arg.metavar or arg.dest.upper()
         parser.add_argument(*arg.spellings, **kw)
     else:

@@ -1,3 +1,10 @@
-"""Hook implementations of the grants plugin."""
+"""Hook implementations of the grants plugin: the `grant` commands, registered as a third-party plugin would."""
 
-from kmstui.hookspecs import hookimpl  # noqa: F401
+from kmstui.hookspecs import hookimpl
+
+
+@hookimpl
+def register_commands(registry):
+    from kmstui_grants import commands
+
+    commands.register(registry)

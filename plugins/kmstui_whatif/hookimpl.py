@@ -1,3 +1,18 @@
-"""Hook implementations of the whatif plugin."""
+"""Hook implementations of the whatif plugin: `whatif`, `policy test`, `policy matrix`, `policy lint` and
+`policy diff`, all faces over kmstui.authz.
 
-from kmstui.hookspecs import hookimpl  # noqa: F401
+Every command is registered with needs_backend=False, so working on files can never create, open or unseal
+a key store. Given --key-id (or `--requests audit`), a command re-runs itself through
+`Session.run_command` as a variant declared needs_backend=True; only then is a backend opened.
+"""
+
+from kmstui.hookspecs import hookimpl
+
+
+@hookimpl
+def register_commands(registry):
+    from kmstui_whatif import commands, lintdiff, matrix
+
+    commands.register(registry)
+    matrix.register(registry)
+    lintdiff.register(registry)

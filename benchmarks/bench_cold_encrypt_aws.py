@@ -1,0 +1,113 @@
+"""Cold `kmstui --backend aws encrypt ...` vs `aws kms encrypt ...` against the same moto server, measured side
+by side in one run (fresh processes each round, medians). Target: kmstui <= 0.7x the AWS CLI.
+
+Also re-runs the `key list` comparison with both programs on moto: `kmstui --backend aws key list` (which
+describes every key and joins aliases) vs `aws kms list-keys` (ids only), printed for reference.
+
+Run by hand:  python benchmarks/bench_cold_encrypt_aws.py [--rounds 9] [--keys 5]
+
+The AWS CLI (the `awscli` package from PyPI) is installed into its own venv under /tmp on first use. moto runs
+in this process on 127.0.0.1; both programs get the same dummy credentials and AWS_ENDPOINT_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+AWSCLI_VENV = Path(tempfile.gettempdir()) / "kmstui-bench-awscli"
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+           "AWS_EC2_METADATA_DISABLED": "true", "AWS_PAGER": ""}
+
+
+def aws_cli() -> Path:
+    aws = AWSCLI_VENV / "bin" / "aws"
+    if not aws.exists():
+        print(f"installing awscli into {AWSCLI_VENV} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(AWSCLI_VENV)], check=True)
+        subprocess.run([str(AWSCLI_VENV / "bin" / "pip"), "install", "-q", "awscli"], check=True)
+    return aws
+
+
+def kmstui_cmd() -> list[str]:
+    script = Path(sys.executable).parent / "kmstui"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "kmstui"]
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
+    return elapsed
+
+
+def compare(name: str, kcmd: list[str], kenv: dict, acmd: list[str], aenv: dict, rounds: int) -> float:
+    timed(kcmd, kenv), timed(acmd, aenv)  # warm the OS file cache for both
+    ktimes, atimes = [], []
+    for _ in range(rounds):  # interleaved, so machine load hits both alike
+        ktimes.append(timed(kcmd, kenv))
+        atimes.append(timed(acmd, aenv))
+    k, a = statistics.median(ktimes), statistics.median(atimes)
+    print(f"{name}: kmstui {k * 1000:6.1f} ms   aws {a * 1000:6.1f} ms   ratio kmstui/aws {k / a:.2f}")
+    return k / a
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--keys", type=int, default=5, help="keys on the server for the key list comparison")
+    opts = parser.parse_args()
+
+    import logging
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    aws = aws_cli()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    home = Path(tempfile.mkdtemp(prefix="kmstui-bench-"))
+    base_env = {k: v for k, v in os.environ.items()
+                if not k.startswith(("KMSTUI_", "AWS_")) and k != "PYTHONDONTWRITEBYTECODE"}
+    env = {**base_env, **AWS_ENV, "AWS_ENDPOINT_URL": url}
+    kenv = {**env, "KMSTUI_HOME": str(home), "NO_COLOR": "1"}
+    kms = kmstui_cmd()
+    try:
+        client = boto3.client("kms", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
+                              aws_secret_access_key="testing")
+        key_id = client.create_key(Description="bench")["KeyMetadata"]["KeyId"]
+        for i in range(opts.keys - 1):
+            client.create_key(Description=f"bench {i}")
+        plaintext = home / "plaintext.bin"
+        plaintext.write_bytes(b"\x42" * 32)
+        print(f"moto on {url}; {opts.rounds} rounds of fresh processes, medians")
+        ratio = compare(
+            "encrypt 32 B",
+            [*kms, "--backend", "aws", "encrypt", "--key-id", key_id, "--in", str(plaintext),
+             "--context", "purpose=bench", "--output", "json"], kenv,
+            [str(aws), "kms", "encrypt", "--key-id", key_id, "--plaintext", f"fileb://{plaintext}",
+             "--encryption-context", "purpose=bench", "--output", "json"], env, opts.rounds)
+        compare(f"key list ({opts.keys} keys)", [*kms, "--backend", "aws", "key", "list", "--output", "json"], kenv,
+                [str(aws), "kms", "list-keys", "--output", "json"], env, opts.rounds)
+    finally:
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+    print(f"{'PASS' if ratio <= 0.7 else 'FAIL'}  cold encrypt kmstui <= 0.7x aws: {ratio:.2f}x")
+    return 0 if ratio <= 0.7 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Cold `kmstui key list --output json` (local HSM, unsealed by the agent) vs `aws kms list-keys` against a
+local moto server, measured side by side in one run. Target: kmstui <= 0.5x the AWS CLI.
+
+Run by hand:  python benchmarks/bench_cold_key_list.py [--keys 5] [--rounds 9]
+
+The AWS CLI (the `awscli` package from PyPI) is installed into its own venv under /tmp on first use.
+Each round starts both programs as fresh processes (cold interpreter, warm OS file cache) and the
+medians are compared. Everything binds 127.0.0.1; the kmstui side uses a throwaway KMSTUI_HOME.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+AWSCLI_VENV = Path(tempfile.gettempdir()) / "kmstui-bench-awscli"
+PASSPHRASE = "benchmark passphrase"
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+           "AWS_EC2_METADATA_DISABLED": "true", "AWS_PAGER": ""}
+
+
+def aws_cli() -> Path:
+    aws = AWSCLI_VENV / "bin" / "aws"
+    if not aws.exists():
+        print(f"installing awscli into {AWSCLI_VENV} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(AWSCLI_VENV)], check=True)
+        subprocess.run([str(AWSCLI_VENV / "bin" / "pip"), "install", "-q", "awscli"], check=True)
+    return aws
+
+
+def kmstui_cmd() -> list[str]:
+    script = Path(sys.executable).parent / "kmstui"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "kmstui"]
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keys", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
+    opts = parser.parse_args()
+
+    import logging
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    aws = aws_cli()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    home = Path(tempfile.mkdtemp(prefix="kmstui-bench-"))
+    # Bytecode caching on, as after a normal install (a developer shell may set PYTHONDONTWRITEBYTECODE).
+    base_env = {k: v for k, v in os.environ.items()
+                if not k.startswith(("KMSTUI_", "AWS_")) and k != "PYTHONDONTWRITEBYTECODE"}
+    kenv = {**base_env, "KMSTUI_HOME": str(home), "NO_COLOR": "1"}
+    kms = kmstui_cmd()
+    try:
+        client = boto3.client("kms", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
+                              aws_secret_access_key="testing")
+        for i in range(opts.keys):
+            client.create_key(Description=f"bench {i}")
+
+        setup = {**kenv, "KMSTUI_PASSPHRASE": PASSPHRASE}
+        subprocess.run([*kms, "hsm", "init"], env=setup, check=True, capture_output=True)
+        for i in range(opts.keys):
+            subprocess.run([*kms, "key", "create", "--description", f"bench {i}"], env=setup, check=True,
+                           capture_output=True)
+        subprocess.run([*kms, "hsm", "unseal"], env=setup, check=True, capture_output=True)
+
+        kcmd = [*kms, "key", "list", "--output", "json"]  # no KMSTUI_PASSPHRASE: the agent unseals
+        acmd = [str(aws), "kms", "list-keys", "--endpoint-url", url, "--output", "json"]
+        aenv = {**base_env, **AWS_ENV}
+        timed(kcmd, kenv), timed(acmd, aenv)  # warm the OS file cache for both
+        ktimes, atimes = [], []
+        for _ in range(opts.rounds):
+            ktimes.append(timed(kcmd, kenv))
+            atimes.append(timed(acmd, aenv))
+        k, a = statistics.median(ktimes), statistics.median(atimes)
+        print(f"keys per store: {opts.keys}, rounds: {opts.rounds} (medians of cold process starts)")
+        print(f"kmstui key list --output json (local HSM via agent): {k * 1000:7.1f} ms")
+        print(f"aws kms list-keys (moto on {url}):        {a * 1000:7.1f} ms")
+        ratio = k / a
+        print(f"ratio kmstui/aws = {ratio:.2f}  (target <= 0.50: {'met' if ratio <= 0.5 else 'NOT met'})")
+    finally:
+        subprocess.run([*kms, "hsm", "seal"], env=kenv, capture_output=True)
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

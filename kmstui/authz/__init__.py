@@ -1,0 +1,64 @@
+"""kmstui.authz: AWS KMS authorization, exactly as AWS decides it (see kms-authz.md and docs/authz-trace.md).
+
+A pure library: no UI, no backend. The local backend enforces with it, the what-if plugin explains with it,
+the grants plugin relies on it, so a scenario and a real call can never disagree.
+
+Stable API
+----------
+Request(principal, action, key_arn=None, caller_account=None, encryption_context={}, grant_request=None,
+        target_grant_id=None, context={}, grant_tokens=[])
+    One request. principal: IAM ARN (user, role, assumed-role session, federated user, root) or a service
+    principal; caller_account None for a service. context: extra condition keys (derived ones such as
+    kms:CallerAccount, aws:PrincipalArn, kms:EncryptionContext:k, kms:GrantOperations fill in when absent).
+
+evaluate(key_policy, iam_policies, grants, request) -> Decision
+    key_policy: dict | JSON text | CompiledPolicy (None for key-less operations such as kms:ListKeys);
+    iam_policies: the caller's identity policies (dicts, CompiledPolicy, or {"PolicyName", "PolicyDocument"});
+    grants: ListGrants-shaped dicts or a GrantSet (build one per key when evaluating many requests).
+    Decision.allowed, .decision ("ALLOW"/"DENY"), .reason (one line), .decided_by, .trace (JSON-able dict,
+    built on first access), .to_dict() -> {"Decision", "Reason", "Trace"}.
+
+compile_policy(doc, kind="key"|"iam", name=None) -> CompiledPolicy   (PolicyError if AWS would reject it)
+validate_policy(doc, kind="key") -> list[Finding]                     (errors and warnings; never raises)
+would_lock_out(policy, principal_arn, iam_policies=None) -> bool       (KMS's lockout safety check)
+lint_policy(doc, key_account=None, principal=None, grants=()) -> list[Finding]
+
+GRANT_OPERATIONS, GrantSet(grants), validate_grant_request(body) -> list[str],
+check_create_grant(grant_request, parent_grant=None) -> (ok, reason),
+can_retire_grant(grant, principal, caller_account=None) -> (ok, reason),
+can_revoke_grant(key_policy, iam_policies, principal, key_arn, ...) -> Decision,
+constraints_hold(constraints, encryption_context) -> (ok, reason)
+
+kmstui.authz.scenarios.load(path) -> list[Scenario]; scenarios.run(scenario) -> Decision
+kmstui.authz.replay.iter_requests(path), replay.diff(requests, before, after)
+
+Do not mutate a policy dict after passing it to evaluate (compilations are cached by object identity); pass
+a CompiledPolicy when in doubt.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from kmstui.authz.actions import GRANT_OPERATIONS
+from kmstui.authz.engine import evaluate
+from kmstui.authz.grants import (GrantSet, can_retire_grant, check_create_grant, constraints_hold,
+                                 validate_grant_request)
+from kmstui.authz.lint import lint_policy, would_lock_out
+from kmstui.authz.model import Decision, Finding, PolicyError, Request
+from kmstui.authz.policy import CompiledPolicy, compile_policy, validate_policy
+
+
+def can_revoke_grant(key_policy: Any, iam_policies: Sequence[Any] | None, principal: str, key_arn: str, *,
+                     caller_account: str | None = None, grant_id: str | None = None,
+                     context: dict[str, Any] | None = None) -> Decision:
+    """RevokeGrant is an ordinary policy permission (a grant can never give it)."""
+    return evaluate(key_policy, iam_policies, [], Request(principal, "kms:RevokeGrant", key_arn, caller_account,
+                                                          target_grant_id=grant_id, context=dict(context or {})))
+
+
+__all__ = [
+    "GRANT_OPERATIONS", "CompiledPolicy", "Decision", "Finding", "GrantSet", "PolicyError", "Request",
+    "can_retire_grant", "can_revoke_grant", "check_create_grant", "compile_policy", "constraints_hold",
+    "evaluate", "lint_policy", "validate_grant_request", "validate_policy", "would_lock_out",
+]

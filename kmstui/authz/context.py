@@ -1,0 +1,149 @@
+"""The request context: the condition keys a request carries, derived from the request when not given.
+
+Keys are looked up by lower-cased name (condition-key names are case-insensitive), computed on first use and
+cached, so a condition-free policy pays nothing for keys it never reads. Keys given in `Request.context` win
+over derived ones. Absent keys are None; multivalued keys are lists.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from kmstui.authz.actions import GRANT_MANAGEMENT_ACTIONS
+from kmstui.authz.model import Request
+from kmstui.authz.principals import Caller
+
+_MISSING = object()
+_PRINCIPAL_TYPE = {"root": "Account", "user": "User", "session": "AssumedRole", "federated": "FederatedUser",
+                   "role": "AssumedRole"}
+MULTIVALUED = frozenset({"kms:encryptioncontextkeys", "kms:grantoperations", "kms:resourcealiases",
+                         "aws:tagkeys", "aws:principalorgpaths", "aws:calledvia"})
+
+_VAR = re.compile(r"\$\{([^}]*)\}")
+
+
+class RequestContext:
+    __slots__ = ("request", "caller", "action_name", "key_account", "key_region", "_given", "_cache")
+
+    def __init__(self, request: Request, caller: Caller, action_name: str,
+                 key_account: str | None, key_region: str | None) -> None:
+        self.request = request
+        self.caller = caller
+        self.action_name = action_name
+        self.key_account = key_account
+        self.key_region = key_region
+        given = request.context
+        self._given = {k.lower(): v for k, v in given.items()} if given else {}
+        self._cache: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any:
+        """The value of a condition key given its lower-cased name, or None when absent."""
+        v = self._cache.get(key, _MISSING)
+        if v is _MISSING:
+            v = self._given.get(key, _MISSING)
+            if v is _MISSING:
+                v = self._derive(key)
+            elif isinstance(v, tuple):
+                v = list(v)
+            self._cache[key] = v
+        return v
+
+    def given(self, key: str) -> bool:
+        return key in self._given
+
+    def _derive(self, key: str) -> Any:
+        c = self.caller
+        r = self.request
+        if key.startswith("kms:encryptioncontext:"):
+            want = key[len("kms:encryptioncontext:"):]
+            for k, val in r.encryption_context.items():
+                if k.lower() == want:
+                    return val
+            return None
+        if key == "kms:encryptioncontextkeys":
+            return list(r.encryption_context) or None
+        if key in ("kms:calleraccount", "aws:principalaccount"):
+            return c.account if c.kind != "service" else None
+        if key == "aws:principalarn":
+            return c.principal_arn
+        if key == "aws:principaltype":
+            return _PRINCIPAL_TYPE.get(c.kind)
+        if key == "aws:username":
+            return c.name if c.kind == "user" else None
+        if key == "aws:userid":
+            return c.account if c.kind == "root" else None
+        if key == "aws:principalisawsservice":
+            return "true" if c.kind == "service" else "false"
+        if key == "aws:principalservicename":
+            return c.arn if c.kind == "service" else None
+        if key == "aws:securetransport":
+            return "true"
+        if key == "aws:currenttime":
+            return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if key == "aws:epochtime":
+            return str(int(time.time()))
+        if key == "aws:requestedregion":
+            return self.key_region
+        if key == "aws:resourceaccount":
+            return self.key_account
+        if key == "kms:grantisforawsresource":
+            if self.action_name in GRANT_MANAGEMENT_ACTIONS:
+                return "true" if self.get("kms:viaservice") is not None else "false"
+            return None
+        gr = r.grant_request
+        if gr is not None and self.action_name == "CreateGrant":
+            if key == "kms:grantoperations":
+                return list(gr.get("Operations") or []) or None
+            if key == "kms:granteeprincipal":
+                return gr.get("GranteePrincipal")
+            if key == "kms:retiringprincipal":
+                return gr.get("RetiringPrincipal")
+            if key == "kms:granteeserviceprincipal":
+                return gr.get("GranteeServicePrincipal")
+            if key == "kms:grantconstrainttype":
+                cons = gr.get("Constraints") or {}
+                types = [t for t in ("EncryptionContextEquals", "EncryptionContextSubset") if t in cons]
+                return types[0] if len(types) == 1 else (types or None)
+            if key == "kms:grantconstraintsourcearn":
+                return (gr.get("Constraints") or {}).get("SourceArn")
+        return None
+
+    def resolve(self, template: str) -> str | None:
+        """Substitute policy variables (`${aws:username}`, `${aws:PrincipalTag/team, 'default'}`, `${*}`);
+        None when a variable has no value and no default (AWS then never matches that value)."""
+        failed = False
+
+        def sub(m: re.Match) -> str:
+            nonlocal failed
+            body = m.group(1).strip()
+            if body in ("*", "?", "$"):
+                return body
+            name, comma, default = body.partition(",")
+            v = self.get(name.strip().lower())
+            if isinstance(v, list):
+                v = v[0] if len(v) == 1 else None
+            if v is None or isinstance(v, (dict,)):
+                if comma:
+                    d = default.strip()
+                    if len(d) >= 2 and d[0] == d[-1] == "'":
+                        return d[1:-1]
+                failed = True
+                return ""
+            return scalar_str(v)
+
+        out = _VAR.sub(sub, template)
+        return None if failed else out
+
+
+def scalar_str(v: Any) -> str:
+    """How a request value reads as a string: booleans as "true"/"false"."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return v if isinstance(v, str) else str(v)
+
+
+def has_variable(value: str) -> bool:
+    return "${" in value

@@ -1,0 +1,368 @@
+"""The decision procedure (kms-authz.md §1): explicit deny; RetireGrant by the grant's own rules; the
+cross-account operation filter; key-policy allow, direct or delegated to the account's IAM policies (and the
+caller-side IAM allow that cross-account use needs); grants; otherwise implicit deny.
+
+`evaluate` runs without recording anything; a Decision's trace is built on demand by running the same
+procedure again with a recorder, so both paths share every predicate and cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Sequence
+
+from kmstui.authz import actions as A
+from kmstui.authz.context import RequestContext
+from kmstui.authz.grants import GrantSet, can_retire_grant, grant_decision
+from kmstui.authz.model import Decision, Request
+from kmstui.authz.policy import CompiledPolicy, Statement, compile_policy
+from kmstui.authz.principals import ACCOUNT, DIRECT, Caller, parse_caller
+
+_ACTION_CACHE: dict[str, tuple[str, str]] = {}
+_COMPILED: "OrderedDict[int, tuple[Any, CompiledPolicy]]" = OrderedDict()
+_MAX_COMPILED = 256
+
+NOTE_GRANT_TOKENS = "grant tokens only make a new grant usable before it is consistent; they do not change the decision"
+NOTE_XACCOUNT_GRANT = ("medium confidence: a cross-account grantee using a grant needs no IAM policy in its own "
+                       "account (kms-authz.md §5.2)")
+NOTE_NOTPRINCIPAL = "medium confidence: NotPrincipal in key policies is undocumented; IAM semantics used"
+
+
+def _action(action: str) -> tuple[str, str]:
+    """("kms:Decrypt", "Decrypt") for any spelling of the action."""
+    hit = _ACTION_CACHE.get(action)
+    if hit is None:
+        full = A.full(action)
+        hit = (full, full.partition(":")[2] if full.startswith("kms:") else "")
+        if len(_ACTION_CACHE) < 4096:
+            _ACTION_CACHE[action] = hit
+    return hit
+
+
+def as_compiled(doc: Any, kind: str, name: str | None = None) -> CompiledPolicy:
+    """Compile `doc`, reusing the compilation of the very same dict object (cache keyed by identity; do
+    not mutate a document after passing it in, or pass a CompiledPolicy)."""
+    if isinstance(doc, CompiledPolicy):
+        return doc
+    if isinstance(doc, dict) and "PolicyDocument" in doc and "Statement" not in doc:
+        name = doc.get("PolicyName") or name
+        doc = doc["PolicyDocument"]
+    key = id(doc)
+    hit = _COMPILED.get(key)
+    if hit is not None and hit[0] is doc and hit[1].kind == kind:
+        return hit[1]
+    compiled = compile_policy(doc, kind, name)
+    if isinstance(doc, (dict, str)):
+        _COMPILED[key] = (doc, compiled)
+        if len(_COMPILED) > _MAX_COMPILED:
+            _COMPILED.popitem(last=False)
+    return compiled
+
+
+_KEY_PARTS: dict[str | None, tuple[str | None, str | None]] = {}
+_NO_GRANTS = GrantSet(())
+
+
+def _key_parts(key_arn: str | None) -> tuple[str | None, str | None]:
+    hit = _KEY_PARTS.get(key_arn)
+    if hit is None:
+        hit = _split_key(key_arn)
+        if len(_KEY_PARTS) < 4096:
+            _KEY_PARTS[key_arn] = hit
+    return hit
+
+
+def _split_key(key_arn: str | None) -> tuple[str | None, str | None]:
+    if not key_arn or not key_arn.startswith("arn:"):
+        return None, None
+    parts = key_arn.split(":", 5)
+    if len(parts) < 6:
+        return None, None
+    return parts[4] or None, parts[3] or None
+
+
+def _principal_how(s: Statement, caller: Caller) -> str | None:
+    """How a key-policy statement's Principal/NotPrincipal covers the caller (for Deny, ACCOUNT also hits)."""
+    spec = s.principal
+    if spec is None:
+        return None
+    if not s.not_principal:
+        return spec.match(caller)
+    listed, forms = spec.forms_listed(caller)
+    if s.is_allow:
+        return None if listed else DIRECT
+    return None if listed == forms else DIRECT
+
+
+def _applies(s: Statement, resource: str, ctx: RequestContext, caller: Caller | None) -> str | None:
+    """None if the statement does not apply to the request; else how the principal matched ("iam" for an
+    identity-policy statement, which has no Principal). Action is pre-filtered by CompiledPolicy.for_action."""
+    if caller is not None:
+        how = _principal_how(s, caller)
+        if how is None:
+            return None
+    else:
+        how = "iam"
+    if not s.matches_resource(resource, ctx):
+        return None
+    for c in s.conditions:
+        if not c.test(ctx):
+            return None
+    return how
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.steps: list[dict[str, Any]] = []
+        self.grants: list[dict[str, Any]] = []
+        self.notes: list[str] = []
+
+    def step(self, name: str, outcome: str, detail: str, statements: Sequence[str] = ()) -> None:
+        entry: dict[str, Any] = {"step": name, "outcome": outcome, "detail": detail}
+        if statements:
+            entry["statements"] = list(statements)
+        self.steps.append(entry)
+
+
+def _ref(policy: CompiledPolicy, s: Statement) -> str:
+    return f"{policy.name} {s.label}"
+
+
+def _decide(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet, req: Request,
+            rec: _Recorder | None) -> tuple[bool, str, str]:
+    full, op = _action(req.action)
+    caller = parse_caller(req.principal, req.caller_account)
+    if caller.account is None and req.caller_account and caller.kind != "service":
+        caller = Caller(caller.arn, caller.kind, req.caller_account, caller.partition, caller.name, caller.role_name)
+    key_account, key_region = _key_parts(req.key_arn)
+    keyless = op in A.KEYLESS_ACTIONS or not req.key_arn
+    resource = req.key_arn if req.key_arn else "*"
+    ctx = RequestContext(req, caller, op, key_account, key_region)
+    use_kp = kp is not None and not keyless
+
+    # 1. explicit deny anywhere
+    if use_kp:
+        for s in kp.for_action(full)[0]:
+            if _applies(s, resource, ctx, caller) is not None:
+                why = f"explicit deny: {_ref(kp, s)} denies {full}"
+                if rec:
+                    rec.step("explicit_deny", "deny", why, [_ref(kp, s)])
+                return False, why, "explicit_deny"
+    for p in iams:
+        for s in p.for_action(full)[0]:
+            if _applies(s, resource, ctx, None) is not None:
+                why = f"explicit deny: {_ref(p, s)} denies {full}"
+                if rec:
+                    rec.step("explicit_deny", "deny", why, [_ref(p, s)])
+                return False, why, "explicit_deny"
+    if rec:
+        rec.step("explicit_deny", "continue", "no Deny statement applies")
+
+    # 2. RetireGrant is decided by the grant itself
+    if op == "RetireGrant":
+        grant = gs.by_id.get(req.target_grant_id or "")
+        if grant is None:
+            why = ("RetireGrant is authorized by the grant itself; " +
+                   (f"grant {req.target_grant_id} is not among the key's grants" if req.target_grant_id
+                    else "the request names no target_grant_id"))
+            if rec:
+                rec.step("retire_grant", "deny", why)
+            return False, why, "retire_grant"
+        ok, why = can_retire_grant(grant, caller)
+        why = f"RetireGrant of {req.target_grant_id}: {why}"
+        if rec:
+            rec.step("retire_grant", "allow" if ok else "deny", why + " (kms:RetireGrant in a key policy has no effect)")
+        return ok, why, "retire_grant"
+
+    # 3. cross-account operation filter
+    same_account = caller.kind == "service" or caller.account is None or key_account is None or \
+        caller.account == key_account
+    if not keyless and not same_account and op not in A.CROSS_ACCOUNT_ACTIONS:
+        why = (f"{full} cannot be used cross-account (caller account {caller.account}, key account "
+               f"{key_account}), whatever the policies say")
+        if rec:
+            rec.step("cross_account_filter", "deny", why)
+        return False, why, "cross_account_filter"
+    if rec and not keyless:
+        rec.step("cross_account_filter", "continue",
+                 "same account" if same_account else f"{full} is allowed cross-account")
+
+    def iam_allow() -> tuple[CompiledPolicy, Statement] | None:
+        for p in iams:
+            for s in p.for_action(full)[1]:
+                if _applies(s, resource, ctx, None) is not None:
+                    return p, s
+        return None
+
+    # key-less operations: IAM alone decides
+    if keyless:
+        if caller.is_root:
+            why = f"the account root may call {full} (no key involved)"
+            if rec:
+                rec.step("iam", "allow", why)
+            return True, why, "iam"
+        hit = iam_allow()
+        if hit:
+            why = f"{_ref(*hit)} allows {full} (no key involved, IAM alone decides)"
+            if rec:
+                rec.step("iam", "allow", why, [_ref(*hit)])
+            return True, why, "iam"
+        why = f"no IAM policy allows {full} (implicit deny)"
+        if rec:
+            rec.step("iam", "deny", why)
+        return False, why, "implicit_deny"
+
+    # 4. key policy allow (direct, or delegated to the account's IAM policies)
+    needs_iam: list[tuple[Statement, str]] = []
+    if kp is not None:
+        for s in kp.for_action(full)[1]:
+            how = _applies(s, resource, ctx, caller)
+            if how is None:
+                continue
+            if how == DIRECT and same_account:
+                why = f"{_ref(kp, s)} allows {full} for the caller" + \
+                    (" (the account root)" if caller.is_root else "")
+                if rec:
+                    rec.step("key_policy", "allow", why, [_ref(kp, s)])
+                return True, why, "key_policy"
+            needs_iam.append((s, how))
+    if needs_iam:
+        s, how = needs_iam[0]
+        hit = None if caller.is_root else iam_allow()
+        if caller.is_root or hit:
+            by = "the caller is its account's root" if caller.is_root else f"{_ref(*hit)} allows it"
+            kind = "delegates to account " + str(caller.account) if how == ACCOUNT else "names the caller"
+            why = f"{_ref(kp, s)} {kind} and {by}" + ("" if same_account else " (cross-account: both sides allow)")
+            if rec:
+                rec.step("key_policy", "allow", why, [_ref(kp, s)] + ([_ref(*hit)] if hit else []))
+            return True, why, "key_policy_and_iam"
+        if rec:
+            rec.step("key_policy", "continue", f"{_ref(kp, s)} " + (
+                f"delegates {full} to account {caller.account}" if how == ACCOUNT else
+                f"names the caller, but the caller is in account {caller.account}, not the key's") +
+                f", and no IAM policy of the caller allows {full} on this key", [_ref(kp, s)])
+    elif rec:
+        rec.step("key_policy", "continue", f"no key-policy Allow statement applies to the caller for {full}")
+
+    # 5. grants
+    record = rec.grants if rec else None
+    g = grant_decision(gs, caller, op, req.key_arn, req.encryption_context, req.grant_request, record)
+    if g is not None:
+        why = f"grant {g.get('GrantId')} allows {op} for the caller"
+        if rec:
+            rec.step("grants", "allow", why)
+            if not same_account:
+                rec.notes.append(NOTE_XACCOUNT_GRANT)
+        return True, why, "grant"
+    if rec:
+        rec.step("grants", "continue", f"grants cannot allow {op}" if op not in A.GRANT_OPERATION_SET else
+                 f"no grant allows {op} for the caller ({len(rec.grants)} grant(s) name the caller)")
+
+    # 6. implicit deny, with the nearest miss as the reason
+    near = _near_miss(kp, full, resource, ctx, caller) if kp is not None else None
+    if near is not None:
+        why = near
+    elif needs_iam:
+        s, how = needs_iam[0]
+        why = (f"{_ref(kp, s)} delegates {full} to account {caller.account}, but no IAM policy allows it"
+               if how == ACCOUNT else f"{_ref(kp, s)} names the caller, but cross-account use also needs an IAM "
+               f"policy in account {caller.account} allowing {full} on the key")
+    elif iam_allow() is not None:
+        why = (f"an IAM policy allows {full}, but the key policy does not allow it for the caller or delegate "
+               f"it to account {caller.account}")
+    else:
+        why = f"no key-policy statement, IAM policy or grant allows {full} (implicit deny)"
+    if rec:
+        rec.step("implicit_deny", "deny", why)
+    return False, why, "implicit_deny"
+
+
+def _near_miss(kp: CompiledPolicy, full: str, resource: str, ctx: RequestContext, caller: Caller) -> str | None:
+    """A key-policy Allow that names the caller for this action but whose condition failed."""
+    for s in kp.for_action(full)[1]:
+        if _principal_how(s, caller) == DIRECT and s.matches_resource(resource, ctx):
+            for c in s.conditions:
+                if not c.test(ctx):
+                    return (f"{_ref(kp, s)} names the caller for {full} but its condition {c.op.name} {c.key} "
+                            f"is false ({c.explain(ctx)['why']}); nothing else allows it")
+    return None
+
+
+def _explain_statement(policy: CompiledPolicy, s: Statement, full: str, resource: str, ctx: RequestContext,
+                       caller: Caller | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"policy": policy.name, "index": s.index, "sid": s.sid, "effect": s.effect,
+                           "label": s.label}
+    out["action_matched"] = s.matches_action(full)
+    out["resource_matched"] = s.matches_resource(resource, ctx)
+    if caller is not None and policy.kind == "key":
+        how = _principal_how(s, caller)
+        out["principal"] = {"element": "NotPrincipal" if s.not_principal else "Principal",
+                            "values": s.principal.named_principals() if s.principal else [],
+                            "match": how}
+    conds = [c.explain(ctx) for c in s.conditions]
+    out["conditions"] = conds
+    applies = out["action_matched"] and out["resource_matched"] and all(c["result"] for c in conds) and \
+        (caller is None or policy.kind != "key" or out["principal"]["match"] is not None)
+    out["applies"] = applies
+    if not applies:
+        if not out["action_matched"]:
+            out["why"] = f"{'NotAction lists' if s.not_action else 'Action does not match'} {full}" \
+                if not s.inert else "no Action or no Resource: the statement has no effect"
+        elif not out["resource_matched"]:
+            out["why"] = "Resource does not match the key"
+        elif caller is not None and policy.kind == "key" and out["principal"]["match"] is None:
+            out["why"] = "Principal does not name the caller"
+        else:
+            failed = next(c for c in conds if not c["result"])
+            out["why"] = f"condition {failed['operator']} {failed['key']} is false: {failed['why']}"
+    return out
+
+
+def build_trace(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet, req: Request) -> dict[str, Any]:
+    """The full trace of one decision (shape: docs/authz-trace.md)."""
+    rec = _Recorder()
+    allowed, reason, decided_by = _decide(kp, iams, gs, req, rec)
+    full, op = _action(req.action)
+    caller = parse_caller(req.principal, req.caller_account)
+    key_account, key_region = _key_parts(req.key_arn)
+    ctx = RequestContext(req, caller, op, key_account, key_region)
+    resource = req.key_arn or "*"
+    statements: list[dict[str, Any]] = []
+    keyless = op in A.KEYLESS_ACTIONS or not req.key_arn
+    if kp is not None and not keyless:
+        statements += [_explain_statement(kp, s, full, resource, ctx, caller) for s in kp.statements]
+        if any(s.not_principal for s in kp.statements):
+            rec.notes.append(NOTE_NOTPRINCIPAL)
+    for p in iams:
+        statements += [_explain_statement(p, s, full, resource, ctx, None) for s in p.statements]
+    if req.grant_tokens:
+        rec.notes.append(NOTE_GRANT_TOKENS)
+    account = caller.account or (req.caller_account if caller.kind != "service" else None)
+    return {
+        "version": 1,
+        "decision": "ALLOW" if allowed else "DENY",
+        "decided_by": decided_by,
+        "reason": reason,
+        "request": {
+            "principal": req.principal, "principal_kind": caller.kind, "caller_account": account,
+            "action": full, "key_arn": req.key_arn, "key_account": key_account,
+            "cross_account": bool(account and key_account and account != key_account),
+            "encryption_context": dict(req.encryption_context),
+        },
+        "steps": rec.steps,
+        "statements": statements,
+        "grants": rec.grants,
+        "notes": rec.notes,
+    }
+
+
+def evaluate(key_policy: Any, iam_policies: Sequence[Any] | None, grants: Sequence[dict] | GrantSet | None,
+             request: Request) -> Decision:
+    """Decide `request` exactly as AWS KMS would. key_policy: dict, JSON text or CompiledPolicy (None for
+    key-less operations); iam_policies: the caller's identity policies (dicts, CompiledPolicy, or
+    {"PolicyName", "PolicyDocument"} entries); grants: ListGrants-shaped dicts or a GrantSet."""
+    kp = as_compiled(key_policy, "key") if key_policy is not None else None
+    iams = [as_compiled(p, "iam", f"iam[{i}]") for i, p in enumerate(iam_policies or ())]
+    gs = grants if isinstance(grants, GrantSet) else (GrantSet(grants) if grants else _NO_GRANTS)
+    allowed, reason, decided_by = _decide(kp, iams, gs, request, None)
+    return Decision(allowed, reason, decided_by, tracer=lambda: build_trace(kp, iams, gs, request))

@@ -1,0 +1,110 @@
+"""The engine's data types: the request asked about, the decision returned, and validation findings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass
+class Request:
+    """One KMS request to decide.
+
+    principal: the caller, an IAM ARN (user, role, assumed-role session, federated user, account root) or a
+    service principal ("ec2.amazonaws.com").  caller_account: the caller's account; derived from the ARN when
+    None, and stays None for a service principal.  action: "kms:Decrypt" (a bare "Decrypt" is accepted).
+    key_arn: the key (None for operations with no key, e.g. kms:ListKeys).  encryption_context: the request's
+    context.  grant_request: the CreateGrant body (GranteePrincipal, Operations, Constraints, ...) when action
+    is kms:CreateGrant.  target_grant_id: the grant a RetireGrant/RevokeGrant names.  context: any other
+    condition key -> value or list (names case-insensitive; given keys win over derived ones).
+    grant_tokens: accepted and recorded; they change *when* a grant counts, never the logic.
+    """
+
+    principal: str
+    action: str
+    key_arn: str | None = None
+    caller_account: str | None = None
+    encryption_context: dict[str, str] = field(default_factory=dict)
+    grant_request: dict[str, Any] | None = None
+    target_grant_id: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    grant_tokens: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"principal": self.principal, "caller_account": self.caller_account,
+                               "action": self.action, "key_arn": self.key_arn}
+        if self.encryption_context:
+            out["encryption_context"] = dict(self.encryption_context)
+        if self.grant_request is not None:
+            out["grant_request"] = self.grant_request
+        if self.target_grant_id is not None:
+            out["target_grant_id"] = self.target_grant_id
+        if self.context:
+            out["context"] = dict(self.context)
+        if self.grant_tokens:
+            out["grant_tokens"] = list(self.grant_tokens)
+        return out
+
+
+class Decision:
+    """ALLOW or DENY with a one-line reason. `trace` (a JSON-able dict, see docs/authz-trace.md) is built on
+    first access by re-running the evaluation with recording on, so the fast path pays nothing for it."""
+
+    __slots__ = ("allowed", "reason", "decided_by", "_trace", "_tracer")
+
+    def __init__(self, allowed: bool, reason: str, decided_by: str,
+                 tracer: Callable[[], dict[str, Any]] | None = None, trace: dict[str, Any] | None = None) -> None:
+        self.allowed = allowed
+        self.reason = reason
+        self.decided_by = decided_by
+        self._trace = trace
+        self._tracer = tracer
+
+    @property
+    def decision(self) -> str:
+        return "ALLOW" if self.allowed else "DENY"
+
+    @property
+    def trace(self) -> dict[str, Any]:
+        if self._trace is None:
+            self._trace = self._tracer() if self._tracer else {
+                "version": 1, "decision": self.decision, "decided_by": self.decided_by, "reason": self.reason}
+        return self._trace
+
+    def to_dict(self) -> dict[str, Any]:
+        """AWS-style field names, as the whatif command prints them."""
+        return {"Decision": self.decision, "Reason": self.reason, "Trace": self.trace}
+
+    def __repr__(self) -> str:
+        return f"Decision({self.decision}, decided_by={self.decided_by!r}, reason={self.reason!r})"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A validation or lint finding. `statement` is "Statement[2] (Sid \"Admins\")" or "" for the document;
+    `element` is the policy element ("Principal", "Condition.StringEquals.kms:ViaService", ...)."""
+
+    severity: str  # "error" | "warning" | "info"
+    code: str
+    message: str
+    statement: str = ""
+    element: str = ""
+    fix: str = ""
+
+    def __str__(self) -> str:
+        where = " ".join(p for p in (self.statement, self.element) if p)
+        return f"{self.severity}: {where + ': ' if where else ''}{self.message}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"Severity": self.severity, "Code": self.code, "Statement": self.statement,
+                "Element": self.element, "Message": self.message, "Fix": self.fix}
+
+
+class PolicyError(ValueError):
+    """A policy document AWS would reject (MalformedPolicyDocumentException); `findings` holds every error."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        self.findings = findings
+        first = findings[0] if findings else None
+        more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
+        super().__init__(f"{first}{more}" if first else "malformed policy document")

@@ -1,0 +1,193 @@
+"""Recorded requests for policy replay: CloudTrail KMS events (single records, JSON lines, or log files
+`{"Records": [...]}`, optionally gzipped), kmstui's own audit log (CloudTrail-shaped JSON lines) and scenario
+files, all turned into Requests.
+
+`diff` evaluates each distinct request once under the current and the proposed policy: a decision depends
+only on the request, and recorded traffic repeats itself, so a million lines cost a few thousand decisions.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from kmstui.authz.model import Request
+
+_SERVICE_RE = re.compile(r"^[a-z0-9-]+\.amazonaws\.com$")
+_IP_RE = re.compile(r"^[0-9a-fA-F:.]+$")
+
+
+def _principal(identity: dict) -> tuple[str | None, str | None, dict[str, Any]]:
+    """(principal, caller account, extra context) from a CloudTrail userIdentity."""
+    extra: dict[str, Any] = {}
+    kind = identity.get("type")
+    account = identity.get("accountId")
+    if kind == "AWSService":
+        return identity.get("invokedBy"), None, extra
+    arn = identity.get("arn")
+    if kind == "AssumedRole":
+        issuer = ((identity.get("sessionContext") or {}).get("sessionIssuer") or {}).get("arn")
+        if issuer:
+            extra["aws:PrincipalArn"] = issuer
+    if not arn and account:
+        arn = f"arn:aws:iam::{account}:root"
+    return arn, account, extra
+
+
+def request_from_event(rec: dict[str, Any]) -> Request | None:
+    """A Request from one CloudTrail-shaped KMS event, or None when it is not a KMS call on a principal."""
+    name = rec.get("eventName")
+    if not name or rec.get("eventSource", "kms.amazonaws.com") != "kms.amazonaws.com":
+        return None
+    if rec.get("eventType") == "AwsServiceEvent":  # KMS acting on its own (rotation, deletion): no caller
+        return None
+    identity = rec.get("userIdentity") or {}
+    principal, account, context = _principal(identity)
+    if not principal:
+        return None
+    params = rec.get("requestParameters") or {}
+    key_arn = None
+    for res in rec.get("resources") or ():
+        if isinstance(res, dict) and str(res.get("ARN", "")).startswith("arn:") and ":key/" in res.get("ARN", ""):
+            key_arn = res["ARN"]
+            break
+    if key_arn is None:
+        kid = params.get("keyId") or params.get("KeyId") or params.get("sourceKeyId")
+        if isinstance(kid, str) and kid.startswith("arn:") and ":key/" in kid:
+            key_arn = kid
+    region = rec.get("awsRegion")
+    invoked = identity.get("invokedBy")
+    if invoked and identity.get("type") != "AWSService" and _SERVICE_RE.match(invoked) and region:
+        context["kms:ViaService"] = f"{invoked.split('.')[0]}.{region}.amazonaws.com"
+    ip = rec.get("sourceIPAddress")
+    if isinstance(ip, str) and _IP_RE.match(ip) and not invoked:
+        context["aws:SourceIp"] = ip
+    ec = params.get("encryptionContext") or params.get("EncryptionContext") or {}
+    grant_request = None
+    if name == "CreateGrant":
+        grant_request = {"GranteePrincipal": params.get("granteePrincipal"),
+                         "RetiringPrincipal": params.get("retiringPrincipal"),
+                         "Operations": params.get("operations") or [],
+                         "Constraints": params.get("constraints") or {}}
+        grant_request = {k: v for k, v in grant_request.items() if v is not None}
+    return Request(principal=principal, action=f"kms:{name}", key_arn=key_arn, caller_account=account,
+                   encryption_context=dict(ec) if isinstance(ec, dict) else {}, grant_request=grant_request,
+                   target_grant_id=params.get("grantId"), context=context)
+
+
+def _open_text(path: Path):
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, "r", encoding="utf-8")
+
+
+def iter_requests(path: str | Path, *, on_error: Callable[[str], None] | None = None) -> Iterator[Request]:
+    """Every request recorded in a file: JSON lines (each an event, a `{"Records": [...]}` log document or a
+    scenario), or one JSON document spread over several lines (a list, a log file, a scenario file).
+    Entries that are not KMS events with a caller are skipped and reported through on_error."""
+    p = Path(path)
+    with _open_text(p) as fh:
+        head = fh.readline()
+        while head and not head.strip():
+            head = fh.readline()
+        try:
+            first = json.loads(head) if head else None
+        except json.JSONDecodeError:
+            fh.seek(0)
+            try:
+                doc = json.loads(fh.read())
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{p}: neither JSON lines nor a JSON document ({exc.msg} at line {exc.lineno})") from None
+            yield from _from_document(doc, p, on_error)
+            return
+        if first is None:
+            return
+        loads = json.loads
+        convert = request_from_event
+        lineno = 1
+        rec: Any = first
+        while True:
+            if isinstance(rec, dict) and "eventName" in rec:
+                req = convert(rec)
+                if req is not None:
+                    yield req
+                elif on_error:
+                    on_error(f"{p}:{lineno}: not a KMS event with a caller; skipped")
+            elif rec is not None:
+                yield from _from_document(rec, p, on_error)
+            line = fh.readline()
+            if not line:
+                return
+            lineno += 1
+            if not line.strip():
+                rec = None
+                continue
+            try:
+                rec = loads(line)
+            except json.JSONDecodeError as exc:
+                rec = None
+                if on_error:
+                    on_error(f"{p}:{lineno}: not JSON ({exc.msg}); skipped")
+
+
+def _from_document(doc: Any, p: Path, on_error) -> Iterator[Request]:
+    from kmstui.authz.scenarios import from_dict
+
+    items = doc.get("Records") if isinstance(doc, dict) and "Records" in doc else doc
+    items = items if isinstance(items, list) else [items]
+    for i, item in enumerate(items):
+        if isinstance(item, dict) and "request" in item:
+            yield from_dict(item, f"{p}[{i}]", p.parent).request
+            continue
+        req = request_from_event(item) if isinstance(item, dict) else None
+        if req is None:
+            if on_error:
+                on_error(f"{p}[{i}]: not a KMS event with a caller; skipped")
+            continue
+        yield req
+
+
+def request_key(r: Request) -> tuple:
+    """A hashable identity of everything a decision depends on."""
+    return (r.principal, r.caller_account, r.action, r.key_arn,
+            tuple(sorted(r.encryption_context.items())) if r.encryption_context else (),
+            tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in r.context.items())) if r.context else (),
+            r.target_grant_id,
+            json.dumps(r.grant_request, sort_keys=True) if r.grant_request is not None else None)
+
+
+@dataclass
+class Change:
+    request: Request
+    before: Any  # Decision
+    after: Any  # Decision
+    count: int  # how many recorded requests had this shape
+
+
+def diff(requests: Iterable[Request], before: Callable[[Request], Any], after: Callable[[Request], Any]
+         ) -> tuple[list[Change], int, int]:
+    """Requests whose decision differs between `before` and `after` (functions Request -> Decision).
+    Returns (changes in first-seen order, total requests, distinct requests)."""
+    seen: dict[tuple, list] = {}
+    total = 0
+    order: list[tuple] = []
+    for r in requests:
+        total += 1
+        k = request_key(r)
+        slot = seen.get(k)
+        if slot is None:
+            b = before(r)
+            a = after(r)
+            slot = [r, b, a, 0]
+            seen[k] = slot
+            if b.allowed != a.allowed:
+                order.append(k)
+        slot[3] += 1
+    changes = [Change(seen[k][0], seen[k][1], seen[k][2], seen[k][3]) for k in order]
+    return changes, total, len(seen)

@@ -1,0 +1,145 @@
+"""Scenario files: policy unit tests, like `opa test`.
+
+A file holds one scenario object or a list of them::
+
+    {"name": "...", "key_policy": {...} | "relative/path.json", "iam_policies": [...], "grants": [...],
+     "request": {"principal": ARN, "caller_account": "111122223333" | null, "action": "kms:Decrypt",
+                 "key_arn": ARN, "encryption_context": {...}, "grant_request": {...}, "target_grant_id": "...",
+                 "context": {condition key: value or list}, "grant_tokens": [...]},
+     "expected": "ALLOW" | "DENY"}
+
+Everything but key_policy and request is optional; a policy given as a string is a path relative to the
+scenario file, so scenarios can share policy files. Condition keys not in `context` are derived from the
+request (kms:CallerAccount, aws:PrincipalArn, kms:EncryptionContext:k, kms:GrantOperations, ...).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kmstui.authz.engine import evaluate
+from kmstui.authz.model import Decision, Request
+
+SUFFIX = ".scenario.json"
+_REQUEST_FIELDS = {"principal", "caller_account", "action", "key_arn", "encryption_context", "grant_request",
+                   "target_grant_id", "context", "grant_tokens"}
+_SCENARIO_FIELDS = {"name", "description", "key_policy", "iam_policies", "grants", "request", "expected"}
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be run; the message names the file, the scenario and the field."""
+
+
+@dataclass
+class Scenario:
+    name: str
+    source: str
+    key_policy: Any
+    request: Request
+    iam_policies: list[Any] = field(default_factory=list)
+    grants: list[dict] = field(default_factory=list)
+    expected: str | None = None
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(f"{what}: {path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise ScenarioError(f"{what}: {path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{what}: {path}: cannot read ({exc})") from None
+
+
+def _resolve(value: Any, base: Path | None, where: str) -> Any:
+    if isinstance(value, str) and base is not None:
+        return _read_json(base / value, where)
+    return value
+
+
+def request_from_dict(d: Any, where: str = "request") -> Request:
+    if not isinstance(d, dict):
+        raise ScenarioError(f"{where} must be an object")
+    unknown = set(d) - _REQUEST_FIELDS
+    if unknown:
+        raise ScenarioError(f"{where}: unknown field(s) {sorted(unknown)} (allowed: {sorted(_REQUEST_FIELDS)})")
+    for req_field in ("principal", "action"):
+        if not isinstance(d.get(req_field), str) or not d[req_field]:
+            raise ScenarioError(f"{where}.{req_field} is required (a string)")
+    ec = d.get("encryption_context") or {}
+    if not isinstance(ec, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in ec.items()):
+        raise ScenarioError(f"{where}.encryption_context must be an object of strings")
+    ctx = d.get("context") or {}
+    if not isinstance(ctx, dict):
+        raise ScenarioError(f"{where}.context must be an object of condition key -> value or list")
+    gr = d.get("grant_request")
+    if gr is not None and not isinstance(gr, dict):
+        raise ScenarioError(f"{where}.grant_request must be a CreateGrant body object")
+    return Request(principal=d["principal"], action=d["action"], key_arn=d.get("key_arn"),
+                   caller_account=d.get("caller_account"), encryption_context=dict(ec), grant_request=gr,
+                   target_grant_id=d.get("target_grant_id"), context=dict(ctx),
+                   grant_tokens=list(d.get("grant_tokens") or []))
+
+
+def from_dict(d: Any, source: str = "<scenario>", base: Path | None = None) -> Scenario:
+    if not isinstance(d, dict):
+        raise ScenarioError(f"{source}: a scenario must be a JSON object")
+    unknown = set(d) - _SCENARIO_FIELDS
+    if unknown:
+        raise ScenarioError(f"{source}: unknown field(s) {sorted(unknown)} (allowed: {sorted(_SCENARIO_FIELDS)})")
+    if "request" not in d:
+        raise ScenarioError(f"{source}: 'request' is required")
+    expected = d.get("expected")
+    if expected is not None:
+        if not isinstance(expected, str) or expected.upper() not in ("ALLOW", "DENY"):
+            raise ScenarioError(f"{source}: expected must be \"ALLOW\" or \"DENY\"")
+        expected = expected.upper()
+    iam = d.get("iam_policies") or []
+    grants = _resolve(d.get("grants") or [], base, f"{source}.grants")
+    if isinstance(grants, dict) and "Grants" in grants:
+        grants = grants["Grants"]
+    if not isinstance(iam, list) or not isinstance(grants, list):
+        raise ScenarioError(f"{source}: iam_policies and grants must be lists")
+    return Scenario(
+        name=str(d.get("name") or source), source=source,
+        key_policy=_resolve(d.get("key_policy"), base, f"{source}.key_policy"),
+        request=request_from_dict(d["request"], f"{source}.request"),
+        iam_policies=[_resolve(p, base, f"{source}.iam_policies[{i}]") for i, p in enumerate(iam)],
+        grants=grants, expected=expected)
+
+
+def load(path: str | Path) -> list[Scenario]:
+    """Every scenario in one file (object or list)."""
+    p = Path(path)
+    data = _read_json(p, "scenario")
+    items = data if isinstance(data, list) else [data]
+    out = []
+    for i, item in enumerate(items):
+        src = f"{p}" if not isinstance(data, list) else f"{p}[{i}]"
+        out.append(from_dict(item, src, p.parent))
+    return out
+
+
+def discover(paths: list[str | Path]) -> list[Path]:
+    """Files named directly, plus every *.scenario.json under each folder (sorted)."""
+    files: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            files.extend(sorted(p.rglob("*" + SUFFIX)))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise ScenarioError(f"{p}: no such file or folder")
+    return files
+
+
+def run(scenario: Scenario | dict) -> Decision:
+    """Evaluate one scenario."""
+    if isinstance(scenario, dict):
+        scenario = from_dict(scenario)
+    return evaluate(scenario.key_policy, scenario.iam_policies, scenario.grants, scenario.request)

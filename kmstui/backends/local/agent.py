@@ -1,0 +1,225 @@
+"""The per-user unseal agent, in the manner of ssh-agent.
+
+`hsm unseal` derives the root key once and hands it to a small detached process that keeps it in memory
+for a TTL; later kmstui commands ask it over a Unix socket and pay no KDF. The socket lives in the user's
+runtime dir (folder 0700, socket 0600) and the agent answers only peers with its own uid (SO_PEERCRED).
+It holds keys for several HSM files (by file id), forgets each at its expiry, and exits when it holds
+none. `hsm seal` asks it to forget a file; the agent never writes a key anywhere.
+
+Protocol: one JSON object per line each way. Requests: put {id, key, ttl}, get {id}, forget {id}, status.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import json
+import os
+import re
+import selectors
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from kmstui.errors import ConfigError, UsageError
+
+SOCKET_NAME = "agent.sock"
+LOCK_NAME = "agent.lock"
+DEFAULT_TTL = 15 * 60
+_TTL = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+
+
+def parse_ttl(text: str | int | None) -> int:
+    """"15m", "90s", "2h", "1d" or plain seconds -> seconds."""
+    if text is None:
+        return DEFAULT_TTL
+    m = _TTL.match(str(text))
+    if not m or int(m.group(1)) <= 0:
+        raise UsageError(f"bad --ttl {text!r}: give a positive duration such as 90s, 15m, 2h or 1d")
+    return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+def socket_path(runtime_dir: Path) -> Path:
+    return runtime_dir / SOCKET_NAME
+
+
+# -- client ---------------------------------------------------------------------------------------------
+def request(sock: Path, req: dict[str, Any], timeout: float = 3.0) -> dict[str, Any] | None:
+    """Send one request; None when no agent is listening."""
+    if not sock.exists():
+        return None
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(str(sock))
+            s.sendall(json.dumps(req).encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return None
+    try:
+        return json.loads(data) if data else None
+    except ValueError:
+        return None
+
+
+def get_key(runtime_dir: Path, file_id: str) -> bytes | None:
+    reply = request(socket_path(runtime_dir), {"op": "get", "id": file_id})
+    if reply and reply.get("ok") and reply.get("key"):
+        return base64.b64decode(reply["key"])
+    return None
+
+
+def status(runtime_dir: Path) -> dict[str, Any] | None:
+    return request(socket_path(runtime_dir), {"op": "status"})
+
+
+def forget(runtime_dir: Path, file_id: str) -> bool:
+    reply = request(socket_path(runtime_dir), {"op": "forget", "id": file_id})
+    return bool(reply and reply.get("had"))
+
+
+def put_key(runtime_dir: Path, file_id: str, root: bytes, ttl: int) -> dict[str, Any]:
+    """Give the agent a root key for `ttl` seconds, starting the agent if none is running."""
+    sock = socket_path(runtime_dir)
+    req = {"op": "put", "id": file_id, "key": base64.b64encode(root).decode(), "ttl": ttl}
+    reply = request(sock, req)
+    if reply is None:
+        _spawn(runtime_dir)
+        deadline = time.monotonic() + 10
+        while reply is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            reply = request(sock, req)
+    if not reply or not reply.get("ok"):
+        raise ConfigError(f"could not start the unseal agent (socket {sock}); use KMSTUI_PASSPHRASE instead")
+    return reply
+
+
+def _spawn(runtime_dir: Path) -> None:
+    runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    subprocess.Popen([sys.executable, "-m", "kmstui.backends.local.agent", str(runtime_dir)],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True, close_fds=True)
+
+
+# -- server ---------------------------------------------------------------------------------------------
+class Agent:
+    def __init__(self, runtime_dir: Path) -> None:
+        self.dir = runtime_dir
+        self.keys: dict[str, tuple[bytearray, float]] = {}
+        self.had_keys = False
+        self.stopping = False
+
+    def expire(self) -> None:
+        now = time.monotonic()
+        for fid, (key, expires) in list(self.keys.items()):
+            if expires <= now:
+                self._drop(fid)
+
+    def _drop(self, fid: str) -> bool:
+        entry = self.keys.pop(fid, None)
+        if entry is None:
+            return False
+        entry[0][:] = bytes(len(entry[0]))  # overwrite what we can
+        return True
+
+    def handle(self, req: dict[str, Any]) -> dict[str, Any]:
+        self.expire()
+        op = req.get("op")
+        now = time.monotonic()
+        if op == "put":
+            self._drop(str(req["id"]))
+            ttl = max(1, int(req.get("ttl", DEFAULT_TTL)))
+            self.keys[str(req["id"])] = (bytearray(base64.b64decode(req["key"])), now + ttl)
+            self.had_keys = True
+            return {"ok": True, "expires_in": ttl, "pid": os.getpid()}
+        if op == "get":
+            entry = self.keys.get(str(req.get("id")))
+            if entry is None:
+                return {"ok": False}
+            return {"ok": True, "key": base64.b64encode(bytes(entry[0])).decode(), "expires_in": entry[1] - now}
+        if op == "forget":
+            had = self._drop(str(req.get("id")))
+            return {"ok": True, "had": had}
+        if op == "status":
+            return {"ok": True, "pid": os.getpid(), "entries": {k: round(v[1] - now, 1) for k, v in self.keys.items()}}
+        if op == "stop":
+            for fid in list(self.keys):
+                self._drop(fid)
+            self.stopping = True
+            return {"ok": True}
+        return {"ok": False, "error": "unknown op"}
+
+    def serve(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(OSError):
+            os.chmod(self.dir, 0o700)
+        lock = os.open(self.dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return  # another agent is running
+        path = socket_path(self.dir)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            srv.bind(str(path))
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o600)
+        srv.listen(16)
+        sel = selectors.DefaultSelector()
+        sel.register(srv, selectors.EVENT_READ)
+        deadline_idle = time.monotonic() + 30  # exit if nobody gives us a key
+        try:
+            while not self.stopping:
+                self.expire()
+                if self.had_keys and not self.keys:
+                    break
+                if not self.had_keys and time.monotonic() > deadline_idle:
+                    break
+                wake = min((e for _k, e in self.keys.values()), default=time.monotonic() + 1)
+                if sel.select(timeout=max(0.01, min(1.0, wake - time.monotonic()))):
+                    self._serve_one(srv)
+        finally:
+            with contextlib.suppress(OSError):
+                if path.exists():
+                    path.unlink()
+            srv.close()
+            for fid in list(self.keys):
+                self._drop(fid)
+
+    def _serve_one(self, srv: socket.socket) -> None:
+        conn, _ = srv.accept()
+        with conn:
+            conn.settimeout(2)
+            try:
+                creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+                _pid, uid, _gid = struct.unpack("3i", creds)
+                if uid != os.getuid():
+                    return
+                data = b""
+                while not data.endswith(b"\n") and len(data) < 65536:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                reply = self.handle(json.loads(data))
+                conn.sendall(json.dumps(reply).encode() + b"\n")
+            except (OSError, ValueError, KeyError, TypeError):
+                return
+
+
+if __name__ == "__main__":
+    Agent(Path(sys.argv[1])).serve()

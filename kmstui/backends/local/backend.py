@@ -1,0 +1,60 @@
+"""LocalBackend: the KMS-shaped API over one sealed HSM file, and `open_local_backend` for the session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from kmstui.backends.local.crypto import CryptoMixin
+from kmstui.backends.local.grants import GrantsMixin
+from kmstui.backends.local.importing import ImportMixin
+from kmstui.backends.local.keys import KeysMixin
+from kmstui.backends.local.rotation import RotationMixin
+from kmstui.backends.local.seal import RootKeys
+from kmstui.backends.local.store import Store
+from kmstui.backends.local.unseal import PASSPHRASE_ENV, ask_new_passphrase, create_hsm, hsm_path, unseal
+from kmstui.errors import ConfigError
+
+if TYPE_CHECKING:
+    from kmstui.session import BackendContext
+
+
+class LocalBackend(CryptoMixin, KeysMixin, RotationMixin, GrantsMixin, ImportMixin):
+    """The embedded default backend. Opening applies any time-based events that fell due while closed."""
+
+    def __init__(self, store: Store, keys: RootKeys, *, profile: str = "local",
+                 clock: Callable[[], float] | None = None, unsealed_by: str = "") -> None:
+        super().__init__(store, keys, profile=profile, clock=clock)
+        self.unsealed_by = unsealed_by
+        self.apply_due_events()
+
+    @property
+    def root_key(self) -> bytes:
+        """For `hsm unseal` to hand to the agent; never logged or shown."""
+        return self._keys.root
+
+
+def open_local_backend(ctx: "BackendContext") -> LocalBackend:
+    settings = ctx.profile.settings
+    path = hsm_path(settings, ctx.paths.data_dir)
+    clock = ctx.options.get("clock")
+    if not path.exists():
+        passphrase = ask_new_passphrase(ctx.prompt_secret) if (os.environ.get(PASSPHRASE_ENV) or ctx.interactive) else None
+        if passphrase is None:
+            raise ConfigError(f"no HSM file at {path}: create it with 'kmstui hsm init' "
+                              f"(or set {PASSPHRASE_ENV} to create it on first use)")
+        store, keys = create_hsm(path, passphrase, account_id=settings.get("account_id"), region=settings.get("region"))
+        return LocalBackend(store, keys, profile=ctx.profile.name, clock=clock, unsealed_by="created")
+    store = Store.open(path)
+    try:
+        keys, how = unseal(store, ctx.paths.runtime_dir, ctx.prompt_secret)
+        return LocalBackend(store, keys, profile=ctx.profile.name, clock=clock, unsealed_by=how)
+    except BaseException:
+        store.close()
+        raise
+
+
+def open_path(path: Path, keys: RootKeys, **kw) -> LocalBackend:
+    """Open a file whose root keys are already known (tests, benchmarks, `hsm` commands)."""
+    return LocalBackend(Store.open(path), keys, **kw)

@@ -1,0 +1,89 @@
+"""kmstui's symmetric ciphertext blob, so `decrypt` and `inspect` need no key id.
+
+Layout (all integers big-endian)::
+
+    offset  size  field
+    0       3     magic b"KMT"
+    3       1     format version (1)
+    4       16    key id (the key's UUID, raw bytes)
+    20      4     key material version (1 = the key's first material, +1 per rotation)
+    24      12    AES-GCM IV
+    36      n+16  AES-256-GCM ciphertext followed by the 16-byte tag
+
+The AAD is the 36-byte header followed by the canonical encryption context, so neither the key reference
+nor the context can be changed without the tag failing.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+
+from kmstui.errors import InvalidCiphertextException, ValidationException
+
+MAGIC = b"KMT"
+VERSION = 1
+HEADER = struct.Struct(">3sB16sI12s")
+HEADER_LEN = HEADER.size  # 36
+TAG_LEN = 16
+IV_LEN = 12
+
+
+@dataclass(frozen=True)
+class Blob:
+    key_id: str
+    key_version: int
+    iv: bytes
+    header: bytes
+    body: bytes  # ciphertext + tag
+
+
+@lru_cache(maxsize=8192)
+def _key_bytes(key_id: str) -> bytes:
+    return uuid.UUID(key_id).bytes
+
+
+def pack_header(key_id: str, key_version: int, iv: bytes) -> bytes:
+    return HEADER.pack(MAGIC, VERSION, _key_bytes(key_id), key_version, iv)
+
+
+def looks_like_blob(data: bytes) -> bool:
+    return len(data) >= HEADER_LEN + TAG_LEN and data[:3] == MAGIC
+
+
+def parse(data: bytes) -> Blob:
+    """Split a blob into its parts; InvalidCiphertextException for anything that is not one of ours."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ValidationException("CiphertextBlob must be bytes")
+    data = bytes(data)
+    if len(data) < HEADER_LEN + TAG_LEN or data[:3] != MAGIC:
+        raise InvalidCiphertextException("the ciphertext is not a kmstui ciphertext blob (bad magic or too short)")
+    magic, version, kid, key_version, iv = HEADER.unpack_from(data)
+    if version != VERSION:
+        raise InvalidCiphertextException(f"unsupported ciphertext blob version {version}")
+    return Blob(str(uuid.UUID(bytes=kid)), key_version, iv, data[:HEADER_LEN], data[HEADER_LEN:])
+
+
+_EMPTY = b""
+
+
+def canonical_context(context: dict[str, str] | None) -> bytes:
+    """The encryption context as AAD: JSON with sorted keys, no whitespace, UTF-8. Empty context -> b""."""
+    if not context:
+        return _EMPTY
+    if not isinstance(context, dict):
+        raise ValidationException("EncryptionContext must map strings to strings")
+    try:
+        return _canonical(tuple(sorted(context.items())))
+    except TypeError:  # unhashable or unsortable values
+        raise ValidationException("EncryptionContext must map strings to strings") from None
+
+
+@lru_cache(maxsize=1024)
+def _canonical(items: tuple) -> bytes:
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in items):
+        raise ValidationException("EncryptionContext must map strings to strings")
+    return json.dumps(dict(items), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

@@ -1,0 +1,302 @@
+"""Shared machinery of the local backend: identity, key lookup, sealed material, and the `operation`
+decorator that writes one audit line per call (success or KMS-named failure) and applies time-based events.
+
+The operation mixins (keys, crypto, rotation, grants, importing) build on `LocalCore`; `backend.py` puts
+them together. Only the cryptographic hot path (Encrypt, GenerateDataKey, Decrypt) was tuned: verified rows
+and unsealed material are cached, and a row changed by another process is verified again.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import re
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from kmstui import audit as auditlog
+from kmstui.backends.base import ALL_CAPABILITIES, Backend, BackendInfo
+from kmstui.backends.local import keymaterial as km
+from kmstui.backends.local.seal import RootKeys
+from kmstui.backends.local.store import Store
+from kmstui.errors import (DisabledException, KMSInternalException, KMSInvalidStateException, KmstuiError,
+                           NotFoundException, ValidationException)
+
+DAY = 86400.0
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/(.+)$")
+_ALIAS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):(alias/.+)$")
+
+ENABLED, DISABLED, PENDING_DELETION, PENDING_IMPORT = "Enabled", "Disabled", "PendingDeletion", "PendingImport"
+
+
+def ts(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, timezone.utc)
+
+
+def epoch_of(value: Any) -> float:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    raise ValidationException(f"expected a timestamp, got {value!r}")
+
+
+def operation(event_name: str, *, read_only: bool = False, source: str = "kms.amazonaws.com"):
+    """Wrap a KMS operation: one lock per backend, one audit line per call, KMS errors passed through."""
+
+    def deco(fn: Callable[..., dict]) -> Callable[..., dict]:
+        @functools.wraps(fn)
+        def wrapper(self: "LocalCore", **params: Any) -> dict:
+            with self._lock:
+                self._resources = []
+                self._params = params
+                try:
+                    result = fn(self, **params)
+                except KmstuiError as exc:
+                    self._record(event_name, params, read_only, source, exc)
+                    raise
+                self._record(event_name, params, read_only, source, None)
+                return result
+
+        wrapper.audit_name = event_name  # type: ignore[attr-defined]
+        return wrapper
+
+    return deco
+
+
+class LocalCore(Backend):
+    kind = "local"
+    capabilities = ALL_CAPABILITIES
+
+    def __init__(self, store: Store, keys: RootKeys, *, profile: str = "local",
+                 clock: Callable[[], float] | None = None) -> None:
+        self.store = store
+        self.path = store.path
+        self.profile_name = profile
+        self._keys = keys
+        self._lock = threading.RLock()
+        self._material: dict[tuple[str, int], bytes] = {}
+        self._seal = AESGCM(keys.material)
+        self._resources: list[str] = []
+        self._params: dict[str, Any] = {}
+        self.clock: Callable[[], float] = clock or time.time
+        # Authorization hook (kmstui.authz installs one): fn(backend, action, key_doc, params) -> None or raise
+        self.authorizer: Callable[..., None] | None = None
+        store.attach_keys(keys.mac)
+        identity = store.meta_doc("identity") or {}
+        self.account_id: str = identity.get("AccountId", "000000000000")
+        self.region: str = identity.get("Region", "us-east-1")
+        self.root_arn = f"arn:aws:iam::{self.account_id}:root"
+        self._arn_prefix = f"arn:aws:kms:{self.region}:{self.account_id}:"
+        self.audit = auditlog.AuditLog(audit_path(self.path), keys.audit, anchor=self._anchor,
+                                       clock=lambda: self.clock())
+        self.set_caller(None)
+
+    # -- identity ---------------------------------------------------------------------------------
+    def set_caller(self, principal_arn: str | None) -> None:
+        if principal_arn is not None and not principal_arn.startswith("arn:"):
+            raise ValidationException(f"--as needs a principal ARN (arn:aws:iam::ACCOUNT:role/NAME), not {principal_arn!r}")
+        self.caller_arn = principal_arn
+        arn = principal_arn or self.root_arn
+        m = re.match(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):(\w[\w-]*)", arn)
+        account = m.group(1) if m else self.account_id
+        kind = {"root": "Root", "user": "IAMUser", "assumed-role": "AssumedRole", "role": "Role",
+                "federated-user": "FederatedUser"}.get(m.group(2) if m else "", "Unknown")
+        self._identity = {"type": kind, "arn": arn, "accountId": account}
+
+    @property
+    def caller(self) -> str:
+        return self.caller_arn or self.root_arn
+
+    def info(self) -> BackendInfo:
+        return BackendInfo("local", self.profile_name, str(self.path), self.account_id, self.region, sealed=False,
+                           extra={"audit_log": str(self.audit.path)})
+
+    def key_arn(self, key_id: str) -> str:
+        return self._arn_prefix + "key/" + key_id
+
+    def alias_arn(self, name: str) -> str:
+        return self._arn_prefix + name
+
+    # -- audit ------------------------------------------------------------------------------------
+    def _record(self, name: str, params: dict[str, Any], read_only: bool, source: str, exc: KmstuiError | None) -> None:
+        event: dict[str, Any] = {
+            "eventVersion": "1.08", "userIdentity": self._identity, "eventSource": source, "eventName": name,
+            "awsRegion": self.region, "sourceIPAddress": "local", "userAgent": "kmstui",
+            "requestParameters": auditlog.request_parameters(params),
+            "resources": [{"accountId": self.account_id, "type": "AWS::KMS::Key", "ARN": a} for a in self._resources],
+            "readOnly": read_only, "eventType": "AwsApiCall", "recipientAccountId": self.account_id,
+        }
+        if exc is not None:
+            event["errorCode"] = exc.code
+            event["errorMessage"] = str(exc)
+        self.audit.append(event)
+
+    def _record_service(self, name: str, key_id: str, extra: dict[str, Any] | None = None) -> None:
+        """A KMS-initiated event (deletion at the end of its window, automatic rotation, material expiry)."""
+        self.audit.append({
+            "eventVersion": "1.08", "userIdentity": {"accountId": self.account_id, "invokedBy": "kms.amazonaws.com"},
+            "eventSource": "kms.amazonaws.com", "eventName": name, "awsRegion": self.region,
+            "requestParameters": None, "additionalEventData": {"keyId": self.key_arn(key_id), **(extra or {})},
+            "resources": [{"accountId": self.account_id, "type": "AWS::KMS::Key", "ARN": self.key_arn(key_id)}],
+            "readOnly": False, "eventType": "AwsServiceEvent", "recipientAccountId": self.account_id,
+        })
+
+    def _anchor(self, seq: int, digest: str) -> None:
+        with self.store.transaction():
+            head = self.store.meta_doc("audit_head") or {"seq": 0}
+            if int(head.get("seq", 0)) < seq:
+                self.store.set_meta_doc("audit_head", {"seq": seq, "hash": digest})
+
+    def audit_anchor(self) -> auditlog.Anchor:
+        self.audit.flush()
+        head = self.store.meta_doc("audit_head") or {"seq": 0, "hash": auditlog.GENESIS}
+        return auditlog.Anchor(int(head["seq"]), str(head.get("hash", auditlog.GENESIS)))
+
+    def verify_audit(self) -> dict[str, Any]:
+        """Check the whole audit log against its chain, its MACs and the head sealed in this file."""
+        with self._lock:
+            return auditlog.verify(self.audit.path, self._keys.audit, self.audit_anchor())
+
+    def close(self) -> None:
+        with self._lock:
+            self.audit.close()
+            self._material.clear()
+            self.store.close()
+
+    # -- key references ---------------------------------------------------------------------------
+    def resolve(self, ref: Any, *, allow_alias: bool = True) -> str:
+        """Key id, key ARN, alias name or alias ARN -> key id (NotFoundException when unknown)."""
+        if not isinstance(ref, str) or not ref:
+            raise ValidationException("KeyId is required (a key id, key ARN, alias name or alias ARN)")
+        if _UUID.match(ref):
+            return ref
+        m = _KEY_ARN.match(ref)
+        if m:
+            if (m.group(1), m.group(2)) != (self.region, self.account_id) or not _UUID.match(m.group(3)):
+                raise NotFoundException(f"key '{ref}' is not in this HSM (account {self.account_id}, region {self.region})")
+            return m.group(3)
+        name = ref
+        m = _ALIAS_ARN.match(ref)
+        if m:
+            if (m.group(1), m.group(2)) != (self.region, self.account_id):
+                raise NotFoundException(f"alias '{ref}' is not in this HSM (account {self.account_id}, region {self.region})")
+            name = m.group(3)
+        if name.startswith("alias/") and allow_alias:
+            row = self.store.conn.execute("SELECT doc, mac FROM aliases WHERE name=?", (name,)).fetchone()
+            if row is None:
+                raise NotFoundException(f"alias '{name}' does not exist")
+            return self.store.open_doc("aliases", name, row[0], row[1])["TargetKeyId"]
+        raise NotFoundException(f"invalid key reference '{ref}': give a key id, key ARN, alias/NAME or alias ARN")
+
+    def _load(self, key_id: str) -> dict[str, Any]:
+        row = self.store.conn.execute("SELECT doc, mac FROM keys WHERE key_id=?", (key_id,)).fetchone()
+        if row is None:
+            raise NotFoundException(f"key '{self.key_arn(key_id)}' does not exist")
+        return self.store.open_doc("keys", key_id, row[0], row[1])
+
+    def _key(self, ref: Any, action: str | None = None, *, usable: bool = False, allow_alias: bool = True) -> dict[str, Any]:
+        """Load a key's verified metadata, apply any due event, check its state and authorise the caller."""
+        key_id = self.resolve(ref, allow_alias=allow_alias)
+        doc = self._load(key_id)
+        now = self.clock()
+        due = doc.get("Due")
+        if due is not None and due <= now:
+            self._apply_events(key_id, now)
+            doc = self._load(key_id)
+        self._resources.append(self.key_arn(key_id))
+        if self.authorizer is not None and action is not None:
+            self.authorizer(self, action, doc, self._params)
+        if usable:
+            self._check_usable(doc)
+        return doc
+
+    def _check_usable(self, doc: dict[str, Any]) -> None:
+        state = doc["KeyState"]
+        if state == ENABLED:
+            return
+        arn = self.key_arn(doc["KeyId"])
+        if state == DISABLED:
+            raise DisabledException(f"key '{arn}' is disabled; enable it with 'key enable'")
+        if state == PENDING_DELETION:
+            raise KMSInvalidStateException(f"key '{arn}' is pending deletion; cancel the deletion to use it")
+        raise KMSInvalidStateException(f"key '{arn}' is in state {state} and cannot be used")
+
+    def _save(self, doc: dict[str, Any], *, new: bool = False) -> None:
+        """Write a key's metadata (inside a transaction) with its MAC and the due-time index columns.
+        A rotation counts as due only while the key is Enabled (KMS does not rotate disabled keys)."""
+        rot = doc["Rotation"]
+        rotation_due = rot.get("Next") if rot.get("Enabled") and doc["KeyState"] == ENABLED else None
+        doc["Due"] = min((t for t in (doc.get("DeletionDate"), rotation_due, doc.get("ValidTo")) if t is not None),
+                         default=None)
+        payload, mac = self.store.seal_doc("keys", doc["KeyId"], doc)
+        values = (doc.get("DeletionDate"), rotation_due, doc.get("ValidTo"), payload, mac, doc["KeyId"])
+        if new:
+            self.store.conn.execute(
+                "INSERT INTO keys(deletion_due, rotation_due, expiry_due, doc, mac, key_id, created) "
+                "VALUES (?,?,?,?,?,?,?)", (*values, doc["CreationDate"]))
+        else:
+            self.store.conn.execute(
+                "UPDATE keys SET deletion_due=?, rotation_due=?, expiry_due=?, doc=?, mac=? WHERE key_id=?", values)
+
+    def _mutable(self, ref: Any, action: str) -> dict[str, Any]:
+        """A private copy of a key's metadata to change; call inside a transaction, then `_save`."""
+        return copy.deepcopy(self._key(ref, action))
+
+    # -- sealed material --------------------------------------------------------------------------
+    def _put_material(self, key_id: str, version: int, material: bytes) -> None:
+        nonce = os.urandom(12)
+        aad = f"kmstui-material\0{key_id}\0{version}".encode()
+        sealed = nonce + self._seal.encrypt(nonce, material, aad)
+        self.store.conn.execute("INSERT OR REPLACE INTO material(key_id, version, created, sealed) VALUES (?,?,?,?)",
+                                (key_id, version, self.clock(), sealed))
+
+    def _get_material(self, key_id: str, version: int) -> bytes | None:
+        cached = self._material.get((key_id, version))
+        if cached is not None:
+            return cached
+        row = self.store.conn.execute("SELECT sealed FROM material WHERE key_id=? AND version=?",
+                                      (key_id, version)).fetchone()
+        if row is None:
+            return None
+        sealed = bytes(row[0])
+        try:
+            material = self._seal.decrypt(sealed[:12], sealed[12:], f"kmstui-material\0{key_id}\0{version}".encode())
+        except InvalidTag:
+            raise KMSInternalException(
+                f"integrity check failed for the sealed material of key '{self.key_arn(key_id)}' (version {version}) "
+                f"in {self.path}: the HSM file was modified outside kmstui; refusing to use it") from None
+        if len(self._material) > 8192:
+            self._material.clear()
+        self._material[(key_id, version)] = material
+        return material
+
+    def _drop_material(self, key_id: str) -> None:
+        self.store.conn.execute("DELETE FROM material WHERE key_id=?", (key_id,))
+        for k in [k for k in self._material if k[0] == key_id]:
+            del self._material[k]
+
+    def _spec(self, doc: dict[str, Any]) -> km.Spec:
+        return km.SPECS[doc["KeySpec"]]
+
+    # -- time-based events (overridden by the rotation mixin) -----------------------------------------
+    def _apply_events(self, key_id: str, now: float) -> None:
+        raise NotImplementedError
+
+
+def audit_path(hsm_path) -> "os.PathLike":
+    from pathlib import Path
+
+    return Path(str(hsm_path) + ".audit.jsonl")

@@ -1,0 +1,203 @@
+"""Grant and IAM-policy storage of the local backend, in the shapes KMS and IAM use.
+
+This module stores and lists; deciding what a grant or an identity policy allows is the authorization
+engine's job (kmstui.authz, through `backend.authorizer`), so a what-if scenario and a real call agree.
+Grant tokens are opaque: the grant id plus a MAC, so a token cannot be forged or moved to another file.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import os
+import re
+from typing import Any
+
+from kmstui.backends.local.core import LocalCore, operation, ts
+from kmstui.errors import (InvalidGrantIdException, InvalidGrantTokenException, MalformedPolicyDocumentException,
+                           NotFoundException, ValidationException)
+
+GRANT_OPERATIONS = frozenset({
+    "Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo",
+    "Sign", "Verify", "GetPublicKey", "CreateGrant", "RetireGrant", "DescribeKey", "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext", "GenerateMac", "VerifyMac", "DeriveSharedSecret"})
+_GRANT_ID = re.compile(r"^[0-9a-f]{64}$")
+_CONSTRAINTS = ("EncryptionContextEquals", "EncryptionContextSubset")
+
+
+class GrantsMixin(LocalCore):
+    # -- tokens -----------------------------------------------------------------------------------
+    def _token_for(self, grant_id: str) -> str:
+        tag = self.store.mac("grant-token", grant_id, b"")[:16]
+        return base64.urlsafe_b64encode(bytes.fromhex(grant_id) + tag).decode().rstrip("=")
+
+    def grant_id_from_token(self, token: Any) -> str:
+        """The grant id a token names; InvalidGrantTokenException if it is not one of this file's tokens."""
+        try:
+            raw = base64.urlsafe_b64decode(str(token) + "=" * (-len(str(token)) % 4))
+        except (ValueError, TypeError):
+            raw = b""
+        if len(raw) != 48:
+            raise InvalidGrantTokenException("the grant token is not valid")
+        grant_id = raw[:32].hex()
+        if not hmac.compare_digest(self.store.mac("grant-token", grant_id, b"")[:16], raw[32:]):
+            raise InvalidGrantTokenException("the grant token is not valid")
+        return grant_id
+
+    # -- reading ----------------------------------------------------------------------------------
+    def _grant_rows(self, where: str, args: tuple) -> list[dict[str, Any]]:
+        rows = self.store.conn.execute(f"SELECT grant_id, doc, mac FROM grants WHERE {where} ORDER BY rowid", args)
+        return [self.store.open_doc("grants", gid, doc, mac) for gid, doc, mac in rows.fetchall()]
+
+    def grants_for_key(self, key_id: str) -> list[dict[str, Any]]:
+        """Verified grants on a key as stored (epoch CreationDate), for the authorization engine."""
+        return self._grant_rows("key_id=?", (key_id,))
+
+    def grant(self, grant_id: str) -> dict[str, Any] | None:
+        rows = self._grant_rows("grant_id=?", (grant_id,))
+        return rows[0] if rows else None
+
+    def _shape(self, g: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in g.items() if v is not None}
+        out["CreationDate"] = ts(g["CreationDate"])
+        return out
+
+    # -- operations -------------------------------------------------------------------------------
+    @operation("CreateGrant")
+    def create_grant(self, *, KeyId: str, GranteePrincipal: str, Operations: list, RetiringPrincipal: str | None = None,
+                     Constraints: dict | None = None, GrantTokens: list | None = None, Name: str | None = None,
+                     DryRun: bool = False) -> dict:
+        if not isinstance(GranteePrincipal, str) or not GranteePrincipal:
+            raise ValidationException("GranteePrincipal is required")
+        ops = list(Operations or [])
+        bad = [op for op in ops if op not in GRANT_OPERATIONS]
+        if not ops or bad:
+            raise ValidationException(f"Operations must be a non-empty list of grant operations"
+                                      f"{' (unknown: ' + ', '.join(map(str, bad)) + ')' if bad else ''}")
+        if Constraints is not None:
+            if not isinstance(Constraints, dict) or set(Constraints) - set(_CONSTRAINTS):
+                raise ValidationException(f"Constraints may hold only {' and '.join(_CONSTRAINTS)}")
+            for value in Constraints.values():
+                if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+                    raise ValidationException("each grant constraint maps strings to strings")
+        with self.store.transaction() as conn:
+            doc = self._key(KeyId, "kms:CreateGrant", allow_alias=False)
+            self._not_pending_deletion(doc)
+            key_arn = self.key_arn(doc["KeyId"])
+            if Name:
+                for g in self.grants_for_key(doc["KeyId"]):
+                    if g.get("Name") == Name and (g["GranteePrincipal"], g.get("RetiringPrincipal"), sorted(g["Operations"]),
+                                                  g.get("Constraints")) == (GranteePrincipal, RetiringPrincipal, sorted(ops), Constraints):
+                        return {"GrantToken": self._token_for(g["GrantId"]), "GrantId": g["GrantId"]}
+            grant_id = os.urandom(32).hex()
+            grant = {"KeyId": key_arn, "GrantId": grant_id, "Name": Name or "", "CreationDate": self.clock(),
+                     "GranteePrincipal": GranteePrincipal, "RetiringPrincipal": RetiringPrincipal,
+                     "IssuingAccount": self.root_arn, "Operations": ops, "Constraints": Constraints}
+            payload, mac = self.store.seal_doc("grants", grant_id, grant)
+            conn.execute("INSERT INTO grants(grant_id, key_id, grantee, retiree, name, doc, mac) VALUES (?,?,?,?,?,?,?)",
+                         (grant_id, doc["KeyId"], GranteePrincipal, RetiringPrincipal, Name, payload, mac))
+        return {"GrantToken": self._token_for(grant_id), "GrantId": grant_id}
+
+    @operation("ListGrants", read_only=True)
+    def list_grants(self, *, KeyId: str, GrantId: str | None = None, GranteePrincipal: str | None = None,
+                    Limit: int | None = None, Marker: str | None = None) -> dict:
+        from kmstui.backends.local.keys import _page
+
+        doc = self._key(KeyId, "kms:ListGrants", allow_alias=False)
+        grants = [g for g in self.grants_for_key(doc["KeyId"])
+                  if (GrantId is None or g["GrantId"] == GrantId)
+                  and (GranteePrincipal is None or g["GranteePrincipal"] == GranteePrincipal)]
+        page, extra = _page([self._shape(g) for g in grants], Limit, Marker)
+        return {"Grants": page, **extra}
+
+    @operation("ListRetirableGrants", read_only=True)
+    def list_retirable_grants(self, *, RetiringPrincipal: str, Limit: int | None = None, Marker: str | None = None) -> dict:
+        from kmstui.backends.local.keys import _page
+
+        grants = self._grant_rows("retiree=?", (RetiringPrincipal,))
+        page, extra = _page([self._shape(g) for g in grants], Limit, Marker)
+        return {"Grants": page, **extra}
+
+    def _remove_grant(self, grant_id: str, key_id: str | None, action: str) -> None:
+        if not _GRANT_ID.match(str(grant_id)):
+            raise InvalidGrantIdException(f"grant id {grant_id!r} is not valid (64 hex characters)")
+        with self.store.transaction() as conn:
+            g = self.grant(grant_id)
+            if g is None or (key_id is not None and g["KeyId"] != self.key_arn(key_id)):
+                raise NotFoundException(f"grant '{grant_id}' does not exist on this key")
+            self._key(g["KeyId"], action, allow_alias=False)
+            conn.execute("DELETE FROM grants WHERE grant_id=?", (grant_id,))
+            self.store.forget("grants", grant_id)
+
+    @operation("RetireGrant")
+    def retire_grant(self, *, GrantToken: str | None = None, KeyId: str | None = None, GrantId: str | None = None,
+                     DryRun: bool = False) -> dict:
+        if GrantToken is not None:
+            grant_id = self.grant_id_from_token(GrantToken)
+            self._remove_grant(grant_id, None, "kms:RetireGrant")
+        elif KeyId is not None and GrantId is not None:
+            self._remove_grant(GrantId, self.resolve(KeyId, allow_alias=False), "kms:RetireGrant")
+        else:
+            raise ValidationException("give GrantToken, or KeyId and GrantId")
+        return {}
+
+    @operation("RevokeGrant")
+    def revoke_grant(self, *, KeyId: str, GrantId: str, DryRun: bool = False) -> dict:
+        self._remove_grant(GrantId, self.resolve(KeyId, allow_alias=False), "kms:RevokeGrant")
+        return {}
+
+    # -- IAM (identity) policies, kept per principal of this account --------------------------------
+    @staticmethod
+    def _iam_pk(principal: str, name: str) -> str:
+        return f"{principal}\0{name}"
+
+    @operation("PutPrincipalPolicy", source="iam.amazonaws.com")
+    def put_iam_policy(self, *, Principal: str, PolicyName: str, PolicyDocument: str) -> dict:
+        if not isinstance(Principal, str) or not Principal.startswith("arn:"):
+            raise ValidationException("Principal must be an IAM principal ARN")
+        if not isinstance(PolicyName, str) or not re.fullmatch(r"[\w+=,.@-]{1,128}", PolicyName):
+            raise ValidationException("PolicyName must be 1-128 of letters, digits and +=,.@_-")
+        try:
+            parsed = json.loads(PolicyDocument)
+        except (TypeError, ValueError) as exc:
+            raise MalformedPolicyDocumentException(f"the policy is not valid JSON ({exc})") from None
+        if not isinstance(parsed, dict) or "Statement" not in parsed:
+            raise MalformedPolicyDocumentException("the policy needs a Statement")
+        with self.store.transaction() as conn:
+            payload, mac = self.store.seal_doc("iam_policies", self._iam_pk(Principal, PolicyName), PolicyDocument)
+            conn.execute("INSERT OR REPLACE INTO iam_policies(principal, name, doc, mac) VALUES (?,?,?,?)",
+                         (Principal, PolicyName, payload, mac))
+        return {}
+
+    def iam_policies_for(self, principal: str) -> dict[str, str]:
+        """{policy name: verified document} for one principal (for the authorization engine)."""
+        rows = self.store.conn.execute("SELECT name, doc, mac FROM iam_policies WHERE principal=? ORDER BY name",
+                                       (principal,)).fetchall()
+        return {name: self.store.open_doc("iam_policies", self._iam_pk(principal, name), doc, mac)
+                for name, doc, mac in rows}
+
+    @operation("GetPrincipalPolicy", read_only=True, source="iam.amazonaws.com")
+    def get_iam_policy(self, *, Principal: str, PolicyName: str) -> dict:
+        doc = self.iam_policies_for(Principal).get(PolicyName)
+        if doc is None:
+            raise NotFoundException(f"no identity policy '{PolicyName}' for {Principal}")
+        return {"Principal": Principal, "PolicyName": PolicyName, "PolicyDocument": doc}
+
+    @operation("ListPrincipalPolicies", read_only=True, source="iam.amazonaws.com")
+    def list_iam_policies(self, *, Principal: str | None = None) -> dict:
+        if Principal is None:
+            rows = self.store.conn.execute("SELECT principal, name FROM iam_policies ORDER BY principal, name")
+        else:
+            rows = self.store.conn.execute("SELECT principal, name FROM iam_policies WHERE principal=? ORDER BY name",
+                                           (Principal,))
+        return {"Policies": [{"Principal": p, "PolicyName": n} for p, n in rows.fetchall()]}
+
+    @operation("DeletePrincipalPolicy", source="iam.amazonaws.com")
+    def delete_iam_policy(self, *, Principal: str, PolicyName: str) -> dict:
+        with self.store.transaction() as conn:
+            cur = conn.execute("DELETE FROM iam_policies WHERE principal=? AND name=?", (Principal, PolicyName))
+            if cur.rowcount == 0:
+                raise NotFoundException(f"no identity policy '{PolicyName}' for {Principal}")
+        self.store.forget("iam_policies", self._iam_pk(Principal, PolicyName))
+        return {}

@@ -1,0 +1,199 @@
+"""Key specs and the cryptography behind them: generation, symmetric blobs, RSA/ECC signing and
+encryption, HMAC, public keys. Private material is serialised as PKCS#8 DER (asymmetric) or raw bytes."""
+
+from __future__ import annotations
+
+import hmac
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from kmstui.backends.local import blob as blobfmt
+from kmstui.errors import (InvalidCiphertextException, InvalidKeyUsageException, KMSInvalidMacException,
+                           KMSInvalidSignatureException, ValidationException)
+
+ENCRYPT_DECRYPT = "ENCRYPT_DECRYPT"
+SIGN_VERIFY = "SIGN_VERIFY"
+GENERATE_VERIFY_MAC = "GENERATE_VERIFY_MAC"
+
+_HASHES = {"SHA_256": hashes.SHA256, "SHA_384": hashes.SHA384, "SHA_512": hashes.SHA512, "SHA_1": hashes.SHA1}
+_RSA_SIGN = [f"RSASSA_{kind}_{h}" for kind in ("PSS", "PKCS1_V1_5") for h in ("SHA_256", "SHA_384", "SHA_512")]
+_RSA_ENC = ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]
+_CURVES = {"ECC_NIST_P256": (ec.SECP256R1, "SHA_256"), "ECC_NIST_P384": (ec.SECP384R1, "SHA_384"),
+           "ECC_NIST_P521": (ec.SECP521R1, "SHA_512"), "ECC_SECG_P256K1": (ec.SECP256K1, "SHA_256")}
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    usages: tuple[str, ...]
+    kind: str  # "aes", "hmac", "rsa", "ecc"
+    size: int = 0  # bytes for aes/hmac, bits for rsa
+    mac_algorithm: str | None = None
+
+    def default_usage(self) -> str:
+        return self.usages[0]
+
+    def encryption_algorithms(self, usage: str) -> list[str]:
+        if usage != ENCRYPT_DECRYPT:
+            return []
+        return ["SYMMETRIC_DEFAULT"] if self.kind == "aes" else _RSA_ENC if self.kind == "rsa" else []
+
+    def signing_algorithms(self, usage: str) -> list[str]:
+        if usage != SIGN_VERIFY:
+            return []
+        if self.kind == "rsa":
+            return list(_RSA_SIGN)
+        return [f"ECDSA_{_CURVES[self.name][1]}"] if self.kind == "ecc" else []
+
+    def mac_algorithms(self) -> list[str]:
+        return [self.mac_algorithm] if self.mac_algorithm else []
+
+
+SPECS: dict[str, Spec] = {
+    "SYMMETRIC_DEFAULT": Spec("SYMMETRIC_DEFAULT", (ENCRYPT_DECRYPT,), "aes", 32),
+    "HMAC_224": Spec("HMAC_224", (GENERATE_VERIFY_MAC,), "hmac", 28, "HMAC_SHA_224"),
+    "HMAC_256": Spec("HMAC_256", (GENERATE_VERIFY_MAC,), "hmac", 32, "HMAC_SHA_256"),
+    "HMAC_384": Spec("HMAC_384", (GENERATE_VERIFY_MAC,), "hmac", 48, "HMAC_SHA_384"),
+    "HMAC_512": Spec("HMAC_512", (GENERATE_VERIFY_MAC,), "hmac", 64, "HMAC_SHA_512"),
+    **{f"RSA_{bits}": Spec(f"RSA_{bits}", (ENCRYPT_DECRYPT, SIGN_VERIFY), "rsa", bits) for bits in (2048, 3072, 4096)},
+    **{name: Spec(name, (SIGN_VERIFY,), "ecc") for name in _CURVES},
+}
+_MAC_DIGEST = {"HMAC_SHA_224": "sha224", "HMAC_SHA_256": "sha256", "HMAC_SHA_384": "sha384", "HMAC_SHA_512": "sha512"}
+
+
+def spec(name: str) -> Spec:
+    try:
+        return SPECS[name]
+    except KeyError:
+        raise ValidationException(f"KeySpec {name!r} is not supported; use one of {', '.join(SPECS)}") from None
+
+
+def generate(s: Spec) -> bytes:
+    if s.kind in ("aes", "hmac"):
+        return os.urandom(s.size)
+    if s.kind == "rsa":
+        private = rsa.generate_private_key(public_exponent=65537, key_size=s.size)
+    else:
+        private = ec.generate_private_key(_CURVES[s.name][0]())
+    return private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+
+
+@lru_cache(maxsize=4096)
+def _aead(material: bytes) -> AESGCM:
+    return AESGCM(material)
+
+
+@lru_cache(maxsize=256)
+def private_key(material: bytes):
+    return serialization.load_der_private_key(material, password=None)
+
+
+def public_key_der(s: Spec, material: bytes) -> bytes:
+    return private_key(material).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+# -- symmetric blobs -------------------------------------------------------------------------------
+def seal_blob(material: bytes, key_id: str, version: int, plaintext: bytes, aad_context: bytes) -> bytes:
+    iv = os.urandom(blobfmt.IV_LEN)
+    header = blobfmt.pack_header(key_id, version, iv)
+    return header + _aead(material).encrypt(iv, plaintext, header + aad_context)
+
+
+def open_blob(material: bytes, parsed: blobfmt.Blob, aad_context: bytes) -> bytes:
+    try:
+        return _aead(material).decrypt(parsed.iv, parsed.body, parsed.header + aad_context)
+    except InvalidTag:
+        raise InvalidCiphertextException(
+            "the ciphertext or its encryption context is wrong (authentication failed)") from None
+
+
+# -- RSA encryption -------------------------------------------------------------------------------
+def _oaep(algorithm: str) -> padding.OAEP:
+    h = _HASHES[algorithm.rsplit("OAEP_", 1)[1]]()
+    return padding.OAEP(mgf=padding.MGF1(h), algorithm=h, label=None)
+
+
+def rsa_encrypt(material: bytes, algorithm: str, plaintext: bytes) -> bytes:
+    key = private_key(material).public_key()
+    limit = key.key_size // 8 - 2 * _oaep(algorithm).algorithm.digest_size - 2
+    if len(plaintext) > limit:
+        raise ValidationException(f"plaintext too long for {algorithm} with this key (at most {limit} bytes)")
+    return key.encrypt(plaintext, _oaep(algorithm))
+
+
+def rsa_decrypt(material: bytes, algorithm: str, ciphertext: bytes) -> bytes:
+    try:
+        return private_key(material).decrypt(ciphertext, _oaep(algorithm))
+    except ValueError:
+        raise InvalidCiphertextException("the ciphertext cannot be decrypted with this key and algorithm") from None
+
+
+# -- signatures -----------------------------------------------------------------------------------
+def _sig_parts(s: Spec, algorithm: str):
+    if algorithm not in s.signing_algorithms(SIGN_VERIFY):
+        raise InvalidKeyUsageException(
+            f"SigningAlgorithm {algorithm} is not valid for a {s.name} key; use one of {', '.join(s.signing_algorithms(SIGN_VERIFY))}")
+    return _HASHES[algorithm[-7:]]()
+
+
+def _prehash(h, message: bytes, message_type: str):
+    if message_type == "DIGEST":
+        if len(message) != h.digest_size:
+            raise ValidationException(f"a DIGEST message for this algorithm must be {h.digest_size} bytes")
+        return message, utils.Prehashed(h)
+    if message_type != "RAW":
+        raise ValidationException("MessageType must be RAW or DIGEST")
+    return message, h
+
+
+def _rsa_padding(algorithm: str, h):
+    if "PSS" in algorithm:
+        return padding.PSS(mgf=padding.MGF1(h), salt_length=h.digest_size)
+    return padding.PKCS1v15()
+
+
+def sign(s: Spec, material: bytes, algorithm: str, message: bytes, message_type: str) -> bytes:
+    h = _sig_parts(s, algorithm)
+    message, alg = _prehash(h, message, message_type)
+    key = private_key(material)
+    if s.kind == "rsa":
+        return key.sign(message, _rsa_padding(algorithm, h), alg)
+    return key.sign(message, ec.ECDSA(alg))
+
+
+def verify(s: Spec, material: bytes, algorithm: str, message: bytes, message_type: str, signature: bytes) -> None:
+    h = _sig_parts(s, algorithm)
+    message, alg = _prehash(h, message, message_type)
+    key = private_key(material).public_key()
+    try:
+        if s.kind == "rsa":
+            key.verify(signature, message, _rsa_padding(algorithm, h), alg)
+        else:
+            key.verify(signature, message, ec.ECDSA(alg))
+    except InvalidSignature:
+        raise KMSInvalidSignatureException("the signature does not verify for this key, message and algorithm") from None
+
+
+# -- HMAC -----------------------------------------------------------------------------------------
+def _check_mac_alg(s: Spec, algorithm: str) -> str:
+    if algorithm != s.mac_algorithm:
+        raise InvalidKeyUsageException(f"MacAlgorithm {algorithm} is not valid for a {s.name} key; use {s.mac_algorithm}")
+    return _MAC_DIGEST[algorithm]
+
+
+def generate_mac(s: Spec, material: bytes, algorithm: str, message: bytes) -> bytes:
+    return hmac.new(material, message, _check_mac_alg(s, algorithm)).digest()
+
+
+def verify_mac(s: Spec, material: bytes, algorithm: str, message: bytes, mac: bytes) -> None:
+    expected = hmac.new(material, message, _check_mac_alg(s, algorithm)).digest()
+    if not hmac.compare_digest(expected, mac):
+        raise KMSInvalidMacException("the MAC does not verify for this key and message")

@@ -1,0 +1,201 @@
+"""The HSM file: SQLite in WAL mode, permissions 0600, every logical row authenticated.
+
+Key material is sealed per version (AES-256-GCM under a root-derived key, AAD = key id + version); every
+other row (key metadata, aliases, policies, grants, IAM policies, identity, the audit head) carries an
+HMAC-SHA256 over its table, primary key and payload under a root-derived MAC key. A row edited, or moved to
+another key, fails its MAC and is refused with KMSInternalException.
+
+Crash safety and concurrency come from SQLite: writes run in `BEGIN IMMEDIATE` transactions with
+synchronous=FULL (an acknowledged write survives a SIGKILL or power loss) and a busy timeout, so several
+kmstui processes (a REPL and a TUI) can share one file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import os
+import sqlite3
+from hashlib import sha256
+from pathlib import Path
+from typing import Any, Iterator
+
+from kmstui.errors import ConfigError, KMSInternalException
+
+FORMAT = "kmstui-hsm/1"
+BUSY_TIMEOUT_MS = 15000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL, mac BLOB);
+CREATE TABLE IF NOT EXISTS keys (
+    key_id TEXT PRIMARY KEY, created REAL NOT NULL, deletion_due REAL, rotation_due REAL, expiry_due REAL,
+    doc BLOB NOT NULL, mac BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS keys_deletion ON keys(deletion_due) WHERE deletion_due IS NOT NULL;
+CREATE INDEX IF NOT EXISTS keys_rotation ON keys(rotation_due) WHERE rotation_due IS NOT NULL;
+CREATE INDEX IF NOT EXISTS keys_expiry ON keys(expiry_due) WHERE expiry_due IS NOT NULL;
+CREATE TABLE IF NOT EXISTS material (
+    key_id TEXT NOT NULL, version INTEGER NOT NULL, created REAL NOT NULL, sealed BLOB NOT NULL,
+    PRIMARY KEY (key_id, version));
+CREATE TABLE IF NOT EXISTS aliases (name TEXT PRIMARY KEY, key_id TEXT NOT NULL, doc BLOB NOT NULL, mac BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS aliases_key ON aliases(key_id);
+CREATE TABLE IF NOT EXISTS policies (
+    key_id TEXT NOT NULL, name TEXT NOT NULL, doc BLOB NOT NULL, mac BLOB NOT NULL, PRIMARY KEY (key_id, name));
+CREATE TABLE IF NOT EXISTS grants (
+    grant_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, grantee TEXT, retiree TEXT, name TEXT,
+    doc BLOB NOT NULL, mac BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS grants_key ON grants(key_id);
+CREATE INDEX IF NOT EXISTS grants_retiree ON grants(retiree);
+CREATE TABLE IF NOT EXISTS iam_policies (
+    principal TEXT NOT NULL, name TEXT NOT NULL, doc BLOB NOT NULL, mac BLOB NOT NULL, PRIMARY KEY (principal, name));
+CREATE TABLE IF NOT EXISTS import_params (
+    token_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, expires REAL NOT NULL, doc BLOB NOT NULL, sealed BLOB NOT NULL);
+"""
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+class Store:
+    """One connection to an HSM file. Unauthenticated until `attach_keys` gives it the MAC key."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self.conn = conn
+        self._mac_key: bytes | None = None
+        self._depth = 0
+        self._verified: dict[tuple[str, str], tuple[bytes, bytes, Any]] = {}
+
+    # -- opening and creating ---------------------------------------------------------------------
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA synchronous=FULL")
+        return conn
+
+    @classmethod
+    def open(cls, path: Path) -> "Store":
+        """Open an existing HSM file; ConfigError if it is missing or not a kmstui HSM."""
+        if not path.exists():
+            raise ConfigError(f"no HSM file at {path}; create one with 'kmstui hsm init'")
+        try:
+            conn = cls._connect(path)
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            row = conn.execute("SELECT value FROM meta WHERE name='format'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"{path} is not a kmstui HSM file ({exc})") from None
+        if row is None or bytes(row[0]).decode() != FORMAT:
+            raise ConfigError(f"{path} is not a kmstui HSM file (format {row and bytes(row[0])!r})")
+        return cls(path, conn)
+
+    @classmethod
+    def create(cls, path: Path, meta: dict[str, bytes]) -> "Store":
+        """Create a new file with mode 0600 and the given unauthenticated meta rows (format, file id, slots)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            raise ConfigError(f"an HSM file already exists at {path}; remove it first or choose another path") from None
+        os.close(fd)
+        try:
+            conn = cls._connect(path)
+            conn.execute("PRAGMA journal_mode=WAL")
+            store = cls(path, conn)
+            with store.transaction():
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute("INSERT INTO meta(name, value) VALUES ('format', ?)", (FORMAT.encode(),))
+                for name, value in meta.items():
+                    conn.execute("INSERT INTO meta(name, value) VALUES (?, ?)", (name, value))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                for suffix in ("", "-wal", "-shm"):
+                    os.unlink(str(path) + suffix)
+            raise
+        return store
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+    # -- transactions -----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (reentrant: nested uses join the outer one)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.conn
+            finally:
+                self._depth -= 1
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self.conn
+        except BaseException:
+            self._depth = 0
+            self.conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.conn.execute("COMMIT")
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    # -- raw meta ---------------------------------------------------------------------------------
+    def meta_raw(self, name: str) -> bytes | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def set_meta_raw(self, name: str, value: bytes) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta(name, value, mac) VALUES (?, ?, NULL)", (name, value))
+
+    # -- authenticated rows -----------------------------------------------------------------------
+    def attach_keys(self, mac_key: bytes) -> None:
+        self._mac_key = mac_key
+        self._verified.clear()
+
+    def mac(self, table: str, pk: str, payload: bytes) -> bytes:
+        if self._mac_key is None:
+            raise RuntimeError("store is sealed")
+        return hmac.new(self._mac_key, f"{table}\0{pk}\0".encode() + payload, sha256).digest()
+
+    def seal_doc(self, table: str, pk: str, doc: Any) -> tuple[bytes, bytes]:
+        payload = _dumps(doc)
+        return payload, self.mac(table, pk, payload)
+
+    def open_doc(self, table: str, pk: str, payload: bytes, mac: bytes | None) -> Any:
+        """Check a row's MAC and parse it. Verified rows are remembered by (payload, mac) so a hot key
+        costs one lookup, while a row changed by another process is checked again."""
+        cached = self._verified.get((table, pk))
+        if cached is not None and cached[1] == mac and cached[0] == payload:
+            return cached[2]
+        if mac is None or not hmac.compare_digest(self.mac(table, pk, bytes(payload)), bytes(mac)):
+            raise KMSInternalException(
+                f"integrity check failed for {table} row '{pk}' in {self.path}: the HSM file was modified "
+                "outside kmstui; refusing to use it (restore from a backup)")
+        doc = json.loads(payload)
+        if len(self._verified) > 4096:
+            self._verified.clear()
+        self._verified[(table, pk)] = (bytes(payload), bytes(mac), doc)
+        return doc
+
+    def forget(self, table: str, pk: str) -> None:
+        self._verified.pop((table, pk), None)
+
+    def meta_doc(self, name: str) -> Any:
+        row = self.conn.execute("SELECT value, mac FROM meta WHERE name=?", (name,)).fetchone()
+        if row is None:
+            return None
+        return self.open_doc("meta", name, bytes(row[0]), row[1])
+
+    def set_meta_doc(self, name: str, doc: Any) -> None:
+        payload, mac = self.seal_doc("meta", name, doc)
+        self.conn.execute("INSERT OR REPLACE INTO meta(name, value, mac) VALUES (?, ?, ?)", (name, payload, mac))

@@ -1,0 +1,248 @@
+"""`kmstui` on the command line: argv -> mode.
+
+    kmstui                          TUI on a terminal (the REPL if the TUI is unavailable)
+    kmstui shell                    REPL
+    kmstui COMMAND [ARGS]           one command
+    kmstui -c "CMD; CMD"            several commands
+    kmstui run FILE [--keep-going]  a script
+    ... | kmstui                    commands on standard input
+
+Global flags (registry.GLOBAL_ARGS) may come before the mode or command and apply to every command run;
+after a command they apply to that command only. UI libraries are imported only by the mode that needs them,
+so one-shot commands start quickly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from kmstui.commands.registry import GLOBAL_ARGS
+from kmstui.errors import EXIT_INTERRUPT, EXIT_USAGE, KmstuiError, UsageError
+
+_GLOBAL_BY_SPELLING = {s: a for a in GLOBAL_ARGS for s in a.spellings}
+
+
+class _Argv:
+    """What the leading part of argv asked for."""
+
+    def __init__(self) -> None:
+        self.options: dict[str, object] = {}
+        self.command_string: str | None = None
+        self.version = False
+        self.keep_going = False
+        self.rest: list[str] = []
+
+
+def _take_flag(argv: list[str], i: int, parsed: _Argv, *, extra_ok: bool) -> int:
+    """Consume the flag at argv[i] (and its value); return the index after it."""
+    token = argv[i]
+    name, eq, value = token.partition("=")
+
+    def need_value() -> str:
+        if eq:
+            return value
+        if i + 1 >= len(argv):
+            raise UsageError(f"{name} needs a value")
+        return argv[i + 1]
+
+    step = 1 if eq else 2
+    if name in ("-c", "--command") and extra_ok:
+        parsed.command_string = need_value()
+        return i + step
+    if name == "--version" and not eq:
+        parsed.version = True
+        return i + 1
+    if name == "--keep-going" and not eq:
+        parsed.keep_going = True
+        return i + 1
+    if name in ("-h", "--help") and not eq:
+        parsed.rest = ["help"]
+        return len(argv)
+    arg = _GLOBAL_BY_SPELLING.get(name)
+    if arg is None:
+        raise UsageError(f"unknown option '{token}' (run 'kmstui help' for the global flags)")
+    if arg.flag:
+        if eq:
+            raise UsageError(f"{name} takes no value")
+        parsed.options["as_" if arg.dest == "as" else arg.dest] = True
+        return i + 1
+    val = need_value()
+    if arg.choices and val not in arg.choices:
+        raise UsageError(f"{name}: invalid choice '{val}' (choose from {', '.join(arg.choices)})")
+    parsed.options["as_" if arg.dest == "as" else arg.dest] = val
+    return i + step
+
+
+def parse_argv(argv: list[str]) -> _Argv:
+    """Split argv into leading global flags and mode switches, and the rest (mode word or command)."""
+    parsed = _Argv()
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
+        if argv[i] == "--":
+            i += 1
+            break
+        i = _take_flag(argv, i, parsed, extra_ok=True)
+    if not parsed.rest:
+        parsed.rest = argv[i:]
+    if parsed.rest and parsed.rest[0] in ("shell", "run"):
+        # Mode words take only global flags (and run: FILE, --keep-going), anywhere after them.
+        mode, tail, positionals = parsed.rest[0], parsed.rest[1:], []
+        j = 0
+        while j < len(tail):
+            if tail[j].startswith("-") and tail[j] != "-":
+                j = _take_flag(tail, j, parsed, extra_ok=False)
+            else:
+                positionals.append(tail[j])
+                j += 1
+        parsed.rest = [mode, *positionals]
+    return parsed
+
+
+def _tty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _prompt_secret(prompt: str) -> str | None:
+    import getpass
+
+    return getpass.getpass(prompt.rstrip() + " ")
+
+
+def _confirm(message: str, expected: str) -> bool:
+    sys.stderr.write(message + ": ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    return answer.strip() == expected
+
+
+def _start_tui_or_repl(session) -> int:
+    try:
+        from kmstui.tui.app import run_tui
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("kmstui.tui"):
+            print(f"kmstui: the TUI cannot start ({exc}); opening the shell instead", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - a broken TUI must still leave the user a working shell
+        print(f"kmstui: the TUI cannot start ({type(exc).__name__}: {exc}); opening the shell instead",
+              file=sys.stderr)
+    else:
+        return int(run_tui(session) or 0)
+    from kmstui.shell.app import run_repl
+
+    return run_repl(session)
+
+
+def _complete(words: list[str]) -> int:
+    """Hidden `kmstui __complete -- WORDS... CURRENT`: candidates for shell completion scripts."""
+    from kmstui.completion import complete_words
+    from kmstui.session import Session
+
+    if words and words[0] == "--":
+        words = words[1:]
+    current = words[-1] if words else ""
+    try:
+        session = Session(interactive=False)
+        parsed = parse_argv(words[:-1])
+        before = parsed.rest
+        if parsed.rest and parsed.rest[0] == "run":
+            return 0
+        if parsed.rest and parsed.rest[0] == "shell":
+            before = parsed.rest[1:]
+        candidates = complete_words(session, before, current)
+    except Exception:  # noqa: BLE001 - completion must never print a traceback into the user's shell
+        return 0
+    for cand in candidates:
+        print(f"{cand.text}\t{cand.meta}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "__complete":
+        return _complete(argv[1:])
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("kmstui: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPT
+    except BrokenPipeError:
+        # The reader went away (`kmstui key list | head`); stop quietly, as other CLIs do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: list[str]) -> int:
+    try:
+        parsed = parse_argv(argv)
+    except UsageError as exc:
+        print(f"kmstui: error: {exc.code}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if parsed.version:
+        from kmstui import __version__
+
+        print(f"kmstui {__version__}")
+        return 0
+    from kmstui.config import Config
+    from kmstui.runner import Runner
+    from kmstui.session import Options, Session
+
+    stdin_tty = _tty(sys.stdin)
+    try:
+        session = Session(Config.load(), Options(**parsed.options), interactive=stdin_tty)  # type: ignore[arg-type]
+    except KmstuiError as exc:
+        print(f"kmstui: error: {exc.code}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    if stdin_tty:
+        session.prompt_secret = _prompt_secret
+        session.confirm = _confirm
+        if _tty(sys.stdout):
+            from kmstui.shell.editor import edit_text
+
+            session.edit_text = edit_text
+    runner = Runner(session)
+    rest = parsed.rest
+    try:
+        if parsed.command_string is not None:
+            from kmstui.lines import script_lines
+
+            lines = list(script_lines(parsed.command_string))
+            name = "-c" if len({line.lineno for line in lines}) > 1 else None
+            return runner.run_lines(lines, name, keep_going=parsed.keep_going)
+        if rest and rest[0] == "shell":
+            if len(rest) > 1:
+                return runner.report(UsageError(f"'shell' takes no arguments (got '{rest[1]}')"), None)
+            from kmstui.shell.app import run_repl
+
+            return run_repl(session)
+        if rest and rest[0] == "run":
+            return _run_file(runner, rest[1:], parsed.keep_going)
+        if rest:
+            return runner.run(rest)
+        if not stdin_tty:
+            from kmstui.lines import script_lines
+
+            return runner.run_lines(script_lines(sys.stdin.read()), "<stdin>", keep_going=parsed.keep_going)
+        return _start_tui_or_repl(session)
+    finally:
+        session.close()
+
+
+def _run_file(runner, args: list[str], keep_going: bool) -> int:
+    from kmstui.lines import script_lines
+
+    if len(args) != 1:
+        return runner.report(UsageError("usage: kmstui run FILE [--keep-going]"), None)
+    path = args[0]
+    try:
+        if path == "-":
+            text, name = sys.stdin.read(), "<stdin>"
+        else:
+            with open(path, encoding="utf-8") as fh:
+                text, name = fh.read(), path
+    except (OSError, UnicodeDecodeError) as exc:
+        return runner.report(UsageError(f"cannot read script {path}: {getattr(exc, 'strerror', None) or exc}"), None)
+    return runner.run_lines(script_lines(text), name, keep_going=keep_going)

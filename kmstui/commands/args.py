@@ -1,0 +1,208 @@
+"""Arguments shared by the key and crypto commands, and the byte I/O they all do the same way.
+
+Every command that names a key, takes an encryption context, reads data or writes it uses these
+definitions, so `--context`, `--in` and `--out` mean the same thing everywhere (and complete alike).
+Output files are written atomically: a temporary file beside the destination, then a rename, so a
+failure never leaves a partial file and a reader never sees half of one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kmstui.commands.registry import Arg
+from kmstui.errors import UsageError
+
+if TYPE_CHECKING:
+    import argparse
+
+    from kmstui.session import Session
+
+KEY_HELP = "key id, key ARN, alias/NAME or alias ARN; prefix 'PROFILE:' to use another profile's backend"
+
+KEY_ID = Arg("--key-id", KEY_HELP, required=True, complete="key", metavar="KEY")
+KEY = Arg("key_id", KEY_HELP, complete="key", metavar="KEY")  # positional form: `key describe KEY`
+CONTEXT = Arg("--context", "encryption context pair KEY=VALUE (repeatable, or a JSON object); bound to the "
+              "ciphertext, the same pairs are needed to decrypt", aliases=("--encryption-context",),
+              repeat=True, metavar="K=V")
+GRANT_TOKENS = Arg("--grant-token", "grant token to use for this request (repeatable)", repeat=True,
+                   metavar="TOKEN")
+IN = Arg("--in", "read the input bytes from PATH, or from standard input with '-'", complete="file",
+         metavar="PATH|-")
+OUT = Arg("--out", "write the raw result bytes to PATH, or to standard output with '-' (without --out the "
+          "result is printed, binary fields base64-encoded)", complete="file", metavar="PATH|-")
+FORCE = Arg("--force", "overwrite an existing --out file", flag=True)
+PLAINTEXT = Arg("--plaintext", "the plaintext as text on the command line (UTF-8; never kept in history); "
+                "use --in for binary data", secret=True, metavar="TEXT")
+
+
+def is_alias(ref: str) -> bool:
+    return ref.startswith("alias/") or (ref.startswith("arn:") and ":alias/" in ref)
+
+
+def resolved_key(session: "Session", ref: str) -> tuple[Any, str]:
+    """The backend and key id for a reference, following an alias. KMS's management operations (enable,
+    tags, rotation, policies, import, alias targets) take only a key id or ARN; kmstui accepts aliases
+    everywhere, so it looks the alias up first (one DescribeKey)."""
+    backend, key = session.key_ref(ref)
+    if is_alias(key):
+        key = backend.describe_key(KeyId=key)["KeyMetadata"]["KeyId"]
+    return backend, key
+
+
+def optional(arg: Arg) -> Arg:
+    """A copy of a shared argument that is not required."""
+    return replace(arg, required=False)
+
+
+def parse_context(pairs: list[str] | None) -> dict[str, str]:
+    """`["k=v", ...]` (or JSON objects) as an encryption-context dict; UsageError naming a bad pair."""
+    context: dict[str, str] = {}
+    for item in pairs or []:
+        if item.lstrip().startswith("{"):
+            try:
+                obj = json.loads(item)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"--context JSON is not valid ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(obj, dict) or not all(isinstance(v, str) for v in obj.values()):
+                raise UsageError("--context JSON must be an object of string values, e.g. {\"app\": \"web\"}")
+            new = obj
+        else:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise UsageError(f"--context '{item}' is missing '=': give KEY=VALUE, e.g. --context purpose=backup")
+            if not key:
+                raise UsageError(f"--context '{item}' has an empty key: give KEY=VALUE")
+            new = {key: value}
+        for key, value in new.items():
+            if context.get(key, value) != value:
+                raise UsageError(f"--context key '{key}' is given twice with different values")
+            context[key] = value
+    return context
+
+
+def parse_tags(pairs: list[str] | None, flag: str = "--tag") -> list[dict[str, str]]:
+    """`["k=v", ...]` as KMS Tags ([{"TagKey": k, "TagValue": v}]); the value may be empty."""
+    tags: dict[str, str] = {}
+    for item in pairs or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{flag} '{item}' needs the form KEY=VALUE, e.g. {flag} team=payments")
+        tags[key] = value
+    return [{"TagKey": k, "TagValue": v} for k, v in tags.items()]
+
+
+def decode_b64(value: str, flag: str) -> bytes:
+    """Strict base64 (standard alphabet, whitespace ignored); UsageError naming the flag otherwise."""
+    try:
+        return base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise UsageError(f"{flag} is not valid base64; pass raw bytes with --in PATH instead") from None
+
+
+def read_file(session: "Session", path: str, flag: str) -> bytes:
+    """Bytes of PATH ('-' reads standard input); UsageError naming the flag when it cannot be read."""
+    if path == "-":
+        return session.stdin.read()
+    try:
+        return Path(path).expanduser().read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{flag} {path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{flag} {path}: is a directory, not a file") from None
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot read ({exc.strerror})") from None
+
+
+def read_input(session: "Session", args: "argparse.Namespace", *, text: str = "plaintext",
+               required: bool = True) -> bytes | None:
+    """The input bytes of a command: `--TEXT` given as text (UTF-8), or `--in PATH|-`; exactly one."""
+    text_value = getattr(args, text, None)
+    path = getattr(args, "in", None)
+    flag = "--" + text.replace("_", "-")
+    if text_value is not None and path is not None:
+        raise UsageError(f"give either {flag} or --in, not both")
+    if text_value is not None:
+        return text_value.encode("utf-8")
+    if path is not None:
+        return read_file(session, path, "--in")
+    if required:
+        raise UsageError(f"no input: give {flag} TEXT, or --in PATH (--in - reads standard input)")
+    return None
+
+
+def _umask() -> int:
+    old = os.umask(0o077)
+    os.umask(old)
+    return old
+
+
+def check_writable(path: str | None, force: bool, flag: str = "--out") -> None:
+    """Refuse early (before any backend call) an --out that would clobber a file or cannot be created."""
+    if path is None or path == "-":
+        return
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise UsageError(f"{flag} {path} is a directory; give a file name")
+    if target.exists() and not force:
+        raise UsageError(f"{flag} {path} already exists; use --force to overwrite it")
+    if not target.parent.is_dir():
+        raise UsageError(f"{flag} {path}: folder {target.parent} does not exist")
+
+
+def write_output(session: "Session", path: str, data: bytes, force: bool = False, *,
+                 secret: bool = False, flag: str = "--out") -> str:
+    """Write `data` to PATH atomically ('-': standard output) and return a note for the user.
+
+    The bytes go to a temporary file in the destination folder, are synced, and are renamed into place,
+    so the destination is either untouched or complete. Secret output (plaintext, data keys) is 0600;
+    other files follow the umask. Without `force` an existing file is never replaced, even one created
+    while we were writing.
+    """
+    if path == "-":
+        session.stdout.write(data)
+        session.stdout.flush()
+        return f"wrote {len(data)} bytes to standard output"
+    check_writable(path, force, flag)
+    target = Path(path).expanduser()
+    mode = 0o600 if secret else 0o666 & ~_umask()
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot create a file there ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        if force:
+            os.replace(tmp, target)
+        else:
+            try:
+                os.link(tmp, target)  # fails if the destination appeared meanwhile: never clobber
+            except FileExistsError:
+                raise UsageError(f"{flag} {path} already exists; use --force to overwrite it") from None
+            except OSError:
+                if target.exists():
+                    raise UsageError(f"{flag} {path} already exists; use --force to overwrite it") from None
+                os.replace(tmp, target)  # a filesystem without hard links
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot write ({exc.strerror})") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    return f"wrote {len(data)} bytes to {path}"
+
+
+def without(data: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """A response dict without the named (binary or secret) fields."""
+    return {k: v for k, v in data.items() if k not in keys}

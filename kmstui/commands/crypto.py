@@ -1,0 +1,373 @@
+"""Cryptographic operations with backend keys: encrypt, decrypt, re-encrypt, data keys, random bytes,
+signatures and MACs.
+
+Input comes as text on the line or raw bytes (`--in PATH|-`); output is printed with binary fields
+base64-encoded (as the AWS CLI does) or written raw with `--out`. Every argument is checked before the
+backend is called, so a mistake never costs a backend call or leaves a file behind. Plaintext data keys
+are secrets: shown only with --show-plaintext, written only where --out says, files 0600.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from typing import Any
+
+from kmstui.commands.args import (CONTEXT, FORCE, GRANT_TOKENS, IN, KEY_ID, OUT, PLAINTEXT, check_writable,
+                                  decode_b64, optional, parse_context, read_file, read_input, without,
+                                  write_output)
+from kmstui.commands.registry import Arg, Result
+from kmstui.errors import (InvalidCiphertextException, KMSInvalidMacException, KMSInvalidSignatureException,
+                           UsageError)
+
+ENCRYPTION_ALGORITHMS = ("SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE")
+SIGNING_ALGORITHMS = ("RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
+                      "RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512",
+                      "ECDSA_SHA_256", "ECDSA_SHA_384", "ECDSA_SHA_512", "SM2DSA")
+MAC_ALGORITHMS = ("HMAC_SHA_224", "HMAC_SHA_256", "HMAC_SHA_384", "HMAC_SHA_512")
+MAX_RAW_MESSAGE = 4096  # KMS's limit for Sign/Verify messages and GenerateMac input
+
+BLOB_NOTE = "Without --out, binary fields are printed base64-encoded; with --out they are written as raw bytes."
+CIPHERTEXT = Arg("--ciphertext-blob", "the ciphertext, base64-encoded (or give raw bytes with --in)", metavar="B64")
+ENCRYPTION_ALGORITHM = Arg("--encryption-algorithm", "algorithm (default SYMMETRIC_DEFAULT; asymmetric keys "
+                           "must name one)", choices=ENCRYPTION_ALGORITHMS)
+MESSAGE = Arg("--message", "the message as text (UTF-8); use --in for bytes or files", metavar="TEXT")
+MESSAGE_TYPE = Arg("--message-type", "RAW message (default) or a DIGEST you computed", choices=("RAW", "DIGEST"),
+                   default="RAW")
+SIGNING_ALGORITHM = Arg("--signing-algorithm", "signature algorithm (default: the key's only one)",
+                        choices=SIGNING_ALGORITHMS)
+MAC_ALGORITHM = Arg("--mac-algorithm", "MAC algorithm (default: the one the HMAC key's spec allows)",
+                    choices=MAC_ALGORITHMS)
+
+
+def _request(args, **params: Any) -> dict[str, Any]:
+    """KMS request parameters, adding the context and grant tokens the command was given."""
+    context = parse_context(getattr(args, "context", None))
+    if context:
+        params["EncryptionContext"] = context
+    if getattr(args, "grant_token", None):
+        params["GrantTokens"] = list(args.grant_token)
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _clean(response: dict[str, Any]) -> dict[str, Any]:
+    return without(response, "ResponseMetadata")
+
+
+def _emit(session, args, response: dict[str, Any], field: str, *, secret: bool = False) -> Result:
+    """Print the response (blobs base64) or, with --out, write `field` raw and print the rest."""
+    if not args.out:
+        return Result(data=response)
+    note = write_output(session, args.out, response[field], args.force, secret=secret)
+    return Result(data=None if args.out == "-" else without(response, field) or None, message=note)
+
+
+def _ciphertext(session, args, b64_flag: str = "ciphertext_blob") -> bytes:
+    value = getattr(args, b64_flag)
+    path = getattr(args, "in")
+    if (value is None) == (path is None):
+        raise UsageError("give the ciphertext with --ciphertext-blob B64 or --in PATH (raw bytes; '-' for stdin)")
+    return decode_b64(value, "--ciphertext-blob") if value is not None else read_file(session, path, "--in")
+
+
+def _looks_base64(blob: bytes) -> bool:
+    text = blob.strip()
+    if len(text) < 16 or not re.fullmatch(rb"[A-Za-z0-9+/\r\n]+={0,2}", text):
+        return False
+    try:
+        base64.b64decode(b"".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+def _explain_invalid(exc: InvalidCiphertextException, blob: bytes, from_file: bool) -> InvalidCiphertextException:
+    if from_file and _looks_base64(blob):
+        return type(exc)(f"{exc} (the --in data looks base64-encoded: decode it first, or pass it with "
+                         "--ciphertext-blob)")
+    return exc
+
+
+def _default_algorithm(backend, key: str, field: str, flag: str) -> str:
+    """The key's only signing/MAC algorithm; a usage error listing them when it has several."""
+    metadata = backend.describe_key(KeyId=key)["KeyMetadata"]
+    algorithms = metadata.get(field) or []
+    if len(algorithms) == 1:
+        return algorithms[0]
+    if not algorithms:
+        raise UsageError(f"key {metadata.get('KeyId')} ({metadata.get('KeySpec')}, {metadata.get('KeyUsage')}) "
+                         f"has no {flag.lstrip('-').replace('-', ' ')}s")
+    raise UsageError(f"this key has several algorithms; choose one with {flag}: {', '.join(algorithms)}")
+
+
+def cmd_encrypt(session, args) -> Result:
+    params = _request(args, EncryptionAlgorithm=args.encryption_algorithm)
+    plaintext = read_input(session, args)
+    check_writable(args.out, args.force)
+    backend, key = session.key_ref(args.key_id)
+    response = _clean(backend.encrypt(KeyId=key, Plaintext=plaintext, **params))
+    return _emit(session, args, response, "CiphertextBlob")
+
+
+def cmd_decrypt(session, args) -> Result:
+    params = _request(args, EncryptionAlgorithm=args.encryption_algorithm)
+    blob = _ciphertext(session, args)
+    check_writable(args.out, args.force)
+    if args.key_id:
+        backend, key = session.key_ref(args.key_id)
+        params["KeyId"] = key
+    else:
+        backend = session.backend()
+    try:
+        response = _clean(backend.decrypt(CiphertextBlob=blob, **params))
+    except InvalidCiphertextException as exc:
+        raise _explain_invalid(exc, blob, args.ciphertext_blob is None) from None
+    return _emit(session, args, response, "Plaintext", secret=True)
+
+
+def cmd_re_encrypt(session, args) -> Result:
+    source_context = parse_context(args.source_context)
+    destination_context = parse_context(args.destination_context)
+    blob = _ciphertext(session, args)
+    check_writable(args.out, args.force)
+    src_profile, src_key = session.split_key_ref(args.source_key_id) if args.source_key_id else (None, None)
+    dst_profile, dst_key = session.split_key_ref(args.destination_key_id)
+    tokens = {"GrantTokens": list(args.grant_token)} if args.grant_token else {}
+    source = {k: v for k, v in (("SourceEncryptionContext", source_context or None), ("SourceKeyId", src_key),
+                                ("SourceEncryptionAlgorithm", args.source_encryption_algorithm)) if v is not None}
+    destination = {k: v for k, v in (("DestinationEncryptionContext", destination_context or None),
+                                     ("DestinationEncryptionAlgorithm", args.destination_encryption_algorithm))
+                   if v is not None}
+    if (src_profile or session.profile_name) == (dst_profile or session.profile_name):
+        backend = session.backend(dst_profile)
+        try:
+            response = backend.re_encrypt(CiphertextBlob=blob, DestinationKeyId=dst_key, **source, **destination,
+                                          **tokens)
+        except InvalidCiphertextException as exc:
+            raise _explain_invalid(exc, blob, args.ciphertext_blob is None) from None
+        return _emit(session, args, _clean(response), "CiphertextBlob")
+    # Across backends: decrypt with the source, encrypt with the destination (plaintext stays in memory).
+    decrypt = {"CiphertextBlob": blob, "EncryptionContext": source.get("SourceEncryptionContext"),
+               "KeyId": src_key, "EncryptionAlgorithm": source.get("SourceEncryptionAlgorithm"), **tokens}
+    try:
+        opened = session.backend(src_profile).decrypt(**{k: v for k, v in decrypt.items() if v is not None})
+    except InvalidCiphertextException as exc:
+        raise _explain_invalid(exc, blob, args.ciphertext_blob is None) from None
+    encrypt = {"EncryptionContext": destination.get("DestinationEncryptionContext"),
+               "EncryptionAlgorithm": destination.get("DestinationEncryptionAlgorithm")}
+    sealed = session.backend(dst_profile).encrypt(KeyId=dst_key, Plaintext=opened["Plaintext"],
+                                                  **{k: v for k, v in encrypt.items() if v is not None})
+    response = {"CiphertextBlob": sealed["CiphertextBlob"], "SourceKeyId": opened.get("KeyId"),
+                "KeyId": sealed.get("KeyId"),
+                "SourceEncryptionAlgorithm": opened.get("EncryptionAlgorithm", "SYMMETRIC_DEFAULT"),
+                "DestinationEncryptionAlgorithm": sealed.get("EncryptionAlgorithm", "SYMMETRIC_DEFAULT")}
+    return _emit(session, args, response, "CiphertextBlob")
+
+
+def cmd_data_key(session, args, without_plaintext: bool | None = None) -> Result:
+    without_plaintext = without_plaintext or getattr(args, "without_plaintext", False)
+    if args.key_spec and args.number_of_bytes is not None:
+        raise UsageError("give --key-spec or --number-of-bytes, not both")
+    if args.number_of_bytes is not None and not 1 <= args.number_of_bytes <= 1024:
+        raise UsageError(f"--number-of-bytes {args.number_of_bytes} is out of range: 1 to 1024")
+    if without_plaintext and getattr(args, "show_plaintext", False):
+        raise UsageError("--show-plaintext and --without-plaintext contradict each other")
+    size = {"NumberOfBytes": args.number_of_bytes} if args.number_of_bytes is not None \
+        else {"KeySpec": args.key_spec or "AES_256"}
+    params = _request(args, **size)
+    ciphertext_out = getattr(args, "ciphertext_out", None)
+    if args.out and ciphertext_out and args.out == ciphertext_out:
+        raise UsageError("--out and --ciphertext-out must be different files")
+    if args.out == "-" and ciphertext_out == "-":
+        raise UsageError("only one of --out and --ciphertext-out can be standard output")
+    check_writable(args.out, args.force)
+    check_writable(ciphertext_out, args.force, "--ciphertext-out")
+    backend, key = session.key_ref(args.key_id)
+    if without_plaintext:
+        response = _clean(backend.generate_data_key_without_plaintext(KeyId=key, **params))
+    else:
+        response = _clean(backend.generate_data_key(KeyId=key, **params))
+    plaintext = response.pop("Plaintext", None)
+    notes = []
+    if ciphertext_out:
+        notes.append(write_output(session, ciphertext_out, response["CiphertextBlob"], args.force,
+                                  flag="--ciphertext-out"))
+    if args.out:
+        if plaintext is None:
+            notes.append(write_output(session, args.out, response["CiphertextBlob"], args.force))
+        else:
+            notes.append(write_output(session, args.out, plaintext, args.force, secret=True) + " (plaintext key, 0600)")
+    if plaintext is not None and getattr(args, "show_plaintext", False):
+        response["Plaintext"] = plaintext
+    elif plaintext is not None and not args.out:
+        notes.append("plaintext data key not shown (a secret): add --show-plaintext to print it or --out PATH to save it")
+    data = None if "-" in (args.out, ciphertext_out) else response
+    return Result(data=data, message="; ".join(notes) or None)
+
+
+def cmd_random(session, args) -> Result:
+    if not 1 <= args.number_of_bytes <= 1024:
+        raise UsageError(f"--number-of-bytes {args.number_of_bytes} is out of range: 1 to 1024")
+    check_writable(args.out, args.force)
+    response = _clean(session.backend().generate_random(NumberOfBytes=args.number_of_bytes))
+    return _emit(session, args, response, "Plaintext", secret=True)
+
+
+def _message(message: bytes, args, algorithm: str | None) -> tuple[bytes, str, str | None]:
+    """The message to send, its type, and a note: a RAW message over KMS's limit is hashed here with the
+    algorithm's hash and sent as a DIGEST, which gives the same signature."""
+    if args.message_type != "RAW" or len(message) <= MAX_RAW_MESSAGE or not algorithm:
+        return message, args.message_type, None
+    match = re.search(r"SHA_(256|384|512)$", algorithm)
+    if not match:
+        raise UsageError(f"the message is over {MAX_RAW_MESSAGE} bytes; {algorithm} cannot sign a local digest")
+    name = f"sha{match.group(1)}"
+    return hashlib.new(name, message).digest(), "DIGEST", f"message over {MAX_RAW_MESSAGE} bytes: hashed here " \
+        f"with {name.upper()} and sent as a DIGEST"
+
+
+def cmd_sign(session, args) -> Result:
+    params = _request(args)
+    raw = read_input(session, args, text="message")
+    check_writable(args.out, args.force)
+    backend, key = session.key_ref(args.key_id)
+    algorithm = args.signing_algorithm or _default_algorithm(backend, key, "SigningAlgorithms", "--signing-algorithm")
+    message, message_type, note = _message(raw, args, algorithm)
+    response = _clean(backend.sign(KeyId=key, Message=message, MessageType=message_type,
+                                   SigningAlgorithm=algorithm, **params))
+    result = _emit(session, args, response, "Signature")
+    result.message = "; ".join(n for n in (note, result.message) if n) or None
+    return result
+
+
+def _given_bytes(session, args, name: str) -> bytes:
+    value, path = getattr(args, name), getattr(args, f"{name}_file")
+    flag = "--" + name
+    if (value is None) == (path is None):
+        raise UsageError(f"give the {name} with {flag} B64 or {flag}-file PATH (raw bytes)")
+    return decode_b64(value, flag) if value is not None else read_file(session, path, f"{flag}-file")
+
+
+def cmd_verify(session, args) -> Result:
+    params = _request(args)
+    raw = read_input(session, args, text="message")
+    signature = _given_bytes(session, args, "signature")
+    backend, key = session.key_ref(args.key_id)
+    algorithm = args.signing_algorithm or _default_algorithm(backend, key, "SigningAlgorithms", "--signing-algorithm")
+    message, message_type, note = _message(raw, args, algorithm)
+    try:
+        response = _clean(backend.verify(KeyId=key, Message=message, MessageType=message_type, Signature=signature,
+                                         SigningAlgorithm=algorithm, **params))
+    except KMSInvalidSignatureException:
+        response = {"KeyId": args.key_id, "SignatureValid": False, "SigningAlgorithm": algorithm}
+    if response.get("SignatureValid"):
+        return Result(data=response, message=note)
+    return Result(data=response, exit_code=1, message="signature is NOT valid for this message and key")
+
+
+def cmd_mac_generate(session, args) -> Result:
+    params = _request(args)
+    message = read_input(session, args, text="message")
+    check_writable(args.out, args.force)
+    backend, key = session.key_ref(args.key_id)
+    algorithm = args.mac_algorithm or _default_algorithm(backend, key, "MacAlgorithms", "--mac-algorithm")
+    response = _clean(backend.generate_mac(KeyId=key, Message=message, MacAlgorithm=algorithm, **params))
+    return _emit(session, args, response, "Mac")
+
+
+def cmd_mac_verify(session, args) -> Result:
+    params = _request(args)
+    message = read_input(session, args, text="message")
+    mac = _given_bytes(session, args, "mac")
+    backend, key = session.key_ref(args.key_id)
+    algorithm = args.mac_algorithm or _default_algorithm(backend, key, "MacAlgorithms", "--mac-algorithm")
+    try:
+        response = _clean(backend.verify_mac(KeyId=key, Message=message, MacAlgorithm=algorithm, Mac=mac, **params))
+    except KMSInvalidMacException:
+        response = {"KeyId": args.key_id, "MacValid": False, "MacAlgorithm": algorithm}
+    if response.get("MacValid"):
+        return Result(data=response)
+    return Result(data=response, exit_code=1, message="MAC is NOT valid for this message and key")
+
+
+def register(registry) -> None:
+    c = registry.command
+    c("encrypt", "Encrypt up to 4 KiB with a key (prints CiphertextBlob base64; --out writes raw bytes)", [
+        KEY_ID, PLAINTEXT, IN, CONTEXT, GRANT_TOKENS, ENCRYPTION_ALGORITHM, OUT, FORCE,
+    ], description="Encrypt a small secret (at most 4096 bytes) under a key. " + BLOB_NOTE,
+      examples=["encrypt --key-id alias/app --plaintext hello --context app=web",
+                "encrypt --key-id alias/app --in secret.bin --out secret.bin.kms"])(cmd_encrypt)
+    c("decrypt", "Decrypt a ciphertext blob (the blob names its key; prints Plaintext base64)", [
+        CIPHERTEXT, IN, optional(KEY_ID), CONTEXT, GRANT_TOKENS, ENCRYPTION_ALGORITHM, OUT, FORCE,
+    ], description="Decrypt a blob from 'encrypt'. Give the same --context pairs used to encrypt. The "
+                   "plaintext is printed base64-encoded in Plaintext; --out writes it raw (file mode 0600). "
+                   + BLOB_NOTE,
+      examples=["decrypt --in secret.bin.kms --context app=web --out secret.bin"])(cmd_decrypt)
+    c("re-encrypt", "Decrypt and encrypt again under another key, without showing the plaintext", [
+        CIPHERTEXT, IN,
+        Arg("--destination-key-id", "key to encrypt under: " + KEY_ID.help, required=True, complete="key",
+            metavar="KEY"),
+        Arg("--source-key-id", "key the blob was made with (needed for asymmetric keys)", complete="key",
+            metavar="KEY"),
+        Arg("--source-context", "source encryption context KEY=VALUE (repeatable)", repeat=True, metavar="K=V",
+            aliases=("--source-encryption-context",)),
+        Arg("--destination-context", "destination encryption context KEY=VALUE (repeatable)", repeat=True,
+            metavar="K=V", aliases=("--destination-encryption-context",)),
+        Arg("--source-encryption-algorithm", "algorithm of the source blob", choices=ENCRYPTION_ALGORITHMS),
+        Arg("--destination-encryption-algorithm", "algorithm to encrypt with", choices=ENCRYPTION_ALGORITHMS),
+        GRANT_TOKENS, OUT, FORCE,
+    ], description="Re-encrypt a blob under another key (also across profiles). " + BLOB_NOTE)(cmd_re_encrypt)
+
+    registry.describe_group("data-key", "data keys for envelope encryption")
+    size_args = [
+        KEY_ID, Arg("--key-spec", "data key length (default AES_256)", choices=("AES_256", "AES_128")),
+        Arg("--number-of-bytes", "data key length in bytes (1-1024) instead of --key-spec", type=int,
+            metavar="N"),
+        CONTEXT, GRANT_TOKENS,
+    ]
+    c("data-key generate", "Make a data key: encrypted copy printed; plaintext only with --show-plaintext/--out", [
+        *size_args,
+        Arg("--without-plaintext", "do not return the plaintext key at all", flag=True),
+        Arg("--show-plaintext", "print the plaintext data key (a secret) base64-encoded", flag=True),
+        Arg("--out", "write the plaintext data key (raw, mode 0600) to PATH ('-' stdout); with "
+            "--without-plaintext, the encrypted key", complete="file", metavar="PATH|-"),
+        Arg("--ciphertext-out", "write the encrypted data key (raw) to PATH", complete="file", metavar="PATH|-"),
+        FORCE,
+    ], description="Generate a data key under a key. The encrypted copy (CiphertextBlob) is printed "
+                   "base64-encoded; the plaintext key is a secret and is shown only with --show-plaintext "
+                   "or written with --out.",
+      examples=["data-key generate --key-id alias/app --out dk.bin --ciphertext-out dk.enc"])(cmd_data_key)
+    c("data-key generate-without-plaintext", "Make a data key and return only its encrypted copy", [
+        *size_args,
+        Arg("--out", "write the encrypted data key (raw) to PATH ('-' stdout)", complete="file", metavar="PATH|-"),
+        FORCE,
+    ])(lambda session, args: cmd_data_key(session, args, without_plaintext=True))
+    c("random", "Random bytes from the backend (printed base64; --out writes raw)", [
+        Arg("--number-of-bytes", "how many bytes (1-1024)", type=int, required=True, metavar="N"), OUT, FORCE,
+    ])(cmd_random)
+
+    c("sign", "Sign a message with an asymmetric key (prints Signature base64; --out writes raw)", [
+        KEY_ID, MESSAGE, IN, MESSAGE_TYPE, SIGNING_ALGORITHM, GRANT_TOKENS, OUT, FORCE,
+    ], description="Sign a message. A RAW message over 4096 bytes is hashed locally and sent as a DIGEST "
+                   "(same signature). " + BLOB_NOTE,
+      examples=["sign --key-id alias/signer --in release.tar.gz --signing-algorithm ECDSA_SHA_256 --out sig"]
+      )(cmd_sign)
+    c("verify", "Check a signature (exit 1 when it is not valid)", [
+        KEY_ID, MESSAGE, IN, MESSAGE_TYPE, SIGNING_ALGORITHM,
+        Arg("--signature", "the signature, base64-encoded", metavar="B64"),
+        Arg("--signature-file", "file holding the raw signature", complete="file", metavar="PATH"),
+        GRANT_TOKENS,
+    ])(cmd_verify)
+
+    registry.describe_group("mac", "HMAC codes with HMAC keys")
+    c("mac generate", "Compute an HMAC of a message (prints Mac base64; --out writes raw)", [
+        KEY_ID, MESSAGE, IN, MAC_ALGORITHM, GRANT_TOKENS, OUT, FORCE,
+    ])(cmd_mac_generate)
+    c("mac verify", "Check an HMAC (exit 1 when it is not valid)", [
+        KEY_ID, MESSAGE, IN, MAC_ALGORITHM,
+        Arg("--mac", "the MAC, base64-encoded", metavar="B64"),
+        Arg("--mac-file", "file holding the raw MAC", complete="file", metavar="PATH"),
+        GRANT_TOKENS,
+    ])(cmd_mac_verify)

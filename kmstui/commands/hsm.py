@@ -1,0 +1,253 @@
+"""`hsm ...`: create, unseal, seal, inspect, back up and restore the local sealed-key HSM file.
+
+These commands work on the file itself rather than through `session.backend()`, so `hsm status` never
+unseals and `hsm init` never happens by accident. Passphrases come from KMSTUI_PASSPHRASE (scripts) or
+the face's secret prompt; they never appear in results, errors or the audit log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from kmstui.commands.registry import Arg, Result
+from kmstui.errors import ConfigError, SealedError, UsageError
+
+NEW_PASSPHRASE_ENV = "KMSTUI_NEW_PASSPHRASE"
+
+
+def _target(session) -> tuple[Any, Path]:
+    from kmstui.backends.local.unseal import hsm_path
+
+    profile = session.profile()
+    if profile.backend != "local":
+        raise UsageError(f"'hsm' commands work on the local HSM; profile '{profile.name}' uses the "
+                         f"{profile.backend} backend (choose a local profile with --profile)")
+    return profile, hsm_path(profile.settings, session.config.paths.data_dir)
+
+
+def _open_store(path: Path):
+    from kmstui.backends.local.store import Store
+
+    return Store.open(path)
+
+
+def _forget_open_backend(session, profile_name: str) -> None:
+    """Drop the session's own unsealed connection to this profile (the REPL or TUI holding the key)."""
+    backends = getattr(session, "_backends", {})
+    backend = backends.pop(profile_name, None)
+    if backend is not None:
+        with contextlib.suppress(Exception):
+            backend.close()
+
+
+def hsm_init(session, args) -> Result:
+    from kmstui.backends.local.unseal import ask_new_passphrase, create_hsm, slots
+
+    profile, path = _target(session)
+    if path.exists():
+        raise UsageError(f"an HSM file already exists at {path}; use it, or remove it first (back it up with "
+                         "'hsm backup FILE')")
+    passphrase = ask_new_passphrase(session.prompt_secret)
+    if passphrase is None:
+        raise ConfigError("no passphrase: run 'kmstui hsm init' on a terminal, or set KMSTUI_PASSPHRASE")
+    store, _keys = create_hsm(path, passphrase, account_id=args.account_id or profile.get("account_id"),
+                              region=args.region or profile.get("region"), use_keyring=args.keyring)
+    try:
+        identity = store.meta_doc("identity")
+        data = {"Path": str(path), "AccountId": identity["AccountId"], "Region": identity["Region"],
+                "Slots": [s["type"] for s in slots(store)]}
+    finally:
+        store.close()
+    return Result(data=data, message=f"created HSM {path} (account {data['AccountId']}, region {data['Region']})")
+
+
+def hsm_status(session, args) -> Result:
+    from kmstui.backends.local import agent
+    from kmstui.backends.local.core import audit_path
+    from kmstui.backends.local.unseal import file_id, slots
+
+    profile, path = _target(session)
+    data: dict[str, Any] = {"Path": str(path), "Exists": path.exists()}
+    if not path.exists():
+        return Result(data=data, message=f"no HSM file at {path}; create one with 'kmstui hsm init'")
+    store = _open_store(path)
+    try:
+        fid = file_id(store)
+        raw_identity = store.conn.execute("SELECT value FROM meta WHERE name='identity'").fetchone()
+        identity = json.loads(raw_identity[0]) if raw_identity else {}
+        count = store.conn.execute("SELECT count(*) FROM keys").fetchone()[0]
+        slot_list = slots(store)
+    finally:
+        store.close()
+    agent_status = agent.status(session.config.paths.runtime_dir) or {}
+    expires = (agent_status.get("entries") or {}).get(fid)
+    in_process = profile.name in getattr(session, "_backends", {})
+    data.update({
+        "AccountId": identity.get("AccountId"), "Region": identity.get("Region"), "Keys": count,
+        "Sealed": expires is None and not in_process,
+        "Agent": {"Running": bool(agent_status), "HoldsKey": expires is not None,
+                  **({"ExpiresInSeconds": int(expires)} if expires is not None else {})},
+        "HeldByThisSession": in_process,
+        "Slots": [{"Type": s["type"], **({"Kdf": s["kdf"], "LogN": s["log2n"], "R": s["r"], "P": s["p"]}
+                                         if s["type"] == "passphrase" else {})} for s in slot_list],
+        "AuditLog": str(audit_path(path)), "Mode": f"{path.stat().st_mode & 0o777:04o}",
+    })
+    return Result(data=data)
+
+
+def hsm_unseal(session, args) -> Result:
+    from kmstui.backends.local import agent
+    from kmstui.backends.local.unseal import file_id, unseal
+
+    ttl = agent.parse_ttl(args.ttl)
+    _profile, path = _target(session)
+    store = _open_store(path)
+    try:
+        keys, how = unseal(store, session.config.paths.runtime_dir, session.prompt_secret)
+        reply = agent.put_key(session.config.paths.runtime_dir, file_id(store), keys.root, ttl)
+    finally:
+        store.close()
+    data = {"Path": str(path), "Sealed": False, "AgentPid": reply.get("pid"), "ExpiresInSeconds": ttl,
+            "UnsealedWith": how}
+    return Result(data=data, message=f"unsealed {path} for {ttl}s (agent pid {reply.get('pid')})")
+
+
+def hsm_seal(session, args) -> Result:
+    from kmstui.backends.local import agent
+    from kmstui.backends.local.unseal import file_id
+
+    profile, path = _target(session)
+    _forget_open_backend(session, profile.name)
+    had = False
+    if path.exists():
+        store = _open_store(path)
+        try:
+            had = agent.forget(session.config.paths.runtime_dir, file_id(store))
+        finally:
+            store.close()
+    return Result(data={"Path": str(path), "Sealed": True, "AgentHeldKey": had},
+                  message=f"sealed {path}" + ("" if had else " (the agent was not holding it)"))
+
+
+def hsm_change_passphrase(session, args) -> Result:
+    from kmstui.backends.local import seal
+    from kmstui.backends.local.unseal import PASSPHRASE_ENV, check_new_passphrase, file_id, slots, with_passphrase
+
+    _profile, path = _target(session)
+    store = _open_store(path)
+    try:
+        current = os.environ.get(PASSPHRASE_ENV) or session.prompt_secret("Current HSM passphrase: ")
+        if current is None:
+            raise SealedError(f"changing the passphrase needs the current one: run on a terminal or set {PASSPHRASE_ENV}")
+        keys = with_passphrase(store, current)
+        if keys is None:
+            raise SealedError(f"wrong passphrase for {path}; nothing was changed")
+        new = os.environ.get(NEW_PASSPHRASE_ENV)
+        if new is None:
+            new = session.prompt_secret("New HSM passphrase: ")
+            if new is None:
+                raise ConfigError(f"no new passphrase: run on a terminal or set {NEW_PASSPHRASE_ENV}")
+            check_new_passphrase(new)
+            if session.prompt_secret("Repeat new HSM passphrase: ") != new:
+                raise UsageError("the two new passphrases differ; nothing was changed")
+        check_new_passphrase(new)
+        fid = file_id(store)
+        with store.transaction():
+            updated = [seal.passphrase_slot(keys.root, new, fid) if s["type"] == "passphrase" else s for s in slots(store)]
+            store.set_meta_raw("slots", json.dumps(updated).encode())
+    finally:
+        store.close()
+    return Result(data={"Path": str(path), "Changed": True}, message="passphrase changed (no key was re-encrypted)")
+
+
+def _sqlite_copy(src_path: Path, dest: Path) -> int:
+    """A consistent copy of a live SQLite file (the backup API), written beside `dest` then renamed."""
+    fd, tmp = tempfile.mkstemp(prefix=".kmstui-", dir=str(dest.parent))
+    os.close(fd)
+    os.chmod(tmp, 0o600)
+    try:
+        src = sqlite3.connect(str(src_path), timeout=15)
+        dst = sqlite3.connect(tmp)
+        try:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            dst.close()
+            src.close()
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return dest.stat().st_size
+
+
+def hsm_backup(session, args) -> Result:
+    _profile, path = _target(session)
+    _open_store(path).close()  # a clear error when there is no HSM file
+    dest = Path(args.file).expanduser()
+    if dest.exists() and not args.force:
+        raise UsageError(f"{dest} exists; choose another name or add --force")
+    if not dest.parent.is_dir():
+        raise UsageError(f"folder {dest.parent} does not exist")
+    size = _sqlite_copy(path, dest)
+    return Result(data={"Path": str(path), "Backup": str(dest), "Bytes": size},
+                  message=f"backed up {path} to {dest} (still sealed; the audit log is not included)")
+
+
+def hsm_restore(session, args) -> Result:
+    from kmstui.backends.local.unseal import file_id
+
+    profile, path = _target(session)
+    source = Path(args.file).expanduser()
+    if not source.is_file():
+        raise UsageError(f"{source}: no such file")
+    src_store = _open_store(source)  # refuses anything that is not a kmstui HSM file
+    src_id = file_id(src_store)
+    src_store.close()
+    _forget_open_backend(session, profile.name)
+    if path.exists():
+        # Copy into the live file through SQLite, so other processes using it see a consistent switch.
+        live = sqlite3.connect(str(path), timeout=15)
+        src = sqlite3.connect(str(source))
+        try:
+            src.backup(live)
+        finally:
+            src.close()
+            live.close()
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _sqlite_copy(source, path)
+    os.chmod(path, 0o600)
+    return Result(data={"Path": str(path), "RestoredFrom": str(source), "FileId": src_id},
+                  message=f"restored {path} from {source}")
+
+
+def register(registry) -> None:
+    registry.describe_group("hsm", "create, unseal, seal, back up and restore the local HSM file")
+    registry.command("hsm init", "create the local HSM file (asks for a passphrase twice)", [
+        Arg("--account-id", "12-digit account id for key ARNs (default: random)", metavar="ID"),
+        Arg("--region", "region name for key ARNs (default: us-east-1)", metavar="REGION"),
+        Arg("--keyring", "also add an OS-keyring unseal slot", flag=True),
+    ], mutates=True, examples=["hsm init", "hsm init --account-id 111122223333 --region eu-west-1"])(hsm_init)
+    registry.command("hsm status", "show the HSM file, its identity and whether it is sealed (never unseals)",
+                     [])(hsm_status)
+    registry.command("hsm unseal", "unseal the HSM and keep the key in a per-user agent for a while", [
+        Arg("--ttl", "how long the agent keeps the key (e.g. 90s, 15m, 2h; default 15m)", metavar="DURATION"),
+    ], examples=["hsm unseal --ttl 1h"])(hsm_unseal)
+    registry.command("hsm seal", "make the agent (and this session) forget the HSM's key", [])(hsm_seal)
+    registry.command("hsm change-passphrase", "change the unseal passphrase (no key is re-encrypted)", [],
+                     mutates=True)(hsm_change_passphrase)
+    registry.command("hsm backup", "write a consistent, still sealed copy of the HSM file (safe while in use)", [
+        Arg("file", "where to write the copy", complete="file"),
+        Arg("--force", "overwrite an existing file", flag=True),
+    ])(hsm_backup)
+    registry.command("hsm restore", "replace the HSM file's contents with a backup", [
+        Arg("file", "the backup to restore", complete="file"),
+    ], mutates=True, confirm="file")(hsm_restore)

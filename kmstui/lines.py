@@ -1,0 +1,112 @@
+"""From text to command words: `cmd; cmd` lines, script files, comments, and which lines carry secrets.
+
+Every scripted face (`kmstui -c`, `kmstui run FILE`, piped stdin, the REPL, the TUI console) splits text
+the same way, with shell quoting rules (shlex), `;` between commands and `#` comments, so a line behaves
+the same wherever it is typed.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Iterator
+
+from kmstui.errors import UsageError
+
+if TYPE_CHECKING:
+    from kmstui.commands.registry import CommandRegistry
+
+
+@dataclass(frozen=True)
+class Line:
+    """One command to run: its words and where it came from (1-based line number in its source).
+    `error` is set instead of words when the line cannot be split (an unclosed quote)."""
+
+    words: list[str]
+    lineno: int
+    error: str | None = None
+
+
+def split_commands(text: str) -> list[list[str]]:
+    """`key list; alias list  # note` -> [["key", "list"], ["alias", "list"]]. Quoted `;` and `#` stay."""
+    lex = shlex.shlex(text, posix=True, punctuation_chars=";")
+    lex.whitespace_split = True
+    lex.commenters = "#"
+    commands: list[list[str]] = [[]]
+    try:
+        for token in lex:
+            if token and set(token) == {";"}:
+                commands.extend([] for _ in token)
+            else:
+                commands[-1].append(token)
+    except ValueError as exc:  # "No closing quotation", "No escaped character"
+        raise UsageError(f"cannot split the line: {str(exc).lower()}") from None
+    return [c for c in commands if c]
+
+
+def script_lines(text: str) -> Iterator[Line]:
+    """Commands of a script, each with its line number. A line ending in a backslash continues."""
+    pending: list[str] = []
+    start = 0
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        if not pending:
+            start = lineno
+        if raw.endswith("\\") and not raw.endswith("\\\\"):
+            pending.append(raw[:-1])
+            continue
+        pending.append(raw)
+        joined = " ".join(pending)
+        pending = []
+        yield from _lines_of(joined, start)
+    if pending:
+        yield from _lines_of(" ".join(pending), start)
+
+
+def _lines_of(text: str, lineno: int) -> Iterator[Line]:
+    try:
+        commands = split_commands(text)
+    except UsageError as exc:
+        yield Line([], lineno, str(exc))
+        return
+    for words in commands:
+        yield Line(words, lineno)
+
+
+# Flags whose value is a secret whatever command they are on, and words that announce one.
+_SECRET_FLAG = re.compile(r"^--?[\w-]*(passphrase|password|passwd|pin|secret|plaintext|private-key)([\w-]*)(=.*)?$",
+                          re.IGNORECASE)
+_SECRET_ASSIGN = re.compile(r"(passphrase|password|passwd|secret|pin|token|apikey|api_key)\s*[=:]", re.IGNORECASE)
+# A long run of base64 with both cases and digits looks like key material or a data key, not an id.
+_BLOB = re.compile(r"^[A-Za-z0-9+/_-]{40,}={0,2}$")
+
+
+def _looks_like_blob(word: str) -> bool:
+    return bool(_BLOB.match(word)) and any(c.islower() for c in word) and any(c.isupper() for c in word) \
+        and any(c.isdigit() for c in word)
+
+
+def secret_spellings(registry: "CommandRegistry", words: list[str]) -> set[str]:
+    """Spellings of the flags declared `secret=True` on the command these words name."""
+    command, _used = registry.find(words)
+    if command is None:
+        return set()
+    return {s for arg in command.args if arg.secret for s in arg.spellings}
+
+
+def has_secret(line: str, registry: "CommandRegistry | None" = None) -> bool:
+    """True when a line may carry a secret and must not be kept (history, logs): a flag declared secret,
+    a passphrase/PIN/plaintext style flag, `password=...`, or a long random-looking blob."""
+    if _SECRET_ASSIGN.search(line):
+        return True
+    try:
+        commands: Iterable[list[str]] = split_commands(line)
+    except UsageError:
+        commands = [line.split()]
+    for words in commands:
+        declared = secret_spellings(registry, words) if registry is not None else set()
+        for word in words:
+            flag = word.split("=", 1)[0]
+            if flag in declared or _SECRET_FLAG.match(word) or _looks_like_blob(word):
+                return True
+    return False

@@ -1,0 +1,98 @@
+"""Run command words through the Session and report the outcome: the one place that turns a Result into
+stdout/stderr text and an exception into a one-line error and an exit code (AWS CLI v2 codes).
+
+The CLI, scripts, piped stdin and the REPL all run commands through a Runner, so a command prints and
+fails the same way in every mode.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import TYPE_CHECKING, Iterable, TextIO
+
+from kmstui.commands.render import choose_format, render, use_color
+from kmstui.errors import EXIT_INTERRUPT, EXIT_OTHER, KmstuiError, UsageError
+from kmstui.lines import Line
+
+if TYPE_CHECKING:
+    from kmstui.session import Session
+
+
+def help_words(registry, words: list[str]) -> list[str]:
+    """`key --help` (a group, not a command) means `help key`."""
+    for flag in ("--help", "-h"):
+        if flag in words:
+            head = words[: words.index(flag)]
+            if registry.find(head)[0] is None:
+                return ["help", *head]
+    return words
+
+
+class Runner:
+    def __init__(self, session: "Session", *, stdout_tty: bool | None = None, stderr: TextIO | None = None) -> None:
+        self.session = session
+        self._stderr = stderr
+        if stdout_tty is None:
+            isatty = getattr(session.stdout, "isatty", None)
+            stdout_tty = bool(isatty and isatty())
+        self.stdout_tty = stdout_tty
+
+    @property
+    def stderr(self) -> TextIO:
+        return self._stderr or sys.stderr
+
+    def run(self, words: list[str], where: str | None = None) -> int:
+        """Run one command; print its output and any error; return its exit code."""
+        session = self.session
+        try:
+            command, args = session.parse(help_words(session.registry, words))
+            opts = session.options.overridden(args)
+            fmt = choose_format(opts.output, session.config.setting("output"), self.stdout_tty)
+            result = session.run_command(command, args)
+            text = render(result, fmt, query=opts.query, color=use_color(self.stdout_tty, opts.no_color))
+            if text:
+                session.stdout.write(text.encode("utf-8"))
+                session.stdout.flush()
+            if result.message:
+                print(result.message, file=self.stderr, flush=True)
+            if result.exit_code and where:
+                print(f"{where}: check failed (exit {result.exit_code})", file=self.stderr, flush=True)
+            return result.exit_code
+        except KeyboardInterrupt as exc:
+            return self.report(exc, where, words)
+        except BrokenPipeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one line and an exit code
+            return self.report(exc, where, words)
+
+    def report(self, exc: BaseException, where: str | None, words: list[str] | None = None) -> int:
+        debug = self.session.options.debug or bool(words and "--debug" in words)
+        prefix = f"{where}: error" if where else "kmstui: error"
+        if isinstance(exc, KeyboardInterrupt):
+            print(f"{prefix}: interrupted", file=self.stderr, flush=True)
+            return EXIT_INTERRUPT
+        if debug:
+            traceback.print_exception(exc, file=self.stderr)
+        if isinstance(exc, KmstuiError):
+            print(f"{prefix}: {exc.code}: {exc}", file=self.stderr, flush=True)
+            return exc.exit_code
+        hint = "" if debug else " (internal error; run with --debug for the traceback)"
+        print(f"{prefix}: {type(exc).__name__}: {exc}{hint}", file=self.stderr, flush=True)
+        return EXIT_OTHER
+
+    def run_lines(self, lines: Iterable[Line], name: str | None, *, keep_going: bool = False) -> int:
+        """Run a script's commands in order. Stops at the first failing line (named `name:LINE`) unless
+        keep_going; returns the first failure's exit code, or 0."""
+        first_failure = 0
+        for line in lines:
+            where = f"{name}:{line.lineno}" if name else None
+            if line.error:
+                code = self.report(UsageError(line.error), where)
+            else:
+                code = self.run(line.words, where)
+            if code:
+                first_failure = first_failure or code
+                if code == EXIT_INTERRUPT or not keep_going:
+                    return code
+        return first_failure

@@ -1,0 +1,179 @@
+"""The main view: status header, key table with `/` filter, key detail tabs and the console."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from kmstui.tui.messages import (BackendStatus, CommandFailed, CommandFinished, DetailLoaded, KeysLoaded,
+                                 RotationLoaded, RunCommand)
+from kmstui.tui.screens.modals import CreateKeyModal
+from kmstui.tui.widgets.console import Console
+from kmstui.tui.widgets.header import StatusHeader
+from kmstui.tui.widgets.key_detail import KeyDetail
+from kmstui.tui.widgets.key_table import KeyRow, KeyTable
+
+
+class FilterInput(Input):
+    HELP = """\
+## Filter
+Type to narrow the key table (all words must match alias, id, description, state, spec or usage).
+**Enter** or **Down** returns to the table; **Escape** clears the filter.
+"""
+    BINDINGS = [Binding("escape", "clear", "Clear filter", id="filter.clear"),
+                Binding("down", "done", "Table", show=False, id="filter.done")]
+
+    def action_clear(self) -> None:
+        self.value = ""
+        self.screen.query_one(KeyTable).focus()
+
+    def action_done(self) -> None:
+        self.screen.query_one(KeyTable).focus()
+
+
+class MainScreen(Screen):
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="main.filter"),
+        Binding("n", "new_key", "New key", id="main.new-key"),
+        Binding("colon,c", "console", "Console", id="main.console"),
+        Binding("f5", "refresh", "Refresh", id="main.refresh"),
+        Binding("tab", "app.focus_next", "Next pane", show=False, id="main.next"),
+    ]
+
+    DEFAULT_CSS = """
+    MainScreen #body { height: 1fr; }
+    MainScreen #left { width: 3fr; }
+    MainScreen #filter { border: none; height: 1; padding: 0 1; background: $surface; }
+    MainScreen #filter:focus { border: none; background: $panel; }
+    MainScreen KeyDetail { width: 2fr; border-left: solid $panel; }
+    """
+
+    def __init__(self, session) -> None:
+        super().__init__(id="main")
+        self.session = session
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(id="status")
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield FilterInput(placeholder="/ filter keys", id="filter")
+                yield KeyTable(id="keys")
+            yield KeyDetail(self.session, id="detail")
+        yield Console(self.session, id="console")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        header = self.query_one(StatusHeader)
+        header.profile = self.session.profile_name
+        header.read_only = self.session.options.read_only
+        self.query_one(KeyTable).focus()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "new_key" and self.session.options.read_only:
+            return None  # shown disabled in the footer
+        return True
+
+    # -- actions ------------------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_console(self) -> None:
+        self.query_one("#console-input", Input).focus()
+
+    def action_refresh(self) -> None:
+        self.app.load_keys()
+
+    def action_new_key(self) -> None:
+        def created(words: list[str] | None) -> None:
+            if words:
+                self.post_message(RunCommand(words, origin="create-key"))
+
+        self.app.push_screen(CreateKeyModal(), created)
+
+    # -- events -------------------------------------------------------------------------------------
+    @on(Input.Changed, "#filter")
+    def _filter(self, event: Input.Changed) -> None:
+        self.query_one(KeyTable).apply_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.query_one(KeyTable).focus()
+
+    @on(KeyTable.Highlighted)
+    def _highlighted(self, event: KeyTable.Highlighted) -> None:
+        detail = self.query_one(KeyDetail)
+        if event.row is not (detail.row if detail.row else None):
+            detail.show_key(event.row)
+
+    @on(KeyTable.Selected)
+    def _selected(self, event: KeyTable.Selected) -> None:
+        self.query_one(KeyDetail).focus()
+
+    @on(KeysLoaded)
+    def _keys_loaded(self, event: KeysLoaded) -> None:
+        table = self.query_one(KeyTable)
+        table.set_rows([KeyRow.from_metadata(md) for md in event.keys])
+        if event.select:
+            table.select_key(event.select)
+        self.query_one(StatusHeader).keys = len(event.keys)
+        self.query_one(KeyDetail).show_key(table.current_row)
+
+    @on(RotationLoaded)
+    def _rotation_loaded(self, event: RotationLoaded) -> None:
+        table = self.query_one(KeyTable)
+        by_id = {r.key_id: r for r in table.rows}
+        for key_id, enabled in event.status.items():
+            if key_id in by_id:
+                by_id[key_id].rotation = "" if enabled is None else ("on" if enabled else "off")
+        table.refresh()
+
+    @on(BackendStatus)
+    def _backend_status(self, event: BackendStatus) -> None:
+        header = self.query_one(StatusHeader)
+        header.profile = self.session.profile_name
+        header.backend, header.location, header.sealed = event.kind, event.location, event.sealed
+
+    @on(DetailLoaded)
+    def _detail_loaded(self, event: DetailLoaded) -> None:
+        self.query_one(KeyDetail).show_data(event.tab, event.key_id, event.data)
+
+    @on(Console.Submitted)
+    def _console(self, event: Console.Submitted) -> None:
+        console = self.query_one(Console)
+        for words in event.commands:
+            self.app.run_words(words, reply_to=console, origin="console")
+
+    @on(RunCommand)
+    def _run(self, event: RunCommand) -> None:
+        event.stop()
+        reply_to = event.reply_to if event.reply_to is not None else self.query_one(Console)
+        self.app.run_words(event.words, reply_to=reply_to, origin=event.origin, stdin=event.stdin)
+
+    @on(CommandFinished)
+    def _finished(self, event: CommandFinished) -> None:
+        console = self.query_one(Console)
+        if event.origin != "console":
+            console.show_output(f"› {' '.join(event.words[:2])} …", None)
+        console.show_output(event.text, event.result.message)
+        if event.mutates or (event.path[:1] in (("use",), ("hsm",), ("refresh",))):
+            self.app.load_keys(select=_created_key_id(event))
+        if event.path[:2] == ("theme", "use"):
+            self.app.apply_theme_name(event.words[-1])
+
+    @on(CommandFailed)
+    def _failed(self, event: CommandFailed) -> None:
+        console = self.query_one(Console)
+        console.show_error(event.error, event.code)
+        if event.origin != "console":
+            self.app.notify(event.error, title=event.code, severity="error", markup=False)
+
+
+def _created_key_id(event: CommandFinished) -> str | None:
+    data = event.result.data
+    if isinstance(data, dict) and isinstance(data.get("KeyMetadata"), dict):
+        return data["KeyMetadata"].get("KeyId")
+    return None

@@ -1,0 +1,227 @@
+"""Modal dialogs: secrets (masked, never logged), typed confirmation (focus on Cancel), first-run HSM setup
+and the key-creation form. Each dismisses with its answer; none of them does any work itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+MODAL_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{
+    width: 72; height: auto; max-height: 90%; padding: 1 2;
+    border: thick $primary; background: $surface;
+}}
+{name} .title {{ text-style: bold; color: $primary; margin-bottom: 1; width: 100%; }}
+{name} .error {{ color: $error; height: auto; }}
+{name} Input, {name} Select {{ margin-bottom: 1; }}
+{name} .buttons {{ height: auto; align-horizontal: right; margin-top: 1; }}
+{name} Button {{ margin-left: 2; }}
+"""
+
+
+class _Modal(ModalScreen):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancelled(self) -> None:
+        self.action_cancel()
+
+
+class PassphraseModal(_Modal):
+    """Ask for a passphrase or PIN. The value leaves only through dismiss(); nothing else sees it."""
+
+    DEFAULT_CSS = MODAL_CSS.format(name="PassphraseModal")
+    HELP = "Type the passphrase (masked) and press Enter; Escape cancels."
+
+    def __init__(self, prompt: str, *, confirm: bool = False, title: str = "Passphrase") -> None:
+        super().__init__()
+        self.prompt, self.confirm, self.title_text = prompt, confirm, title
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, classes="title", markup=False)
+            yield Label(self.prompt, markup=False)
+            yield Input(password=True, id="secret", placeholder="passphrase")
+            if self.confirm:
+                yield Input(password=True, id="again", placeholder="again, to confirm")
+            yield Static("", id="error", classes="error", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("OK", id="ok", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#secret", Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "secret" and self.confirm:
+            self.query_one("#again", Input).focus()
+        else:
+            self._accept()
+
+    @on(Button.Pressed, "#ok")
+    def _accept(self) -> None:
+        value = self.query_one("#secret", Input).value
+        error = self.query_one("#error", Static)
+        if not value:
+            error.update("The passphrase cannot be empty.")
+            return
+        if self.confirm and value != self.query_one("#again", Input).value:
+            error.update("The two passphrases differ; type them again.")
+            for box in self.query(Input):
+                box.value = ""
+            self.query_one("#secret", Input).focus()
+            return
+        self.dismiss(value)
+
+
+class ConfirmModal(_Modal):
+    """Confirm a destructive action by typing `expected` (an alias or key id). Focus starts on Cancel."""
+
+    DEFAULT_CSS = MODAL_CSS.format(name="ConfirmModal")
+    HELP = "Type the alias or key id shown to enable Confirm. Escape or Cancel changes nothing."
+
+    def __init__(self, prompt: str, expected: str, *, action: str = "Confirm") -> None:
+        super().__init__()
+        self.prompt, self.expected, self.action = prompt, expected, action
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Confirm a destructive action", classes="title")
+            yield Label(self.prompt, markup=False)
+            yield Input(id="typed", placeholder=self.expected)
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel", variant="primary")
+                yield Button(self.action, id="confirm", variant="error", disabled=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+    @on(Input.Changed, "#typed")
+    def _typed(self, event: Input.Changed) -> None:
+        self.query_one("#confirm", Button).disabled = event.value != self.expected
+
+    @on(Input.Submitted, "#typed")
+    def _submitted(self, event: Input.Submitted) -> None:
+        if event.value == self.expected:
+            self.dismiss(True)
+
+    @on(Button.Pressed, "#confirm")
+    def _confirmed(self) -> None:
+        if self.query_one("#typed", Input).value == self.expected:
+            self.dismiss(True)
+
+
+class NewHsmModal(_Modal):
+    """First run: no local HSM file yet. Choose its passphrase (twice) and whether to keep it in the
+    system keyring; dismisses with {"passphrase": ..., "keyring": bool} or None."""
+
+    DEFAULT_CSS = MODAL_CSS.format(name="NewHsmModal")
+
+    def __init__(self, location: str, *, keyring_available: bool = True) -> None:
+        super().__init__()
+        self.location, self.keyring_available = location, keyring_available
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Create the local HSM", classes="title")
+            yield Label(f"No HSM file at {self.location}.", markup=False)
+            yield Label("Its keys are sealed under a root key that this passphrase unlocks. "
+                        "Nobody can recover a lost passphrase.")
+            yield Input(password=True, id="secret", placeholder="new passphrase")
+            yield Input(password=True, id="again", placeholder="the same passphrase again")
+            yield Checkbox("Also keep it in the system keyring (unseal without typing it)", id="keyring",
+                           disabled=not self.keyring_available)
+            yield Static("", id="error", classes="error", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Create", id="ok", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#secret", Input).focus()
+
+    @on(Input.Submitted, "#secret")
+    def _next(self) -> None:
+        self.query_one("#again", Input).focus()
+
+    @on(Input.Submitted, "#again")
+    @on(Button.Pressed, "#ok")
+    def _accept(self) -> None:
+        first = self.query_one("#secret", Input).value
+        second = self.query_one("#again", Input).value
+        error = self.query_one("#error", Static)
+        if len(first) < 8:
+            error.update("Use at least 8 characters.")
+            return
+        if first != second:
+            error.update("The two passphrases differ; type them again.")
+            self.query_one("#secret", Input).value = self.query_one("#again", Input).value = ""
+            self.query_one("#secret", Input).focus()
+            return
+        self.dismiss({"passphrase": first, "keyring": self.query_one("#keyring", Checkbox).value})
+
+
+KEY_SPECS = ("SYMMETRIC_DEFAULT", "RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384",
+             "ECC_NIST_P521", "ECC_SECG_P256K1", "HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512")
+KEY_USAGES = ("ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT")
+
+
+class CreateKeyModal(_Modal):
+    """The `key create` form; dismisses with the command words to run, or None."""
+
+    DEFAULT_CSS = MODAL_CSS.format(name="CreateKeyModal")
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Create a key", classes="title")
+            yield Label("Alias (optional)")
+            yield Input(id="alias", placeholder="alias/NAME")
+            yield Label("Description")
+            yield Input(id="description", placeholder="what the key protects")
+            yield Label("Key spec")
+            yield Select([(s, s) for s in KEY_SPECS], value="SYMMETRIC_DEFAULT", allow_blank=False, id="spec")
+            yield Label("Key usage (default: implied by the spec)")
+            yield Select([(u, u) for u in KEY_USAGES], id="usage")
+            yield Static("", id="error", classes="error", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Create", id="ok", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#alias", Input).focus()
+
+    def words(self) -> list[str] | None:
+        alias = self.query_one("#alias", Input).value.strip()
+        if alias and not alias.startswith("alias/"):
+            alias = "alias/" + alias
+        words = ["key", "create"]
+        description = self.query_one("#description", Input).value
+        if description:
+            words += ["--description", description]
+        spec = self.query_one("#spec", Select).value
+        if spec != "SYMMETRIC_DEFAULT":
+            words += ["--key-spec", str(spec)]
+        usage: Any = self.query_one("#usage", Select).value
+        if usage is not Select.NULL and usage:
+            words += ["--key-usage", str(usage)]
+        if alias:
+            words += ["--alias", alias]
+        return words
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def _accept(self) -> None:
+        self.dismiss(self.words())

@@ -1,0 +1,145 @@
+"""The grants tab: the key's grants, a create form, and revoke (confirmed by typing the key's name).
+
+Both changes run the grants plugin's commands through the session, so they behave as `grant create` and
+`grant revoke` do in the REPL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DataTable, Input, Static
+
+from kmstui.tui.messages import CommandFailed, CommandFinished, RunCommand
+from kmstui.tui.widgets.key_table import KeyRow
+
+GRANT_OPERATIONS = ("Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom",
+                    "ReEncryptTo", "Sign", "Verify", "GenerateMac", "VerifyMac", "DescribeKey", "CreateGrant",
+                    "RetireGrant", "GetPublicKey", "DeriveSharedSecret", "GenerateDataKeyPair",
+                    "GenerateDataKeyPairWithoutPlaintext")
+
+
+def grant_create_words(key: str, grantee: str, operations: list[str], name: str = "") -> list[str]:
+    words = ["grant", "create", "--key-id", key, "--grantee-principal", grantee, "--operations", ",".join(operations)]
+    if name:
+        words += ["--name", name]
+    return words
+
+
+def grant_revoke_words(key: str, grant_id: str) -> list[str]:
+    return ["grant", "revoke", "--key-id", key, "--grant-id", grant_id]
+
+
+class GrantsPane(Vertical):
+    HELP = """\
+## Grants
+The table lists the key's grants. Fill in the grantee principal ARN and the operations (comma- or
+space-separated, e.g. `Encrypt, Decrypt`) and press **Create grant**. Select a grant and press **Revoke**;
+you confirm by typing the key's alias or id.
+"""
+
+    DEFAULT_CSS = """
+    GrantsPane { height: 1fr; }
+    GrantsPane DataTable { height: 1fr; }
+    GrantsPane Horizontal { height: auto; }
+    GrantsPane Input { width: 1fr; }
+    GrantsPane #grant-error { color: $error; height: auto; }
+    """
+
+    def __init__(self, session, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.session = session
+        self.row: KeyRow | None = None
+        self.grants: list[dict[str, Any]] = []
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="grant-table", cursor_type="row", zebra_stripes=True)
+        with Horizontal():
+            yield Input(placeholder="grantee principal ARN", id="grant-grantee", classes="mutating")
+            yield Input(placeholder="operations: Encrypt, Decrypt", id="grant-operations", classes="mutating")
+        with Horizontal():
+            yield Input(placeholder="name (optional)", id="grant-name", classes="mutating")
+            yield Button("Create grant", id="grant-create", classes="mutating", variant="primary", compact=True)
+            yield Button("Revoke", id="grant-revoke", classes="mutating", variant="error", compact=True)
+        yield Static("", id="grant-error", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns("Grant id", "Name", "Grantee", "Operations", "Retiring")
+
+    def reset(self, row: KeyRow) -> None:
+        self.row = row
+        self.grants = []
+        self.query_one(DataTable).clear()
+        self.query_one("#grant-error", Static).update("")
+
+    def show(self, data: Any) -> None:
+        grants = data.get("Grants", []) if isinstance(data, dict) else list(data or [])
+        self.grants = grants
+        table = self.query_one(DataTable)
+        table.clear()
+        for grant in grants:
+            # Text cells: a grant name or principal is never read as markup.
+            table.add_row(*(Text(str(v)) for v in (
+                grant.get("GrantId", ""), grant.get("Name") or "", grant.get("GranteePrincipal", ""),
+                ", ".join(grant.get("Operations", [])), grant.get("RetiringPrincipal") or "")),
+                key=grant.get("GrantId"))
+
+    @property
+    def selected_grant(self) -> dict[str, Any] | None:
+        table = self.query_one(DataTable)
+        if not self.grants or table.cursor_row < 0 or table.cursor_row >= len(self.grants):
+            return None
+        return self.grants[table.cursor_row]
+
+    @on(Button.Pressed, "#grant-create")
+    def _create(self, event: Button.Pressed) -> None:
+        event.stop()
+        if self.row is None:
+            return
+        grantee = self.query_one("#grant-grantee", Input).value.strip()
+        operations = [o for o in self.query_one("#grant-operations", Input).value.replace(",", " ").split() if o]
+        error = self.query_one("#grant-error", Static)
+        if not grantee or not operations:
+            error.update("A grant needs a grantee principal and at least one operation.")
+            return
+        unknown = [o for o in operations if o not in GRANT_OPERATIONS]
+        if unknown:
+            error.update(f"Unknown operation(s): {', '.join(unknown)}; use e.g. Encrypt, Decrypt, GenerateDataKey.")
+            return
+        error.update("")
+        name = self.query_one("#grant-name", Input).value.strip()
+        words = grant_create_words(self.row.ref, grantee, operations, name)
+        self.post_message(RunCommand(words, origin="grants", reply_to=self))
+
+    @on(Button.Pressed, "#grant-revoke")
+    def _revoke(self, event: Button.Pressed) -> None:
+        event.stop()
+        grant = self.selected_grant
+        if self.row is None or grant is None:
+            self.query_one("#grant-error", Static).update("Select a grant to revoke.")
+            return
+        row = self.row
+
+        def decided(ok: bool | None) -> None:
+            if ok:
+                self.post_message(RunCommand(grant_revoke_words(row.ref, grant["GrantId"]) + ["--yes"],
+                                             origin="grants", reply_to=self))
+
+        from kmstui.tui.screens.modals import ConfirmModal
+
+        self.app.push_screen(ConfirmModal(f"Revoke grant {grant['GrantId']} on {row.ref}? Type {row.ref} to "
+                                          "confirm.", row.ref, action="Revoke"), decided)
+
+    @on(CommandFinished)
+    def _done(self, event: CommandFinished) -> None:
+        if event.origin == "grants":
+            for box in ("#grant-grantee", "#grant-operations", "#grant-name"):
+                self.query_one(box, Input).value = ""
+
+    @on(CommandFailed)
+    def _failed(self, event: CommandFailed) -> None:
+        if event.origin == "grants":
+            self.query_one("#grant-error", Static).update(f"{event.code}: {event.error}")

@@ -1,0 +1,212 @@
+"""The key detail pane: tabs for metadata, policy, grants, rotation, aliases and tags, and audit entries.
+
+Tabs fetch their data through the app's backend worker when the selected key changes (the visible tab
+first) and ask the app to run commands for changes (`RunCommand`), so every change goes through the
+session: read-only mode, typed confirmation and the audit log apply exactly as in the REPL.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Input, Static, TabbedContent, TabPane
+
+from kmstui.commands.render import plain
+from kmstui.tui.messages import RunCommand
+from kmstui.tui.widgets.grants import GrantsPane
+from kmstui.tui.widgets.key_table import KeyRow
+from kmstui.tui.widgets.policy import PolicyPane
+
+
+def field_lines(data: Any, indent: str = "") -> Text:
+    """Plain-text "Field  value" lines for a dict (nested dicts indented); nothing is parsed as markup."""
+    text = Text()
+    if isinstance(data, dict):
+        width = max((len(str(k)) for k in data), default=0)
+        for key, value in data.items():
+            if isinstance(value, dict) and value:
+                text.append(f"{indent}{key}\n", style="bold")
+                text.append_text(field_lines(value, indent + "  "))
+            else:
+                if isinstance(value, list):
+                    value = ", ".join(json.dumps(v) if isinstance(v, dict) else str(v) for v in value)
+                text.append(f"{indent}{str(key):<{width}}  ", style="bold")
+                text.append(f"{'' if value is None else value}\n")
+    else:
+        text.append(str(data))
+    return text
+
+
+class MetadataPane(VerticalScroll):
+    DEFAULT_CSS = "MetadataPane Horizontal { height: auto; margin-top: 1; } MetadataPane Button { margin-right: 1; }"
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="metadata-fields", markup=False)
+        with Horizontal():
+            yield Button("Enable", id="key-enable", classes="mutating", compact=True)
+            yield Button("Disable", id="key-disable", classes="mutating", variant="warning", compact=True)
+            yield Button("Schedule deletion", id="key-delete", classes="mutating", variant="error", compact=True)
+            yield Button("Cancel deletion", id="key-undelete", classes="mutating", compact=True)
+
+    def show(self, metadata: dict[str, Any]) -> None:
+        self.query_one("#metadata-fields", Static).update(field_lines(plain(metadata)))
+
+
+class RotationPane(VerticalScroll):
+    DEFAULT_CSS = "RotationPane Horizontal { height: auto; margin-top: 1; } RotationPane Button { margin-right: 1; }"
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="rotation-fields", markup=False)
+        with Horizontal():
+            yield Button("Enable rotation", id="rotation-enable", classes="mutating", compact=True)
+            yield Button("Disable rotation", id="rotation-disable", classes="mutating", compact=True)
+            yield Button("Rotate now", id="rotation-now", classes="mutating", compact=True)
+
+    def show(self, data: Any) -> None:
+        self.query_one("#rotation-fields", Static).update(field_lines(plain(data)))
+
+
+class AliasesPane(VerticalScroll):
+    DEFAULT_CSS = """
+    AliasesPane Horizontal { height: auto; margin-top: 1; }
+    AliasesPane Input { width: 1fr; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="aliases-fields", markup=False)
+        with Horizontal():
+            yield Input(placeholder="alias/NEW-NAME", id="alias-new", classes="mutating")
+            yield Button("Add alias", id="alias-add", classes="mutating", compact=True)
+        with Horizontal():
+            yield Input(placeholder="TAG=VALUE", id="tag-new", classes="mutating")
+            yield Button("Add tag", id="tag-add", classes="mutating", compact=True)
+
+    def show(self, data: Any) -> None:
+        self.query_one("#aliases-fields", Static).update(field_lines(plain(data)))
+
+
+class AuditPane(VerticalScroll):
+    def compose(self) -> ComposeResult:
+        yield Static(id="audit-lines", markup=False)
+
+    def show(self, data: Any) -> None:
+        self.query_one("#audit-lines", Static).update(data if isinstance(data, Text) else Text(str(data)))
+
+
+class KeyDetail(Vertical):
+    """Details of the key under the table cursor."""
+
+    HELP = """\
+## Key details
+Tabs: metadata, key policy, grants, rotation, aliases and tags, audit entries for this key.
+Buttons run the same commands as the console (`key disable`, `key rotate`, `alias create` ...);
+destructive ones ask you to type the alias or key id. In read-only mode they are disabled.
+"""
+
+    DEFAULT_CSS = "KeyDetail { height: 1fr; } KeyDetail TabbedContent { height: 1fr; } KeyDetail TabPane { padding: 0 1; height: 1fr; }"
+
+    TABS = ("metadata", "policy", "grants", "rotation", "aliases", "audit")
+
+    def __init__(self, session, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.session = session
+        self.row: KeyRow | None = None
+        self.loaded: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        with TabbedContent(initial="tab-metadata", id="detail-tabs"):
+            with TabPane("Metadata", id="tab-metadata"):
+                yield MetadataPane()
+            with TabPane("Policy", id="tab-policy"):
+                yield PolicyPane(self.session)
+            with TabPane("Grants", id="tab-grants"):
+                yield GrantsPane(self.session)
+            with TabPane("Rotation", id="tab-rotation"):
+                yield RotationPane()
+            with TabPane("Aliases & tags", id="tab-aliases"):
+                yield AliasesPane()
+            with TabPane("Audit", id="tab-audit"):
+                yield AuditPane()
+
+    @property
+    def tabs(self) -> TabbedContent:
+        return self.query_one("#detail-tabs", TabbedContent)
+
+    @property
+    def active(self) -> str:
+        return self.tabs.active
+
+    def on_mount(self) -> None:
+        if self.session.options.read_only:
+            for widget in self.query(".mutating"):
+                widget.disabled = True
+
+    # -- loading ------------------------------------------------------------------------------------
+    def show_key(self, row: KeyRow | None) -> None:
+        self.row = row
+        self.loaded.clear()
+        if row is None:
+            self.query_one(MetadataPane).show({"": "no key selected"})
+            return
+        self.query_one(MetadataPane).show(row.metadata)
+        self.loaded["metadata"] = row.key_id
+        self.query_one(PolicyPane).reset(row)
+        self.query_one(GrantsPane).reset(row)
+        self._load(self.active.removeprefix("tab-"))
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
+        if event.tabbed_content.id == "detail-tabs" and event.pane.id:
+            self._load(event.pane.id.removeprefix("tab-"))
+
+    def reload(self) -> None:
+        self.loaded.clear()
+        if self.row is not None:
+            self._load(self.active.removeprefix("tab-"))
+
+    def _load(self, tab: str) -> None:
+        row = self.row
+        if row is None or self.loaded.get(tab) == row.key_id:
+            return
+        self.loaded[tab] = row.key_id
+        loader = getattr(self.app, f"load_{tab}", None)
+        if loader is not None:
+            loader(row.key_id, self)
+
+    def show_data(self, tab: str, key_id: str, data: Any) -> None:
+        if self.row is None or key_id != self.row.key_id:
+            return
+        pane = {"metadata": MetadataPane, "policy": PolicyPane, "grants": GrantsPane, "rotation": RotationPane,
+                "aliases": AliasesPane, "audit": AuditPane}[tab]
+        self.query_one(pane).show(data)
+
+    # -- actions ------------------------------------------------------------------------------------
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        row = self.row
+        if row is None:
+            return
+        ref = row.ref
+        words = {
+            "key-enable": ["key", "enable", ref],
+            "key-disable": ["key", "disable", ref],
+            "key-delete": ["key", "schedule-deletion", ref, "--days", "30"],
+            "key-undelete": ["key", "cancel-deletion", ref],
+            "rotation-enable": ["key", "rotation", ref, "--enable"],
+            "rotation-disable": ["key", "rotation", ref, "--disable"],
+            "rotation-now": ["key", "rotate", ref],
+        }.get(event.button.id or "")
+        if event.button.id == "alias-add":
+            name = self.query_one("#alias-new", Input).value.strip()
+            words = ["alias", "create", name, row.key_id] if name else None
+        elif event.button.id == "tag-add":
+            tag = self.query_one("#tag-new", Input).value.strip()
+            words = ["key", "tag", ref, tag] if tag else None
+        if words:
+            event.stop()
+            self.post_message(RunCommand(words))

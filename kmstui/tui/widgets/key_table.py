@@ -1,0 +1,300 @@
+"""The key table: a virtual (Line API) table that renders only the rows on screen.
+
+Textual's DataTable rebuilds row objects on every change, which takes over a second for 10,000 keys; the
+filter must answer each keystroke in well under 100 ms, so this table keeps plain rows and an index list
+(filtered, sorted) and draws lines on demand. Every cell is drawn as plain text, never parsed as markup.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+COLUMNS: tuple[tuple[str, str, int], ...] = (
+    # (attribute, heading, maximum width)
+    ("alias", "Alias", 28),
+    ("key_id", "Key id", 36),
+    ("description", "Description", 32),
+    ("state", "State", 16),
+    ("spec", "Spec", 18),
+    ("usage", "Usage", 16),
+    ("rotation", "Rotation", 8),
+    ("created", "Created", 16),
+)
+
+
+def _created(value: Any) -> str:
+    if isinstance(value, (int, float)):
+        value = _dt.datetime.fromtimestamp(value, _dt.timezone.utc)
+    if isinstance(value, _dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value or "")[:16].replace("T", " ")
+
+
+def _clean(value: Any) -> str:
+    """One line of plain text: control characters (escape sequences, newlines) become spaces."""
+    text = "" if value is None else str(value)
+    return "".join(ch if ch.isprintable() else " " for ch in text)
+
+
+@dataclass
+class KeyRow:
+    """One key as the table shows it, built from a KeyMetadata dict (with an "Aliases" list)."""
+
+    key_id: str
+    arn: str
+    alias: str
+    description: str
+    state: str
+    spec: str
+    usage: str
+    created: str
+    rotation: str = ""
+    aliases: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    search: str = ""
+
+    @classmethod
+    def from_metadata(cls, md: dict[str, Any]) -> "KeyRow":
+        aliases = [str(a) for a in md.get("Aliases") or []]
+        alias = aliases[0] if aliases else ""
+        if len(aliases) > 1:
+            alias += f" +{len(aliases) - 1}"
+        rotation = md.get("KeyRotationEnabled")
+        row = cls(
+            key_id=_clean(md.get("KeyId")), arn=str(md.get("Arn", "")), alias=_clean(alias),
+            description=_clean(md.get("Description")), state=_clean(md.get("KeyState")),
+            spec=_clean(md.get("KeySpec") or md.get("CustomerMasterKeySpec")), usage=_clean(md.get("KeyUsage")),
+            created=_created(md.get("CreationDate")),
+            rotation="" if rotation is None else ("on" if rotation else "off"),
+            aliases=aliases, metadata=md,
+        )
+        row.search = " ".join((row.key_id, " ".join(aliases), row.description, row.state, row.spec,
+                               row.usage)).lower()
+        return row
+
+    @property
+    def ref(self) -> str:
+        """How commands should name this key: its first alias, else its id."""
+        return self.aliases[0] if self.aliases else self.key_id
+
+
+class KeyTable(ScrollView, can_focus=True):
+    """Keys with `/` filtering (done by the screen), sorting, and j/k/g/G navigation."""
+
+    HELP = """\
+## Key table
+- **j / k** or arrows: move; **g / G**: first / last key; **PgUp / PgDn**: page
+- **/**: filter (matches alias, id, description, state, spec and usage)
+- **s**: sort by the next column; **r**: reverse the order; click a heading to sort by it
+- **Enter**: open the key's details
+"""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j,down", "cursor(1)", "Down", show=False, id="keys.down"),
+        Binding("k,up", "cursor(-1)", "Up", show=False, id="keys.up"),
+        Binding("g,home", "first", "First", show=False, id="keys.first"),
+        Binding("G,end", "last", "Last", show=False, id="keys.last"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="keys.page-down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="keys.page-up"),
+        Binding("s", "sort_next", "Sort", id="keys.sort"),
+        Binding("r", "reverse", "Reverse", show=False, id="keys.reverse"),
+        Binding("enter", "select", "Details", show=False, id="keys.select"),
+    ]
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "key-table--header", "key-table--cursor", "key-table--disabled", "key-table--pending",
+    }
+
+    DEFAULT_CSS = """
+    KeyTable { height: 1fr; }
+    KeyTable > .key-table--header { text-style: bold; background: $panel; color: $foreground; }
+    KeyTable > .key-table--cursor { background: $block-cursor-blurred-background; }
+    KeyTable:focus > .key-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
+    KeyTable > .key-table--disabled { color: $kms-state-disabled; }
+    KeyTable > .key-table--pending { color: $kms-state-pending; }
+    """
+
+    cursor = reactive(0, always_update=True, init=False)
+
+    class Highlighted(Message):
+        def __init__(self, row: KeyRow | None) -> None:
+            super().__init__()
+            self.row = row
+
+    class Selected(Message):
+        def __init__(self, row: KeyRow) -> None:
+            super().__init__()
+            self.row = row
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.rows: list[KeyRow] = []
+        self.order: list[int] = []
+        self.filter_text = ""
+        self.sort_column = "alias"
+        self.sort_reverse = False
+        self.widths = [len(h) for _a, h, _w in COLUMNS]
+
+    # -- data ---------------------------------------------------------------------------------------
+    def set_rows(self, rows: list[KeyRow]) -> None:
+        current = self.current_row
+        self.rows = rows
+        widths = [len(h) for _a, h, _w in COLUMNS]
+        for row in rows:
+            for i, (attr, _h, cap) in enumerate(COLUMNS):
+                if widths[i] < cap:
+                    widths[i] = min(cap, max(widths[i], cell_len(getattr(row, attr))))
+        self.widths = widths
+        self._rebuild(keep=current.key_id if current else None)
+
+    def update_row(self, key_id: str, **changes: Any) -> None:
+        for row in self.rows:
+            if row.key_id == key_id:
+                for name, value in changes.items():
+                    setattr(row, name, value)
+        self.refresh()
+
+    def apply_filter(self, text: str) -> None:
+        self.filter_text = text.strip().lower()
+        current = self.current_row
+        self._rebuild(keep=current.key_id if current else None)
+
+    def sort_by(self, column: str, reverse: bool | None = None) -> None:
+        if reverse is None:
+            reverse = (not self.sort_reverse) if column == self.sort_column else False
+        self.sort_column, self.sort_reverse = column, reverse
+        current = self.current_row
+        self._rebuild(keep=current.key_id if current else None)
+
+    def _rebuild(self, keep: str | None = None) -> None:
+        needle = self.filter_text
+        rows = self.rows
+        if needle:
+            words = needle.split()
+            order = [i for i, r in enumerate(rows) if all(w in r.search for w in words)]
+        else:
+            order = list(range(len(rows)))
+        attr = self.sort_column
+        order.sort(key=lambda i: (getattr(rows[i], attr).lower(), rows[i].key_id), reverse=self.sort_reverse)
+        self.order = order
+        self.virtual_size = Size(sum(self.widths) + 2 * len(self.widths), len(order) + 1)
+        position = 0
+        if keep is not None:
+            position = next((n for n, i in enumerate(order) if rows[i].key_id == keep), 0)
+        self.cursor = position
+        self.refresh()
+
+    @property
+    def current_row(self) -> KeyRow | None:
+        if 0 <= self.cursor < len(self.order):
+            return self.rows[self.order[self.cursor]]
+        return None
+
+    @property
+    def visible_rows(self) -> list[KeyRow]:
+        return [self.rows[i] for i in self.order]
+
+    def select_key(self, key_id: str) -> bool:
+        for n, i in enumerate(self.order):
+            if self.rows[i].key_id == key_id or key_id in self.rows[i].aliases:
+                self.cursor = n
+                return True
+        return False
+
+    # -- cursor -------------------------------------------------------------------------------------
+    def validate_cursor(self, value: int) -> int:
+        return max(0, min(value, len(self.order) - 1)) if self.order else 0
+
+    def watch_cursor(self, value: int) -> None:
+        body = max(1, self.size.height - 1)
+        top = round(self.scroll_y)
+        if value < top:
+            self.scroll_to(y=value, animate=False)
+        elif value >= top + body:
+            self.scroll_to(y=value - body + 1, animate=False)
+        self.refresh()
+        self.post_message(self.Highlighted(self.current_row))
+
+    def action_cursor(self, delta: int) -> None:
+        self.cursor += delta
+
+    def action_first(self) -> None:
+        self.cursor = 0
+
+    def action_last(self) -> None:
+        self.cursor = len(self.order) - 1
+
+    def action_page(self, direction: int) -> None:
+        self.cursor += direction * max(1, self.size.height - 2)
+
+    def action_sort_next(self) -> None:
+        names = [c[0] for c in COLUMNS]
+        self.sort_by(names[(names.index(self.sort_column) + 1) % len(names)], reverse=False)
+
+    def action_reverse(self) -> None:
+        self.sort_by(self.sort_column, reverse=not self.sort_reverse)
+
+    def action_select(self) -> None:
+        row = self.current_row
+        if row is not None:
+            self.post_message(self.Selected(row))
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y == 0:
+            x = event.x + round(self.scroll_x) - 1
+            for (attr, _h, _c), width in zip(COLUMNS, self.widths):
+                if x < width + 2:
+                    self.sort_by(attr)
+                    return
+                x -= width + 2
+            return
+        row = round(self.scroll_y) + event.y - 1
+        if 0 <= row < len(self.order):
+            if row == self.cursor:
+                self.action_select()
+            self.cursor = row
+
+    # -- drawing ------------------------------------------------------------------------------------
+    def _line(self, cells: list[str]) -> str:
+        parts = []
+        for text, width in zip(cells, self.widths):
+            if cell_len(text) > width:
+                text = text[: max(0, width - 1)] + "…"
+            parts.append(text + " " * (width - cell_len(text)))
+        return "  ".join(parts)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        scroll_x, scroll_y = self.scroll_offset
+        base = self.rich_style
+        if y == 0:
+            marks = {self.sort_column: " ▼" if self.sort_reverse else " ▲"}
+            text = self._line([h + marks.get(a, "") for a, h, _c in COLUMNS])
+            style = base + self.get_component_rich_style("key-table--header")
+        else:
+            index = scroll_y + y - 1
+            if index >= len(self.order):
+                return Strip.blank(width, base)
+            row = self.rows[self.order[index]]
+            text = self._line([getattr(row, a) for a, _h, _c in COLUMNS])
+            style = base
+            if row.state == "Disabled":
+                style += self.get_component_rich_style("key-table--disabled")
+            elif row.state.startswith("Pending"):
+                style += self.get_component_rich_style("key-table--pending")
+            if index == self.cursor:
+                style += self.get_component_rich_style("key-table--cursor")
+        strip = Strip([Segment(" " + text + " ", style)])
+        return strip.crop_extend(scroll_x, scroll_x + width, style)

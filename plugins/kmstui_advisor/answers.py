@@ -1,0 +1,53 @@
+"""Answer files: read with tomllib, written with tomli-w (readable names, every question answered), and
+the advisor's other outputs, written atomically so a failure never leaves half a file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+import tomli_w
+
+from kmstui.errors import UsageError
+from kmstui_advisor.questions import normalize, readable
+
+
+def load_answers(path: str | Path) -> dict[str, Any]:
+    """The raw table in an answer file (checked later by `normalize`), or UsageError saying what is wrong."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"--answers: file {p} not found") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--answers: cannot read {p} ({type(exc).__name__})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"--answers: {p} is not valid TOML ({exc}); see docs/advisor.md for the format") from None
+
+
+def dump_answers(answers: Mapping[str, Any]) -> str:
+    """TOML text of the answers under their readable names, defaults filled in."""
+    return tomli_w.dumps(readable(normalize(answers)))
+
+
+def write_atomic(path: str | Path, text: str, *, force: bool, what: str) -> Path:
+    """Write `text` to `path` through a temporary file and os.replace; refuse to overwrite without force."""
+    p = Path(path)
+    if p.exists() and not force:
+        raise UsageError(f"{what}: {p} exists; pass --force to overwrite it")
+    if not p.parent.exists():
+        raise UsageError(f"{what}: folder {p.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p

@@ -1,0 +1,68 @@
+"""A one-line progress bar with rate and ETA, on stderr, only when stderr is a terminal (nothing on a pipe)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+# A face that draws progress itself (the TUI) sets this to fn(label, done, total), and nothing is written to
+# stderr; raising from it cancels the operation (the output file is then never committed).
+observer = None
+
+
+class Progress:
+    def __init__(self, total: int | None, label: str, stream: TextIO | None = None, *,
+                 enabled: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.total = total
+        self.label = label
+        self.done = 0
+        self._start = time.monotonic()
+        self._last = 0.0
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if observer is not None:
+            observer(self.label, self.done, self.total)
+            return
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.1:
+            return
+        self._last = now
+        self._draw(now)
+
+    def _draw(self, now: float) -> None:
+        elapsed = max(now - self._start, 1e-6)
+        rate = self.done / elapsed
+        if self.total:
+            frac = min(self.done / self.total, 1.0)
+            bar = "#" * int(frac * 24)
+            eta = (self.total - self.done) / rate if rate else 0
+            line = (f"\r{self.label} [{bar:<24}] {frac * 100:5.1f}% {_size(self.done)}/{_size(self.total)} "
+                    f"{_size(rate)}/s ETA {eta:4.0f}s")
+        else:
+            line = f"\r{self.label} {_size(self.done)} {_size(rate)}/s"
+        self.stream.write(line[:200])
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled and self._last:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def human_size(n: float) -> str:
+    return _size(n)

@@ -1,0 +1,127 @@
+"""Whole messages: encrypt a stream into a message, decrypt a message into a sink.
+
+Order on decrypt follows client-apis/decrypt.md: parse header (bounded EDK count), check the expected
+context, unwrap a data key, check commitment then the header tag, then the body frame by frame, then the
+signature, then that nothing follows the message. Only after all of that does the caller commit output.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Callable
+
+from cryptography.hazmat.primitives import hashes
+
+from kmstui.errors import UsageError
+from kmstui_envelope.body import Signer, Sink, decrypt_body, encrypt_body, verify_footer
+from kmstui_envelope.errors import MessageError
+from kmstui_envelope.header import DEFAULT_MAX_EDKS, Header, authenticate, finish, read_header, serialize_body
+from kmstui_envelope.keyrings import Keyring, wipe
+from kmstui_envelope.materials import EncryptionMaterials, decrypt_data_key
+from kmstui_envelope.pipe import OutputPipe, Source
+
+DEFAULT_FRAME = 1 << 20  # see docs/format.md "Frame length" for the measurements behind it
+MAX_FRAME = 2**31 - 1  # ESDK-Python refuses larger frames; the format allows 2^32-1
+
+
+@dataclass
+class DecryptOptions:
+    allow_legacy: bool = False
+    max_edks: int | None = DEFAULT_MAX_EDKS
+    expect_context: dict[str, str] | None = None
+    refuse_signed: bool = False  # streaming to a reader who must not see unverified plaintext
+
+
+@dataclass
+class Decrypted:
+    header: Header
+    plaintext_len: int
+    edk_index: int
+    key_label: str
+
+
+def encrypt_stream(src: BinaryIO, write: Callable[[Any], Any], mats: EncryptionMaterials, frame_length: int,
+                   progress: Callable[[int], Any] | None = None) -> tuple[int, int]:
+    """Write one message; returns (plaintext bytes, ciphertext bytes)."""
+    if not 1 <= frame_length <= MAX_FRAME:
+        raise ValueError(f"frame length must be 1..{MAX_FRAME}")
+    suite = mats.suite
+    message_id = os.urandom(suite.message_id_len)
+    enc_key, commit = suite.derive(mats.data_key, message_id)
+    header_bytes = finish(serialize_body(suite, message_id, mats.context, mats.edks, frame_length, commit or b""),
+                          suite, enc_key)
+    pipe = OutputPipe(write)
+    signer = Signer(suite, mats.signing_key) if suite.signed else None
+    if signer is not None:
+        pipe.hasher = signer.hasher
+    try:
+        pipe.write(header_bytes)
+        n = encrypt_body(suite, message_id, enc_key, frame_length, Source(src), pipe, progress)
+        pipe.close()
+    except BaseException:
+        pipe.abort()
+        raise
+    if signer is not None:
+        pipe.hasher = None
+        pipe.write(signer.footer())
+    return n, pipe.written
+
+
+def decrypt_stream(src: BinaryIO, keyrings: list[Keyring], sink: Sink, opts: DecryptOptions,
+                   progress: Callable[[int], Any] | None = None) -> Decrypted:
+    """Decrypt one message from `src` into `sink`; raises before the caller may commit anything."""
+    source = Source(src)
+    header = read_header(source.read, allow_legacy=opts.allow_legacy, max_edks=opts.max_edks)
+    if opts.refuse_signed and header.suite.signed:
+        raise UsageError(f"message uses signed suite {header.suite.hex}: streaming it to standard output would "
+                         "release plaintext before the signature is checked; add --buffer-signed (buffers in a "
+                         "private temporary file) or write to a file")
+    check_expected_context(header, opts.expect_context)
+    if header.suite.signed:
+        source.hasher = hashes.Hash(header.suite.hash_obj())
+        source.hasher.update(header.raw)
+    found = decrypt_data_key(header, keyrings)
+    try:
+        enc_key, commit = header.suite.derive(found.data_key, header.message_id)
+    finally:
+        wipe(found.data_key)
+    authenticate(header, enc_key, commit)
+    try:
+        n = decrypt_body(header, enc_key, source, sink, progress)
+        if source.hasher is not None:
+            digest = source.hasher.finalize()
+            source.hasher = None
+            verify_footer(header, source, digest)
+        if not source.at_eof():
+            raise MessageError("unexpected bytes after the end of the message (two messages joined, or "
+                               "trailing garbage)", "tampered")
+        sink.release_held()
+        sink.pipe.close()
+    except BaseException:
+        sink.pipe.abort()
+        raise
+    return Decrypted(header, n, found.edk_index, found.keyring.label)
+
+
+def check_expected_context(header: Header, expected: dict[str, str] | None) -> None:
+    """--expect-context: every pair must be in the stored context (authenticated once the header tag checks)."""
+    for key, value in (expected or {}).items():
+        if header.context.get(key) != value:
+            found = "missing" if key not in header.context else f"'{header.context[key]}'"
+            raise MessageError(f"encryption context does not match: expected {key}={value}, found {found}",
+                               "context")
+
+
+def verify_header(src: BinaryIO, keyrings: list[Keyring], opts: DecryptOptions) -> tuple[Header, int, str]:
+    """Unwrap a data key and check commitment and header tag, without touching the body."""
+    source = Source(src)
+    header = read_header(source.read, allow_legacy=opts.allow_legacy, max_edks=opts.max_edks)
+    check_expected_context(header, opts.expect_context)
+    found = decrypt_data_key(header, keyrings)
+    try:
+        enc_key, commit = header.suite.derive(found.data_key, header.message_id)
+    finally:
+        wipe(found.data_key)
+    authenticate(header, enc_key, commit)
+    return header, found.edk_index, found.keyring.label

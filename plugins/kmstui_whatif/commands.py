@@ -1,0 +1,175 @@
+"""`whatif` and `policy test`: one decision with its trace, and scenario files as policy unit tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kmstui.authz import evaluate
+from kmstui.authz.scenarios import ScenarioError, discover, load
+from kmstui.commands.args import CONTEXT, GRANT_TOKENS
+from kmstui.commands.registry import Arg, Command, Result, TableHint
+from kmstui.errors import UsageError
+from kmstui_whatif import inputs
+from kmstui_whatif.render import trace_text
+
+KEY_ID = Arg("--key-id", "read the key policy and grants of this key from its backend (opens the backend)",
+             complete="key", metavar="KEY")
+KEY_POLICY = Arg("--key-policy", "key policy JSON file (no backend is opened)", complete="file", metavar="FILE")
+KEY_ARN = Arg("--key-arn", "key ARN to evaluate against when working from files (default: a key of the "
+              "account the policy delegates to)", metavar="ARN")
+IAM_POLICY = Arg("--iam-policy", "the caller's IAM identity policy JSON file (repeatable)", repeat=True,
+                 complete="file", metavar="FILE")
+GRANTS_FILE = Arg("--grants", "grants JSON file (ListGrants output or a list of grants)", complete="file",
+                  metavar="FILE")
+
+
+def with_backend(session, args, name: str, handler) -> Result:
+    """Run `handler` as a command that may open a backend. The registered command is needs_backend=False so
+    file-only use can never create or unseal a store; --key-id work goes through this declared variant."""
+    variant = Command(tuple(name.split()), handler, f"{name} (against a backend)", needs_backend=True,
+                      plugin="whatif")
+    return session.run_command(variant, args)
+
+
+def key_inputs(session, args) -> inputs.KeyInputs:
+    if args.key_id and args.key_policy:
+        raise UsageError("give either --key-id or --key-policy, not both")
+    if args.key_id:
+        return inputs.from_backend(session, args.key_id)
+    if not args.key_policy:
+        raise UsageError("give --key-id KEY (live backend) or --key-policy FILE")
+    policy = inputs.read_policy(args.key_policy, "--key-policy")
+    key_arn = getattr(args, "key_arn", None) or inputs.placeholder_key_arn(policy)
+    return inputs.KeyInputs(policy, key_arn, inputs.read_grants(getattr(args, "grants", None)), source=args.key_policy)
+
+
+def _iam(args, ki: inputs.KeyInputs | None, principal: str | None) -> list:
+    files = [inputs.read_policy(p, "--iam-policy", "iam") for p in args.iam_policy or []]
+    stored = inputs.identity_policies(ki.backend, principal) if ki is not None and ki.backend and principal else []
+    return files + stored
+
+
+def cmd_whatif(session, args) -> Result:
+    if args.scenario:
+        return _scenarios(args.scenario)
+    if args.key_id:
+        return with_backend(session, args, "whatif", _whatif_live)
+    return _whatif(session, args)
+
+
+def _whatif_live(session, args) -> Result:
+    return _whatif(session, args)
+
+
+def _whatif(session, args) -> Result:
+    ki = key_inputs(session, args)
+    grants = ki.grants + (inputs.read_grants(args.grants) if args.key_id and args.grants else [])
+    request = inputs.build_request(args, ki.key_arn)
+    decision = evaluate(ki.policy, _iam(args, ki, args.principal), grants, request)
+    return Result(data=decision.to_dict(), text=trace_text(decision.trace),
+                  table=TableHint(None, [("Decision", "Decision"), ("Reason", "Reason")]))
+
+
+def _scenarios(paths: list[str]) -> Result:
+    out: list[dict[str, Any]] = []
+    texts = []
+    for path in paths:
+        try:
+            scenarios = load(path)
+        except ScenarioError as exc:
+            raise UsageError(f"--scenario {exc}") from None
+        for sc in scenarios:
+            d = evaluate(sc.key_policy, sc.iam_policies, sc.grants, sc.request)
+            item = {"Scenario": sc.name, "Decision": d.decision, "Reason": d.reason, "Trace": d.trace}
+            if sc.expected:
+                item["Expected"] = sc.expected
+            out.append(item)
+            texts.append(f"{sc.name}\n" + trace_text(d.trace, indent="  "))
+    return Result(data=out, text="\n\n".join(texts),
+                  table=TableHint(None, [("Scenario", "Scenario"), ("Decision", "Decision"), ("Expected", "Expected"),
+                                         ("Reason", "Reason")]))
+
+
+def cmd_test(session, args) -> Result:
+    try:
+        files = discover(args.paths)
+    except ScenarioError as exc:
+        raise UsageError(str(exc)) from None
+    if not files:
+        raise UsageError(f"no *.scenario.json files under {' '.join(args.paths)}")
+    results: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    lines: list[str] = []
+    skipped = 0
+    for f in files:
+        try:
+            scenarios = load(f)
+        except ScenarioError as exc:
+            entry = {"Result": "ERROR", "Scenario": str(f), "File": str(f), "Expected": None, "Decision": None,
+                     "Reason": str(exc)}
+            results.append(entry)
+            failures.append(entry)
+            lines.append(f"ERROR {f}: {exc}")
+            continue
+        for sc in scenarios:
+            if sc.expected is None:
+                skipped += 1
+                continue
+            try:
+                d = evaluate(sc.key_policy, sc.iam_policies, sc.grants, sc.request)
+            except ValueError as exc:  # PolicyError: a scenario with a policy AWS would reject
+                entry = {"Result": "ERROR", "Scenario": sc.name, "File": str(f), "Expected": sc.expected,
+                         "Decision": None, "Reason": str(exc)}
+                results.append(entry)
+                failures.append(entry)
+                lines.append(f"ERROR {sc.name}: {exc}")
+                continue
+            ok = d.decision == sc.expected
+            entry = {"Result": "pass" if ok else "FAIL", "Scenario": sc.name, "File": str(f),
+                     "Expected": sc.expected, "Decision": d.decision, "Reason": d.reason}
+            results.append(entry)
+            if ok:
+                if args.verbose:
+                    lines.append(f"ok    {sc.name}")
+            else:
+                failures.append({**entry, "Trace": d.trace})
+                lines.append(f"FAIL  {sc.name}: expected {sc.expected}, got {d.decision}\n" +
+                             trace_text(d.trace, indent="      "))
+    passed = sum(1 for r in results if r["Result"] == "pass")
+    summary = f"{passed} passed, {len(failures)} failed" + (f", {skipped} without expected" if skipped else "") + \
+        f" ({len(files)} file(s))"
+    lines.append(summary)
+    data = {"Passed": passed, "Failed": len(failures), "Skipped": skipped, "Results": results, "Failures": failures}
+    return Result(data=data, text="\n".join(lines), message=None if not failures else summary,
+                  table=TableHint("Results", [("Result", "Result"), ("Scenario", "Scenario"),
+                                              ("Expected", "Expected"), ("Decision", "Decision")]),
+                  exit_code=1 if failures else 0)
+
+
+def register(registry) -> None:
+    registry.command("whatif", "Would AWS KMS allow this request? The decision and its full trace", [
+        KEY_ID, KEY_POLICY, KEY_ARN, IAM_POLICY, GRANTS_FILE,
+        Arg("--principal", "the caller: IAM ARN or service principal", complete="principal", metavar="ARN"),
+        Arg("--action", "the KMS action, e.g. kms:Decrypt", metavar="ACTION"),
+        Arg("--caller-account", "the caller's account when the principal does not show it", metavar="ACCOUNT"),
+        CONTEXT,
+        Arg("--condition", "another condition key KEY=VALUE (repeatable; VALUE may be a JSON list), e.g. "
+            "kms:ViaService=s3.us-east-1.amazonaws.com or aws:SourceIp=10.0.0.1", repeat=True, metavar="K=V"),
+        Arg("--grant-request", "CreateGrant body (JSON text or file) when --action is kms:CreateGrant",
+            metavar="JSON|FILE"),
+        Arg("--target-grant-id", "the grant a RetireGrant/RevokeGrant names", metavar="GRANT_ID"),
+        GRANT_TOKENS,
+        Arg("--scenario", "evaluate the scenarios in FILE instead (repeatable)", repeat=True, complete="file",
+            metavar="FILE"),
+    ], needs_backend=False, examples=[
+        "whatif --key-policy policy.json --principal arn:aws:iam::111122223333:role/App --action kms:Decrypt "
+        "--context app=web",
+        "whatif --key-id alias/app --principal arn:aws:iam::111122223333:user/bob --action kms:Encrypt",
+        "whatif --scenario samples/policies/default-key-policy.scenario.json --output json",
+    ], description="Decide a request exactly as AWS KMS would (key policy, identity policies, grants, "
+                   "cross-account rules, conditions) and show why. File-only use never opens a key store.")(cmd_whatif)
+    registry.command("policy test", "Run scenario files (*.scenario.json) as policy unit tests; exit 1 on failure", [
+        Arg("paths", "scenario files or folders (every *.scenario.json below)", nargs="+", complete="file",
+            metavar="PATH"),
+        Arg("--verbose", "also list passing scenarios", flag=True, aliases=("-v",)),
+    ], needs_backend=False, examples=["policy test samples/", "policy test my.scenario.json --output json"])(cmd_test)

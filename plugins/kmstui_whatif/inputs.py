@@ -1,0 +1,161 @@
+"""Where the what-if commands get their policies, grants and requests: files, or a live backend.
+
+File work never touches a key store. With --key-id the command reads the key policy (GetKeyPolicy), the
+grants (ListGrants, when the backend has grants) and the caller's identity policies (local HSM only).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kmstui.authz import PolicyError, Request, compile_policy
+from kmstui.authz.grants import GrantSet
+from kmstui.authz.policy import load_document
+from kmstui.backends.base import GRANTS
+from kmstui.errors import UsageError
+
+DEFAULT_REGION = "us-east-1"
+PLACEHOLDER_KEY_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def read_json(path: str, flag: str) -> Any:
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{flag} {path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{flag} {path}: is a directory, not a file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{flag} {path}: cannot read ({exc})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{flag} {path}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def read_policy(path: str, flag: str, kind: str = "key"):
+    """A compiled policy from a file; UsageError naming the file, statement and element when AWS would
+    reject it. Accepts a bare document or GetKeyPolicy output ({"Policy": "<json text>"})."""
+    doc = read_json(path, flag)
+    if isinstance(doc, dict) and isinstance(doc.get("Policy"), str):
+        doc = doc["Policy"]
+    if isinstance(doc, dict) and "PolicyDocument" in doc and "Statement" not in doc:
+        doc = doc["PolicyDocument"]
+    try:
+        return compile_policy(doc, kind, Path(path).name if kind == "iam" else "key-policy")
+    except PolicyError as exc:
+        raise UsageError(f"{flag} {path}: {exc}") from None
+
+
+def read_grants(path: str | None) -> list[dict]:
+    if not path:
+        return []
+    data = read_json(path, "--grants")
+    if isinstance(data, dict) and isinstance(data.get("Grants"), list):
+        data = data["Grants"]
+    if not isinstance(data, list) or not all(isinstance(g, dict) for g in data):
+        raise UsageError("--grants must hold a list of grants or ListGrants output ({\"Grants\": [...]})")
+    return data
+
+
+def parse_conditions(items: list[str] | None) -> dict[str, Any]:
+    """`--condition key=value`; a value starting with `[` is a JSON list (multivalued keys)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--condition '{item}' needs KEY=VALUE, e.g. --condition kms:ViaService=s3.us-east-1.amazonaws.com")
+        if value.startswith("["):
+            try:
+                parsed = json.loads(value)
+            except json.JSONDecodeError:
+                raise UsageError(f"--condition {key}: the value starts with '[' but is not a JSON list") from None
+            if not isinstance(parsed, list):
+                raise UsageError(f"--condition {key}: expected a JSON list")
+            out[key.strip()] = [str(v) for v in parsed]
+        else:
+            out[key.strip()] = value
+    return out
+
+
+def placeholder_key_arn(policy, account: str | None = None) -> str:
+    """A key ARN for file-only work: the account the policy delegates to, or the given one."""
+    if account is None and policy is not None:
+        accounts = sorted({a for s in policy.statements if s.principal and not s.not_principal
+                           for a in s.principal.accounts})
+        account = accounts[0] if len(accounts) == 1 else None
+    return f"arn:aws:kms:{DEFAULT_REGION}:{account or '111122223333'}:key/{PLACEHOLDER_KEY_ID}"
+
+
+@dataclass
+class KeyInputs:
+    """The key policy, grants and key ARN a command works on."""
+
+    policy: Any
+    key_arn: str
+    grants: list[dict] = field(default_factory=list)
+    backend: Any = None
+    source: str = ""
+
+    def grant_set(self) -> GrantSet:
+        return GrantSet(self.grants)
+
+
+def from_backend(session, key_ref: str) -> KeyInputs:
+    """Read a key's policy and grants from its backend (GetKeyPolicy, ListGrants)."""
+    backend, key = session.key_ref(key_ref)
+    meta = backend.describe_key(KeyId=key)["KeyMetadata"]
+    key_arn = meta.get("Arn") or meta["KeyId"]
+    text = backend.get_key_policy(KeyId=meta["KeyId"], PolicyName="default")["Policy"]
+    try:
+        policy = compile_policy(load_document(text), "key", "key-policy")
+    except PolicyError as exc:
+        raise UsageError(f"the key policy of {key_arn} does not parse: {exc}") from None
+    grants: list[dict] = []
+    if backend.supports(GRANTS):
+        marker = None
+        while True:
+            kw = {"KeyId": meta["KeyId"]}
+            if marker:
+                kw["Marker"] = marker
+            page = backend.list_grants(**kw)
+            grants.extend(page.get("Grants", []))
+            marker = page.get("NextMarker")
+            if not page.get("Truncated") or not marker:
+                break
+    return KeyInputs(policy, key_arn, grants, backend, source=key_arn)
+
+
+def identity_policies(backend, principal: str) -> list:
+    """The principal's identity policies kept by a local HSM (its `iam put-policy` store), else none."""
+    fetch = getattr(backend, "iam_policies_for", None)
+    if backend is None or fetch is None:
+        return []
+    out = []
+    for name, text in sorted(fetch(principal).items()):
+        try:
+            out.append(compile_policy(load_document(text), "iam", name))
+        except PolicyError as exc:
+            raise UsageError(f"identity policy '{name}' of {principal} does not parse: {exc}") from None
+    return out
+
+
+def build_request(args, key_arn: str) -> Request:
+    from kmstui.commands.args import parse_context
+
+    if not args.principal or not args.action:
+        raise UsageError("give --principal ARN and --action kms:OPERATION (or --scenario FILE)")
+    grant_request = None
+    if getattr(args, "grant_request", None):
+        raw = args.grant_request
+        grant_request = json.loads(raw) if raw.lstrip().startswith("{") else read_json(raw, "--grant-request")
+        if not isinstance(grant_request, dict):
+            raise UsageError("--grant-request must be a CreateGrant body object")
+    return Request(principal=args.principal, action=args.action, key_arn=key_arn,
+                   caller_account=getattr(args, "caller_account", None),
+                   encryption_context=parse_context(args.context), grant_request=grant_request,
+                   target_grant_id=getattr(args, "target_grant_id", None),
+                   context=parse_conditions(args.condition), grant_tokens=list(getattr(args, "grant_token", None) or []))

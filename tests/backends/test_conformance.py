@@ -1,0 +1,326 @@
+"""One behaviour suite for every backend: the local HSM file, a SoftHSM2 token (pkcs11) and AWS KMS (moto
+over HTTP). Each backend is opened the way a user opens it, through a profile and the Session.
+
+A capability a backend declares must pass its checks here; an operation it does not declare must fail with
+UnsupportedOperationException. Where the server behind a backend does not do what AWS does (moto enforces
+no key state and answers a bad signature with SignatureValid=False), the target says so in its flags and
+the check asserts what that server really does instead of pretending.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pytest
+
+from kmstui.backends import base
+from kmstui.backends.base import Backend
+from kmstui.errors import (
+    DisabledException, InvalidCiphertextException, KMSInvalidSignatureException, KMSInvalidStateException,
+    NotFoundException, UnsupportedOperationException,
+)
+from kmstui.session import Session
+
+CONTEXT = {"purpose": "conformance", "tenant": "zoë"}
+
+
+@dataclass
+class Target:
+    kind: str
+    backend: Backend
+    enforces_state: bool = True  # a disabled key is refused by the service itself
+    bad_signature_raises: bool = True  # AWS raises KMSInvalidSignatureException; moto returns False
+    pss_salt_is_digest_length: bool = True  # AWS/kmstui use the hash length; moto uses the maximum
+    signs_digests: bool = True  # MessageType=DIGEST (moto 5.2 hashes the digest again)
+
+    def new_key(self, **kwargs) -> dict:
+        return self.backend.create_key(**kwargs)["KeyMetadata"]
+
+
+def _local_session(request) -> Session:
+    try:
+        return request.getfixturevalue("session")
+    except pytest.FixtureLookupError:
+        pytest.skip("the local HSM fixture ('session' with an unsealed HSM) is not in tests/conftest.py yet")
+
+
+@pytest.fixture(params=["local", "pkcs11", "aws"])
+def target(request):
+    kind = request.param
+    if kind == "local":
+        session = _local_session(request)
+        yield Target("local", session.backend())
+        return
+    if kind == "pkcs11":
+        profile = request.getfixturevalue("pkcs11_profile")
+        flags = {}
+    else:
+        profile = request.getfixturevalue("aws_profile")
+        flags = dict(enforces_state=False, bad_signature_raises=False, pss_salt_is_digest_length=False,
+                     signs_digests=False)
+    session = Session(load_plugins=False)
+    try:
+        backend = session.backend(profile)
+        assert backend.kind == kind
+        yield Target(kind, backend, **flags)
+    finally:
+        session.close()
+
+
+@pytest.fixture
+def sym(target):
+    return target.new_key(Description="conformance symmetric key")
+
+
+# -- keys ----------------------------------------------------------------------------------------------------
+def test_create_describe_list(target, sym):
+    b = target.backend
+    assert sym["KeyState"] == "Enabled" and sym["Enabled"] is True
+    assert sym["Description"] == "conformance symmetric key"
+    for ref in (sym["KeyId"], sym["Arn"]):
+        md = b.describe_key(KeyId=ref)["KeyMetadata"]
+        assert md["KeyId"] == sym["KeyId"] and md["Arn"] == sym["Arn"]
+    assert sym["KeyId"] in [k["KeyId"] for k in b.list_keys()["Keys"]]
+    listed = {md["KeyId"]: md for md in b.list_key_metadata()}
+    assert listed[sym["KeyId"]]["Aliases"] == []
+
+
+def test_unknown_key_is_not_found(target):
+    with pytest.raises(NotFoundException):
+        target.backend.describe_key(KeyId="6b3b1a52-3c1c-4c55-9c1f-000000000000")
+    with pytest.raises(NotFoundException):
+        target.backend.encrypt(KeyId="alias/conformance-missing", Plaintext=b"x")
+
+
+# -- symmetric encryption -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("context", [None, CONTEXT], ids=["no-context", "context"])
+def test_encrypt_decrypt_round_trip(target, sym, context):
+    b = target.backend
+    kwargs = {"EncryptionContext": context} if context else {}
+    out = b.encrypt(KeyId=sym["KeyId"], Plaintext=b"attack at dawn", **kwargs)
+    assert out["KeyId"] == sym["Arn"]
+    assert b"attack at dawn" not in out["CiphertextBlob"]
+    back = b.decrypt(CiphertextBlob=out["CiphertextBlob"], **kwargs)  # no KeyId: the blob names the key
+    assert back["Plaintext"] == b"attack at dawn"
+    assert back["KeyId"] == sym["Arn"]
+
+
+@pytest.mark.parametrize("wrong", [None, {"purpose": "other", "tenant": "zoë"}, {**CONTEXT, "extra": "1"}],
+                         ids=["missing", "changed", "extra"])
+def test_wrong_context_is_invalid_ciphertext(target, sym, wrong):
+    b = target.backend
+    blob = b.encrypt(KeyId=sym["KeyId"], Plaintext=b"secret", EncryptionContext=CONTEXT)["CiphertextBlob"]
+    kwargs = {"EncryptionContext": wrong} if wrong else {}
+    with pytest.raises(InvalidCiphertextException):
+        b.decrypt(CiphertextBlob=blob, **kwargs)
+
+
+def test_tampered_ciphertext_is_invalid(target, sym):
+    b = target.backend
+    blob = bytearray(b.encrypt(KeyId=sym["KeyId"], Plaintext=b"secret")["CiphertextBlob"])
+    blob[-1] ^= 1
+    with pytest.raises(InvalidCiphertextException):
+        b.decrypt(CiphertextBlob=bytes(blob))
+
+
+def test_re_encrypt_moves_ciphertext_to_another_key(target, sym):
+    b = target.backend
+    other = target.new_key()
+    blob = b.encrypt(KeyId=sym["KeyId"], Plaintext=b"moving", EncryptionContext=CONTEXT)["CiphertextBlob"]
+    out = b.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext=CONTEXT, DestinationKeyId=other["KeyId"],
+                       DestinationEncryptionContext={"stage": "2"})
+    assert out["KeyId"] == other["Arn"]
+    assert b.decrypt(CiphertextBlob=out["CiphertextBlob"], EncryptionContext={"stage": "2"})["Plaintext"] == b"moving"
+
+
+# -- data keys and randomness ---------------------------------------------------------------------------------
+def test_data_keys(target, sym):
+    b = target.backend
+    dk = b.generate_data_key(KeyId=sym["KeyId"], KeySpec="AES_256", EncryptionContext=CONTEXT)
+    assert len(dk["Plaintext"]) == 32 and dk["KeyId"] == sym["Arn"]
+    assert b.decrypt(CiphertextBlob=dk["CiphertextBlob"], EncryptionContext=CONTEXT)["Plaintext"] == dk["Plaintext"]
+    other = b.generate_data_key(KeyId=sym["KeyId"], NumberOfBytes=64)
+    assert len(other["Plaintext"]) == 64 and other["Plaintext"] != dk["Plaintext"]
+    bare = b.generate_data_key_without_plaintext(KeyId=sym["KeyId"], KeySpec="AES_128")
+    assert "Plaintext" not in bare
+    assert len(b.decrypt(CiphertextBlob=bare["CiphertextBlob"])["Plaintext"]) == 16
+
+
+def test_generate_random(target):
+    a = target.backend.generate_random(NumberOfBytes=32)["Plaintext"]
+    c = target.backend.generate_random(NumberOfBytes=32)["Plaintext"]
+    assert len(a) == 32 and a != c
+
+
+# -- aliases --------------------------------------------------------------------------------------------------
+def test_alias_resolution(target, sym, request):
+    b = target.backend
+    if not b.supports(base.ALIASES):
+        pytest.skip(f"{target.kind} declares no aliases")
+    name = f"alias/conf-{request.node.callspec.id.replace('[', '-').strip(']')}-{sym['KeyId'][:8]}"
+    b.create_alias(AliasName=name, TargetKeyId=sym["KeyId"])
+    assert b.describe_key(KeyId=name)["KeyMetadata"]["KeyId"] == sym["KeyId"]
+    blob = b.encrypt(KeyId=name, Plaintext=b"via alias")["CiphertextBlob"]
+    assert b.decrypt(CiphertextBlob=blob, KeyId=sym["KeyId"])["Plaintext"] == b"via alias"
+    aliases = {a["AliasName"]: a for a in b.list_aliases()["Aliases"]}
+    assert aliases[name]["TargetKeyId"] == sym["KeyId"]
+    assert {md["KeyId"]: md for md in b.list_key_metadata()}[sym["KeyId"]]["Aliases"] == [name]
+    other = target.new_key()
+    b.update_alias(AliasName=name, TargetKeyId=other["KeyId"])
+    assert b.describe_key(KeyId=name)["KeyMetadata"]["KeyId"] == other["KeyId"]
+    b.delete_alias(AliasName=name)
+    with pytest.raises(NotFoundException):
+        b.describe_key(KeyId=name)
+
+
+# -- signatures -----------------------------------------------------------------------------------------------
+SIGNING = [("ECC_NIST_P256", "ECDSA_SHA_256"), ("RSA_2048", "RSASSA_PSS_SHA_256"),
+           ("RSA_2048", "RSASSA_PKCS1_V1_5_SHA_256")]
+
+
+@pytest.mark.parametrize(("spec", "algorithm"), SIGNING, ids=[a for _s, a in SIGNING])
+def test_sign_verify(target, spec, algorithm):
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    b = target.backend
+    if not b.supports(base.ASYMMETRIC):
+        pytest.skip(f"{target.kind} declares no asymmetric keys")
+    key = target.new_key(KeySpec=spec, KeyUsage="SIGN_VERIFY")
+    assert algorithm in key["SigningAlgorithms"]
+    message = b"the quick brown fox"
+    sig = b.sign(KeyId=key["KeyId"], Message=message, SigningAlgorithm=algorithm)["Signature"]
+    assert b.verify(KeyId=key["KeyId"], Message=message, Signature=sig, SigningAlgorithm=algorithm)["SignatureValid"]
+    if target.signs_digests:
+        digest = hashlib.sha256(message).digest()
+        by_digest = b.sign(KeyId=key["KeyId"], Message=digest, MessageType="DIGEST", SigningAlgorithm=algorithm)
+        assert b.verify(KeyId=key["KeyId"], Message=message, Signature=by_digest["Signature"],
+                        SigningAlgorithm=algorithm)["SignatureValid"]
+    # The signature is a standard one: it verifies offline with the exported public key.
+    public = load_der_public_key(b.get_public_key(KeyId=key["KeyId"])["PublicKey"])
+    if spec.startswith("ECC"):
+        public.verify(sig, message, ec.ECDSA(hashes.SHA256()))
+    elif "PSS" in algorithm:
+        salt = 32 if target.pss_salt_is_digest_length else padding.PSS.AUTO
+        public.verify(sig, message, padding.PSS(padding.MGF1(hashes.SHA256()), salt), hashes.SHA256())
+    else:
+        public.verify(sig, message, padding.PKCS1v15(), hashes.SHA256())
+    if target.bad_signature_raises:
+        with pytest.raises(KMSInvalidSignatureException):
+            b.verify(KeyId=key["KeyId"], Message=b"tampered", Signature=sig, SigningAlgorithm=algorithm)
+    else:
+        assert b.verify(KeyId=key["KeyId"], Message=b"tampered", Signature=sig,
+                        SigningAlgorithm=algorithm)["SignatureValid"] is False
+
+
+# -- key state ------------------------------------------------------------------------------------------------
+def test_disabled_key(target, sym):
+    b = target.backend
+    if not b.supports(base.KEY_STATE):
+        pytest.skip(f"{target.kind} declares no key state")
+    blob = b.encrypt(KeyId=sym["KeyId"], Plaintext=b"before")["CiphertextBlob"]
+    b.disable_key(KeyId=sym["KeyId"])
+    md = b.describe_key(KeyId=sym["KeyId"])["KeyMetadata"]
+    assert md["KeyState"] == "Disabled" and md["Enabled"] is False
+    if target.enforces_state:
+        with pytest.raises(DisabledException):
+            b.encrypt(KeyId=sym["KeyId"], Plaintext=b"x")
+        with pytest.raises(DisabledException):
+            b.decrypt(CiphertextBlob=blob)
+        with pytest.raises(DisabledException):
+            b.generate_data_key(KeyId=sym["KeyId"], KeySpec="AES_256")
+    b.enable_key(KeyId=sym["KeyId"])
+    assert b.decrypt(CiphertextBlob=blob)["Plaintext"] == b"before"
+
+
+def test_scheduled_deletion(target, sym):
+    b = target.backend
+    if not b.supports(base.SCHEDULED_DELETION):
+        pytest.skip(f"{target.kind} declares no scheduled deletion")
+    out = b.schedule_key_deletion(KeyId=sym["KeyId"], PendingWindowInDays=7)
+    md = b.describe_key(KeyId=sym["KeyId"])["KeyMetadata"]
+    assert md["KeyState"] == "PendingDeletion"
+    assert abs((md["DeletionDate"] - out["DeletionDate"]).total_seconds()) < 1
+    assert 6.9 * 86400 < (md["DeletionDate"] - md["CreationDate"]).total_seconds() < 7.1 * 86400
+    if target.enforces_state:
+        with pytest.raises(KMSInvalidStateException):
+            b.encrypt(KeyId=sym["KeyId"], Plaintext=b"x")
+    b.cancel_key_deletion(KeyId=sym["KeyId"])
+    assert b.describe_key(KeyId=sym["KeyId"])["KeyMetadata"]["KeyState"] == "Disabled"
+
+
+# -- other declared capabilities ------------------------------------------------------------------------------
+def test_tags(target, sym):
+    b = target.backend
+    if not b.supports(base.TAGS):
+        pytest.skip(f"{target.kind} declares no tags")
+    b.tag_resource(KeyId=sym["KeyId"], Tags=[{"TagKey": "team", "TagValue": "sec"},
+                                             {"TagKey": "env", "TagValue": "test"}])
+    b.untag_resource(KeyId=sym["KeyId"], TagKeys=["env"])
+    assert b.list_resource_tags(KeyId=sym["KeyId"])["Tags"] == [{"TagKey": "team", "TagValue": "sec"}]
+
+
+def test_rotation(target, sym):
+    b = target.backend
+    if not b.supports(base.ROTATION):
+        pytest.skip(f"{target.kind} declares no rotation")
+    old = b.encrypt(KeyId=sym["KeyId"], Plaintext=b"old material", EncryptionContext=CONTEXT)["CiphertextBlob"]
+    assert b.get_key_rotation_status(KeyId=sym["KeyId"])["KeyRotationEnabled"] is False
+    b.enable_key_rotation(KeyId=sym["KeyId"], RotationPeriodInDays=90)
+    assert b.get_key_rotation_status(KeyId=sym["KeyId"])["KeyRotationEnabled"] is True
+    b.rotate_key_on_demand(KeyId=sym["KeyId"])
+    rotations = b.list_key_rotations(KeyId=sym["KeyId"])["Rotations"]
+    assert [r["RotationType"] for r in rotations] == ["ON_DEMAND"]
+    new = b.encrypt(KeyId=sym["KeyId"], Plaintext=b"new material")["CiphertextBlob"]
+    assert b.decrypt(CiphertextBlob=old, EncryptionContext=CONTEXT)["Plaintext"] == b"old material"
+    assert b.decrypt(CiphertextBlob=new)["Plaintext"] == b"new material"
+    b.disable_key_rotation(KeyId=sym["KeyId"])
+    assert b.get_key_rotation_status(KeyId=sym["KeyId"])["KeyRotationEnabled"] is False
+
+
+def test_key_policy(target, sym):
+    b = target.backend
+    if not b.supports(base.KEY_POLICIES):
+        pytest.skip(f"{target.kind} declares no key policies")
+    import json
+
+    policy = json.loads(b.get_key_policy(KeyId=sym["KeyId"], PolicyName="default")["Policy"])
+    policy["Statement"].append({"Sid": "conformance", "Effect": "Allow", "Principal": {"AWS": policy["Statement"][0]
+                                ["Principal"]["AWS"]}, "Action": "kms:Describe*", "Resource": "*"})
+    b.put_key_policy(KeyId=sym["KeyId"], PolicyName="default", Policy=json.dumps(policy))
+    stored = json.loads(b.get_key_policy(KeyId=sym["KeyId"], PolicyName="default")["Policy"])
+    assert "conformance" in [s.get("Sid") for s in stored["Statement"]]
+
+
+# One representative operation per capability, to check that a missing capability is a clear error.
+CAPABILITY_PROBES = {
+    base.KEY_POLICIES: ("get_key_policy", {"PolicyName": "default"}),
+    base.GRANTS: ("list_grants", {}),
+    base.ALIASES: ("create_alias", {"AliasName": "alias/conformance-probe"}),
+    base.TAGS: ("list_resource_tags", {}),
+    base.ROTATION: ("get_key_rotation_status", {}),
+    base.SCHEDULED_DELETION: ("cancel_key_deletion", {}),
+    base.KEY_STATE: ("disable_key", {}),
+    base.IMPORT: ("get_parameters_for_import", {"WrappingAlgorithm": "RSAES_OAEP_SHA_256",
+                                                "WrappingKeySpec": "RSA_2048"}),
+    base.ASYMMETRIC: ("get_public_key", {}),
+    base.HMAC: ("generate_mac", {"Message": b"m", "MacAlgorithm": "HMAC_SHA_256"}),
+}
+
+
+def test_missing_capabilities_are_clear_errors(target, sym):
+    b = target.backend
+    missing = [cap for cap in CAPABILITY_PROBES if not b.supports(cap)]
+    for cap in missing:
+        operation, kwargs = CAPABILITY_PROBES[cap]
+        key_arg = {"TargetKeyId": sym["KeyId"]} if operation == "create_alias" else {"KeyId": sym["KeyId"]}
+        with pytest.raises(UnsupportedOperationException, match=f"not supported by {target.kind} backends"):
+            getattr(b, operation)(**key_arg, **kwargs)
+    if target.kind == "pkcs11":
+        assert {base.KEY_POLICIES, base.GRANTS} <= set(missing)
+        with pytest.raises(UnsupportedOperationException, match="grants are not supported by pkcs11 backends"):
+            b.create_grant(KeyId=sym["KeyId"], GranteePrincipal="arn:aws:iam::111122223333:root",
+                           Operations=["Decrypt"])
+

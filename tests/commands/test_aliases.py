@@ -1,0 +1,56 @@
+"""`alias ...` through `python -m kmstui` on a fresh local HSM."""
+
+from __future__ import annotations
+
+import json
+
+
+def ok(run, *args, **kw):
+    result = run(*args, "--output", "json", **kw)
+    assert result.code == 0, result.err
+    return json.loads(result.out) if result.out.strip() else None
+
+
+def names(run, *args) -> list[str]:
+    return [a["AliasName"] for a in ok(run, "alias", "list", *args)["Aliases"]]
+
+
+def test_create_list_update_delete(run_kmstui, unsealed_hsm):
+    a = unsealed_hsm.create_key(Description="a")["KeyMetadata"]["KeyId"]
+    b = unsealed_hsm.create_key(Description="b")["KeyMetadata"]["KeyId"]
+    created = ok(run_kmstui, "alias", "create", "alias/app", a)["Aliases"][0]
+    assert created["AliasName"] == "alias/app" and created["TargetKeyId"] == a
+    ok(run_kmstui, "alias", "create", "alias/other", "alias/app")  # the target may itself be given as an alias
+    assert names(run_kmstui) == ["alias/app", "alias/other"]
+    assert names(run_kmstui, "--key-id", b) == []
+    updated = ok(run_kmstui, "alias", "update", "alias/other", b)["Aliases"][0]
+    assert updated["TargetKeyId"] == b
+    assert names(run_kmstui, "--key-id", "alias/other") == ["alias/other"]
+    table = run_kmstui("alias", "list", "--output", "table")
+    assert table.out.split()[:2] == ["Alias", "KeyId"] and "alias/app" in table.out
+
+    refused = run_kmstui("alias", "delete", "alias/app")
+    assert refused.code == 252 and "confirm" in refused.err
+    assert "alias/app" in names(run_kmstui)
+    assert run_kmstui("alias", "delete", "alias/app", "--yes").code == 0
+    assert names(run_kmstui) == ["alias/other"]
+    assert unsealed_hsm.describe_key(KeyId=a)["KeyMetadata"]["KeyState"] == "Enabled"  # the key stays
+
+
+def test_alias_errors_use_kms_names(run_kmstui, unsealed_hsm):
+    key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    ok(run_kmstui, "alias", "create", "alias/taken", key)
+    for args, name in ((("alias", "create", "alias/taken", key), "AlreadyExistsException"),
+                       (("alias", "create", "noprefix", key), "InvalidAliasNameException"),
+                       (("alias", "create", "alias/aws/reserved", key), "InvalidAliasNameException"),
+                       (("alias", "create", "alias/x", "alias/missing"), "NotFoundException"),
+                       (("alias", "delete", "alias/missing", "--yes"), "NotFoundException")):
+        result = run_kmstui(*args)
+        assert result.code == 254 and name in result.err, (args, result.err)
+
+
+def test_read_only_refuses_alias_changes(run_kmstui, unsealed_hsm):
+    key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    result = run_kmstui("alias", "create", "alias/ro", key, "--read-only")
+    assert result.code == 252 and "read-only" in result.err
+    assert names(run_kmstui, "--read-only") == []

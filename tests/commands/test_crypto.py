@@ -1,0 +1,257 @@
+"""encrypt, decrypt, re-encrypt, data keys, random, sign/verify and MACs through `python -m kmstui` on a
+fresh local HSM: round trips, KMS-named errors and exit codes, --in/--out bytes, and secrets kept quiet."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+import pytest
+
+from kmstui.errors import DisabledException, UsageError
+
+
+def ok(run, *args, **kw):
+    result = run(*args, "--output", "json", **kw)
+    assert result.code == 0, result.err
+    return json.loads(result.out) if result.out.strip() else None
+
+
+@pytest.fixture
+def key(unsealed_hsm) -> str:
+    key_id = unsealed_hsm.create_key(Description="crypto tests")["KeyMetadata"]["KeyId"]
+    unsealed_hsm.create_alias(AliasName="alias/app", TargetKeyId=key_id)
+    return key_id
+
+
+@pytest.fixture
+def work(tmp_path):
+    """An empty folder for this test's files (tmp_path also holds KMSTUI_HOME)."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    return folder
+
+
+def leftovers(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_encrypt_decrypt_round_trip_prints_base64_like_the_aws_cli(run_kmstui, key):
+    enc = ok(run_kmstui, "encrypt", "--key-id", "alias/app", "--plaintext", "hello", "--context", "app=web",
+             "--encryption-context", "tier=1")
+    assert enc["KeyId"].endswith(key) and enc["EncryptionAlgorithm"] == "SYMMETRIC_DEFAULT"
+    blob = enc["CiphertextBlob"]
+    base64.b64decode(blob, validate=True)
+    dec = ok(run_kmstui, "decrypt", "--ciphertext-blob", blob, "--context", "tier=1", "--context", "app=web")
+    assert base64.b64decode(dec["Plaintext"]) == b"hello" and dec["KeyId"].endswith(key)
+    query = run_kmstui("decrypt", "--ciphertext-blob", blob, "--context", "app=web", "--context", "tier=1",
+                       "--query", "Plaintext", "--output", "text")
+    assert base64.b64decode(query.out.strip()) == b"hello"
+
+
+def test_wrong_context_is_invalid_ciphertext_and_leaves_no_file(run_kmstui, key, work):
+    blob = ok(run_kmstui, "encrypt", "--key-id", key, "--plaintext", "s3cret", "--context", "app=web")["CiphertextBlob"]
+    out = work / "plain.txt"
+    for ctx in (["--context", "app=other"], []):
+        result = run_kmstui("decrypt", "--ciphertext-blob", blob, *ctx, "--out", str(out))
+        assert result.code == 254 and "InvalidCiphertextException" in result.err
+        assert "s3cret" not in result.err + result.out
+    assert leftovers(work) == []
+
+
+def test_raw_bytes_in_and_out_and_stdin_stdout(run_kmstui, key, work):
+    data = work / "data.bin"
+    data.write_bytes(bytes(range(256)) * 4)
+    blob, plain = work / "data.kms", work / "data.out"
+    enc = run_kmstui("encrypt", "--key-id", "alias/app", "--in", str(data), "--out", str(blob), "--output", "json")
+    assert enc.code == 0 and "CiphertextBlob" not in enc.out and "wrote" in enc.err
+    assert blob.read_bytes()[:3] == b"KMT"
+    ok(run_kmstui, "decrypt", "--in", str(blob), "--out", str(plain))
+    assert plain.read_bytes() == data.read_bytes()
+    assert plain.stat().st_mode & 0o777 == 0o600  # plaintext files are private
+    piped = run_kmstui("encrypt", "--key-id", key, "--in", "-", "--output", "json", input="from stdin")
+    blob_b64 = json.loads(piped.out)["CiphertextBlob"]
+    raw = run_kmstui("decrypt", "--ciphertext-blob", blob_b64, "--out", "-")
+    assert raw.code == 0 and raw.out == "from stdin"
+
+
+def test_out_never_overwrites_without_force(run_kmstui, key, work):
+    target = work / "c.kms"
+    target.write_bytes(b"keep me")
+    refused = run_kmstui("encrypt", "--key-id", key, "--plaintext", "x", "--out", str(target))
+    assert refused.code == 252 and "--force" in refused.err
+    assert target.read_bytes() == b"keep me"
+    assert run_kmstui("encrypt", "--key-id", key, "--plaintext", "x", "--out", str(target), "--force").code == 0
+    assert target.read_bytes()[:3] == b"KMT"
+    assert leftovers(work) == ["c.kms"]
+    missing_dir = run_kmstui("encrypt", "--key-id", key, "--plaintext", "x", "--out", str(work / "no" / "f"))
+    assert missing_dir.code == 252 and "does not exist" in missing_dir.err
+
+
+def test_usage_mistakes_are_one_line_252(run_kmstui, key, work):
+    cases = [
+        (("encrypt", "--key-id", key, "--plaintext", "x", "--context", "novalue"), "missing '='"),
+        (("encrypt", "--key-id", key), "no input"),
+        (("encrypt", "--key-id", key, "--plaintext", "x", "--in", "-"), "not both"),
+        (("encrypt", "--key-id", key, "--in", str(work / "missing")), "no such file"),
+        (("decrypt", "--ciphertext-blob", "not*base64"), "not valid base64"),
+        (("decrypt",), "--ciphertext-blob"),
+        (("random", "--number-of-bytes", "0"), "1 to 1024"),
+    ]
+    for args, words in cases:
+        result = run_kmstui(*args)
+        assert result.code == 252 and words in result.err, (args, result.err)
+        assert "Traceback" not in result.err and len(result.errors) == 1
+
+
+def test_base64_text_given_as_raw_bytes_gets_a_hint(run_kmstui, key, work):
+    encoded = work / "blob.b64"
+    encoded.write_text(ok(run_kmstui, "encrypt", "--key-id", key, "--plaintext", "x")["CiphertextBlob"])
+    result = run_kmstui("decrypt", "--in", str(encoded))
+    assert result.code == 254 and "InvalidCiphertextException" in result.err and "base64" in result.err
+
+
+def test_data_key_plaintext_is_never_printed_unless_asked(run_kmstui, key, work):
+    plain, enc = work / "dk", work / "dk.enc"
+    quiet = run_kmstui("data-key", "generate", "--key-id", key, "--context", "f=1", "--out", str(plain),
+                       "--ciphertext-out", str(enc), "--output", "json")
+    assert quiet.code == 0
+    secret = plain.read_bytes()
+    assert len(secret) == 32 and plain.stat().st_mode & 0o777 == 0o600
+    assert "Plaintext" not in json.loads(quiet.out)
+    assert base64.b64encode(secret).decode() not in quiet.out + quiet.err
+    recovered = ok(run_kmstui, "decrypt", "--in", str(enc), "--context", "f=1")
+    assert base64.b64decode(recovered["Plaintext"]) == secret
+
+    hidden = run_kmstui("data-key", "generate", "--key-id", key, "--output", "json")
+    assert hidden.code == 0 and "Plaintext" not in json.loads(hidden.out) and "--show-plaintext" in hidden.err
+    shown = ok(run_kmstui, "data-key", "generate", "--key-id", key, "--key-spec", "AES_128", "--show-plaintext")
+    assert len(base64.b64decode(shown["Plaintext"])) == 16
+    sized = ok(run_kmstui, "data-key", "generate", "--key-id", key, "--number-of-bytes", "64", "--show-plaintext")
+    assert len(base64.b64decode(sized["Plaintext"])) == 64
+    both = run_kmstui("data-key", "generate", "--key-id", key, "--key-spec", "AES_128", "--number-of-bytes", "8")
+    assert both.code == 252
+
+
+def test_data_key_without_plaintext(run_kmstui, key, work):
+    flag = ok(run_kmstui, "data-key", "generate", "--key-id", key, "--without-plaintext")
+    assert "Plaintext" not in flag and flag["CiphertextBlob"]
+    out = work / "dk.enc"
+    result = run_kmstui("data-key", "generate-without-plaintext", "--key-id", "alias/app", "--out", str(out))
+    assert result.code == 0
+    assert len(base64.b64decode(ok(run_kmstui, "decrypt", "--in", str(out))["Plaintext"])) == 32
+    contradiction = run_kmstui("data-key", "generate", "--key-id", key, "--without-plaintext", "--show-plaintext")
+    assert contradiction.code == 252
+
+
+def test_re_encrypt_moves_a_blob_to_another_key_and_context(run_kmstui, unsealed_hsm, key, work):
+    other = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    src, dst = work / "a.kms", work / "b.kms"
+    ok(run_kmstui, "encrypt", "--key-id", key, "--plaintext", "moving", "--context", "v=1", "--out", str(src))
+    moved = ok(run_kmstui, "re-encrypt", "--in", str(src), "--source-context", "v=1", "--destination-key-id", other,
+               "--destination-context", "v=2", "--out", str(dst))
+    assert moved["KeyId"].endswith(other) and moved["SourceKeyId"].endswith(key)
+    result = unsealed_hsm.decrypt(CiphertextBlob=dst.read_bytes(), EncryptionContext={"v": "2"})
+    assert result["Plaintext"] == b"moving" and result["KeyId"].endswith(other)
+    wrong = run_kmstui("re-encrypt", "--in", str(src), "--destination-key-id", other)
+    assert wrong.code == 254 and "InvalidCiphertextException" in wrong.err
+
+
+def test_random_bytes(run_kmstui, unsealed_hsm, work):
+    printed = ok(run_kmstui, "random", "--number-of-bytes", "24")
+    assert len(base64.b64decode(printed["Plaintext"])) == 24
+    out = work / "r.bin"
+    assert run_kmstui("random", "--number-of-bytes", "16", "--out", str(out)).code == 0
+    assert len(out.read_bytes()) == 16
+
+
+def test_sign_and_verify_exit_codes(run_kmstui, unsealed_hsm, work):
+    signer = unsealed_hsm.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    sig = work / "sig"
+    ok(run_kmstui, "sign", "--key-id", signer, "--message", "release 1", "--out", str(sig))  # algorithm implied
+    good = ok(run_kmstui, "verify", "--key-id", signer, "--message", "release 1", "--signature-file", str(sig),
+              "--signing-algorithm", "ECDSA_SHA_256")
+    assert good["SignatureValid"] is True
+    bad = run_kmstui("verify", "--key-id", signer, "--message", "release 2", "--signature-file", str(sig),
+                     "--output", "json")
+    assert bad.code == 1 and json.loads(bad.out)["SignatureValid"] is False
+    b64 = base64.b64encode(sig.read_bytes()).decode()
+    assert run_kmstui("verify", "--key-id", signer, "--message", "release 1", "--signature", b64).code == 0
+
+    rsa = unsealed_hsm.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    choose = run_kmstui("sign", "--key-id", rsa, "--message", "m")
+    assert choose.code == 252 and "RSASSA_PSS_SHA_256" in choose.err
+    symmetric = run_kmstui("sign", "--key-id", "alias/none", "--message", "m", "--signing-algorithm", "ECDSA_SHA_256")
+    assert symmetric.code == 254 and "NotFoundException" in symmetric.err
+
+
+def test_sign_a_large_file_hashes_locally_and_verifies_with_the_public_key(run_kmstui, unsealed_hsm, work):
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    signer = unsealed_hsm.create_key(KeySpec="ECC_NIST_P384", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    data = work / "big.bin"
+    data.write_bytes(os.urandom(100_000))
+    sig = work / "big.sig"
+    result = run_kmstui("sign", "--key-id", signer, "--in", str(data), "--signing-algorithm", "ECDSA_SHA_384",
+                        "--out", str(sig))
+    assert result.code == 0 and "DIGEST" in result.err
+    der = unsealed_hsm.get_public_key(KeyId=signer)["PublicKey"]
+    serialization.load_der_public_key(der).verify(sig.read_bytes(), data.read_bytes(), ec.ECDSA(hashes.SHA384()))
+    assert run_kmstui("verify", "--key-id", signer, "--in", str(data), "--signature-file", str(sig)).code == 0
+
+
+def test_mac_generate_and_verify(run_kmstui, unsealed_hsm, work):
+    hmac_key = unsealed_hsm.create_key(KeySpec="HMAC_384", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
+    mac = ok(run_kmstui, "mac", "generate", "--key-id", hmac_key, "--message", "order 42")
+    assert mac["MacAlgorithm"] == "HMAC_SHA_384" and len(base64.b64decode(mac["Mac"])) == 48
+    assert run_kmstui("mac", "verify", "--key-id", hmac_key, "--message", "order 42", "--mac", mac["Mac"]).code == 0
+    forged = run_kmstui("mac", "verify", "--key-id", hmac_key, "--message", "order 43", "--mac", mac["Mac"],
+                        "--output", "json")
+    assert forged.code == 1 and json.loads(forged.out)["MacValid"] is False
+
+
+def test_rsa_encryption_needs_the_key_to_decrypt(run_kmstui, unsealed_hsm):
+    rsa = unsealed_hsm.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+    blob = ok(run_kmstui, "encrypt", "--key-id", rsa, "--plaintext", "to rsa",
+              "--encryption-algorithm", "RSAES_OAEP_SHA_256")["CiphertextBlob"]
+    plain = ok(run_kmstui, "decrypt", "--ciphertext-blob", blob, "--key-id", rsa,
+               "--encryption-algorithm", "RSAES_OAEP_SHA_256")["Plaintext"]
+    assert base64.b64decode(plain) == b"to rsa"
+
+
+def test_in_process_results_and_errors(session, unsealed_hsm, key):
+    """The same commands in-process (the REPL and TUI path): bytes stay bytes, errors are KMS classes."""
+    enc = session.execute(["encrypt", "--key-id", "alias/app", "--plaintext", "in process"])
+    blob = enc.data["CiphertextBlob"]
+    assert isinstance(blob, bytes)
+    dec = session.execute(["decrypt", "--ciphertext-blob", base64.b64encode(blob).decode()])
+    assert dec.data["Plaintext"] == b"in process"
+    json_ctx = session.execute(["encrypt", "--key-id", key, "--plaintext", "j", "--context", '{"a": "1", "b": "2"}'])
+    pairs = ["--context", "b=2", "--context", "a=1"]
+    again = session.execute(["decrypt", "--ciphertext-blob", base64.b64encode(json_ctx.data["CiphertextBlob"]).decode(), *pairs])
+    assert again.data["Plaintext"] == b"j"
+    with pytest.raises(UsageError, match="twice"):
+        session.execute(["encrypt", "--key-id", key, "--plaintext", "j", "--context", "a=1", "--context", "a=2"])
+    session.execute(["key", "disable", key, "--yes"])
+    with pytest.raises(DisabledException):
+        session.execute(["encrypt", "--key-id", key, "--plaintext", "x"])
+    with pytest.raises(UsageError):
+        session.execute(["key", "disable", key])  # no confirm callback and no --yes
+
+
+def test_profile_prefix_reaches_a_second_hsm_and_re_encrypt_crosses_backends(run_kmstui, unsealed_hsm, key, work):
+    from tests.conftest import write_profile
+
+    write_profile("vault", "local", path="vault.kmstui")
+    other = ok(run_kmstui, "key", "create", "--alias", "vault:alias/archive")["KeyMetadata"]
+    assert run_kmstui("key", "describe", "alias/archive").code == 254  # not in the default HSM
+    assert ok(run_kmstui, "key", "describe", "vault:alias/archive")["KeyMetadata"]["KeyId"] == other["KeyId"]
+    src, dst = work / "a.kms", work / "b.kms"
+    ok(run_kmstui, "encrypt", "--key-id", "alias/app", "--plaintext", "cross", "--context", "c=1", "--out", str(src))
+    moved = ok(run_kmstui, "re-encrypt", "--in", str(src), "--source-context", "c=1",
+               "--destination-key-id", "vault:alias/archive", "--out", str(dst))
+    assert moved["KeyId"] == other["Arn"] and moved["SourceKeyId"].endswith(key)
+    back = ok(run_kmstui, "decrypt", "--in", str(dst), "--profile", "vault")
+    assert base64.b64decode(back["Plaintext"]) == b"cross"

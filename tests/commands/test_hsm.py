@@ -1,0 +1,114 @@
+"""`hsm ...` commands, in-process through Session and through the real CLI (`python -m kmstui`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import TEST_PASSPHRASE
+from kmstui.errors import ConfigError, SealedError, UsageError
+from kmstui.session import Session
+
+KMSTUI = [sys.executable, "-m", "kmstui"]
+
+
+def run(*args, env_extra=None, input=None):
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run([*KMSTUI, *args], capture_output=True, text=True, env=env, input=input, timeout=60)
+
+
+@pytest.fixture
+def cheap_kdf(monkeypatch):
+    monkeypatch.setenv("KMSTUI_KDF_COST", "8")
+
+
+def test_init_then_status_never_unseals(cheap_kdf, monkeypatch):
+    s = Session(load_plugins=False)
+    assert s.execute(["hsm", "status"]).data["Exists"] is False
+    with pytest.raises(ConfigError, match="KMSTUI_PASSPHRASE"):
+        s.execute(["hsm", "init"])
+    answers = iter([TEST_PASSPHRASE, TEST_PASSPHRASE])
+    s.prompt_secret = lambda _prompt: next(answers)
+    data = s.execute(["hsm", "init", "--account-id", "123456789012", "--region", "eu-west-2"]).data
+    assert (data["AccountId"], data["Region"], data["Slots"]) == ("123456789012", "eu-west-2", ["passphrase"])
+    with pytest.raises(UsageError, match="already exists"):
+        s.execute(["hsm", "init"])
+    status = Session(load_plugins=False).execute(["hsm", "status"]).data
+    assert status["Sealed"] is True and status["Mode"] == "0600" and status["Keys"] == 0
+    assert status["Slots"][0]["Kdf"] == "scrypt"
+
+
+def test_init_refuses_mismatched_passphrases_and_bad_identity(cheap_kdf):
+    s = Session(load_plugins=False)
+    answers = iter([TEST_PASSPHRASE, TEST_PASSPHRASE + "x"])
+    s.prompt_secret = lambda _prompt: next(answers)
+    with pytest.raises(UsageError, match="differ"):
+        s.execute(["hsm", "init"])
+    s.prompt_secret = lambda _prompt: TEST_PASSPHRASE
+    with pytest.raises(UsageError, match="12 digits"):
+        s.execute(["hsm", "init", "--account-id", "12"])
+    assert not s.config.paths.data_dir.joinpath("hsm.kmstui").exists()
+
+
+def test_first_use_creates_the_file_with_env_passphrase(cheap_kdf, monkeypatch):
+    s = Session(load_plugins=False)
+    with pytest.raises(ConfigError, match="hsm init"):
+        s.backend()
+    monkeypatch.setenv("KMSTUI_PASSPHRASE", TEST_PASSPHRASE)
+    backend = s.backend()
+    assert backend.unsealed_by == "created" and backend.path.exists()
+
+
+def test_change_passphrase_rewraps_only_the_slot(session, unsealed_hsm, monkeypatch):
+    key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    blob = unsealed_hsm.encrypt(KeyId=key, Plaintext=b"kept")["CiphertextBlob"]
+    monkeypatch.setenv("KMSTUI_NEW_PASSPHRASE", "a brand new passphrase")
+    session.execute(["hsm", "change-passphrase"])
+    with pytest.raises(SealedError, match="wrong passphrase"):
+        Session(load_plugins=False).backend()
+    monkeypatch.setenv("KMSTUI_PASSPHRASE", "a brand new passphrase")
+    backend = Session(load_plugins=False).backend()
+    assert backend.decrypt(CiphertextBlob=blob)["Plaintext"] == b"kept"
+
+
+def test_backup_and_restore(session, unsealed_hsm, tmp_path):
+    keep = unsealed_hsm.create_key(Description="before")["KeyMetadata"]["KeyId"]
+    dest = tmp_path / "backup.kmstui"
+    out = session.execute(["hsm", "backup", str(dest)]).data
+    assert out["Bytes"] > 0 and oct(dest.stat().st_mode & 0o777) == "0o600"
+    with pytest.raises(UsageError, match="--force"):
+        session.execute(["hsm", "backup", str(dest)])
+    later = unsealed_hsm.create_key(Description="after")["KeyMetadata"]["KeyId"]
+    with pytest.raises(UsageError, match="--yes"):
+        session.execute(["hsm", "restore", str(dest)])
+    session.execute(["hsm", "restore", str(dest), "--yes"])
+    ids = {m["KeyId"] for m in unsealed_hsm.list_key_metadata()}  # an open connection sees the restored file
+    assert keep in ids and later not in ids
+    (tmp_path / "junk").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(ConfigError, match="not a kmstui HSM"):
+        session.execute(["hsm", "restore", str(tmp_path / "junk"), "--yes"])
+
+
+def test_cli_wrong_passphrase_exits_253(unsealed_hsm):
+    result = run("key", "list", env_extra={"KMSTUI_PASSPHRASE": "wrong passphrase!"})
+    assert result.returncode == 253, result.stderr
+    assert "wrong passphrase" in result.stderr and "wrong passphrase!" not in result.stderr
+    env = {k: v for k, v in os.environ.items() if k != "KMSTUI_PASSPHRASE"}
+    sealed = subprocess.run([*KMSTUI, "key", "list"], capture_output=True, text=True, env=env, timeout=60,
+                            stdin=subprocess.DEVNULL)
+    assert sealed.returncode == 253 and "hsm unseal" in sealed.stderr
+
+
+def test_cli_init_status_and_missing_file(tmp_path):
+    env = {"KMSTUI_KDF_COST": "8"}
+    missing = run("key", "list", env_extra=env)
+    assert missing.returncode == 253 and "hsm init" in missing.stderr
+    created = run("hsm", "init", "--output", "json", env_extra={**env, "KMSTUI_PASSPHRASE": TEST_PASSPHRASE})
+    assert created.returncode == 0, created.stderr
+    assert TEST_PASSPHRASE not in created.stdout + created.stderr
+    status = run("hsm", "status", "--output", "json")
+    assert status.returncode == 0 and json.loads(status.stdout)["Sealed"] is True

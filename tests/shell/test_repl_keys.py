@@ -1,0 +1,86 @@
+"""The REPL on a real local HSM: completion of live aliases, `refresh`, toolbar state, secrets kept out
+of history, $EDITOR hand-off helper."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+
+import pytest
+from prompt_toolkit.application import create_app_session
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from kmstui.shell.app import Shell, history_path
+from kmstui.shell.completer import KmstuiCompleter
+from kmstui.shell.editor import edit_text
+
+
+@pytest.fixture
+def pipe():
+    with create_pipe_input() as inp:
+        with create_app_session(input=inp, output=DummyOutput()):
+            yield inp
+
+
+@pytest.fixture
+def shell(pipe, session):
+    session.stdout = io.BytesIO()
+    return Shell(session, input=pipe, output=DummyOutput())
+
+
+def test_refresh_then_complete_aliases_with_meta(shell, pipe):
+    pipe.send_text("key create --description 'web tier' --alias alias/web --output text\nrefresh\nexit\n")
+    assert shell.loop() == 0
+    completer = KmstuiCompleter(shell.session)
+    got = list(completer.get_completions(Document("encrypt --key-id we"), CompleteEvent()))
+    assert got[0].text == "alias/web" and got[0].start_position == -2
+    meta = "".join(t for _s, t in got[0].display_meta)
+    assert "web tier" in meta and "Enabled" in meta
+
+
+def test_toolbar_shows_unsealed_after_first_command(shell, pipe):
+    assert shell.status.sealed == "not opened"
+    pipe.send_text("key list\nexit\n")
+    shell.loop()
+    assert shell.status.sealed in ("unsealed", "open")
+
+
+def test_plaintext_on_the_line_never_reaches_history(shell, pipe):
+    pipe.send_text("key create --alias alias/h --output text\n"
+                   "encrypt --key-id alias/h --plaintext top-secret-words\n"
+                   "exit\n")
+    shell.loop()
+    assert b"CiphertextBlob" in shell.session.stdout.getvalue()
+    text = history_path(shell.session).read_text()
+    assert "key create --alias alias/h" in text
+    assert "top-secret-words" not in text
+
+
+def test_destructive_command_confirmed_by_typing_the_alias(shell, pipe):
+    pipe.send_text("key create --alias alias/d --output text\nkey disable alias/d\nalias/d\n"
+                   "key describe alias/d --output text --query KeyMetadata.KeyState\nexit\n")
+    shell.loop()
+    assert shell.session.stdout.getvalue().decode().strip().endswith("Disabled")
+
+
+def test_edit_text_hands_off_to_the_editor(tmp_path, monkeypatch):
+    editor = tmp_path / "ed.py"
+    editor.write_text("import sys, pathlib\np = pathlib.Path(sys.argv[1])\n"
+                      "assert p.suffix == '.json' and (p.stat().st_mode & 0o777) == 0o600\n"
+                      "p.write_text(p.read_text().replace('Deny', 'Allow'))\n")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(scratch))
+    monkeypatch.setenv("VISUAL", f"{sys.executable} {editor}")
+    assert edit_text('{"Effect": "Deny"}', ".json") == '{"Effect": "Allow"}'
+    monkeypatch.setenv("VISUAL", "false")
+    assert edit_text("x", ".json") is None  # editor failed: cancelled
+    assert os.listdir(scratch) == []  # the temporary copy is gone
+
+
+def test_shell_installs_the_editor_callback(shell):
+    assert shell.session.edit_text is edit_text

@@ -1,0 +1,156 @@
+"""argv -> mode: output defaults on a terminal vs a pipe, colour rules, shell completion scripts, and which
+face `kmstui` alone opens."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from kmstui import cli
+
+KMSTUI = [sys.executable, "-m", "kmstui"]
+
+
+def run_on_tty(*args: str, env: dict) -> str:
+    """Run kmstui with stdout on a pseudo-terminal (stdin stays a pipe); return what the terminal got."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([*KMSTUI, *args], stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE,
+                            env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    proc.wait(timeout=60)
+    assert proc.returncode == 0, proc.stderr.read()
+    return b"".join(chunks).decode()
+
+
+def test_table_on_a_terminal_json_on_a_pipe(run_kmstui, monkeypatch):
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    tty_out = run_on_tty("plugins", env=env)
+    assert "Name" in tty_out and "Version" in tty_out and "{" not in tty_out
+    assert "\x1b[1m" in tty_out  # bold table header on a colour terminal
+    piped = run_kmstui("plugins")
+    assert json.loads(piped.out)["Plugins"]
+    assert "\x1b" not in piped.out
+
+
+@pytest.mark.parametrize("how", ["NO_COLOR", "--no-color"])
+def test_no_color_on_a_terminal(how):
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    args = ["plugins"]
+    if how == "NO_COLOR":
+        env["NO_COLOR"] = "1"
+    else:
+        args.append("--no-color")
+    out = run_on_tty(*args, env=env)
+    assert "Name" in out
+    assert "\x1b" not in out
+
+
+def test_output_from_environment_and_config(run_kmstui, kmstui_home):
+    assert run_kmstui("version", env={"KMSTUI_OUTPUT": "yaml"}).out.startswith("Version:")
+    cfg = kmstui_home / "config" / "config.toml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text('output = "text"\n')
+    assert run_kmstui("version").out.startswith("kmstui ")
+    assert run_kmstui("version", env={"KMSTUI_OUTPUT": "json"}).out.startswith("{")  # env beats config
+    assert run_kmstui("version", "--output", "yaml", env={"KMSTUI_OUTPUT": "json"}).out.startswith("Version:")
+    bad = run_kmstui("version", env={"KMSTUI_OUTPUT": "xml"})
+    assert bad.code == 252 and "KMSTUI_OUTPUT" in bad.err
+
+
+def test_hidden_complete_command(run_kmstui):
+    r = run_kmstui("__complete", "--", "con")
+    assert r.out.splitlines()[0].split("\t")[0] == "config"
+    r = run_kmstui("__complete", "--", "config", "")
+    assert [line.split("\t")[0] for line in r.out.splitlines()] == ["init", "locate", "show"]
+    r = run_kmstui("__complete", "--", "version", "--out")
+    assert r.out.splitlines()[0].startswith("--output\t")
+    r = run_kmstui("__complete", "--", "version", "--output", "")
+    assert [line.split("\t")[0] for line in r.out.splitlines()] == ["json", "table", "text", "yaml"]
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_bash_completion_script_completes_through_kmstui(run_kmstui, tmp_path):
+    script = run_kmstui("completion", "bash").out
+    assert "complete -o default -o nospace -F _kmstui_complete kmstui" in script
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    shim = bindir / "kmstui"
+    shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m kmstui \"$@\"\n")
+    shim.chmod(0o755)
+    (tmp_path / "c.bash").write_text(script)
+    probe = ('source c.bash; COMP_WORDS=(kmstui config lo); COMP_CWORD=2; _kmstui_complete; '
+             'printf "%s\\n" "${COMPREPLY[@]}"')
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    out = subprocess.run(["bash", "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["locate"], out.stderr
+
+
+def test_zsh_and_fish_scripts_call_back_into_kmstui(run_kmstui):
+    zsh = run_kmstui("completion", "zsh").out
+    assert zsh.startswith("#compdef kmstui") and "kmstui __complete --" in zsh
+    fish = run_kmstui("completion", "fish").out
+    assert "complete -c kmstui" in fish and "kmstui __complete --" in fish
+    assert run_kmstui("completion", "tcsh").code == 252
+
+
+# -- which face `kmstui` alone opens (in-process: a terminal cannot be faked for both faces here) --------
+def _fake_tty(monkeypatch):
+    class TTY:
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(cli, "_tty", lambda stream: True)
+    return TTY()
+
+
+def test_plain_kmstui_on_a_tty_opens_the_tui_when_it_imports(monkeypatch):
+    _fake_tty(monkeypatch)
+    seen = []
+    fake = types.ModuleType("kmstui.tui.app")
+    fake.run_tui = lambda session: seen.append(session) or 0
+    monkeypatch.setitem(sys.modules, "kmstui.tui.app", fake)
+    assert cli.main([]) == 0
+    assert len(seen) == 1 and seen[0].profile_name == "local"
+
+
+def test_plain_kmstui_on_a_tty_falls_back_to_the_repl(monkeypatch):
+    _fake_tty(monkeypatch)
+    monkeypatch.setitem(sys.modules, "kmstui.tui.app", None)  # as if the TUI were not installed
+    import kmstui.shell.app as shell_app
+
+    seen = []
+    monkeypatch.setattr(shell_app, "run_repl", lambda session: seen.append(session) or 7)
+    assert cli.main([]) == 7
+    assert len(seen) == 1
+
+
+def test_dash_dash_ends_leading_flags():
+    parsed = cli.parse_argv(["--output", "json", "--", "version"])
+    assert parsed.options == {"output": "json"} and parsed.rest == ["version"]
+    parsed = cli.parse_argv(["run", "f.kms", "--keep-going", "--as", "arn:aws:iam::1:user/a"])
+    assert parsed.rest == ["run", "f.kms"] and parsed.keep_going and parsed.options == {"as_": "arn:aws:iam::1:user/a"}
+
+
+def test_console_script_entry_point_is_cli_main():
+    import tomllib
+
+    data = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    assert data["project"]["scripts"]["kmstui"] == "kmstui.cli:main"

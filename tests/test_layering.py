@@ -1,0 +1,57 @@
+"""The core imports no UI library: import every core module (and run a command) in a fresh interpreter
+and look at sys.modules. This also catches imports hidden inside functions that run at import time."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import kmstui
+
+UI = ("textual", "prompt_toolkit")
+PROBE = r"""
+import importlib, json, pkgutil, sys
+import kmstui
+failed = {}
+names = []
+for info in pkgutil.walk_packages(kmstui.__path__, "kmstui."):
+    if info.name.startswith(("kmstui.shell", "kmstui.tui")) or info.name == "kmstui.__main__":
+        continue
+    names.append(info.name)
+    try:
+        importlib.import_module(info.name)
+    except Exception as exc:
+        failed[info.name] = f"{type(exc).__name__}: {exc}"
+import io
+from kmstui.session import Session
+from kmstui.runner import Runner
+session = Session()
+session.stdout = io.BytesIO()
+for words in (["help"], ["help", "key", "create"], ["plugins"], ["config", "show"], ["backend", "list"],
+              ["version", "--output", "yaml"]):
+    Runner(session, stdout_tty=False).run(words)
+loaded = sorted({m.split(".")[0] for m in sys.modules})
+print(json.dumps({"names": names, "failed": failed, "loaded": loaded}))
+"""
+
+
+def probe() -> dict:
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120,
+                         cwd=Path(kmstui.__file__).parent.parent)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_core_imports_no_ui_library():
+    result = probe()
+    assert "kmstui.session" in result["names"] and "kmstui.completion" in result["names"]
+    assert result["failed"] == {}
+    assert not [m for m in UI if m in result["loaded"]], result["loaded"]
+
+
+def test_shell_is_the_one_that_brings_prompt_toolkit():
+    out = subprocess.run([sys.executable, "-c", "import kmstui.shell.app, sys; print('prompt_toolkit' in sys.modules)"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "True"  # the probe above would notice if the core pulled it in

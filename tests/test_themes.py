@@ -1,0 +1,76 @@
+"""Theme files: parsing, validation, user themes overriding shipped ones, and the saved choice."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from kmstui.config import Config
+from kmstui.errors import ConfigError
+from kmstui.themes import (active_theme, builtin_themes_dir, load_themes, parse_theme, save_theme_choice)
+
+
+def test_shipped_themes_load_and_style_both_faces():
+    themes, errors = load_themes(Config.load())
+    assert errors == []
+    assert {"dark", "light", "high-contrast"} <= set(themes)
+    assert themes["light"].dark is False and themes["dark"].dark is True
+    style = themes["high-contrast"].prompt_style()
+    # The file's own [prompt] entries win over the ones derived from its colours.
+    assert style["completion-menu.completion.current"] == "bg:#ffff00 #000000 bold"
+    assert style["bottom-toolbar"].startswith("noreverse")
+    assert builtin_themes_dir().name in ("themes", "_themes")
+
+
+def test_every_prompt_style_parses_with_prompt_toolkit():
+    from prompt_toolkit.styles import Style
+
+    for spec in load_themes(Config.load())[0].values():
+        Style.from_dict(spec.prompt_style())  # raises on a malformed style string
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('[colors]\nsecondary = "#000000"', "needs at least 'primary'"),
+    ('[colors]\nprimary = "blue"', "not a #rgb or #rrggbb"),
+    ('[colors]\nprimary = "#123456"\nprimray = "#000000"', "unknown colour(s) primray"),
+    ('dark = "yes"\n[colors]\nprimary = "#123456"', "'dark' must be true or false"),
+    ('[colors]\nprimary = "#123456"\n[prompt]\ncompletion-menu.completion = "bold"', "quote keys that contain dots"),
+    ('[colors\nprimary = "#123456"', "not valid TOML"),
+])
+def test_bad_theme_files_name_the_problem(text, problem):
+    with pytest.raises(ConfigError) as info:
+        parse_theme(text, name="broken")
+    assert problem in str(info.value) and "broken" in str(info.value)
+
+
+def test_user_themes_override_and_broken_ones_are_reported(kmstui_home):
+    config = Config.load()
+    folder = config.paths.themes_dir
+    folder.mkdir(parents=True)
+    (folder / "dark.toml").write_text('name = "dark"\ndescription = "mine"\n[colors]\nprimary = "#abcdef"\n')
+    (folder / "solar.toml").write_text('[colors]\nprimary = "#b58900"\n')
+    (folder / "bad.toml").write_text('[colors]\nprimary = "nope"\n')
+    themes, errors = load_themes(config)
+    assert themes["dark"].source == "user" and themes["dark"].colors == {"primary": "#abcdef"}
+    assert themes["solar"].name == "solar"
+    assert len(errors) == 1 and "bad.toml" in errors[0]
+
+
+def test_choice_is_saved_without_losing_other_settings(kmstui_home, monkeypatch):
+    config = Config.load()
+    config.paths.config_dir.mkdir(parents=True)
+    config.paths.config_file.write_text('default_profile = "dev"\n[profiles.dev]\nbackend = "local"\n')
+    config = Config.load()
+    save_theme_choice(config, "light")
+    data = tomllib.loads(config.paths.config_file.read_text())
+    assert data["theme"] == "light" and data["profiles"]["dev"]["backend"] == "local"
+    assert active_theme(Config.load())[0].name == "light"
+    monkeypatch.setenv("KMSTUI_THEME", "high-contrast")
+    assert active_theme(Config.load())[0].name == "high-contrast"
+
+
+def test_unknown_configured_theme_falls_back_with_a_message(kmstui_home, monkeypatch):
+    monkeypatch.setenv("KMSTUI_THEME", "nosuch")
+    spec, errors = active_theme(Config.load())
+    assert spec.name == "dark" and any("'nosuch' not found" in e for e in errors)
