@@ -8,6 +8,7 @@ procedure again with a recorder, so both paths share every predicate and cannot 
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from typing import Any, Sequence
 
@@ -19,7 +20,7 @@ from kmstui.authz.policy import CompiledPolicy, Statement, compile_policy
 from kmstui.authz.principals import ACCOUNT, DIRECT, Caller, parse_caller
 
 _ACTION_CACHE: dict[str, tuple[str, str]] = {}
-_COMPILED: "OrderedDict[int, tuple[Any, CompiledPolicy]]" = OrderedDict()
+_COMPILED: "OrderedDict[tuple, tuple[Any, Any, CompiledPolicy]]" = OrderedDict()
 _MAX_COMPILED = 256
 
 NOTE_GRANT_TOKENS = "grant tokens only make a new grant usable before it is consistent; they do not change the decision"
@@ -40,20 +41,20 @@ def _action(action: str) -> tuple[str, str]:
 
 
 def as_compiled(doc: Any, kind: str, name: str | None = None) -> CompiledPolicy:
-    """Compile `doc`, reusing the compilation of the very same dict object (cache keyed by identity; do
-    not mutate a document after passing it in, or pass a CompiledPolicy)."""
+    """Compile `doc`, reusing an earlier compilation of the same object when it has not changed since
+    (checked by equality with a snapshot, so a mutated document is recompiled)."""
     if isinstance(doc, CompiledPolicy):
         return doc
     if isinstance(doc, dict) and "PolicyDocument" in doc and "Statement" not in doc:
         name = doc.get("PolicyName") or name
         doc = doc["PolicyDocument"]
-    key = id(doc)
+    key = (id(doc), kind, name)
     hit = _COMPILED.get(key)
-    if hit is not None and hit[0] is doc and hit[1].kind == kind:
-        return hit[1]
+    if hit is not None and hit[0] is doc and hit[1] == doc:
+        return hit[2]
     compiled = compile_policy(doc, kind, name)
     if isinstance(doc, (dict, str)):
-        _COMPILED[key] = (doc, compiled)
+        _COMPILED[key] = (doc, copy.deepcopy(doc), compiled)
         if len(_COMPILED) > _MAX_COMPILED:
             _COMPILED.popitem(last=False)
     return compiled
@@ -98,7 +99,7 @@ def _applies(s: Statement, resource: str, ctx: RequestContext, caller: Caller | 
     """None if the statement does not apply to the request; else how the principal matched ("iam" for an
     identity-policy statement, which has no Principal). Action is pre-filtered by CompiledPolicy.for_action."""
     if caller is not None:
-        how = _principal_how(s, caller)
+        how = s.principal.match(caller) if not s.not_principal else _principal_how(s, caller)
         if how is None:
             return None
     else:

@@ -152,7 +152,7 @@ class PrincipalSpec:
         self.roles: set[tuple[str, str]] = set()
         self.services: set[str] = set()
         self.values = principal_values(element)
-        self._memo: dict[Caller, str | None] = {}
+        self._memo: dict[Any, str | None] = {}
         for ptype, v in self.values:
             if ptype == "AWS":
                 if v == "*":
@@ -175,13 +175,14 @@ class PrincipalSpec:
 
     def match(self, caller: Caller) -> str | None:
         """DIRECT, ACCOUNT or None (see module docstring)."""
+        key = caller.arn if caller.kind != "unknown" else (caller.arn, caller.account)
         try:
-            return self._memo[caller]
+            return self._memo[key]
         except KeyError:
             pass
         result = self._match(caller)
         if len(self._memo) < 4096:
-            self._memo[caller] = result
+            self._memo[key] = result
         return result
 
     def _match(self, c: Caller) -> str | None:

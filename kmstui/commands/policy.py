@@ -78,13 +78,17 @@ def _keep_failed_edit(session, text: str) -> str:
 
 
 def _edited_policy(session, backend, key: str, policy_name: str) -> str | None:
-    """Open the current policy in the user's editor; None when nothing changed."""
+    """Open the current policy in the user's editor; None when nothing changed (UsageError when the editor
+    gave nothing back)."""
     edit = getattr(session, "edit_text", None)
     if edit is None:
-        raise UsageError("--edit needs the interactive shell (kmstui shell); elsewhere use --file PATH")
+        raise UsageError("--edit needs a terminal (kmstui shell, or a command run on one); in scripts use --file PATH")
     current = pretty(backend.get_key_policy(KeyId=key, PolicyName=policy_name)["Policy"])
     edited = edit(current, ".json")
-    if edited is None or edited.strip() == current.strip():
+    if edited is None:
+        raise UsageError("no policy came back from the editor (no $EDITOR, it failed, or the file was emptied); "
+                         "nothing was changed")
+    if edited.strip() == current.strip():
         return None
     try:
         validate_policy_text(edited, "edited policy")

@@ -25,7 +25,7 @@ from kmstui_envelope.header import DEFAULT_MAX_EDKS, EncryptedDataKey
 from kmstui_envelope.inspect import UNRECOGNISED
 from kmstui_envelope.keyrings import (BackendKeyring, Counter, DiscoveryKeyring, Keyring, RawAesKeyring,
                                       RawRsaKeyring, load_raw_key)
-from kmstui_envelope.materials import encryption_materials
+from kmstui_envelope.materials import UnwrapCache, encryption_materials
 from kmstui_envelope.pipe import OutputPipe
 from kmstui_envelope.progress import Progress, human_size
 from kmstui_envelope.suites import DEFAULT_SUITE, parse_suite
@@ -244,6 +244,7 @@ def cmd_decrypt(session, args) -> Result:
     counter = Counter()
     keyrings = decrypt_keyrings(session, args, counter)
     opts = decrypt_options(args)
+    opts.unwrap_cache = UnwrapCache()
     inputs = expand(args.paths, args.recursive)
     many = len(inputs) > 1 or args.recursive
     rows, total = [], 0
@@ -254,6 +255,8 @@ def cmd_decrypt(session, args) -> Result:
             total += rows[-1]["Bytes"]
     except KmstuiError as exc:
         raise _with_path(exc, src) from None
+    finally:
+        opts.unwrap_cache.clear()
     return _summary("decrypted", rows, total, counter)
 
 

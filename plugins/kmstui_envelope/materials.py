@@ -82,11 +82,37 @@ class Unwrapped:
     keyring: Keyring
 
 
-def decrypt_data_key(header: Header, keyrings: list[Keyring]) -> Unwrapped:
+class UnwrapCache:
+    """Data keys already unwrapped in this command run, by (EDK bytes, context, suite): files written with
+    the data-key cache share EDKs, so a tree of them costs one backend call to decrypt, not one per file.
+    Same EDK bytes and same context means the backend would return the same key."""
+
+    def __init__(self) -> None:
+        self._keys: dict[tuple, tuple[bytearray, Keyring]] = {}
+
+    def get(self, key: tuple) -> tuple[bytearray, Keyring] | None:
+        return self._keys.get(key)
+
+    def put(self, key: tuple, data_key: bytearray, keyring: Keyring) -> None:
+        self._keys[key] = (bytearray(data_key), keyring)
+
+    def clear(self) -> None:
+        for data_key, _ in self._keys.values():
+            wipe(data_key)
+        self._keys.clear()
+
+
+def decrypt_data_key(header: Header, keyrings: list[Keyring], cache: UnwrapCache | None = None) -> Unwrapped:
     """Try each EDK in header order with the first keyring that claims it; first success wins.
 
     Failures are collected (without secrets) so the final error says what was tried and why it failed."""
     tried: list[str] = []
+    ctx = serialize_context(header.context) if cache is not None else b""
+    if cache is not None:
+        for i, edk in enumerate(header.edks):
+            hit = cache.get((header.suite.id, edk, ctx))
+            if hit is not None:
+                return Unwrapped(bytearray(hit[0]), i, hit[1])
     for i, edk in enumerate(header.edks):
         for keyring in keyrings:
             try:
@@ -104,6 +130,8 @@ def decrypt_data_key(header: Header, keyrings: list[Keyring]) -> Unwrapped:
                 wipe(key)
                 tried.append(f"EDK {i + 1} with {keyring.label}: data key has the wrong length")
                 continue
+            if cache is not None:
+                cache.put((header.suite.id, edk, ctx), key, keyring)
             return Unwrapped(key, i, keyring)
     providers = ", ".join(sorted({f"{e.provider_id}:{_info(e)}" for e in header.edks}))
     detail = "; ".join(tried) if tried else f"none of the {len(header.edks)} data keys ({providers}) is for a key you allowed"

@@ -18,7 +18,7 @@ from kmstui_envelope.body import Signer, Sink, decrypt_body, encrypt_body, verif
 from kmstui_envelope.errors import MessageError
 from kmstui_envelope.header import DEFAULT_MAX_EDKS, Header, authenticate, finish, read_header, serialize_body
 from kmstui_envelope.keyrings import Keyring, wipe
-from kmstui_envelope.materials import EncryptionMaterials, decrypt_data_key
+from kmstui_envelope.materials import EncryptionMaterials, UnwrapCache, decrypt_data_key
 from kmstui_envelope.pipe import OutputPipe, Source
 
 DEFAULT_FRAME = 1 << 20  # see docs/format.md "Frame length" for the measurements behind it
@@ -31,6 +31,7 @@ class DecryptOptions:
     max_edks: int | None = DEFAULT_MAX_EDKS
     expect_context: dict[str, str] | None = None
     refuse_signed: bool = False  # streaming to a reader who must not see unverified plaintext
+    unwrap_cache: UnwrapCache | None = None  # data keys already unwrapped in this run
 
 
 @dataclass
@@ -81,7 +82,7 @@ def decrypt_stream(src: BinaryIO, keyrings: list[Keyring], sink: Sink, opts: Dec
     if header.suite.signed:
         source.hasher = hashes.Hash(header.suite.hash_obj())
         source.hasher.update(header.raw)
-    found = decrypt_data_key(header, keyrings)
+    found = decrypt_data_key(header, keyrings, opts.unwrap_cache)
     try:
         enc_key, commit = header.suite.derive(found.data_key, header.message_id)
     finally:
@@ -118,7 +119,7 @@ def verify_header(src: BinaryIO, keyrings: list[Keyring], opts: DecryptOptions) 
     source = Source(src)
     header = read_header(source.read, allow_legacy=opts.allow_legacy, max_edks=opts.max_edks)
     check_expected_context(header, opts.expect_context)
-    found = decrypt_data_key(header, keyrings)
+    found = decrypt_data_key(header, keyrings, opts.unwrap_cache)
     try:
         enc_key, commit = header.suite.derive(found.data_key, header.message_id)
     finally:

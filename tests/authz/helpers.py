@@ -50,4 +50,5 @@ def cond(block, *, context=None, ec=None, principal=USER, variables=True, action
 
 
 def decide(key_policy, principal, action="kms:Decrypt", *, iam=(), grants=(), key=KEY, **kw):
-    return evaluate(key_policy, list(iam), list(grants), Request(principal, action, key, **kw))
+    gs = grants if not isinstance(grants, (list, tuple)) else list(grants)
+    return evaluate(key_policy, list(iam), gs, Request(principal, action, key, **kw))

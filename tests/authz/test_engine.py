@@ -50,7 +50,7 @@ class TestKeyPolicyIsKing:
         iam = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt",
                                                        "NotResource": f"arn:aws:kms:*:{ACCT}:key/other"}]}
         assert decide(policy(ROOT_STMT), USER, iam=[iam]).allowed
-        iam["Statement"][0]["NotResource"] = [f"arn:aws:kms:*:{ACCT}:key/other", KEY]
+        iam["Statement"][0]["NotResource"] = [f"arn:aws:kms:*:{ACCT}:key/other", KEY]  # mutated: recompiled
         assert not decide(policy(ROOT_STMT), USER, iam=[iam]).allowed
 
     def test_statement_without_resource_has_no_effect(self):
@@ -149,9 +149,10 @@ class TestCrossAccount:
         kp = policy(allow("*", "kms:*"))
         assert decide(kp, f"arn:aws:iam::{OTHER}:user/x", action, iam=[ALLOW_ALL_IAM]).allowed
 
-    def test_explicit_caller_account_for_an_unusual_principal(self):
-        d = evaluate(policy(ROOT_STMT), [], [], Request("arn:aws:iam::111122223333:root", "kms:Decrypt", OTHER_KEY))
-        assert not d.allowed
+    def test_key_in_another_account_naming_the_callers_account_works_for_its_root(self):
+        d = evaluate(policy(ROOT_STMT), [], [], Request(ROOT, "kms:Decrypt", OTHER_KEY))
+        assert d.allowed and d.trace["request"]["cross_account"]
+        assert not evaluate(policy(ROOT_STMT), [], [], Request(USER, "kms:Decrypt", OTHER_KEY)).allowed
 
 
 class TestKeylessAndMisc:

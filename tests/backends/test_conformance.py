@@ -17,7 +17,8 @@ import pytest
 from kmstui.backends import base
 from kmstui.backends.base import Backend
 from kmstui.errors import (
-    DisabledException, InvalidCiphertextException, KMSInvalidSignatureException, KMSInvalidStateException,
+    DisabledException, InvalidCiphertextException, KMSInvalidMacException, KMSInvalidSignatureException,
+    KMSInvalidStateException,
     NotFoundException, UnsupportedOperationException,
 )
 from kmstui.session import Session
@@ -213,6 +214,26 @@ def test_sign_verify(target, spec, algorithm):
     else:
         assert b.verify(KeyId=key["KeyId"], Message=b"tampered", Signature=sig,
                         SigningAlgorithm=algorithm)["SignatureValid"] is False
+
+
+# -- HMAC -----------------------------------------------------------------------------------------------------
+def test_hmac(target):
+    import hmac as std_hmac
+
+    b = target.backend
+    if not b.supports(base.HMAC):
+        pytest.skip(f"{target.kind} declares no HMAC keys")
+    key = target.new_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+    assert key["MacAlgorithms"] == ["HMAC_SHA_256"]
+    mac = b.generate_mac(KeyId=key["KeyId"], Message=b"message", MacAlgorithm="HMAC_SHA_256")["Mac"]
+    assert len(mac) == 32
+    again = b.generate_mac(KeyId=key["KeyId"], Message=b"message", MacAlgorithm="HMAC_SHA_256")["Mac"]
+    assert std_hmac.compare_digest(mac, again)  # deterministic for one key and message
+    assert b.verify_mac(KeyId=key["KeyId"], Message=b"message", Mac=mac, MacAlgorithm="HMAC_SHA_256")["MacValid"]
+    with pytest.raises(KMSInvalidMacException):
+        b.verify_mac(KeyId=key["KeyId"], Message=b"other", Mac=mac, MacAlgorithm="HMAC_SHA_256")
+    other = target.new_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+    assert b.generate_mac(KeyId=other["KeyId"], Message=b"message", MacAlgorithm="HMAC_SHA_256")["Mac"] != mac
 
 
 # -- key state ------------------------------------------------------------------------------------------------

@@ -241,10 +241,11 @@ def test_in_process_results_and_errors(session, unsealed_hsm, key):
         session.execute(["key", "disable", key])  # no confirm callback and no --yes
 
 
-def test_profile_prefix_reaches_a_second_hsm_and_re_encrypt_crosses_backends(run_kmstui, unsealed_hsm, key, work):
-    from tests.conftest import write_profile
-
-    write_profile("vault", "local", path="vault.kmstui")
+def test_profile_prefix_reaches_a_second_hsm_and_re_encrypt_crosses_backends(run_kmstui, unsealed_hsm, key, work,
+                                                                            kmstui_home):
+    config = kmstui_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('[profiles.vault]\nbackend = "local"\npath = "vault.kmstui"\n')
     other = ok(run_kmstui, "key", "create", "--alias", "vault:alias/archive")["KeyMetadata"]
     assert run_kmstui("key", "describe", "alias/archive").code == 254  # not in the default HSM
     assert ok(run_kmstui, "key", "describe", "vault:alias/archive")["KeyMetadata"]["KeyId"] == other["KeyId"]

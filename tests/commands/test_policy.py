@@ -1,5 +1,5 @@
 """`policy get|put`: through `python -m kmstui`, and in-process for the $EDITOR hand-off (which needs the
-interactive shell's `edit_text` callback)."""
+`edit_text` callback a terminal face installs)."""
 
 from __future__ import annotations
 
@@ -69,9 +69,9 @@ def test_put_validates_first_and_confirms(run_kmstui, unsealed_hsm, key, tmp_pat
     assert read_only.code == 252
 
 
-def test_edit_needs_the_interactive_shell(run_kmstui, key):
+def test_edit_needs_a_terminal(run_kmstui, key):
     result = run_kmstui("policy", "put", "--key-id", key, "--edit", "--yes")
-    assert result.code == 252 and "interactive shell" in result.err
+    assert result.code == 252 and "needs a terminal" in result.err
 
 
 def test_edit_hands_the_policy_to_the_editor(session, unsealed_hsm, key):
@@ -91,6 +91,10 @@ def test_edit_hands_the_policy_to_the_editor(session, unsealed_hsm, key):
 
     session.edit_text = lambda initial, suffix: initial  # closed without changes
     assert "unchanged" in session.execute(["policy", "put", "--key-id", key, "--edit", "--yes"]).message
+    session.edit_text = lambda initial, suffix: None  # no editor, or the file was emptied
+    with pytest.raises(UsageError, match="nothing was changed"):
+        session.execute(["policy", "put", "--key-id", key, "--edit", "--yes"])
+    assert stored(unsealed_hsm, key)["Statement"][0]["Sid"] == "Edited"
 
 
 def test_a_failed_edit_is_kept_not_lost(session, unsealed_hsm, key):

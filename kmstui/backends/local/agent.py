@@ -93,10 +93,11 @@ def put_key(runtime_dir: Path, file_id: str, root: bytes, ttl: int) -> dict[str,
     sock = socket_path(runtime_dir)
     req = {"op": "put", "id": file_id, "key": base64.b64encode(root).decode(), "ttl": ttl}
     reply = request(sock, req)
-    if reply is None:
-        _spawn(runtime_dir)
-        deadline = time.monotonic() + 10
-        while reply is None and time.monotonic() < deadline:
+    deadline = time.monotonic() + 10
+    while reply is None and time.monotonic() < deadline:
+        _spawn(runtime_dir)  # a second agent exits at once if one holds the lock (e.g. one now exiting)
+        retry = time.monotonic() + 1
+        while reply is None and time.monotonic() < retry:
             time.sleep(0.02)
             reply = request(sock, req)
     if not reply or not reply.get("ok"):

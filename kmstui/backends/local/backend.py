@@ -27,12 +27,30 @@ class LocalBackend(CryptoMixin, KeysMixin, RotationMixin, GrantsMixin, ImportMix
                  clock: Callable[[], float] | None = None, unsealed_by: str = "") -> None:
         super().__init__(store, keys, profile=profile, clock=clock)
         self.unsealed_by = unsealed_by
+        _install_enforcement(self)
         self.apply_due_events()
 
     @property
     def root_key(self) -> bytes:
         """For `hsm unseal` to hand to the agent; never logged or shown."""
         return self._keys.root
+
+
+def _install_enforcement(backend: LocalBackend) -> None:
+    """Policy and grant enforcement lives in the core's authorization engine: if `kmstui.authz.local`
+    exists, its `install(backend)` sets `backend.authorizer` (see docs/local-hsm.md)."""
+    import importlib
+
+    try:
+        module = importlib.import_module(ENFORCEMENT_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name == ENFORCEMENT_MODULE:
+            return
+        raise
+    module.install(backend)
+
+
+ENFORCEMENT_MODULE = "kmstui.authz.local"
 
 
 def open_local_backend(ctx: "BackendContext") -> LocalBackend:

@@ -153,9 +153,9 @@ class GrantsMixin(LocalCore):
         return f"{principal}\0{name}"
 
     @operation("PutPrincipalPolicy", source="iam.amazonaws.com")
-    def put_iam_policy(self, *, Principal: str, PolicyName: str, PolicyDocument: str) -> dict:
-        if not isinstance(Principal, str) or not Principal.startswith("arn:"):
-            raise ValidationException("Principal must be an IAM principal ARN")
+    def put_identity_policy(self, *, PrincipalArn: str, PolicyName: str, PolicyDocument: str) -> dict:
+        if not isinstance(PrincipalArn, str) or not PrincipalArn.startswith("arn:"):
+            raise ValidationException("PrincipalArn must be an IAM principal ARN")
         if not isinstance(PolicyName, str) or not re.fullmatch(r"[\w+=,.@-]{1,128}", PolicyName):
             raise ValidationException("PolicyName must be 1-128 of letters, digits and +=,.@_-")
         try:
@@ -165,9 +165,9 @@ class GrantsMixin(LocalCore):
         if not isinstance(parsed, dict) or "Statement" not in parsed:
             raise MalformedPolicyDocumentException("the policy needs a Statement")
         with self.store.transaction() as conn:
-            payload, mac = self.store.seal_doc("iam_policies", self._iam_pk(Principal, PolicyName), PolicyDocument)
+            payload, mac = self.store.seal_doc("iam_policies", self._iam_pk(PrincipalArn, PolicyName), PolicyDocument)
             conn.execute("INSERT OR REPLACE INTO iam_policies(principal, name, doc, mac) VALUES (?,?,?,?)",
-                         (Principal, PolicyName, payload, mac))
+                         (PrincipalArn, PolicyName, payload, mac))
         return {}
 
     def iam_policies_for(self, principal: str) -> dict[str, str]:
@@ -178,26 +178,26 @@ class GrantsMixin(LocalCore):
                 for name, doc, mac in rows}
 
     @operation("GetPrincipalPolicy", read_only=True, source="iam.amazonaws.com")
-    def get_iam_policy(self, *, Principal: str, PolicyName: str) -> dict:
-        doc = self.iam_policies_for(Principal).get(PolicyName)
+    def get_identity_policy(self, *, PrincipalArn: str, PolicyName: str) -> dict:
+        doc = self.iam_policies_for(PrincipalArn).get(PolicyName)
         if doc is None:
-            raise NotFoundException(f"no identity policy '{PolicyName}' for {Principal}")
-        return {"Principal": Principal, "PolicyName": PolicyName, "PolicyDocument": doc}
+            raise NotFoundException(f"no identity policy '{PolicyName}' for {PrincipalArn}")
+        return {"PrincipalArn": PrincipalArn, "PolicyName": PolicyName, "PolicyDocument": doc}
 
     @operation("ListPrincipalPolicies", read_only=True, source="iam.amazonaws.com")
-    def list_iam_policies(self, *, Principal: str | None = None) -> dict:
-        if Principal is None:
+    def list_identity_policies(self, *, PrincipalArn: str | None = None) -> dict:
+        if PrincipalArn is None:
             rows = self.store.conn.execute("SELECT principal, name FROM iam_policies ORDER BY principal, name")
         else:
             rows = self.store.conn.execute("SELECT principal, name FROM iam_policies WHERE principal=? ORDER BY name",
-                                           (Principal,))
-        return {"Policies": [{"Principal": p, "PolicyName": n} for p, n in rows.fetchall()]}
+                                           (PrincipalArn,))
+        return {"Policies": [{"PrincipalArn": p, "PolicyName": n} for p, n in rows.fetchall()]}
 
     @operation("DeletePrincipalPolicy", source="iam.amazonaws.com")
-    def delete_iam_policy(self, *, Principal: str, PolicyName: str) -> dict:
+    def delete_identity_policy(self, *, PrincipalArn: str, PolicyName: str) -> dict:
         with self.store.transaction() as conn:
-            cur = conn.execute("DELETE FROM iam_policies WHERE principal=? AND name=?", (Principal, PolicyName))
+            cur = conn.execute("DELETE FROM iam_policies WHERE principal=? AND name=?", (PrincipalArn, PolicyName))
             if cur.rowcount == 0:
-                raise NotFoundException(f"no identity policy '{PolicyName}' for {Principal}")
-        self.store.forget("iam_policies", self._iam_pk(Principal, PolicyName))
+                raise NotFoundException(f"no identity policy '{PolicyName}' for {PrincipalArn}")
+        self.store.forget("iam_policies", self._iam_pk(PrincipalArn, PolicyName))
         return {}

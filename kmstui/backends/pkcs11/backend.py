@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from kmstui.backends.base import (
-    ALIASES, ASYMMETRIC, KEY_POLICIES, KEY_STATE, ROTATION, SCHEDULED_DELETION, TAGS, BackendInfo,
+    ALIASES, ASYMMETRIC, HMAC, KEY_POLICIES, KEY_STATE, ROTATION, SCHEDULED_DELETION, TAGS, BackendInfo,
 )
 from kmstui.backends.pkcs11 import keyspecs
 from kmstui.backends.pkcs11.crypto import CryptoOps, translate
@@ -63,7 +63,7 @@ def _ts(value: float | None) -> datetime | None:
 
 class Pkcs11Backend(CryptoOps):
     kind = "pkcs11"
-    capabilities = frozenset({ALIASES, TAGS, ROTATION, SCHEDULED_DELETION, KEY_STATE, ASYMMETRIC})
+    capabilities = frozenset({ALIASES, TAGS, ROTATION, SCHEDULED_DELETION, KEY_STATE, ASYMMETRIC, HMAC})
 
     def __init__(self, conn: Connection, profile_name: str) -> None:
         import pkcs11
@@ -232,8 +232,9 @@ class Pkcs11Backend(CryptoOps):
         """Turn the token's own usage flags on or off, so the token refuses a disabled key to any program."""
         A = self._p11.Attribute
         pairs: list[tuple[Any, Any]] = []
-        if entry.spec.kind == "aes":
-            pairs = [(o, A.ENCRYPT) for o in entry.secrets.values()] + [(o, A.DECRYPT) for o in entry.secrets.values()]
+        if entry.spec.kind in ("aes", "hmac"):
+            flags = (A.ENCRYPT, A.DECRYPT) if entry.spec.kind == "aes" else (A.SIGN, A.VERIFY)
+            pairs = [(o, flag) for o in entry.secrets.values() for flag in flags]
         elif entry.rec.key_usage == "SIGN_VERIFY":
             pairs = [(entry.private, A.SIGN), (entry.public, A.VERIFY)]
         else:
@@ -290,11 +291,12 @@ class Pkcs11Backend(CryptoOps):
         A, F = p11.Attribute, p11.MechanismFlag
         secret = {A.EXTRACTABLE: False, A.SENSITIVE: True, A.PRIVATE: True, A.MODIFIABLE: True}
         ks = entry.spec
-        if ks.kind == "aes":
+        if ks.kind in ("aes", "hmac"):
             version = 1 if len(cka_id) == 16 else int.from_bytes(cka_id[16:], "big")
+            key_type, caps = ((p11.KeyType.AES, F.ENCRYPT | F.DECRYPT) if ks.kind == "aes"
+                              else (p11.KeyType.GENERIC_SECRET, F.SIGN | F.VERIFY))
             entry.secrets[version] = self.session.generate_key(
-                p11.KeyType.AES, 256, id=cka_id, label=label, store=True, template=secret,
-                capabilities=F.ENCRYPT | F.DECRYPT)
+                key_type, ks.bits, id=cka_id, label=label, store=True, template=secret, capabilities=caps)
             return
         caps = F.SIGN | F.VERIFY if entry.rec.key_usage == "SIGN_VERIFY" else F.ENCRYPT | F.DECRYPT
         public = {A.MODIFIABLE: True, A.PRIVATE: False}
@@ -322,6 +324,8 @@ class Pkcs11Backend(CryptoOps):
         if rec.key_usage == "ENCRYPT_DECRYPT":
             md["EncryptionAlgorithms"] = ([keyspecs.SYMMETRIC] if entry.spec.kind == "aes"
                                           else list(keyspecs.RSA_ENCRYPTION))
+        elif rec.key_usage == "GENERATE_VERIFY_MAC":
+            md["MacAlgorithms"] = [f"HMAC_SHA_{entry.spec.bits}"]
         else:
             md["SigningAlgorithms"] = keyspecs.signing_algorithms(entry.spec)
         return md
@@ -489,7 +493,7 @@ class Pkcs11Backend(CryptoOps):
     def _rotatable(self, ref: str) -> Entry:
         entry = self._entry(ref)
         if entry.spec.kind != "aes":
-            raise UnsupportedOperationException(f"{entry.arn} is asymmetric; only symmetric keys rotate")
+            raise UnsupportedOperationException(f"{entry.arn} is not a symmetric encryption key; only those rotate")
         if entry.rec.state != "Enabled":
             raise (DisabledException if entry.rec.state == "Disabled" else KMSInvalidStateException)(
                 f"{entry.arn} is {entry.rec.state}")
@@ -528,7 +532,7 @@ class Pkcs11Backend(CryptoOps):
     def get_key_rotation_status(self, *, KeyId: str) -> dict[str, Any]:
         entry = self._entry(KeyId)
         if entry.spec.kind != "aes":
-            raise UnsupportedOperationException(f"{entry.arn} is asymmetric; only symmetric keys rotate")
+            raise UnsupportedOperationException(f"{entry.arn} is not a symmetric encryption key; only those rotate")
         out: dict[str, Any] = {"KeyId": entry.arn, "KeyRotationEnabled": entry.rec.rotation_period_days is not None}
         if entry.rec.rotation_period_days:
             out["RotationPeriodInDays"] = entry.rec.rotation_period_days

@@ -20,7 +20,7 @@ from kmstui.backends.pkcs11 import keyspecs
 from kmstui.backends.pkcs11.token import LOCK
 from kmstui.errors import (
     DisabledException, IncorrectKeyException, InvalidCiphertextException, InvalidKeyUsageException,
-    KeyUnavailableException, KMSError, KMSInternalException, KMSInvalidSignatureException,
+    KeyUnavailableException, KMSError, KMSInternalException, KMSInvalidMacException, KMSInvalidSignatureException,
     LimitExceededException, UnsupportedOperationException, ValidationException,
 )
 
@@ -290,9 +290,38 @@ class CryptoOps(Backend):
             raise KMSInvalidSignatureException("the signature does not verify with this key and algorithm")
         return {"KeyId": entry.arn, "SignatureValid": True, "SigningAlgorithm": SigningAlgorithm}
 
+    # -- HMAC ---------------------------------------------------------------------------------------------
+    def _mac(self, key_id: str, message: Any, algorithm: str) -> tuple[Any, bytes, Any]:
+        entry = self._usable(key_id, "GENERATE_VERIFY_MAC")
+        bits = keyspecs.mac_algorithm(entry.spec, algorithm)
+        return entry, _data(message, "Message"), getattr(self._p11.Mechanism, f"SHA{bits}_HMAC")
+
+    def generate_mac(self, *, KeyId: str, Message: bytes, MacAlgorithm: str, GrantTokens: list[str] | None = None,
+                     DryRun: bool = False) -> dict[str, Any]:
+        entry, message, mech = self._mac(KeyId, Message, MacAlgorithm)
+        try:
+            with LOCK:
+                mac = entry.secrets[1].sign(message, mechanism=mech)
+        except (self._p11.PKCS11Error, AttributeError) as exc:
+            raise translate(exc, "computing the MAC") from None
+        return {"Mac": mac, "MacAlgorithm": MacAlgorithm, "KeyId": entry.arn}
+
+    def verify_mac(self, *, KeyId: str, Message: bytes, Mac: bytes, MacAlgorithm: str,
+                   GrantTokens: list[str] | None = None, DryRun: bool = False) -> dict[str, Any]:
+        entry, message, mech = self._mac(KeyId, Message, MacAlgorithm)
+        mac = _data(Mac, "Mac", 64)
+        try:
+            with LOCK:
+                valid = entry.secrets[1].verify(message, mac, mechanism=mech)
+        except (self._p11.PKCS11Error, AttributeError) as exc:
+            raise translate(exc, "verifying the MAC") from None
+        if not valid:
+            raise KMSInvalidMacException("the MAC does not verify with this key and algorithm")
+        return {"KeyId": entry.arn, "MacValid": True, "MacAlgorithm": MacAlgorithm}
+
     def get_public_key(self, *, KeyId: str, GrantTokens: list[str] | None = None) -> dict[str, Any]:
         entry = self._entry(KeyId)
-        if entry.spec.kind == "aes":
+        if entry.spec.kind in ("aes", "hmac"):
             raise UnsupportedOperationException(f"{entry.arn} is a symmetric key; it has no public key")
         if entry.rec.state != "Enabled":
             raise DisabledException(f"{entry.arn} is {entry.rec.state}")

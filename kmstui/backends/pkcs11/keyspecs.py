@@ -34,6 +34,7 @@ KEY_SPECS = {
     "ECC_NIST_P384": KeySpec("ECC_NIST_P384", "ec", 384, "secp384r1"),
     "ECC_NIST_P521": KeySpec("ECC_NIST_P521", "ec", 521, "secp521r1"),
     "ECC_SECG_P256K1": KeySpec("ECC_SECG_P256K1", "ec", 256, "secp256k1"),
+    **{f"HMAC_{b}": KeySpec(f"HMAC_{b}", "hmac", b, usages=("GENERATE_VERIFY_MAC",)) for b in (224, 256, 384, 512)},
 }
 
 HASHES = {"SHA_256": hashlib.sha256, "SHA_384": hashlib.sha384, "SHA_512": hashlib.sha512}
@@ -63,6 +64,15 @@ def spec(name: str | None, usage: str | None) -> tuple[KeySpec, str]:
         raise ValidationException(f"KeyUsage {usage} is not valid for KeySpec {ks.name} "
                                   f"(valid: {', '.join(ks.usages)})")
     return ks, usage
+
+
+def mac_algorithm(ks: KeySpec, algorithm: str) -> str:
+    """Check MacAlgorithm suits the HMAC key (KMS pairs each HMAC key spec with one); returns the hash bits."""
+    expected = f"HMAC_SHA_{ks.bits}"
+    if ks.kind != "hmac" or algorithm != expected:
+        raise InvalidKeyUsageException(f"MacAlgorithm {algorithm} is not valid for a {ks.name} key"
+                                       + (f" (use {expected})" if ks.kind == "hmac" else ""))
+    return str(ks.bits)
 
 
 def signing_algorithms(ks: KeySpec) -> list[str]:

@@ -91,8 +91,9 @@ def test_data_key_cache_cuts_backend_calls(run, workdir, keys):
     limited = run()("envelope", "encrypt", "tree", "-r", "--out", "enc3", "--key-id", "alias/app",
                     "--cache-max-messages", "50")
     assert limited.data["Summary"]["BackendCalls"] == 4
-    run()("envelope", "decrypt", "enc2", "-r", "--out", "dec")
+    res = run()("envelope", "decrypt", "enc2", "-r", "--out", "dec")
     assert (workdir / "dec" / "f007").read_bytes() == (src / "f007").read_bytes()
+    assert res.data["Summary"]["BackendCalls"] == 1  # shared EDK: unwrapped once for the whole tree
 
 
 def test_cache_byte_limit(run, workdir, keys):

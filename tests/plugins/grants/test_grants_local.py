@@ -185,7 +185,7 @@ def test_a_disabled_key_refuses_the_grantee_with_disabled_exception(session, key
     run(session, "key", "disable", key, "--yes")
     with pytest.raises(DisabledException):
         decrypt(session, blob)
-    run(session, "key", "schedule-deletion", key, "--pending-window-in-days", "7", "--yes")
+    run(session, "key", "schedule-deletion", key, "--days", "7", "--yes")
     with pytest.raises(KMSInvalidStateException):
         grant(session, key, B, "Encrypt")
 
