@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,7 +33,8 @@ key = RawMasterKey(provider_id="bench", key_id=b"k", wrapping_key=WrappingKey(
     wrapping_key_type=EncryptionKeyType.SYMMETRIC))
 client = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
 with open(src, "rb") as fi, open(dst, "wb") as fo:
-    with client.stream(mode=mode, source=fi, key_provider=key, frame_length=4096) as s:
+    extra = {"frame_length": 4096} if mode == "encrypt" else {}
+    with client.stream(mode=mode, source=fi, key_provider=key, **extra) as s:
         while chunk := s.read(65536):
             fo.write(chunk)
 """
@@ -63,10 +65,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--frame-size", default=None)
     parser.add_argument("--no-sdk", action="store_true", help="skip the (slow) aws-encryption-sdk rows")
-    parser.add_argument("--dir", default=None, help="work folder (default: a temp folder)")
+    parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+                        help="work folder (default /dev/shm: tmpfs is the page cache with no disk writeback, "
+                             "which otherwise dominates and varies; pass --dir /tmp to include a disk)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="kmstui-bench-env-", dir=args.dir))
+    try:
+        bench(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bench(args, tmp: Path) -> None:
     env = {**os.environ, "KMSTUI_HOME": str(tmp / "home"), "KMSTUI_PASSPHRASE": "bench passphrase",
            "KMSTUI_KDF_COST": "10", "KMSTUI_PLUGINS": "envelope"}
     py = sys.executable
@@ -116,7 +127,7 @@ def main() -> None:
     assert subprocess.run(["cmp", str(src), str(tmp / "k.dec")]).returncode == 0, "kmstui round trip differs"
 
     mib = args.size / (1 << 20)
-    print(f"{mib:.0f} MiB file, {args.rounds} rounds, load average {os.getloadavg()[0]:.1f} on "
+    print(f"{mib:.0f} MiB file in {tmp.parent}, {args.rounds} rounds, load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} CPUs; medians")
     print(f"{'tool':<20}{'enc s':>8}{'enc MiB/s':>11}{'dec s':>8}{'dec MiB/s':>11}{'enc cpu':>9}{'dec cpu':>9}{'RSS MiB':>9}")
     med = {}
@@ -132,10 +143,7 @@ def main() -> None:
         if peer in med:
             pe, pd, _ = med[peer]
             print(f"  vs {peer:<52}{pe[0] / ke[0]:8.2f} {pd[0] / kd[0]:8.2f}   >= {target}")
-    print(f"kmstui peak RSS {krss:.0f} MiB (target <= 80)")
-    for p in tmp.rglob("*"):
-        if p.is_file():
-            p.unlink()
+    print(f"kmstui peak RSS {krss:.0f} MiB (target <= 80); work folder {tmp.parent}")
 
 
 if __name__ == "__main__":

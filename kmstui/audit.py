@@ -131,8 +131,12 @@ class AuditLog:
             self._hash = digest
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
-        if self.anchor is not None and time.monotonic() - self._last_anchor > 1.0:
-            self.flush()
+        # A change to the store anchors its line at once; read-only calls at most once a second (and at exit).
+        if self.anchor is not None and (event.get("readOnly") is False or time.monotonic() - self._last_anchor > 1.0):
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - the call itself succeeded; the next flush anchors this line
+                self._last_anchor = time.monotonic()
         return self._seq
 
     def flush(self) -> None:

@@ -135,24 +135,81 @@ def _start_tui_or_repl(session) -> int:
     return run_repl(session)
 
 
+_TOP_FLAGS = (
+    ("-c", 'run commands: -c "CMD; CMD"'), ("--command", 'run commands: --command "CMD; CMD"'),
+    ("--version", "print the version"), ("--keep-going", "with -c, run or stdin: go on after a failing line"),
+    ("--help", "show help"),
+)
+
+
+def _completion_candidates(session, words: list[str], current: str) -> list:
+    """Candidates for `current` after the complete `words` of a kmstui command line (program name left out):
+    leading global flags and their values, mode words, then the command itself."""
+    from kmstui.completion import Candidate, complete_words, rank, value_candidates
+
+    i = 0
+    while i < len(words) and words[i].startswith("-") and words[i] != "-":
+        name, eq, _value = words[i].partition("=")
+        arg = _GLOBAL_BY_SPELLING.get(name)
+        takes_value = name in ("-c", "--command") or (arg is not None and not arg.flag)
+        if not takes_value or eq:
+            i += 1
+            continue
+        if i + 1 == len(words):  # the value of a leading flag is being typed
+            return rank(current, value_candidates(session, arg, current)) if arg is not None else []
+        i += 2
+    rest = words[i:]
+    if rest[:1] == ["run"]:
+        return []  # a script file name: the shell's own file completion does it
+    if rest[:1] == ["shell"]:
+        rest = rest[1:]
+    if not rest and current.startswith("-"):
+        name, eq, value = current.partition("=")
+        if eq:
+            arg = _GLOBAL_BY_SPELLING.get(name)
+            if arg is None or arg.flag:
+                return []
+            return [Candidate(f"{name}={c.text}", c.meta, c.kind)
+                    for c in rank(value, value_candidates(session, arg, value))]
+        flags = [Candidate(s, a.help, "flag") for a in GLOBAL_ARGS for s in a.spellings]
+        return rank(current, flags + [Candidate(s, h, "flag") for s, h in _TOP_FLAGS])
+    return complete_words(session, rest, current)
+
+
+def _bash_candidates(candidates: list, typed: str) -> list[str]:
+    """What bash's COMPREPLY needs: prefix matches first (readline replaces the word with the matches'
+    common prefix, so fuzzy ones are offered only when nothing matches by prefix), each cut to the part
+    after the last COMP_WORDBREAKS character (`=`, `:`), because bash completes only that part."""
+    prefixed = [c for c in candidates if c.text.lower().startswith(typed.lower())]
+    chosen = prefixed or candidates
+    breaks = set(os.environ.get("COMP_WORDBREAKS", "\"'><=;|&(:")) - set(" \t\n\"'")
+    cut = max((i + 1 for i, ch in enumerate(typed) if ch in breaks), default=0)
+    head = typed[:cut]
+    return [c.text[cut:] for c in chosen if c.text.startswith(head)]
+
+
 def _complete(words: list[str]) -> int:
-    """Hidden `kmstui __complete -- WORDS... CURRENT`: candidates for shell completion scripts."""
-    from kmstui.completion import complete_words
+    """Hidden completion entry point for the shell scripts of `kmstui completion`:
+    `kmstui __complete -- WORDS... CURRENT` prints TEXT<TAB>DESCRIPTION lines (zsh, fish);
+    `kmstui __complete --bash LINE` takes the line up to the cursor and prints bare words for COMPREPLY."""
+    from kmstui.completion import split_for_completion
     from kmstui.session import Session
 
-    if words and words[0] == "--":
-        words = words[1:]
-    current = words[-1] if words else ""
+    bash = bool(words) and words[0] == "--bash"
     try:
+        if bash:
+            before, current = split_for_completion(words[1] if len(words) > 1 else "")
+            before = before[1:]  # the program name
+        else:
+            words = words[1:] if words and words[0] == "--" else words
+            before, current = words[:-1], (words[-1] if words else "")
         session = Session(interactive=False)
-        parsed = parse_argv(words[:-1])
-        before = parsed.rest
-        if parsed.rest and parsed.rest[0] == "run":
-            return 0
-        if parsed.rest and parsed.rest[0] == "shell":
-            before = parsed.rest[1:]
-        candidates = complete_words(session, before, current)
+        candidates = _completion_candidates(session, before, current)
     except Exception:  # noqa: BLE001 - completion must never print a traceback into the user's shell
+        return 0
+    if bash:
+        for text in _bash_candidates(candidates, current):
+            print(text)
         return 0
     for cand in candidates:
         print(f"{cand.text}\t{cand.meta}")

@@ -86,21 +86,42 @@ def test_hidden_complete_command(run_kmstui):
     assert [line.split("\t")[0] for line in r.out.splitlines()] == ["json", "table", "text", "yaml"]
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
-def test_bash_completion_script_completes_through_kmstui(run_kmstui, tmp_path):
-    script = run_kmstui("completion", "bash").out
-    assert "complete -o default -o nospace -F _kmstui_complete kmstui" in script
+def _bash_complete(tmp_path, script: str, line: str) -> tuple[list[str], str]:
+    """COMPREPLY for `line` (cursor at its end) from the script, run by a real bash."""
     bindir = tmp_path / "bin"
-    bindir.mkdir()
+    bindir.mkdir(exist_ok=True)
     shim = bindir / "kmstui"
     shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m kmstui \"$@\"\n")
     shim.chmod(0o755)
     (tmp_path / "c.bash").write_text(script)
-    probe = ('source c.bash; COMP_WORDS=(kmstui config lo); COMP_CWORD=2; _kmstui_complete; '
-             'printf "%s\\n" "${COMPREPLY[@]}"')
-    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    probe = ('source c.bash; COMP_LINE="$LINE"; COMP_POINT=${#LINE}; read -ra COMP_WORDS <<< "$LINE"; '
+             'COMP_CWORD=${#COMP_WORDS[@]}; _kmstui_complete; printf "%s\\n" "${COMPREPLY[@]}"')
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "LINE": line}
     out = subprocess.run(["bash", "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    assert out.stdout.split() == ["locate"], out.stderr
+    return out.stdout.split(), out.stderr
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_bash_completion_script_completes_through_kmstui(run_kmstui, tmp_path):
+    script = run_kmstui("completion", "bash").out
+    assert "complete -o default -o nospace -F _kmstui_complete kmstui" in script
+    got, err = _bash_complete(tmp_path, script, "kmstui config lo")
+    assert got == ["locate"], err
+    # Regressions: fuzzy matches beside prefix ones made readline's common prefix empty, so Tab did nothing
+    # ("key cr" also matched "describe"); and bash completes only the part after '=' in --flag=value.
+    assert _bash_complete(tmp_path, script, "kmstui key cr")[0] == ["create"]
+    assert _bash_complete(tmp_path, script, "kmstui key create --key-spec=RSA_3")[0] == ["RSA_3072"]
+    assert _bash_complete(tmp_path, script, "kmstui --output j")[0] == ["json"]
+
+
+def test_hidden_complete_handles_leading_global_flags(run_kmstui):
+    """Regression: `kmstui --output <Tab>` printed nothing (the flag without its value failed to parse)."""
+    r = run_kmstui("__complete", "--", "--output", "")
+    assert [line.split("\t")[0] for line in r.out.splitlines()] == ["json", "table", "text", "yaml"]
+    r = run_kmstui("__complete", "--", "--ver")
+    assert r.out.splitlines()[0].startswith("--version\t")
+    r = run_kmstui("__complete", "--", "--output", "json", "con")
+    assert r.out.splitlines()[0].startswith("config\t")
 
 
 def test_zsh_and_fish_scripts_call_back_into_kmstui(run_kmstui):

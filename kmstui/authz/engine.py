@@ -112,6 +112,16 @@ def _applies(s: Statement, resource: str, ctx: RequestContext, caller: Caller | 
     return how
 
 
+def _iam_allow(iams: list[CompiledPolicy], full: str, resource: str, ctx: RequestContext
+               ) -> tuple[CompiledPolicy, Statement] | None:
+    """The first identity-policy Allow statement that applies to the request."""
+    for p in iams:
+        for s in p.for_action(full)[1]:
+            if _applies(s, resource, ctx, None) is not None:
+                return p, s
+    return None
+
+
 class _Recorder:
     def __init__(self) -> None:
         self.steps: list[dict[str, Any]] = []
@@ -130,7 +140,8 @@ def _ref(policy: CompiledPolicy, s: Statement) -> str:
 
 
 def _decide(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet, req: Request,
-            rec: _Recorder | None) -> tuple[bool, str, str]:
+            rec: _Recorder | None) -> tuple[bool, Any, str]:
+    """(allowed, reason, decided_by); the reason may be a function producing it (lazy, fast path only)."""
     full, op = _action(req.action)
     caller = parse_caller(req.principal, req.caller_account)
     if caller.account is None and req.caller_account and caller.kind != "service":
@@ -188,13 +199,6 @@ def _decide(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet,
         rec.step("cross_account_filter", "continue",
                  "same account" if same_account else f"{full} is allowed cross-account")
 
-    def iam_allow() -> tuple[CompiledPolicy, Statement] | None:
-        for p in iams:
-            for s in p.for_action(full)[1]:
-                if _applies(s, resource, ctx, None) is not None:
-                    return p, s
-        return None
-
     # key-less operations: IAM alone decides
     if keyless:
         if caller.is_root:
@@ -202,7 +206,7 @@ def _decide(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet,
             if rec:
                 rec.step("iam", "allow", why)
             return True, why, "iam"
-        hit = iam_allow()
+        hit = _iam_allow(iams, full, resource, ctx)
         if hit:
             why = f"{_ref(*hit)} allows {full} (no key involved, IAM alone decides)"
             if rec:
@@ -229,7 +233,7 @@ def _decide(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet,
             needs_iam.append((s, how))
     if needs_iam:
         s, how = needs_iam[0]
-        hit = None if caller.is_root else iam_allow()
+        hit = None if caller.is_root else _iam_allow(iams, full, resource, ctx)
         if caller.is_root or hit:
             by = "the caller is its account's root" if caller.is_root else f"{_ref(*hit)} allows it"
             kind = "delegates to account " + str(caller.account) if how == ACCOUNT else "names the caller"
@@ -259,23 +263,27 @@ def _decide(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet,
         rec.step("grants", "continue", f"grants cannot allow {op}" if op not in A.GRANT_OPERATION_SET else
                  f"no grant allows {op} for the caller ({len(rec.grants)} grant(s) name the caller)")
 
-    # 6. implicit deny, with the nearest miss as the reason
-    near = _near_miss(kp, full, resource, ctx, caller) if kp is not None else None
-    if near is not None:
-        why = near
-    elif needs_iam:
-        s, how = needs_iam[0]
-        why = (f"{_ref(kp, s)} delegates {full} to account {caller.account}, but no IAM policy allows it"
-               if how == ACCOUNT else f"{_ref(kp, s)} names the caller, but cross-account use also needs an IAM "
-               f"policy in account {caller.account} allowing {full} on the key")
-    elif iam_allow() is not None:
-        why = (f"an IAM policy allows {full}, but the key policy does not allow it for the caller or delegate "
-               f"it to account {caller.account}")
-    else:
-        why = f"no key-policy statement, IAM policy or grant allows {full} (implicit deny)"
+    # 6. implicit deny, with the nearest miss as the reason (worked out only when someone reads it)
+    def reason() -> str:
+        near = _near_miss(kp, full, resource, ctx, caller) if kp is not None else None
+        if near is not None:
+            return near
+        if needs_iam:
+            s, how = needs_iam[0]
+            if how == ACCOUNT:
+                return f"{_ref(kp, s)} delegates {full} to account {caller.account}, but no IAM policy allows it"
+            return (f"{_ref(kp, s)} names the caller, but cross-account use also needs an IAM policy in account "
+                    f"{caller.account} allowing {full} on the key")
+        if _iam_allow(iams, full, resource, ctx) is not None:
+            return (f"an IAM policy allows {full}, but the key policy does not allow it for the caller or delegate "
+                    f"it to account {caller.account}")
+        return f"no key-policy statement, IAM policy or grant allows {full} (implicit deny)"
+
     if rec:
+        why = reason()
         rec.step("implicit_deny", "deny", why)
-    return False, why, "implicit_deny"
+        return False, why, "implicit_deny"
+    return False, reason, "implicit_deny"
 
 
 def _near_miss(kp: CompiledPolicy, full: str, resource: str, ctx: RequestContext, caller: Caller) -> str | None:

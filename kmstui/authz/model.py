@@ -50,15 +50,22 @@ class Decision:
     """ALLOW or DENY with a one-line reason. `trace` (a JSON-able dict, see docs/authz-trace.md) is built on
     first access by re-running the evaluation with recording on, so the fast path pays nothing for it."""
 
-    __slots__ = ("allowed", "reason", "decided_by", "_trace", "_tracer")
+    __slots__ = ("allowed", "_reason", "decided_by", "_trace", "_tracer")
 
-    def __init__(self, allowed: bool, reason: str, decided_by: str,
+    def __init__(self, allowed: bool, reason: str | Callable[[], str], decided_by: str,
                  tracer: Callable[[], dict[str, Any]] | None = None, trace: dict[str, Any] | None = None) -> None:
         self.allowed = allowed
-        self.reason = reason
+        self._reason = reason
         self.decided_by = decided_by
         self._trace = trace
         self._tracer = tracer
+
+    @property
+    def reason(self) -> str:
+        """One line saying why (built on first access when it takes work, e.g. the nearest miss)."""
+        if callable(self._reason):
+            self._reason = self._reason()
+        return self._reason
 
     @property
     def decision(self) -> str:

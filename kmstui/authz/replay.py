@@ -21,21 +21,33 @@ _SERVICE_RE = re.compile(r"^[a-z0-9-]+\.amazonaws\.com$")
 _IP_RE = re.compile(r"^[0-9a-fA-F:.]+$")
 
 
-def _principal(identity: dict) -> tuple[str | None, str | None, dict[str, Any]]:
-    """(principal, caller account, extra context) from a CloudTrail userIdentity."""
-    extra: dict[str, Any] = {}
+_IDENTITY_MEMO: dict[tuple, tuple[str | None, str | None, tuple]] = {}
+
+
+def _principal(identity: dict) -> tuple[str | None, str | None, tuple]:
+    """(principal, caller account, extra context pairs) from a CloudTrail userIdentity (memoized: a log
+    repeats the same few identities)."""
     kind = identity.get("type")
     account = identity.get("accountId")
-    if kind == "AWSService":
-        return identity.get("invokedBy"), None, extra
     arn = identity.get("arn")
-    if kind == "AssumedRole":
-        issuer = ((identity.get("sessionContext") or {}).get("sessionIssuer") or {}).get("arn")
-        if issuer:
-            extra["aws:PrincipalArn"] = issuer
-    if not arn and account:
-        arn = f"arn:aws:iam::{account}:root"
-    return arn, account, extra
+    session = identity.get("sessionContext")
+    key = (kind, account, arn, identity.get("invokedBy"),
+           ((session or {}).get("sessionIssuer") or {}).get("arn") if session else None)
+    hit = _IDENTITY_MEMO.get(key)
+    if hit is not None:
+        return hit
+    extra: tuple = ()
+    if kind == "AWSService":
+        hit = (identity.get("invokedBy"), None, ())
+    else:
+        if kind == "AssumedRole" and key[4]:
+            extra = (("aws:PrincipalArn", key[4]),)
+        if not arn and account:
+            arn = f"arn:aws:iam::{account}:root"
+        hit = (arn, account, extra)
+    if len(_IDENTITY_MEMO) < 65536:
+        _IDENTITY_MEMO[key] = hit
+    return hit
 
 
 def request_from_event(rec: dict[str, Any]) -> Request | None:
@@ -46,27 +58,28 @@ def request_from_event(rec: dict[str, Any]) -> Request | None:
     if rec.get("eventType") == "AwsServiceEvent":  # KMS acting on its own (rotation, deletion): no caller
         return None
     identity = rec.get("userIdentity") or {}
-    principal, account, context = _principal(identity)
+    principal, account, extra = _principal(identity)
     if not principal:
         return None
+    context = dict(extra) if extra else {}
     params = rec.get("requestParameters") or {}
     key_arn = None
     for res in rec.get("resources") or ():
-        if isinstance(res, dict) and str(res.get("ARN", "")).startswith("arn:") and ":key/" in res.get("ARN", ""):
-            key_arn = res["ARN"]
+        arn = res.get("ARN") if isinstance(res, dict) else None
+        if isinstance(arn, str) and arn.startswith("arn:") and ":key/" in arn:
+            key_arn = arn
             break
     if key_arn is None:
         kid = params.get("keyId") or params.get("KeyId") or params.get("sourceKeyId")
         if isinstance(kid, str) and kid.startswith("arn:") and ":key/" in kid:
             key_arn = kid
-    region = rec.get("awsRegion")
     invoked = identity.get("invokedBy")
-    if invoked and identity.get("type") != "AWSService" and _SERVICE_RE.match(invoked) and region:
-        context["kms:ViaService"] = f"{invoked.split('.')[0]}.{region}.amazonaws.com"
+    if invoked and identity.get("type") != "AWSService" and _SERVICE_RE.match(invoked) and rec.get("awsRegion"):
+        context["kms:ViaService"] = f"{invoked.split('.')[0]}.{rec['awsRegion']}.amazonaws.com"
     ip = rec.get("sourceIPAddress")
-    if isinstance(ip, str) and _IP_RE.match(ip) and not invoked:
+    if ip and not invoked and isinstance(ip, str) and _is_ip(ip):
         context["aws:SourceIp"] = ip
-    ec = params.get("encryptionContext") or params.get("EncryptionContext") or {}
+    ec = params.get("encryptionContext") or params.get("EncryptionContext")
     grant_request = None
     if name == "CreateGrant":
         grant_request = {"GranteePrincipal": params.get("granteePrincipal"),
@@ -74,9 +87,20 @@ def request_from_event(rec: dict[str, Any]) -> Request | None:
                          "Operations": params.get("operations") or [],
                          "Constraints": params.get("constraints") or {}}
         grant_request = {k: v for k, v in grant_request.items() if v is not None}
-    return Request(principal=principal, action=f"kms:{name}", key_arn=key_arn, caller_account=account,
-                   encryption_context=dict(ec) if isinstance(ec, dict) else {}, grant_request=grant_request,
-                   target_grant_id=params.get("grantId"), context=context)
+    return Request(principal, "kms:" + name, key_arn, account, ec if isinstance(ec, dict) else {}, grant_request,
+                   params.get("grantId"), context, [])
+
+
+_IP_MEMO: dict[str, bool] = {}
+
+
+def _is_ip(value: str) -> bool:
+    hit = _IP_MEMO.get(value)
+    if hit is None:
+        hit = bool(_IP_RE.match(value)) and any(c.isdigit() for c in value)
+        if len(_IP_MEMO) < 65536:
+            _IP_MEMO[value] = hit
+    return hit
 
 
 def _open_text(path: Path):
@@ -155,11 +179,32 @@ def _from_document(doc: Any, p: Path, on_error) -> Iterator[Request]:
 
 def request_key(r: Request) -> tuple:
     """A hashable identity of everything a decision depends on."""
+    ctx = r.context
     return (r.principal, r.caller_account, r.action, r.key_arn,
-            tuple(sorted(r.encryption_context.items())) if r.encryption_context else (),
-            tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in r.context.items())) if r.context else (),
+            tuple(r.encryption_context.items()) if r.encryption_context else None,
+            tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in ctx.items()) if ctx else None,
             r.target_grant_id,
             json.dumps(r.grant_request, sort_keys=True) if r.grant_request is not None else None)
+
+
+def statements_differ(current, proposed) -> Callable[[str], bool]:
+    """For compiled key policies: a predicate telling whether the statements that can apply to an action
+    differ between the two. Where they do not, no decision for that action can change."""
+    memo: dict[str, bool] = {}
+
+    def raw(policy, action: str) -> tuple:
+        deny, allow = policy.for_action(action)
+        return tuple(json.dumps(s.raw, sort_keys=True) for s in deny + allow)
+
+    same_version = current.version == proposed.version
+
+    def differ(action: str) -> bool:
+        hit = memo.get(action)
+        if hit is None:
+            hit = memo[action] = not same_version or raw(current, action) != raw(proposed, action)
+        return hit
+
+    return differ
 
 
 @dataclass
@@ -170,24 +215,31 @@ class Change:
     count: int  # how many recorded requests had this shape
 
 
-def diff(requests: Iterable[Request], before: Callable[[Request], Any], after: Callable[[Request], Any]
-         ) -> tuple[list[Change], int, int]:
+def diff(requests: Iterable[Request], before: Callable[[Request], Any], after: Callable[[Request], Any], *,
+         relevant: Callable[[Request], bool] | None = None) -> tuple[list[Change], int, int]:
     """Requests whose decision differs between `before` and `after` (functions Request -> Decision).
-    Returns (changes in first-seen order, total requests, distinct requests)."""
-    seen: dict[tuple, list] = {}
+    `relevant(request)` False means the decision cannot change (see statements_differ), so it is not
+    evaluated. Returns (changes in first-seen order, total requests, distinct requests)."""
+    seen: dict[tuple, Any] = {}
+    changes: list[Change] = []
     total = 0
-    order: list[tuple] = []
+    key_of = request_key
     for r in requests:
         total += 1
-        k = request_key(r)
+        k = key_of(r)
         slot = seen.get(k)
         if slot is None:
+            if relevant is not None and not relevant(r):
+                seen[k] = False
+                continue
             b = before(r)
             a = after(r)
-            slot = [r, b, a, 0]
-            seen[k] = slot
             if b.allowed != a.allowed:
-                order.append(k)
-        slot[3] += 1
-    changes = [Change(seen[k][0], seen[k][1], seen[k][2], seen[k][3]) for k in order]
+                slot = Change(r, b, a, 1)
+                changes.append(slot)
+                seen[k] = slot
+            else:
+                seen[k] = False
+        elif slot is not False:
+            slot.count += 1
     return changes, total, len(seen)

@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,8 @@ def hsm_init(session, args) -> Result:
     from kmstui.backends.local.unseal import ask_new_passphrase, create_hsm, slots
 
     profile, path = _target(session)
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder; point the profile's 'path' at a file name for the HSM")
     if path.exists():
         raise UsageError(f"an HSM file already exists at {path}; use it, or remove it first (back it up with "
                          "'hsm backup FILE')")
@@ -123,16 +126,29 @@ def hsm_seal(session, args) -> Result:
     from kmstui.backends.local.unseal import file_id
 
     profile, path = _target(session)
+    runtime = session.config.paths.runtime_dir
     _forget_open_backend(session, profile.name)
+    if args.all:
+        stopped = agent.stop(runtime)
+        return Result(data={"Path": str(path), "Sealed": True, "AgentStopped": stopped},
+                      message="stopped the unseal agent: it held no key any more" if stopped
+                      else "no unseal agent was running")
     had = False
     if path.exists():
-        store = _open_store(path)
         try:
-            had = agent.forget(session.config.paths.runtime_dir, file_id(store))
+            store = _open_store(path)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}; 'kmstui hsm seal --all' stops the agent whatever it holds") from None
+        try:
+            had = agent.forget(runtime, file_id(store))
         finally:
             store.close()
-    return Result(data={"Path": str(path), "Sealed": True, "AgentHeldKey": had},
-                  message=f"sealed {path}" + ("" if had else " (the agent was not holding it)"))
+    others = len((agent.status(runtime) or {}).get("entries") or {})
+    note = "" if had else " (the agent was not holding it)"
+    if others:
+        note += f"; the agent still holds {others} other HSM file(s) ('hsm seal --all' ends it)"
+    return Result(data={"Path": str(path), "Sealed": True, "AgentHeldKey": had, "AgentOtherFiles": others},
+                  message=f"sealed {path}{note}")
 
 
 def hsm_change_passphrase(session, args) -> Result:
@@ -188,15 +204,34 @@ def _sqlite_copy(src_path: Path, dest: Path) -> int:
     return dest.stat().st_size
 
 
+def _companions(path: Path) -> set[str]:
+    """The live HSM file and everything that lives beside it (journals, audit log), as real paths."""
+    from kmstui.backends.local.core import audit_path
+
+    names = [str(path) + suffix for suffix in ("", "-wal", "-shm", "-journal")] + [str(audit_path(path))]
+    return {os.path.realpath(name) for name in names}
+
+
+def _not_live(path: Path, other: Path, what: str) -> None:
+    if os.path.realpath(other) in _companions(path) or (other.exists() and path.exists() and other.samefile(path)):
+        raise UsageError(f"{other} is the live HSM file (or one of its companions); {what}")
+
+
 def hsm_backup(session, args) -> Result:
     _profile, path = _target(session)
     _open_store(path).close()  # a clear error when there is no HSM file
     dest = Path(args.file).expanduser()
+    if dest.is_dir():
+        raise UsageError(f"{dest} is a folder; give the backup a file name, e.g. {dest / 'hsm-backup.kmstui'}")
+    _not_live(path, dest, "choose another name for the backup")
     if dest.exists() and not args.force:
         raise UsageError(f"{dest} exists; choose another name or add --force")
     if not dest.parent.is_dir():
         raise UsageError(f"folder {dest.parent} does not exist")
-    size = _sqlite_copy(path, dest)
+    try:
+        size = _sqlite_copy(path, dest)
+    except OSError as exc:
+        raise UsageError(f"cannot write the backup {dest} ({exc.strerror}); nothing was written") from None
     return Result(data={"Path": str(path), "Backup": str(dest), "Bytes": size},
                   message=f"backed up {path} to {dest} (still sealed; the audit log is not included)")
 
@@ -204,14 +239,32 @@ def hsm_backup(session, args) -> Result:
 def hsm_restore(session, args) -> Result:
     from kmstui.backends.local.unseal import file_id
 
+    from kmstui.backends.local.core import audit_path
+
     profile, path = _target(session)
     source = Path(args.file).expanduser()
+    if source.is_dir():
+        raise UsageError(f"{source} is a folder; give the backup file made by 'hsm backup FILE'")
     if not source.is_file():
         raise UsageError(f"{source}: no such file")
+    _not_live(path, source, "restore from a backup made with 'hsm backup FILE'")
     src_store = _open_store(source)  # refuses anything that is not a kmstui HSM file
     src_id = file_id(src_store)
     src_store.close()
     _forget_open_backend(session, profile.name)
+    live_id = None
+    if path.exists():
+        live = _open_store(path)
+        try:
+            live_id = file_id(live)
+        finally:
+            live.close()
+    moved = None
+    log = Path(audit_path(path))
+    if live_id is not None and live_id != src_id and log.exists():
+        # Another HSM's log would fail every MAC check; keep it beside, and let the restored file start afresh.
+        moved = log.with_name(f"{log.name}.replaced-{int(time.time())}")
+        log.rename(moved)
     if path.exists():
         # Copy into the live file through SQLite, so other processes using it see a consistent switch.
         live = sqlite3.connect(str(path), timeout=15)
@@ -225,8 +278,12 @@ def hsm_restore(session, args) -> Result:
         path.parent.mkdir(parents=True, exist_ok=True)
         _sqlite_copy(source, path)
     os.chmod(path, 0o600)
-    return Result(data={"Path": str(path), "RestoredFrom": str(source), "FileId": src_id},
-                  message=f"restored {path} from {source}")
+    data = {"Path": str(path), "RestoredFrom": str(source), "FileId": src_id}
+    message = f"restored {path} from {source}"
+    if moved is not None:
+        data["OldAuditLog"] = str(moved)
+        message += f" (a different HSM: its old audit log was moved to {moved})"
+    return Result(data=data, message=message)
 
 
 def register(registry) -> None:
@@ -241,7 +298,9 @@ def register(registry) -> None:
     registry.command("hsm unseal", "unseal the HSM and keep the key in a per-user agent for a while", [
         Arg("--ttl", "how long the agent keeps the key (e.g. 90s, 15m, 2h; default 15m)", metavar="DURATION"),
     ], examples=["hsm unseal --ttl 1h"])(hsm_unseal)
-    registry.command("hsm seal", "make the agent (and this session) forget the HSM's key", [])(hsm_seal)
+    registry.command("hsm seal", "make the agent (and this session) forget the HSM's key", [
+        Arg("--all", "stop the agent itself, forgetting every HSM file's key", flag=True),
+    ])(hsm_seal)
     registry.command("hsm change-passphrase", "change the unseal passphrase (no key is re-encrypted)", [],
                      mutates=True)(hsm_change_passphrase)
     registry.command("hsm backup", "write a consistent, still sealed copy of the HSM file (safe while in use)", [

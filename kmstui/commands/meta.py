@@ -238,10 +238,10 @@ def _config_init(session, args) -> Result:
 # -- shell completion scripts ---------------------------------------------------------------------------
 BASH = r"""# kmstui completion for bash: eval "$(kmstui completion bash)"
 _kmstui_complete() {
-    local IFS=$'\n' cur="${COMP_WORDS[COMP_CWORD]}"
-    local -a words=("${COMP_WORDS[@]:1:COMP_CWORD-1}")
-    COMPREPLY=($(command kmstui __complete -- "${words[@]}" "$cur" 2>/dev/null | cut -f1))
-    if declare -F __ltrim_colon_completions >/dev/null; then __ltrim_colon_completions "$cur"; fi
+    local IFS=$'\n'
+    COMPREPLY=($(COMP_WORDBREAKS="$COMP_WORDBREAKS" command kmstui __complete --bash "${COMP_LINE:0:COMP_POINT}" 2>/dev/null))
+    # a finished word gets its space; a folder, `--flag=` or `profile:` stays open for the rest
+    if [[ ${#COMPREPLY[@]} -eq 1 && ${COMPREPLY[0]} != *[/=:] ]]; then compopt +o nospace 2>/dev/null; fi
 }
 complete -o default -o nospace -F _kmstui_complete kmstui
 """
@@ -294,6 +294,8 @@ def register(registry) -> None:
     cmd("completion", "Print a shell completion script",
         [Arg("shell", "the shell", choices=("bash", "zsh", "fish"))], needs_backend=False,
         description="Print a completion script for your shell. It asks kmstui for candidates as you type, "
-                    "so it completes commands, flags, values and key aliases like the REPL does.",
+                    "so it completes commands, flags and their values (choices, profiles, files) as the "
+                    "REPL does. Key ids and aliases are completed only in the REPL and the TUI: the shell "
+                    "script never opens or unseals a key store.",
         examples=['eval "$(kmstui completion bash)"', 'eval "$(kmstui completion zsh)"',
                   "kmstui completion fish | source"])(_completion)

@@ -74,9 +74,11 @@ def render(result: Result, fmt: str, *, query: str | None = None, color: bool = 
         import yaml
 
         return yaml.safe_dump(plain(data), sort_keys=False, default_flow_style=False, allow_unicode=True)
-    if fmt == "text":
+    if fmt == "text" or (fmt == "table" and result.table is None):
+        # A command's own human rendering beats a generic grid (a policy document, an advisor report).
         if result.text is not None and not query:
             return _nl(result.text)
+    if fmt == "text":
         return format_text(plain(data))
     if fmt == "table":
         hint = None if query else result.table

@@ -22,8 +22,14 @@ def load_answers(path: str | Path) -> dict[str, Any]:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"--answers: file {p} not found") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--answers: cannot read {p} ({type(exc).__name__})") from None
+    except IsADirectoryError:
+        raise UsageError(f"--answers: {p} is a folder; give the answer file (TOML)") from None
+    except PermissionError:
+        raise UsageError(f"--answers: no permission to read {p}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--answers: {p} is not UTF-8 text; an answer file is TOML") from None
+    except OSError as exc:
+        raise UsageError(f"--answers: cannot read {p} ({exc.strerror or exc})") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -35,13 +41,23 @@ def dump_answers(answers: Mapping[str, Any]) -> str:
     return tomli_w.dumps(readable(normalize(answers)))
 
 
-def write_atomic(path: str | Path, text: str, *, force: bool, what: str) -> Path:
-    """Write `text` to `path` through a temporary file and os.replace; refuse to overwrite without force."""
+def check_target(path: str | Path, *, force: bool, what: str) -> Path:
+    """UsageError unless `path` can be written: its folder exists, it is not a folder, and it does not
+    exist yet unless force. Checked for every output before any is written, so a bad second path leaves
+    no first file behind."""
     p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{what}: {p} is a folder; give a file name")
     if p.exists() and not force:
         raise UsageError(f"{what}: {p} exists; pass --force to overwrite it")
-    if not p.parent.exists():
+    if not p.parent.is_dir():
         raise UsageError(f"{what}: folder {p.parent} does not exist")
+    return p
+
+
+def write_atomic(path: str | Path, text: str, *, force: bool, what: str) -> Path:
+    """Write `text` to `path` through a temporary file and os.replace; refuse to overwrite without force."""
+    p = check_target(path, force=force, what=what)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

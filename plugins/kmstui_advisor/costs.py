@@ -49,22 +49,33 @@ def kms_requests(sym: int, rsa2048: int, asym_other: int, gdkp: int, facts: Fact
     return lines
 
 
+def _symmetric_bill(requests: float, facts: Facts) -> float:
+    return max(0.0, requests - facts.num("kms_free_requests")) / 10_000 * facts.num("kms_symmetric_per_10k")
+
+
 def bucket_key_saving(answers: Mapping[str, Any], facts: Facts) -> float:
-    """What S3 Bucket Keys would save a month on the S3 share of the symmetric requests (0 unless Q16 = no)."""
+    """What S3 Bucket Keys would save a month on the S3 share of the symmetric requests (0 unless Q16 = no):
+    the symmetric bill now minus the bill with the S3 share cut by the reduction. Taken as a difference of
+    bills, not as avoided requests x price, because requests that fall inside the free tier were never paid."""
     if answers["Q16"] != "no":
         return 0.0
-    s3 = min(answers["Q12"]["s3_symmetric"], answers["Q12"]["symmetric"])
-    return s3 * facts.num("s3_bucket_key_reduction") / 10_000 * facts.num("kms_symmetric_per_10k")
+    sym = answers["Q12"]["symmetric"]
+    s3 = min(answers["Q12"]["s3_symmetric"], sym)
+    return _symmetric_bill(sym, facts) - _symmetric_bill(sym - s3 * facts.num("s3_bucket_key_reduction"), facts)
 
 
 def _bucket_key_line(answers: Mapping[str, Any], facts: Facts) -> Lines:
     saving = bucket_key_saving(answers, facts)
     if not saving:
         return []
-    s3 = min(answers["Q12"]["s3_symmetric"], answers["Q12"]["symmetric"])
-    return [CostLine("S3 Bucket Keys would save (not in the total)", "s3_symmetric x reduction / 10,000 x price",
-                     {"s3_symmetric": s3, "reduction": facts.num("s3_bucket_key_reduction"),
-                      "price": facts.num("kms_symmetric_per_10k"), "in_total": False}, saving)]
+    req = answers["Q12"]
+    s3 = min(req["s3_symmetric"], req["symmetric"])
+    return [CostLine("S3 Bucket Keys would save (not in the total)",
+                     "bill(symmetric) - bill(symmetric - s3_symmetric x reduction), "
+                     "bill(n) = max(0, n - free_tier) / 10,000 x price",
+                     {"symmetric": req["symmetric"], "s3_symmetric": s3, "reduction": facts.num("s3_bucket_key_reduction"),
+                      "free_tier": int(facts.num("kms_free_requests")), "price": facts.num("kms_symmetric_per_10k"),
+                      "in_total": False}, saving)]
 
 
 def hsm_price(answers: Mapping[str, Any], facts: Facts) -> tuple[float, str]:

@@ -28,10 +28,14 @@ def _can_ask(session) -> bool:
 
 
 def cmd_advise(session, args) -> Result:
-    from kmstui_advisor.answers import dump_answers, load_answers, write_atomic
+    from kmstui_advisor.answers import check_target, dump_answers, load_answers, write_atomic
     from kmstui_advisor.engine import advise
     from kmstui_advisor.report import render_markdown, render_text
 
+    outputs = [(args.save_answers, "--save-answers"), (args.report, "--report")]
+    for path, what in outputs:  # before asking 18 questions, and before writing either file
+        if path:
+            check_target(path, force=args.force, what=what)
     if args.answers:
         raw: dict[str, Any] = load_answers(args.answers)
     elif _can_ask(session):

@@ -3,6 +3,7 @@ the rest of the advisor (and kmstui's core) never imports a UI library."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable, Sequence
 
 from kmstui.errors import UsageError
@@ -13,10 +14,14 @@ Prompt = Callable[[str, Sequence[str], str], str]
 
 
 def toolkit_prompt() -> Prompt:
+    """Prompts drawn on the terminal even when stdout is redirected (`advise --output json > advice.json`),
+    so the questions never end up in the result file."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.completion import WordCompleter
+    from prompt_toolkit.output.defaults import create_output
 
-    session: PromptSession = PromptSession()
+    redirected = not sys.stdout.isatty() and sys.stderr.isatty()
+    session: PromptSession = PromptSession(output=create_output(stdout=sys.stderr) if redirected else None)
 
     def ask(message: str, completions: Sequence[str], default: str) -> str:
         completer = WordCompleter(list(completions)) if completions else None
@@ -72,7 +77,12 @@ def _ask_one(q: Question, prompt: Prompt, say: Callable[[str], None]) -> Any:
             say(str(exc))
 
 
-def ask_answers(prompt: Prompt | None = None, say: Callable[[str], None] = print) -> dict[str, Any]:
-    """Ask every question (Enter keeps the default shown) and return the answers keyed by id."""
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def ask_answers(prompt: Prompt | None = None, say: Callable[[str], None] = _say) -> dict[str, Any]:
+    """Ask every question (Enter keeps the default shown) and return the answers keyed by id. Help and
+    complaints go to stderr: stdout carries only the result."""
     prompt = prompt or toolkit_prompt()
     return {q.id: _ask_one(q, prompt, say) for q in questions()}

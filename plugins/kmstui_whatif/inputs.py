@@ -14,7 +14,8 @@ from typing import Any
 from kmstui.authz import PolicyError, Request, compile_policy
 from kmstui.authz.grants import GrantSet
 from kmstui.authz.policy import load_document
-from kmstui.backends.base import GRANTS
+from kmstui.authz.principals import parse_caller
+from kmstui.backends.base import GRANTS, IAM_POLICIES
 from kmstui.errors import UsageError
 
 DEFAULT_REGION = "us-east-1"
@@ -130,16 +131,21 @@ def from_backend(session, key_ref: str) -> KeyInputs:
 
 
 def identity_policies(backend, principal: str) -> list:
-    """The principal's identity policies kept by a local HSM (its `iam put-policy` store), else none."""
-    fetch = getattr(backend, "iam_policies_for", None)
-    if backend is None or fetch is None:
+    """The caller's identity policies kept by the backend (`iam put-policy` on a local HSM): those of the
+    principal itself and, for a role session, those of its role. Backends without them: none."""
+    if backend is None or not backend.supports(IAM_POLICIES):
         return []
+    caller = parse_caller(principal)
+    names = [principal] + ([caller.role_arn] if caller.kind == "session" and caller.role_arn else [])
     out = []
-    for name, text in sorted(fetch(principal).items()):
-        try:
-            out.append(compile_policy(load_document(text), "iam", name))
-        except PolicyError as exc:
-            raise UsageError(f"identity policy '{name}' of {principal} does not parse: {exc}") from None
+    for arn in names:
+        for item in backend.list_identity_policies(PrincipalArn=arn).get("Policies", []):
+            name = item["PolicyName"]
+            text = backend.get_identity_policy(PrincipalArn=arn, PolicyName=name)["PolicyDocument"]
+            try:
+                out.append(compile_policy(load_document(text), "iam", name))
+            except PolicyError as exc:
+                raise UsageError(f"identity policy '{name}' of {arn} does not parse: {exc}") from None
     return out
 
 

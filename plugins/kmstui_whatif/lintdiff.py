@@ -91,7 +91,10 @@ def _diff(session, args) -> Result:
             if not Path(path).exists():
                 raise UsageError(f"--requests {src}: no such file")
             try:
-                for r in iter_requests(path, on_error=problems.append):
+                recorded = iter_requests(path, on_error=problems.append)
+                if src == "audit":  # read it whole first: looking up identity policies appends to this log
+                    recorded = list(recorded)
+                for r in recorded:
                     if r.key_arn is None or (only_key and r.key_arn != only_key):
                         skipped += 1
                         continue

@@ -224,7 +224,6 @@ def test_hmac(target):
     if not b.supports(base.HMAC):
         pytest.skip(f"{target.kind} declares no HMAC keys")
     key = target.new_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
-    assert key["MacAlgorithms"] == ["HMAC_SHA_256"]
     mac = b.generate_mac(KeyId=key["KeyId"], Message=b"message", MacAlgorithm="HMAC_SHA_256")["Mac"]
     assert len(mac) == 32
     again = b.generate_mac(KeyId=key["KeyId"], Message=b"message", MacAlgorithm="HMAC_SHA_256")["Mac"]

@@ -6,6 +6,12 @@ runtime dir (folder 0700, socket 0600) and the agent answers only peers with its
 It holds keys for several HSM files (by file id), forgets each at its expiry, and exits when it holds
 none. `hsm seal` asks it to forget a file; the agent never writes a key anywhere.
 
+Both sides distrust the folder: a runtime folder owned by another user is refused (in the /tmp fallback
+anyone could have made it first and would then own the socket), and a client only talks to a socket whose
+peer runs as its own uid, so the root key is never handed to someone else's listener. The agent is started
+without the passphrase variables in its environment (readable in /proc/PID/environ for its whole life), and
+its TTL counts time asleep (CLOCK_BOOTTIME), so a laptop suspended overnight comes back sealed.
+
 Protocol: one JSON object per line each way. Requests: put {id, key, ttl}, get {id}, forget {id}, status.
 """
 
@@ -31,6 +37,9 @@ from kmstui.errors import ConfigError, UsageError
 SOCKET_NAME = "agent.sock"
 LOCK_NAME = "agent.lock"
 DEFAULT_TTL = 15 * 60
+# Variables that hold secrets: never passed on to the long-lived agent process.
+SECRET_ENV = ("KMSTUI_PASSPHRASE", "KMSTUI_NEW_PASSPHRASE")
+MAX_SOCKET_PATH = 107  # sun_path is 108 bytes on Linux, including the NUL
 _TTL = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 
 
@@ -48,6 +57,41 @@ def socket_path(runtime_dir: Path) -> Path:
     return runtime_dir / SOCKET_NAME
 
 
+def _clock() -> float:
+    """Seconds on a clock that keeps running while the machine sleeps (TTLs must not pause in suspend)."""
+    if hasattr(time, "CLOCK_BOOTTIME"):
+        return time.clock_gettime(time.CLOCK_BOOTTIME)
+    return time.monotonic()
+
+
+def check_runtime_dir(runtime_dir: Path, *, create: bool) -> None:
+    """Make sure the agent's folder is ours and private (0700); ConfigError when it belongs to someone else."""
+    if create:
+        try:
+            runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the agent folder {runtime_dir} ({exc.strerror}); "
+                              "use KMSTUI_PASSPHRASE instead") from None
+    try:
+        st = os.lstat(runtime_dir)
+    except FileNotFoundError:
+        return
+    import stat as statmod
+
+    if not statmod.S_ISDIR(st.st_mode):
+        raise ConfigError(f"the agent folder {runtime_dir} is not a folder (a symlink or file?); remove it")
+    if st.st_uid != os.getuid():
+        raise ConfigError(f"the agent folder {runtime_dir} belongs to uid {st.st_uid}, not to you; refusing to "
+                          "put the HSM's key there (remove it, or set XDG_RUNTIME_DIR to a private folder)")
+    if st.st_mode & 0o077:
+        os.chmod(runtime_dir, 0o700)
+
+
+def _peer_uid(sock: socket.socket) -> int:
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)[1]
+
+
 # -- client ---------------------------------------------------------------------------------------------
 def request(sock: Path, req: dict[str, Any], timeout: float = 3.0) -> dict[str, Any] | None:
     """Send one request; None when no agent is listening."""
@@ -57,6 +101,8 @@ def request(sock: Path, req: dict[str, Any], timeout: float = 3.0) -> dict[str, 
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(timeout)
             s.connect(str(sock))
+            if _peer_uid(s) != os.getuid():
+                return None  # someone else's listener: never send it anything
             s.sendall(json.dumps(req).encode() + b"\n")
             data = b""
             while not data.endswith(b"\n"):
@@ -88,9 +134,19 @@ def forget(runtime_dir: Path, file_id: str) -> bool:
     return bool(reply and reply.get("had"))
 
 
+def stop(runtime_dir: Path) -> bool:
+    """Make the agent forget every file's key and exit; False when no agent was running."""
+    reply = request(socket_path(runtime_dir), {"op": "stop"})
+    return bool(reply and reply.get("ok"))
+
+
 def put_key(runtime_dir: Path, file_id: str, root: bytes, ttl: int) -> dict[str, Any]:
     """Give the agent a root key for `ttl` seconds, starting the agent if none is running."""
+    check_runtime_dir(runtime_dir, create=True)
     sock = socket_path(runtime_dir)
+    if len(os.fsencode(str(sock))) > MAX_SOCKET_PATH:
+        raise ConfigError(f"the agent socket path {sock} is too long for a Unix socket; point XDG_RUNTIME_DIR "
+                          "(or KMSTUI_HOME) at a shorter folder, or use KMSTUI_PASSPHRASE")
     req = {"op": "put", "id": file_id, "key": base64.b64encode(root).decode(), "ttl": ttl}
     reply = request(sock, req)
     deadline = time.monotonic() + 10
@@ -106,10 +162,10 @@ def put_key(runtime_dir: Path, file_id: str, root: bytes, ttl: int) -> dict[str,
 
 
 def _spawn(runtime_dir: Path) -> None:
-    runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
     subprocess.Popen([sys.executable, "-m", "kmstui.backends.local.agent", str(runtime_dir)],
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     start_new_session=True, close_fds=True)
+                     start_new_session=True, close_fds=True, env=env, cwd="/")
 
 
 # -- server ---------------------------------------------------------------------------------------------
@@ -121,7 +177,7 @@ class Agent:
         self.stopping = False
 
     def expire(self) -> None:
-        now = time.monotonic()
+        now = _clock()
         for fid, (key, expires) in list(self.keys.items()):
             if expires <= now:
                 self._drop(fid)
@@ -136,7 +192,7 @@ class Agent:
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         self.expire()
         op = req.get("op")
-        now = time.monotonic()
+        now = _clock()
         if op == "put":
             self._drop(str(req["id"]))
             ttl = max(1, int(req.get("ttl", DEFAULT_TTL)))
@@ -161,9 +217,10 @@ class Agent:
         return {"ok": False, "error": "unknown op"}
 
     def serve(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with contextlib.suppress(OSError):
-            os.chmod(self.dir, 0o700)
+        try:
+            check_runtime_dir(self.dir, create=True)
+        except ConfigError:
+            return  # not our folder: never listen there
         lock = os.open(self.dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -182,16 +239,16 @@ class Agent:
         srv.listen(16)
         sel = selectors.DefaultSelector()
         sel.register(srv, selectors.EVENT_READ)
-        deadline_idle = time.monotonic() + 30  # exit if nobody gives us a key
+        deadline_idle = _clock() + 30  # exit if nobody gives us a key
         try:
             while not self.stopping:
                 self.expire()
                 if self.had_keys and not self.keys:
                     break
-                if not self.had_keys and time.monotonic() > deadline_idle:
+                if not self.had_keys and _clock() > deadline_idle:
                     break
-                wake = min((e for _k, e in self.keys.values()), default=time.monotonic() + 1)
-                if sel.select(timeout=max(0.01, min(1.0, wake - time.monotonic()))):
+                wake = min((e for _k, e in self.keys.values()), default=_clock() + 1)
+                if sel.select(timeout=max(0.01, min(1.0, wake - _clock()))):
                     self._serve_one(srv)
         finally:
             with contextlib.suppress(OSError):
@@ -206,9 +263,7 @@ class Agent:
         with conn:
             conn.settimeout(2)
             try:
-                creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-                _pid, uid, _gid = struct.unpack("3i", creds)
-                if uid != os.getuid():
+                if _peer_uid(conn) != os.getuid():
                     return
                 data = b""
                 while not data.endswith(b"\n") and len(data) < 65536:

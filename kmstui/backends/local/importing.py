@@ -9,13 +9,14 @@ import json
 import os
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, keywrap, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from kmstui.backends.local.core import DAY, PENDING_DELETION, PENDING_IMPORT, ENABLED, LocalCore, epoch_of, operation, ts
 from kmstui.errors import (ExpiredImportTokenException, IncorrectKeyMaterialException, InvalidCiphertextException,
-                           InvalidImportTokenException, KMSInvalidStateException, UnsupportedOperationException,
-                           ValidationException)
+                           InvalidImportTokenException, KMSInternalException, KMSInvalidStateException,
+                           UnsupportedOperationException, ValidationException)
 
 WRAPPING_ALGORITHMS = ("RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1", "RSA_AES_KEY_WRAP_SHA_256")
 WRAPPING_KEY_SPECS = {"RSA_2048": 2048, "RSA_3072": 3072, "RSA_4096": 4096}
@@ -25,6 +26,11 @@ TOKEN_TTL = DAY
 def _oaep(algorithm: str) -> padding.OAEP:
     h = hashes.SHA256() if algorithm.endswith("SHA_256") else hashes.SHA1()
     return padding.OAEP(mgf=padding.MGF1(h), algorithm=h, label=None)
+
+
+def _import_aad(token_id: str, key_id: str, expires: float, meta: bytes) -> bytes:
+    """AAD of a sealed wrapping key: its token, key, expiry and algorithm, so none can be edited in the file."""
+    return f"kmstui-import\0{token_id}\0{key_id}\0{float(expires)!r}\0".encode() + meta
 
 
 class ImportMixin(LocalCore):
@@ -50,8 +56,8 @@ class ImportMixin(LocalCore):
         token_id = os.urandom(16).hex()
         expires = self.clock() + TOKEN_TTL
         nonce = os.urandom(12)
-        sealed = nonce + self._seal.encrypt(nonce, der, f"kmstui-import\0{token_id}\0{doc['KeyId']}".encode())
         meta = json.dumps({"WrappingAlgorithm": WrappingAlgorithm, "WrappingKeySpec": WrappingKeySpec}).encode()
+        sealed = nonce + self._seal.encrypt(nonce, der, _import_aad(token_id, doc["KeyId"], expires, meta))
         with self.store.transaction() as conn:
             conn.execute("DELETE FROM import_params WHERE expires < ?", (self.clock(),))
             conn.execute("INSERT INTO import_params(token_id, key_id, expires, doc, sealed) VALUES (?,?,?,?,?)",
@@ -73,9 +79,14 @@ class ImportMixin(LocalCore):
                                       (token_id, key_id)).fetchone()
         if row is None or row[0] < self.clock():
             raise ExpiredImportTokenException("the import token has expired; get new import parameters")
-        params = json.loads(row[1])
         sealed = bytes(row[2])
-        der = self._seal.decrypt(sealed[:12], sealed[12:], f"kmstui-import\0{token_id}\0{key_id}".encode())
+        try:
+            der = self._seal.decrypt(sealed[:12], sealed[12:], _import_aad(token_id, key_id, row[0], bytes(row[1])))
+        except (InvalidTag, ValueError):
+            raise KMSInternalException(
+                f"integrity check failed for the import parameters of key '{self.key_arn(key_id)}' in {self.path}: "
+                "the HSM file was modified outside kmstui; get new import parameters") from None
+        params = json.loads(row[1])
         private = serialization.load_der_private_key(der, password=None)
         algorithm = params["WrappingAlgorithm"]
         try:

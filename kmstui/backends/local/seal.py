@@ -31,6 +31,10 @@ from kmstui.errors import ConfigError, SealedError
 # tests only; the parameters used are stored in the slot, so a file always opens with what made it.
 DEFAULT_LOG2_N = 17
 KEYRING_SERVICE = "kmstui-hsm"
+# What a slot read from a file may ask for. The parameters are not authenticated (they are needed to derive
+# the key that would check them), so a damaged or hostile file must not make us allocate gigabytes or spin
+# for hours: scrypt needs 128 * r * n * p bytes of work memory.
+MAX_LOG2_N, MAX_R, MAX_P, MAX_MEMORY = 22, 32, 16, 1 << 32
 
 
 def kdf_params() -> dict[str, Any]:
@@ -41,8 +45,8 @@ def kdf_params() -> dict[str, Any]:
             log2n = int(cost)
         except ValueError:
             raise ConfigError(f"KMSTUI_KDF_COST must be an integer (log2 of scrypt's n), not {cost!r}") from None
-        if not 4 <= log2n <= 22:
-            raise ConfigError("KMSTUI_KDF_COST must be between 4 and 22")
+        if not 4 <= log2n <= MAX_LOG2_N:
+            raise ConfigError(f"KMSTUI_KDF_COST must be between 4 and {MAX_LOG2_N}")
     return {"kdf": "scrypt", "log2n": log2n, "r": 8, "p": 1, "salt": _b64(os.urandom(16))}
 
 
@@ -54,12 +58,26 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text)
 
 
-def _derive_passphrase_kek(passphrase: str, params: dict[str, Any]) -> bytes:
+def check_kdf_params(params: dict[str, Any]) -> tuple[bytes, int, int, int]:
+    """(salt, n, r, p) of a stored passphrase slot; ConfigError when they are missing or out of range."""
     if params.get("kdf") != "scrypt":
-        raise ConfigError(f"unknown KDF {params.get('kdf')!r} in the HSM file")
-    n = 1 << int(params["log2n"])
-    r, p = int(params["r"]), int(params["p"])
-    kdf = Scrypt(salt=_unb64(params["salt"]), length=32, n=n, r=r, p=p)
+        raise ConfigError(f"unknown KDF {params.get('kdf')!r} in the HSM file's passphrase slot")
+    try:
+        log2n, r, p = int(params["log2n"]), int(params["r"]), int(params["p"])
+        salt = base64.b64decode(params["salt"], validate=True)
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError("the HSM file's passphrase slot is damaged (scrypt parameters missing or malformed); "
+                          "restore the file from a backup") from None
+    if not (4 <= log2n <= MAX_LOG2_N and 1 <= r <= MAX_R and 1 <= p <= MAX_P and len(salt) >= 16
+            and 128 * r * (1 << log2n) * p <= MAX_MEMORY):
+        raise ConfigError(f"the HSM file's passphrase slot has out-of-range scrypt parameters (log2 n={log2n}, "
+                          f"r={r}, p={p}, {len(salt)}-byte salt); the file is damaged or was altered")
+    return salt, 1 << log2n, r, p
+
+
+def _derive_passphrase_kek(passphrase: str, params: dict[str, Any]) -> bytes:
+    salt, n, r, p = check_kdf_params(params)
+    kdf = Scrypt(salt=salt, length=32, n=n, r=r, p=p)
     return kdf.derive(passphrase.encode("utf-8"))
 
 
@@ -79,7 +97,7 @@ def _wrap(kek: bytes, root: bytes, kind: str, file_id: str) -> dict[str, str]:
 def _unwrap(kek: bytes, slot: dict[str, Any], kind: str, file_id: str) -> bytes | None:
     try:
         return AESGCM(kek).decrypt(_unb64(slot["nonce"]), _unb64(slot["wrapped"]), _aad(kind, file_id))
-    except (InvalidTag, KeyError, ValueError):
+    except (InvalidTag, KeyError, TypeError, ValueError):
         return None
 
 

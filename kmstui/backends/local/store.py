@@ -7,7 +7,9 @@ another key, fails its MAC and is refused with KMSInternalException.
 
 Crash safety and concurrency come from SQLite: writes run in `BEGIN IMMEDIATE` transactions with
 synchronous=FULL (an acknowledged write survives a SIGKILL or power loss) and a busy timeout, so several
-kmstui processes (a REPL and a TUI) can share one file.
+kmstui processes (a REPL and a TUI) can share one file. secure_delete overwrites freed pages, so the sealed
+material of a deleted key does not linger in the file. SQLite failures (busy, read-only, disk full) become
+KMS-named errors with one line saying what happened, never a traceback.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any, Iterator
 
-from kmstui.errors import ConfigError, KMSInternalException
+from kmstui.errors import ConfigError, DependencyTimeoutException, KMSError, KMSInternalException
 
 FORMAT = "kmstui-hsm/1"
 BUSY_TIMEOUT_MS = 15000
@@ -73,38 +75,71 @@ class Store:
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA secure_delete=ON")
         return conn
+
+    @staticmethod
+    def _unusable(path: Path, exc: Exception) -> ConfigError:
+        """The one-line reason an existing path cannot be opened as an HSM file."""
+        if not os.access(path, os.R_OK | os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
+            return ConfigError(f"cannot open the HSM file {path} for writing (read-only file system or no "
+                               "permission on the file or its folder; kmstui writes the file and its -wal/-shm "
+                               "beside it)")
+        return ConfigError(f"{path} is not a kmstui HSM file ({exc})")
 
     @classmethod
     def open(cls, path: Path) -> "Store":
-        """Open an existing HSM file; ConfigError if it is missing or not a kmstui HSM."""
+        """Open an existing HSM file; ConfigError if it is missing or not a kmstui HSM. A file that is not
+        ours is never written to (its journal mode is switched only after its format row is found)."""
+        if path.is_dir():
+            raise ConfigError(f"{path} is a folder, not an HSM file; point the profile's 'path' at a file")
         if not path.exists():
             raise ConfigError(f"no HSM file at {path}; create one with 'kmstui hsm init'")
+        conn = None
         try:
             conn = cls._connect(path)
-            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-            if mode != "wal":
-                conn.execute("PRAGMA journal_mode=WAL")
             row = conn.execute("SELECT value FROM meta WHERE name='format'").fetchone()
+            if row is not None and bytes(row[0]) == FORMAT.encode():
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.DatabaseError as exc:
-            raise ConfigError(f"{path} is not a kmstui HSM file ({exc})") from None
-        if row is None or bytes(row[0]).decode() != FORMAT:
+            if conn is not None:
+                conn.close()
+            raise cls._unusable(path, exc) from None
+        if row is None or bytes(row[0]) != FORMAT.encode():
+            conn.close()
             raise ConfigError(f"{path} is not a kmstui HSM file (format {row and bytes(row[0])!r})")
+        cls._tighten(path)
         return cls(path, conn)
 
+    @staticmethod
+    def _tighten(path: Path) -> None:
+        """Put a file we own back to 0600 if something loosened it (the sealed rows allow offline guessing)."""
+        with contextlib.suppress(OSError):
+            st = os.stat(path)
+            if st.st_uid == os.getuid() and st.st_mode & 0o077:
+                os.chmod(path, 0o600)
+
     @classmethod
-    def create(cls, path: Path, meta: dict[str, bytes]) -> "Store":
-        """Create a new file with mode 0600 and the given unauthenticated meta rows (format, file id, slots)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def create(cls, path: Path, meta: dict[str, bytes], *, mac_key: bytes | None = None,
+               docs: dict[str, Any] | None = None) -> "Store":
+        """Create a new file with mode 0600, the given unauthenticated meta rows (format, file id, slots) and,
+        under `mac_key`, the authenticated meta `docs` (identity, audit head), all in one transaction: a
+        crash leaves either no usable file or a complete one, never one without its identity."""
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         except FileExistsError:
             raise ConfigError(f"an HSM file already exists at {path}; remove it first or choose another path") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot create the HSM file {path} ({exc.strerror})") from None
         os.close(fd)
         try:
             conn = cls._connect(path)
             conn.execute("PRAGMA journal_mode=WAL")
             store = cls(path, conn)
+            if mac_key is not None:
+                store.attach_keys(mac_key)
             with store.transaction():
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
@@ -112,6 +147,8 @@ class Store:
                 conn.execute("INSERT INTO meta(name, value) VALUES ('format', ?)", (FORMAT.encode(),))
                 for name, value in meta.items():
                     conn.execute("INSERT INTO meta(name, value) VALUES (?, ?)", (name, value))
+                for name, doc in (docs or {}).items():
+                    store.set_meta_doc(name, doc)
         except BaseException:
             with contextlib.suppress(OSError):
                 for suffix in ("", "-wal", "-shm"):
@@ -134,16 +171,36 @@ class Store:
             finally:
                 self._depth -= 1
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._failure(exc) from None
         self._depth = 1
         try:
             yield self.conn
-        except BaseException:
+        except BaseException as exc:
             self._depth = 0
-            self.conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise self._failure(exc) from None
             raise
         self._depth = 0
-        self.conn.execute("COMMIT")
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+            raise self._failure(exc) from None
+
+    def _failure(self, exc: sqlite3.Error) -> KMSError:
+        """A KMS-named, one-line error for a write that SQLite refused; nothing was changed."""
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return DependencyTimeoutException(
+                f"the HSM file {self.path} stayed locked by another process for {BUSY_TIMEOUT_MS // 1000} s; "
+                "nothing was changed, try again")
+        return KMSInternalException(f"could not write the HSM file {self.path} ({text}); nothing was changed")
 
     @property
     def in_transaction(self) -> bool:

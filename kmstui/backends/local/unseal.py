@@ -75,11 +75,10 @@ def create_hsm(path: Path, passphrase: str, *, account_id: str | None = None, re
     slots = [seal.passphrase_slot(root, check_new_passphrase(passphrase), file_id)]
     if use_keyring:
         slots.append(seal.keyring_slot(root, file_id))
-    store = Store.create(path, {"file_id": file_id.encode(), "slots": json.dumps(slots).encode(), "check": keys.check})
-    store.attach_keys(keys.mac)
-    with store.transaction():
-        store.set_meta_doc("identity", {"AccountId": account_id, "Region": region, "Created": time.time()})
-        store.set_meta_doc("audit_head", {"seq": 0, "hash": GENESIS})
+    store = Store.create(path, {"file_id": file_id.encode(), "slots": json.dumps(slots).encode(), "check": keys.check},
+                         mac_key=keys.mac,
+                         docs={"identity": {"AccountId": account_id, "Region": region, "Created": time.time()},
+                               "audit_head": {"seq": 0, "hash": GENESIS}})
     from kmstui.backends.local.core import audit_path
 
     log = Path(audit_path(path))
@@ -93,7 +92,13 @@ def file_id(store: Store) -> str:
 
 
 def slots(store: Store) -> list[dict[str, Any]]:
-    return json.loads(store.meta_raw("slots") or b"[]")
+    try:
+        found = json.loads(store.meta_raw("slots") or b"[]")
+    except ValueError:
+        found = None
+    if not isinstance(found, list) or not all(isinstance(s, dict) and isinstance(s.get("type"), str) for s in found):
+        raise ConfigError(f"the unseal slots of {store.path} are damaged; restore the file from a backup")
+    return found
 
 
 def _checked(store: Store, root: bytes | None) -> seal.RootKeys | None:

@@ -9,6 +9,8 @@ default true). The PIN comes from KMSTUI_PKCS11_PIN, the OS keyring or a prompt,
 
 from __future__ import annotations
 
+import importlib.util
+
 from kmstui.errors import ConfigError
 
 
@@ -19,10 +21,8 @@ def open_pkcs11_backend(ctx):
     if not label:
         raise ConfigError(f"profile '{profile.name}' needs token_label (the PKCS#11 token's label); add it to "
                           "the profile in config.toml")
-    try:
-        import pkcs11  # noqa: F401
-    except ImportError:
-        raise ConfigError("the pkcs11 backend needs python-pkcs11: pip install 'kmstui[pkcs11]'") from None
+    if importlib.util.find_spec("pkcs11") is None:
+        raise ConfigError("the pkcs11 backend needs python-pkcs11: pip install 'kmstui[pkcs11]'")
     from kmstui.backends.pkcs11.backend import Pkcs11Backend
     from kmstui.backends.pkcs11.token import DEFAULT_MODULE, connect, release
 

@@ -1,5 +1,5 @@
-"""The KMS-shaped interface over a PKCS#11 token: key management (create, list, describe, state, deletion,
-aliases, tags, rotation). The cryptographic operations are in `crypto.py`.
+"""The KMS-shaped interface over a PKCS#11 token: key management (create, list, describe, state, deletion).
+Aliases and tags are in `aliases.py`, rotation in `rotation.py`, the cryptographic operations in `crypto.py`.
 
 How KMS concepts land on the token:
 - a kmstui key is one token key (AES-256) or key pair (RSA, EC) whose CKA_ID is the key id's 16 UUID bytes,
@@ -15,27 +15,23 @@ How KMS concepts land on the token:
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
-from datetime import datetime, timezone
 from typing import Any
 
 from kmstui.backends.base import (
     ALIASES, ASYMMETRIC, HMAC, KEY_POLICIES, KEY_STATE, ROTATION, SCHEDULED_DELETION, TAGS, BackendInfo,
 )
 from kmstui.backends.pkcs11 import keyspecs
+from kmstui.backends.pkcs11.aliases import AliasTagOps
 from kmstui.backends.pkcs11.crypto import CryptoOps, translate
-from kmstui.backends.pkcs11.records import APPLICATION, KeyRecord
+from kmstui.backends.pkcs11.records import APPLICATION, DAY, KeyRecord, ts
+from kmstui.backends.pkcs11.rotation import RotationOps
 from kmstui.backends.pkcs11.token import LOCK, Connection, release
 from kmstui.errors import (
-    AlreadyExistsException, DisabledException, InvalidAliasNameException, KMSInvalidStateException,
-    LimitExceededException, NotFoundException, UnsupportedOperationException, UsageError, ValidationException,
+    DisabledException, KMSInvalidStateException, NotFoundException, UnsupportedOperationException, UsageError,
+    ValidationException,
 )
-
-DAY = 86400.0
-ALIAS_RE = re.compile(r"^alias/[a-zA-Z0-9/_-]{1,250}$")
-
 
 class Entry:
     """This process's view of one kmstui key on the token: its record and its token objects."""
@@ -57,11 +53,7 @@ class Entry:
         return [o for o in (*self.secrets.values(), self.private, self.public) if o is not None]
 
 
-def _ts(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, timezone.utc)
-
-
-class Pkcs11Backend(CryptoOps):
+class Pkcs11Backend(AliasTagOps, RotationOps, CryptoOps):
     kind = "pkcs11"
     capabilities = frozenset({ALIASES, TAGS, ROTATION, SCHEDULED_DELETION, KEY_STATE, ASYMMETRIC, HMAC})
 
@@ -315,12 +307,12 @@ class Pkcs11Backend(CryptoOps):
         rec = entry.rec
         md: dict[str, Any] = {
             "AWSAccountId": self.conn.serial, "KeyId": rec.key_id, "Arn": entry.arn,
-            "CreationDate": _ts(rec.created), "Enabled": rec.state == "Enabled", "Description": rec.description,
+            "CreationDate": ts(rec.created), "Enabled": rec.state == "Enabled", "Description": rec.description,
             "KeyUsage": rec.key_usage, "KeyState": rec.state, "Origin": "AWS_KMS", "KeyManager": "CUSTOMER",
             "CustomerMasterKeySpec": rec.key_spec, "KeySpec": rec.key_spec, "MultiRegion": False,
         }
         if rec.deletion_date is not None:
-            md["DeletionDate"] = _ts(rec.deletion_date)
+            md["DeletionDate"] = ts(rec.deletion_date)
         if rec.key_usage == "ENCRYPT_DECRYPT":
             md["EncryptionAlgorithms"] = ([keyspecs.SYMMETRIC] if entry.spec.kind == "aes"
                                           else list(keyspecs.RSA_ENCRYPTION))
@@ -382,7 +374,7 @@ class Pkcs11Backend(CryptoOps):
             raise KMSInvalidStateException(f"{entry.arn} is already pending deletion")
         entry.rec.deletion_date = time.time() + int(PendingWindowInDays) * DAY
         self._set_state(entry, "PendingDeletion")
-        return {"KeyId": entry.arn, "DeletionDate": _ts(entry.rec.deletion_date), "KeyState": "PendingDeletion",
+        return {"KeyId": entry.arn, "DeletionDate": ts(entry.rec.deletion_date), "KeyState": "PendingDeletion",
                 "PendingWindowInDays": int(PendingWindowInDays)}
 
     def cancel_key_deletion(self, *, KeyId: str) -> dict[str, Any]:
@@ -392,160 +384,3 @@ class Pkcs11Backend(CryptoOps):
         entry.rec.deletion_date = None
         self._set_state(entry, "Disabled")  # as in AWS KMS: a cancelled deletion leaves the key disabled
         return {"KeyId": entry.arn}
-
-    # -- aliases (the CKA_LABEL of the key's objects) ---------------------------------------------------
-    def _alias_name(self, name: str) -> str:
-        if not isinstance(name, str) or not ALIAS_RE.match(name):
-            raise InvalidAliasNameException(f"alias name {name!r} must be alias/ followed by letters, digits, "
-                                            "/ _ or -")
-        if name.startswith("alias/aws/"):
-            raise InvalidAliasNameException("alias/aws/ names are reserved for AWS managed keys")
-        return name[6:]
-
-    def _attach_alias(self, label: str, entry: Entry) -> None:
-        if entry.rec.state == "PendingDeletion":
-            raise KMSInvalidStateException(f"{entry.arn} is pending deletion")
-        if entry.alias is not None:
-            raise LimitExceededException(f"{entry.arn} already has alias/{entry.alias}; a PKCS#11 key has one "
-                                         "label, so one alias (delete or move that alias first)")
-        self._set_label(entry, label)
-        entry.alias = label
-        self._aliases[label] = entry.rec.key_id
-        self._refs = {}
-
-    def create_alias(self, *, AliasName: str, TargetKeyId: str) -> dict[str, Any]:
-        label = self._alias_name(AliasName)
-        self._scan()
-        if label in self._aliases:
-            raise AlreadyExistsException(f"{AliasName} already exists on token '{self.conn.label}'")
-        self._attach_alias(label, self._entry(TargetKeyId))
-        return {}
-
-    def _detach_alias(self, label: str) -> Entry:
-        entry = self._entries[self._aliases.pop(label)]
-        self._set_label(entry, entry.rec.key_id)
-        entry.alias = None
-        self._refs = {}
-        return entry
-
-    def delete_alias(self, *, AliasName: str) -> dict[str, Any]:
-        label = self._alias_name(AliasName)
-        self._scan()
-        if label not in self._aliases:
-            raise NotFoundException(f"{AliasName} does not exist on token '{self.conn.label}'")
-        self._detach_alias(label)
-        return {}
-
-    def update_alias(self, *, AliasName: str, TargetKeyId: str) -> dict[str, Any]:
-        label = self._alias_name(AliasName)
-        self._scan()
-        if label not in self._aliases:
-            raise NotFoundException(f"{AliasName} does not exist on token '{self.conn.label}'")
-        target = self._entry(TargetKeyId)
-        old = self._entries[self._aliases[label]]
-        if old is target:
-            return {}
-        if old.rec.key_usage != target.rec.key_usage or old.spec.kind != target.spec.kind:
-            raise ValidationException("an alias can only move to a key of the same type and usage")
-        if target.alias is not None:
-            raise LimitExceededException(f"{target.arn} already has alias/{target.alias}; a PKCS#11 key has one "
-                                         "label, so one alias")
-        self._detach_alias(label)
-        self._attach_alias(label, target)
-        return {}
-
-    def list_aliases(self, *, KeyId: str | None = None, **_paging: Any) -> dict[str, Any]:
-        self._scan()
-        only = self._entry(KeyId).rec.key_id if KeyId else None
-        aliases = [{"AliasName": f"alias/{label}", "AliasArn": f"{self._arn_prefix}alias/{label}",
-                    "TargetKeyId": kid}
-                   for label, kid in sorted(self._aliases.items()) if only is None or kid == only]
-        return {"Aliases": aliases, "Truncated": False}
-
-    # -- tags --------------------------------------------------------------------------------------------
-    @staticmethod
-    def _tag_dict(tags: list[dict[str, str]]) -> dict[str, str]:
-        out = {}
-        for tag in tags:
-            if not isinstance(tag, dict) or "TagKey" not in tag or "TagValue" not in tag:
-                raise keyspecs.ValidationException("each tag needs TagKey and TagValue")
-            out[str(tag["TagKey"])] = str(tag["TagValue"])
-        return out
-
-    def tag_resource(self, *, KeyId: str, Tags: list[dict[str, str]]) -> dict[str, Any]:
-        entry = self._entry(KeyId)
-        entry.rec.tags.update(self._tag_dict(Tags))
-        self._save(entry)
-        return {}
-
-    def untag_resource(self, *, KeyId: str, TagKeys: list[str]) -> dict[str, Any]:
-        entry = self._entry(KeyId)
-        for key in TagKeys:
-            entry.rec.tags.pop(key, None)
-        self._save(entry)
-        return {}
-
-    def list_resource_tags(self, *, KeyId: str, **_paging: Any) -> dict[str, Any]:
-        tags = self._entry(KeyId).rec.tags
-        return {"Tags": [{"TagKey": k, "TagValue": v} for k, v in sorted(tags.items())], "Truncated": False}
-
-    # -- rotation (AES keys: one more token key per material version) -----------------------------------
-    def _rotatable(self, ref: str) -> Entry:
-        entry = self._entry(ref)
-        if entry.spec.kind != "aes":
-            raise UnsupportedOperationException(f"{entry.arn} is not a symmetric encryption key; only those rotate")
-        if entry.rec.state != "Enabled":
-            raise (DisabledException if entry.rec.state == "Disabled" else KMSInvalidStateException)(
-                f"{entry.arn} is {entry.rec.state}")
-        return entry
-
-    def _rotate(self, entry: Entry, kind: str) -> None:
-        version = entry.rec.version + 1
-        cka_id = entry.id_bytes + version.to_bytes(4, "big")
-        try:
-            with LOCK:
-                self._generate(entry, cka_id, entry.alias or entry.rec.key_id)
-        except self._p11.PKCS11Error as exc:
-            raise translate(exc, "generating new key material") from None
-        now = time.time()
-        entry.rec.version = version
-        entry.rec.rotations.append({"version": version, "date": now, "type": kind})
-        if entry.rec.rotation_period_days:
-            entry.rec.next_rotation = now + entry.rec.rotation_period_days * DAY
-        self._save(entry)
-
-    def enable_key_rotation(self, *, KeyId: str, RotationPeriodInDays: int = 365) -> dict[str, Any]:
-        entry = self._rotatable(KeyId)
-        if not 90 <= int(RotationPeriodInDays) <= 2560:
-            raise ValidationException("RotationPeriodInDays must be between 90 and 2560")
-        entry.rec.rotation_period_days = int(RotationPeriodInDays)
-        entry.rec.next_rotation = time.time() + int(RotationPeriodInDays) * DAY
-        self._save(entry)
-        return {}
-
-    def disable_key_rotation(self, *, KeyId: str) -> dict[str, Any]:
-        entry = self._rotatable(KeyId)
-        entry.rec.rotation_period_days = entry.rec.next_rotation = None
-        self._save(entry)
-        return {}
-
-    def get_key_rotation_status(self, *, KeyId: str) -> dict[str, Any]:
-        entry = self._entry(KeyId)
-        if entry.spec.kind != "aes":
-            raise UnsupportedOperationException(f"{entry.arn} is not a symmetric encryption key; only those rotate")
-        out: dict[str, Any] = {"KeyId": entry.arn, "KeyRotationEnabled": entry.rec.rotation_period_days is not None}
-        if entry.rec.rotation_period_days:
-            out["RotationPeriodInDays"] = entry.rec.rotation_period_days
-            out["NextRotationDate"] = _ts(entry.rec.next_rotation)
-        return out
-
-    def rotate_key_on_demand(self, *, KeyId: str) -> dict[str, Any]:
-        entry = self._rotatable(KeyId)
-        self._rotate(entry, "ON_DEMAND")
-        return {"KeyId": entry.arn}
-
-    def list_key_rotations(self, *, KeyId: str, **_paging: Any) -> dict[str, Any]:
-        entry = self._entry(KeyId)
-        rotations = [{"KeyId": entry.arn, "RotationDate": _ts(r["date"]), "RotationType": r["type"]}
-                     for r in entry.rec.rotations]
-        return {"Rotations": rotations, "Truncated": False}

@@ -11,9 +11,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 APPLICATION = "kmstui"
+DAY = 86400.0
+
+
+def ts(value: float | None) -> datetime | None:
+    """A record's epoch seconds as the timezone-aware datetime KMS responses carry."""
+    return None if value is None else datetime.fromtimestamp(value, timezone.utc)
 
 
 @dataclass

@@ -74,3 +74,12 @@ def test_dump_round_trips_with_readable_names():
     assert data["consumers"] == ["aws_services", "std_crypto_api"] and data["keys"]["keys"] == 7
     assert set(data) == {q.name for q in questions()}
     assert normalize(data) == normalize({"Q4": ["aws_services", "std_crypto_api"], "Q13": {"keys": 7}})
+
+
+def test_answer_file_that_is_a_folder_or_not_text(tmp_path):
+    with pytest.raises(UsageError, match="is a folder"):
+        load_answers(tmp_path)
+    binary = tmp_path / "b.toml"
+    binary.write_bytes(b"\xff\xfe")
+    with pytest.raises(UsageError, match="not UTF-8 text"):
+        load_answers(binary)

@@ -161,3 +161,29 @@ def test_entry_point_usage_errors(tmp_path):
                           text=True, timeout=120, stdin=subprocess.DEVNULL, cwd=REPO)
     assert proc.returncode == 252 and "answer Q18 (environment): 'prod' is not an allowed answer" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_output_paths_checked_before_anything_is_written(session, tmp_path):
+    """Regression: --report naming a folder with --force ended in an internal IsADirectoryError (exit 255), and
+    a bad --report path was found only after --save-answers had written its file."""
+    sample = str(SAMPLES / "startup-s3-rds.toml")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    with pytest.raises(UsageError, match="is a folder"):
+        session.execute(["advise", "--answers", sample, "--report", str(folder), "--force"])
+    saved = tmp_path / "answers.toml"
+    with pytest.raises(UsageError, match="does not exist"):
+        session.execute(["advise", "--answers", sample, "--save-answers", str(saved),
+                         "--report", str(tmp_path / "missing" / "r.md")])
+    assert not saved.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_interactive_help_and_complaints_go_to_stderr(capsys):
+    """Regression: question help and complaints were printed on stdout, into `advise --output json > file`."""
+    from kmstui_advisor.interactive import ask_answers
+
+    replies = iter(["?", ""] + [""] * 60)
+    ask_answers(lambda message, completions, default: next(replies))
+    captured = capsys.readouterr()
+    assert captured.out == "" and "FIPS" in captured.err

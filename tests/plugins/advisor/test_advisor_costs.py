@@ -101,3 +101,15 @@ def test_no_cost_for_non_viable_options_and_the_flag():
     advice = advise({})
     assert advice.options["payment_cryptography"].cost is None
     assert advice.options["none_qualifies"].cost is None
+
+
+def test_bucket_key_saving_never_exceeds_the_symmetric_bill():
+    """Regression: the saving was avoided requests x price, ignoring the free tier, so it could exceed what
+    was billed. 1,000,000 S3 requests: bill (1,000,000 - 20,000) / 10k x 0.03 = 2.94; with Bucket Keys
+    10,000 requests remain, inside the free tier, so the saving is the whole 2.94 (not 2.97)."""
+    answers = {"Q16": "no", "Q12": {"symmetric": 1_000_000, "s3_symmetric": 1_000_000}}
+    opt = advise(answers).options["kms_standard"]
+    saving = [line for line in opt.breakdown if "Bucket Keys" in line.item][0]
+    assert saving.usd == pytest.approx(2.94)
+    bill = [line for line in opt.breakdown if line.item == "Symmetric requests"][0]
+    assert saving.usd <= bill.usd

@@ -116,3 +116,11 @@ def test_condition_language():
     assert holds({"fired": "R4"}, a, ["R4"]) and not holds({"fired": "R4"}, a, [])
     with pytest.raises(ValueError):
         holds({"q": "Q1"}, a)
+
+
+def test_r4_with_single_tenancy_and_no_aws_services_adds_no_key_store():
+    """Regression: KMS-API apps alone made R4 add a CloudHSM key store "for the AWS-service keys", against
+    R7 (single tenancy without AWS services: a KMS front end adds nothing)."""
+    advice = advise({"Q2": "yes", "Q4": ["own_apps_aws_sdk", "std_crypto_api"]})
+    assert advice.recommended == ["cloudhsm_direct"]
+    assert not any(r.startswith("R4") for r in advice.options["kms_cloudhsm_ks"].reasons)
