@@ -8,8 +8,8 @@ after serialisation::
 ``hash`` is SHA-256 over the exact bytes of the event JSON (the line minus the trailing ``hash``/``mac``
 fields, closed with ``}``), so verification never re-serialises; ``mac`` is HMAC-SHA256 (truncated to 128
 bits) of that hash under a key derived from the HSM's root key, so nobody without the root key can forge a
-line. The newest (seq, hash) is also kept in the sealed store (the "anchor"), updated with every change
-to the store and at most a second behind for read-only calls, so deleting or truncating lines is detected.
+line. The newest (seq, hash) is also kept in the sealed store (the "anchor"), updated right after every
+change to the store and at most a second behind for other calls, so deleting or truncating lines is detected.
 
 Writing is one ``flock``-ed ``O_APPEND`` write per line: several processes can share a log, and the chain
 stays linear because each writer reads the tail again whenever the file grew under someone else.
@@ -131,8 +131,10 @@ class AuditLog:
             self._hash = digest
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
-        # A change to the store anchors its line at once; read-only calls at most once a second (and at exit).
-        if self.anchor is not None and (event.get("readOnly") is False or time.monotonic() - self._last_anchor > 1.0):
+        # A change to the store anchors its line at once; read-only and failed calls (which changed nothing) at
+        # most once a second, and at exit.
+        changed = event.get("readOnly") is False and "errorCode" not in event
+        if self.anchor is not None and (changed or time.monotonic() - self._last_anchor > 1.0):
             try:
                 self.flush()
             except Exception:  # noqa: BLE001 - the call itself succeeded; the next flush anchors this line

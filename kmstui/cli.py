@@ -280,26 +280,29 @@ def _main(argv: list[str]) -> int:
         if rest:
             return runner.run(rest)
         if not stdin_tty:
-            from kmstui.lines import script_lines
-
-            return runner.run_lines(script_lines(sys.stdin.read()), "<stdin>", keep_going=parsed.keep_going)
+            return _run_file(runner, ["-"], parsed.keep_going)
         return _start_tui_or_repl(session)
     finally:
         session.close()
 
 
 def _run_file(runner, args: list[str], keep_going: bool) -> int:
+    """`run FILE` (or `-`), and commands piped on stdin: the script is read as UTF-8 whatever the locale."""
     from kmstui.lines import script_lines
 
     if len(args) != 1:
         return runner.report(UsageError("usage: kmstui run FILE [--keep-going]"), None)
     path = args[0]
+    name = "<stdin>" if path == "-" else path
     try:
         if path == "-":
-            text, name = sys.stdin.read(), "<stdin>"
+            data = sys.stdin.buffer.read()
         else:
-            with open(path, encoding="utf-8") as fh:
-                text, name = fh.read(), path
-    except (OSError, UnicodeDecodeError) as exc:
-        return runner.report(UsageError(f"cannot read script {path}: {getattr(exc, 'strerror', None) or exc}"), None)
+            with open(path, "rb") as fh:
+                data = fh.read()
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return runner.report(UsageError(f"cannot read script {name}: it is not UTF-8 text"), None)
+    except OSError as exc:
+        return runner.report(UsageError(f"cannot read script {name}: {exc.strerror or exc}"), None)
     return runner.run_lines(script_lines(text), name, keep_going=keep_going)

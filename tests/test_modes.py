@@ -4,6 +4,7 @@ command, and the exit codes scripts rely on. Commands here need no key store."""
 from __future__ import annotations
 
 import json
+import os
 
 
 def test_c_runs_commands_separated_by_semicolons(run_kmstui):
@@ -52,6 +53,23 @@ def test_run_missing_file_is_a_usage_error(run_kmstui, tmp_path):
     r = run_kmstui("run", str(tmp_path / "nope.kms"))
     assert r.code == 252
     assert "cannot read script" in r.err
+
+
+def test_scripts_that_are_not_utf8_are_refused_cleanly(kmstui_home, tmp_path):
+    """Regression: bytes that are not UTF-8 piped on stdin under a strict UTF-8 locale ended in a traceback."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    proc = subprocess.run([sys.executable, "-m", "kmstui"], input=b"\xff\xfe\n", capture_output=True, env=env,
+                          timeout=60)
+    assert proc.returncode == 252 and b"Traceback" not in proc.stderr
+    assert b"cannot read script <stdin>: it is not UTF-8 text" in proc.stderr
+    script = tmp_path / "latin1.kms"
+    script.write_bytes("version # caf\xe9\n".encode("latin-1"))
+    proc = subprocess.run([sys.executable, "-m", "kmstui", "run", str(script)], capture_output=True, env=env,
+                          timeout=60)
+    assert proc.returncode == 252 and b"is not UTF-8 text" in proc.stderr
 
 
 def test_commands_piped_on_stdin(run_kmstui, kmstui_home):

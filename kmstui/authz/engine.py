@@ -139,17 +139,26 @@ def _ref(policy: CompiledPolicy, s: Statement) -> str:
     return f"{policy.name} {s.label}"
 
 
-def _decide(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet, req: Request,
-            rec: _Recorder | None) -> tuple[bool, Any, str]:
-    """(allowed, reason, decided_by); the reason may be a function producing it (lazy, fast path only)."""
+def _context(req: Request) -> RequestContext:
     full, op = _action(req.action)
     caller = parse_caller(req.principal, req.caller_account)
     if caller.account is None and req.caller_account and caller.kind != "service":
         caller = Caller(caller.arn, caller.kind, req.caller_account, caller.partition, caller.name, caller.role_name)
     key_account, key_region = _key_parts(req.key_arn)
+    return RequestContext(req, caller, op, key_account, key_region)
+
+
+def _decide(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet, req: Request,
+            rec: _Recorder | None, ctx: RequestContext | None = None) -> tuple[bool, Any, str]:
+    """(allowed, reason, decided_by); the reason may be a function producing it (lazy, fast path only).
+    `ctx` may be shared between evaluations of the same request under different policies."""
+    full, op = _action(req.action)
+    if ctx is None:
+        ctx = _context(req)
+    caller = ctx.caller
+    key_account = ctx.key_account
     keyless = op in A.KEYLESS_ACTIONS or not req.key_arn
     resource = req.key_arn if req.key_arn else "*"
-    ctx = RequestContext(req, caller, op, key_account, key_region)
     use_kp = kp is not None and not keyless
 
     # 1. explicit deny anywhere
@@ -363,6 +372,15 @@ def build_trace(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: Grant
         "grants": rec.grants,
         "notes": rec.notes,
     }
+
+
+def allowed_under(policies: Sequence[CompiledPolicy], iam_policies: Sequence[CompiledPolicy],
+                  grants: GrantSet, request: Request) -> list[bool]:
+    """Whether `request` is allowed under each of several key policies (same identity policies and grants):
+    the fast path for replaying recorded requests; use evaluate() for reasons and traces."""
+    ctx = _context(request)
+    iams = list(iam_policies)
+    return [_decide(kp, iams, grants, request, None, ctx)[0] for kp in policies]
 
 
 def evaluate(key_policy: Any, iam_policies: Sequence[Any] | None, grants: Sequence[dict] | GrantSet | None,

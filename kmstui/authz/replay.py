@@ -187,6 +187,53 @@ def request_key(r: Request) -> tuple:
             json.dumps(r.grant_request, sort_keys=True) if r.grant_request is not None else None)
 
 
+_VAR_KEY = re.compile(r"\$\{([^},]+)")
+
+
+def projection(policies: Iterable[Any], grants: Any = None) -> Callable[[Request], tuple]:
+    """A key function like request_key, but keeping only what the given compiled policies can observe:
+    the condition keys their statements (and policy variables) read, the encryption-context values those
+    keys name (and the context's key names for kms:EncryptionContextKeys), and the whole context when
+    grants (whose constraints see all of it) are involved. Two
+    requests with the same projection get the same decision under these policies, so a replay of
+    high-cardinality traffic (a context value per object) still evaluates each shape once."""
+    keys: set[str] = set()
+    for policy in policies:
+        for st in policy.statements:
+            for c in st.conditions:
+                keys.add(c.lkey)
+                for v in c.values:
+                    if isinstance(v, str) and "${" in v:
+                        keys.update(m.strip().lower() for m in _VAR_KEY.findall(v))
+            for r in st.resources:
+                keys.update(m.strip().lower() for m in _VAR_KEY.findall(r))
+    whole_context = bool(grants)  # grant constraints compare the whole context
+    ec_key_names = "kms:encryptioncontextkeys" in keys
+    ec_names = sorted(k[len("kms:encryptioncontext:"):] for k in keys if k.startswith("kms:encryptioncontext:"))
+    given_names = sorted(keys)
+
+    def key(r: Request) -> tuple:
+        ec = r.encryption_context
+        if whole_context:
+            ec_part: Any = tuple(ec.items()) if ec else None
+        elif ec and (ec_names or ec_key_names):
+            # the first pair whose key matches case-insensitively, as RequestContext picks it
+            ec_part = (tuple(next((v for k, v in ec.items() if k.lower() == n), None) for n in ec_names),
+                       tuple(ec) if ec_key_names else None)
+        else:
+            ec_part = None
+        ctx = r.context
+        if ctx:
+            low_ctx = {k.lower(): v for k, v in ctx.items()}
+            ctx_part: Any = tuple((lambda v: tuple(v) if isinstance(v, list) else v)(low_ctx.get(n)) for n in given_names)
+        else:
+            ctx_part = None
+        return (r.principal, r.caller_account, r.action, r.key_arn, ec_part, ctx_part, r.target_grant_id,
+                json.dumps(r.grant_request, sort_keys=True) if r.grant_request is not None else None)
+
+    return key
+
+
 def statements_differ(current, proposed) -> Callable[[str], bool]:
     """For compiled key policies: a predicate telling whether the statements that can apply to an action
     differ between the two. Where they do not, no decision for that action can change."""
@@ -216,14 +263,19 @@ class Change:
 
 
 def diff(requests: Iterable[Request], before: Callable[[Request], Any], after: Callable[[Request], Any], *,
-         relevant: Callable[[Request], bool] | None = None) -> tuple[list[Change], int, int]:
+         relevant: Callable[[Request], bool] | None = None,
+         both: Callable[[Request], tuple[bool, bool]] | None = None,
+         key: Callable[[Request], tuple] = request_key) -> tuple[list[Change], int, int]:
     """Requests whose decision differs between `before` and `after` (functions Request -> Decision).
     `relevant(request)` False means the decision cannot change (see statements_differ), so it is not
-    evaluated. Returns (changes in first-seen order, total requests, distinct requests)."""
+    evaluated; `both(request)` -> (allowed before, allowed after) is a fast path (engine.allowed_under),
+    after which before/after run only for the requests that change, for their reasons and traces.
+    `key` groups requests that must get the same decision (request_key, or a projection()).
+    Returns (changes in first-seen order, total requests, distinct request shapes)."""
     seen: dict[tuple, Any] = {}
     changes: list[Change] = []
     total = 0
-    key_of = request_key
+    key_of = key
     for r in requests:
         total += 1
         k = key_of(r)
@@ -232,6 +284,11 @@ def diff(requests: Iterable[Request], before: Callable[[Request], Any], after: C
             if relevant is not None and not relevant(r):
                 seen[k] = False
                 continue
+            if both is not None:
+                b_ok, a_ok = both(r)
+                if b_ok == a_ok:
+                    seen[k] = False
+                    continue
             b = before(r)
             a = after(r)
             if b.allowed != a.allowed:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 KEY_HELP = "key id, key ARN, alias/NAME or alias ARN; prefix 'PROFILE:' to use another profile's backend"
 
 KEY_ID = Arg("--key-id", KEY_HELP, required=True, complete="key", metavar="KEY")
-KEY = Arg("key_id", KEY_HELP, complete="key", metavar="KEY")  # positional form: `key describe KEY`
+KEY = Arg("key_id", KEY_HELP, complete="key", metavar="KEY", aliases=("--key-id",))  # `key describe KEY` or --key-id
 CONTEXT = Arg("--context", "encryption context pair KEY=VALUE (repeatable, or a JSON object); bound to the "
               "ciphertext, the same pairs are needed to decrypt", aliases=("--encryption-context",),
               repeat=True, metavar="K=V")

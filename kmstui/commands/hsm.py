@@ -32,19 +32,22 @@ def _target(session) -> tuple[Any, Path]:
     return profile, hsm_path(profile.settings, session.config.paths.data_dir)
 
 
-def _open_store(path: Path):
+def _open_store(path: Path, *, live: bool = True):
     from kmstui.backends.local.store import Store
 
-    return Store.open(path)
+    return Store.open(path, live=live)
 
 
 def _forget_open_backend(session, profile_name: str) -> None:
     """Drop the session's own unsealed connection to this profile (the REPL or TUI holding the key)."""
+    from kmstui.backends.local import keymaterial
+
     backends = getattr(session, "_backends", {})
     backend = backends.pop(profile_name, None)
     if backend is not None:
         with contextlib.suppress(Exception):
             backend.close()
+    keymaterial.forget_cached()  # module-level caches of key objects would outlive the connection
 
 
 def hsm_init(session, args) -> Result:
@@ -131,7 +134,7 @@ def hsm_seal(session, args) -> Result:
     if args.all:
         stopped = agent.stop(runtime)
         return Result(data={"Path": str(path), "Sealed": True, "AgentStopped": stopped},
-                      message="stopped the unseal agent: it held no key any more" if stopped
+                      message="stopped the unseal agent (every HSM file it held is sealed again)" if stopped
                       else "no unseal agent was running")
     had = False
     if path.exists():
@@ -248,7 +251,7 @@ def hsm_restore(session, args) -> Result:
     if not source.is_file():
         raise UsageError(f"{source}: no such file")
     _not_live(path, source, "restore from a backup made with 'hsm backup FILE'")
-    src_store = _open_store(source)  # refuses anything that is not a kmstui HSM file
+    src_store = _open_store(source, live=False)  # refuses anything that is not a kmstui HSM file
     src_id = file_id(src_store)
     src_store.close()
     _forget_open_backend(session, profile.name)

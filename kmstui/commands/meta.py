@@ -6,6 +6,7 @@ None of them touches a key store (needs_backend=False), so they work before any 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -25,7 +26,8 @@ MODES = (
     ("kmstui run FILE [--keep-going]", "a script: one command per line, # comments"),
     ("... | kmstui", "commands piped on standard input"),
 )
-_SECRET_WORDS = ("pin", "passphrase", "password", "secret", "token")
+_SECRET_WORDS = ("passphrase", "password", "passwd", "secret")  # anywhere in a setting name
+_SECRET_LAST_WORDS = ("pin", "token", "passphrase", "password")  # as its last word
 
 
 def _arg_usage(arg: Arg) -> str:
@@ -150,8 +152,18 @@ def _version(session, args) -> Result:
 
 
 # -- config ---------------------------------------------------------------------------------------------
+def _secret_setting(key: str) -> bool:
+    """A setting name that holds a secret: `pin`, `user_pin`, `session_token`, `aws_secret_access_key`,
+    `passphrase` ... but not `token_label` (a name) or `pin_env` (the name of a variable holding one).
+    Whole name parts are compared, so `spinner` or `pinned` are not taken for a PIN."""
+    parts = re.split(r"[^a-z0-9]+", key.lower())
+    if parts[-1] == "env":
+        return False
+    return parts[-1] in _SECRET_LAST_WORDS or any(p in _SECRET_WORDS for p in parts)
+
+
 def _masked(settings: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("********" if any(w in k.lower() for w in _SECRET_WORDS) and not k.lower().endswith("_env") else v)
+    return {k: "********" if _secret_setting(k) else _masked(v) if isinstance(v, dict) else v
             for k, v in settings.items()}
 
 
@@ -165,7 +177,7 @@ def _config_show(session, args) -> Result:
                              "Active": name == session.profile_name})
         except Exception as exc:  # noqa: BLE001 - show a broken profile instead of failing the listing
             profiles.append({"Name": name, "Backend": None, "Error": str(exc), "Active": False})
-    settings = {k: v for k, v in config.data.items() if not isinstance(v, dict)}
+    settings = _masked({k: v for k, v in config.data.items() if not isinstance(v, dict)})
     data = {
         "ConfigFile": str(config.paths.config_file),
         "Exists": config.paths.config_file.exists(),

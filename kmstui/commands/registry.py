@@ -115,11 +115,11 @@ class _Parser(argparse.ArgumentParser):
 
 # Flags every command accepts, anywhere on the line (as the AWS CLI allows).
 GLOBAL_ARGS: list[Arg] = [
-    Arg("--output", "output format", choices=("table", "json", "yaml", "text")),
-    Arg("--query", "JMESPath expression applied to the result data"),
+    Arg("--output", "output format", choices=("table", "json", "yaml", "text"), metavar="FORMAT"),
+    Arg("--query", "JMESPath expression applied to the result data", metavar="EXPR"),
     Arg("--profile", "profile to use", complete="profile"),
     Arg("--backend", "backend kind or profile to use for this command", complete="backend"),
-    Arg("--as", "act as this principal ARN (local backend)", complete="principal"),
+    Arg("--as", "act as this principal ARN (local backend)", complete="principal", metavar="ARN"),
     Arg("--read-only", "refuse every command that changes backend state", flag=True),
     Arg("--yes", "answer yes to confirmations (for scripts)", flag=True, aliases=("-y",)),
     Arg("--debug", "show tracebacks and debug detail", flag=True),
@@ -155,6 +155,12 @@ def _add(parser: argparse.ArgumentParser, arg: Arg, *, suppress: bool = False) -
             kw["metavar"] = arg.metavar or arg.dest.upper()
         parser.add_argument(*arg.spellings, **kw)
     else:
+        if arg.aliases:
+            # A positional that may also be given as a flag (`key describe KEY` or `--key-id KEY`): both
+            # optional here, and CommandRegistry.parse insists on exactly one.
+            parser.add_argument(*arg.aliases, dest=f"_flag_{arg.dest}", help=argparse.SUPPRESS,
+                                metavar=arg.metavar or arg.dest.upper())
+            kw["nargs"] = "?"
         if arg.nargs:
             kw["nargs"] = arg.nargs
         if arg.type:
@@ -246,6 +252,9 @@ class CommandRegistry:
         if "--help" in rest or "-h" in rest:
             return self.get(("help",)) or cmd, argparse.Namespace(topic=list(cmd.path))
         args = self.parser(cmd).parse_args(rest)
+        for arg in cmd.args:
+            if not arg.is_flag and arg.aliases:
+                _merge_flag_form(cmd, arg, args)
         return cmd, args
 
     def _unknown(self, words: Sequence[str]) -> str:
@@ -262,3 +271,15 @@ class CommandRegistry:
         close = get_close_matches(words[0], tops, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else " (try 'help')"
         return f"unknown command '{words[0]}'{hint}"
+
+
+def _merge_flag_form(cmd: Command, arg: Arg, args: argparse.Namespace) -> None:
+    """Fold the flag spelling of a positional into its dest; exactly one of the two must be given."""
+    flagged = getattr(args, f"_flag_{arg.dest}")
+    delattr(args, f"_flag_{arg.dest}")
+    positional = getattr(args, arg.dest)
+    if flagged is not None and positional is not None:
+        raise UsageError(f"{cmd.name}: give {arg.metavar or arg.dest.upper()} once, either as an argument or as {arg.aliases[0]}")
+    if flagged is None and positional is None and arg.nargs is None:
+        raise UsageError(f"{cmd.name}: {arg.metavar or arg.dest.upper()} is required (or {arg.aliases[0]})")
+    setattr(args, arg.dest, positional if positional is not None else flagged)

@@ -60,7 +60,9 @@ def apply_query(data: Any, query: str | None) -> Any:
     try:
         return jmespath.search(query, plain(data))
     except JMESPathError as exc:
-        raise UsageError(f"--query: {str(exc).splitlines()[0]}") from None
+        # jmespath puts the expression and a caret on the lines after "...:"; keep one line that names it.
+        first = str(exc).splitlines()[0].rstrip(": ")
+        raise UsageError(f"--query {query!r}: {first} (see https://jmespath.org for the syntax)") from None
 
 
 def render(result: Result, fmt: str, *, query: str | None = None, color: bool = False) -> str:

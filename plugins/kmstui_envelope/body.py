@@ -98,17 +98,25 @@ def verify_footer(header: Header, source: Source, digest: bytes) -> None:
 
 # -- encryption ------------------------------------------------------------------------------------------
 def encrypt_body(suite: Suite, message_id: bytes, key: bytes, frame_length: int, source: Source,
-                 out: OutputPipe, progress: Callable[[int], Any] | None = None) -> int:
+                 out: OutputPipe, progress: Callable[[int], Any] | None = None, size_hint: int | None = None) -> int:
     """Read `source` to its end, write framed ciphertext to `out`; returns the plaintext length.
 
     A full last chunk is written as a regular frame followed by an empty final frame (ESDK-Python < 4
-    rejects a full-length final frame)."""
+    rejects a full-length final frame). `size_hint` (the input file's size) keeps the read buffer small for
+    small files; if the input turns out longer, the buffer grows to a full frame."""
     aead = AESGCM(key)
     seq, total = 1, 0
-    inbuf = bytearray(frame_length)
+    cap = frame_length if size_hint is None else max(1, min(frame_length, size_hint + 1))
+    inbuf = bytearray(cap)
     inview = memoryview(inbuf)
     while True:
         n = source.readinto(inview)
+        if n == cap < frame_length:  # longer than announced: continue with full-size frames
+            inview.release()
+            inbuf.extend(bytes(frame_length - cap))
+            inview = memoryview(inbuf)
+            cap = frame_length
+            n += source.readinto(inview[n:])
         total += n
         if n == frame_length:
             if seq >= MAX_FRAMES:
@@ -118,7 +126,8 @@ def encrypt_body(suite: Suite, message_id: bytes, key: bytes, frame_length: int,
             iv = frame_iv(seq)
             buf[0:4] = seq.to_bytes(4, "big")
             buf[4:16] = iv
-            aead.encrypt_into(iv, inbuf, body_aad(message_id, FRAME_LABEL, seq, n), memoryview(buf)[16:frame_length + 32])
+            aead.encrypt_into(iv, inbuf, body_aad(message_id, FRAME_LABEL, seq, n),
+                              memoryview(buf)[16:frame_length + 32])
             out.submit(buf, frame_length + 32)
             seq += 1
             if progress:
@@ -208,7 +217,7 @@ def decrypt_body(header: Header, key: bytes, source: Source, sink: Sink,
     flen = header.frame_length
     seq, total = 1, 0
     big = flen > IN_MEMORY_FRAME
-    inbuf = None if big else bytearray(IV_LEN + flen + TAG_LEN)
+    inbuf: bytearray | None = None  # allocated at the first regular frame (small files have none)
     while True:
         mark = _read_exact(source, 4, f"frame {seq}")
         if mark == FINAL_MARK:
@@ -244,6 +253,8 @@ def decrypt_body(header: Header, key: bytes, source: Source, sink: Sink,
             iv = _read_exact(source, IV_LEN, f"frame {seq}")
             _stream_segment(source, key, iv, aad, flen, sink, f"frame {seq}", progress)
         else:
+            if inbuf is None:
+                inbuf = bytearray(IV_LEN + flen + TAG_LEN)
             view = memoryview(inbuf)
             if source.readinto(view) != len(view):
                 raise truncated(f"frame {seq}")

@@ -55,7 +55,13 @@ class AtomicFile:
         self.file: BinaryIO = os.fdopen(fd, "wb", buffering=0)
 
     def write(self, data) -> int:
-        return self.file.write(data)
+        """Write all of `data` (a raw file may accept less than asked, e.g. near a full disk)."""
+        view = memoryview(data)
+        total = len(view)
+        while view:
+            n = self.file.write(view)
+            view = view[n:]
+        return total
 
     def spill(self) -> BinaryIO:
         """A private anonymous file in the destination's folder (for segments verified at their end)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import hmac
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable
+from typing import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM

@@ -1,10 +1,16 @@
-"""A one-line progress bar with rate and ETA, on stderr, only when stderr is a terminal (nothing on a pipe)."""
+"""A one-line progress bar with rate and ETA, on stderr, only when stderr is a terminal (nothing on a pipe).
+
+`observer`, when set (the TUI's envelope screen does), is called as observer(label, done, total) on every
+update whatever the terminal; raising from it cancels the operation (nothing is left half-written).
+"""
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Callable, TextIO
+
+observer: Callable[[str, int, "int | None"], None] | None = None
 
 
 def _size(n: float) -> str:

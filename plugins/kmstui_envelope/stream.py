@@ -21,7 +21,7 @@ from kmstui_envelope.keyrings import Keyring, wipe
 from kmstui_envelope.materials import EncryptionMaterials, UnwrapCache, decrypt_data_key
 from kmstui_envelope.pipe import OutputPipe, Source
 
-DEFAULT_FRAME = 1 << 20  # see docs/format.md "Frame length" for the measurements behind it
+DEFAULT_FRAME = 4 << 20  # see docs/format.md "Frame length" for the measurements behind it
 MAX_FRAME = 2**31 - 1  # ESDK-Python refuses larger frames; the format allows 2^32-1
 
 
@@ -43,7 +43,7 @@ class Decrypted:
 
 
 def encrypt_stream(src: BinaryIO, write: Callable[[Any], Any], mats: EncryptionMaterials, frame_length: int,
-                   progress: Callable[[int], Any] | None = None) -> tuple[int, int]:
+                   progress: Callable[[int], Any] | None = None, size_hint: int | None = None) -> tuple[int, int]:
     """Write one message; returns (plaintext bytes, ciphertext bytes)."""
     if not 1 <= frame_length <= MAX_FRAME:
         raise ValueError(f"frame length must be 1..{MAX_FRAME}")
@@ -58,7 +58,7 @@ def encrypt_stream(src: BinaryIO, write: Callable[[Any], Any], mats: EncryptionM
         pipe.hasher = signer.hasher
     try:
         pipe.write(header_bytes)
-        n = encrypt_body(suite, message_id, enc_key, frame_length, Source(src), pipe, progress)
+        n = encrypt_body(suite, message_id, enc_key, frame_length, Source(src), pipe, progress, size_hint)
         pipe.close()
     except BaseException:
         pipe.abort()

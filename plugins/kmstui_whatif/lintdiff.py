@@ -9,7 +9,8 @@ from typing import Any
 from kmstui.authz import PolicyError, evaluate, lint_policy
 from kmstui.authz.grants import GrantSet
 from kmstui.authz.policy import load_document
-from kmstui.authz.replay import diff, iter_requests
+from kmstui.authz.engine import _action, allowed_under
+from kmstui.authz.replay import diff, iter_requests, projection, request_key, statements_differ
 from kmstui.commands.registry import Arg, Result, TableHint
 from kmstui.errors import UsageError
 from kmstui_whatif import inputs
@@ -102,10 +103,17 @@ def _diff(session, args) -> Result:
             except ValueError as exc:
                 raise UsageError(f"--requests {src}: {exc}") from None
 
+    differ = statements_differ(ki.policy, proposed)
+    pair = [ki.policy, proposed]
+    # identity policies read from the backend differ per principal and are not known up front
+    key = projection(pair + files_iam, gs) if ki.backend is None else request_key
     try:
         changes, total, distinct = diff(requests(),
                                         lambda r: evaluate(ki.policy, iam_for(r.principal), gs, r),
-                                        lambda r: evaluate(proposed, iam_for(r.principal), gs, r))
+                                        lambda r: evaluate(proposed, iam_for(r.principal), gs, r),
+                                        relevant=lambda r: differ(_action(r.action)[0]),
+                                        both=lambda r: tuple(allowed_under(pair, iam_for(r.principal), gs, r)),
+                                        key=key)
     except PolicyError as exc:
         raise UsageError(str(exc)) from None
     rows = [{"Principal": c.request.principal, "Action": c.request.action, "KeyArn": c.request.key_arn,

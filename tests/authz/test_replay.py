@@ -65,3 +65,31 @@ def test_diff_lists_changes_once_per_distinct_request():
     assert (total, distinct, len(changes)) == (6, 2, 1)
     c = changes[0]
     assert (c.before.decision, c.after.decision, c.count) == ("ALLOW", "DENY", 5)
+
+
+def test_projection_groups_only_requests_with_equal_decisions():
+    import random
+
+    from kmstui.authz import Request
+    from kmstui.authz.grants import GrantSet
+    from kmstui.authz.replay import projection, request_key
+
+    kp = policy(ROOT_STMT, allow({"AWS": ROLE}, "kms:Decrypt", {"StringEquals": {"kms:EncryptionContext:App": "web"}}),
+                allow("*", "kms:Encrypt", {"ForAnyValue:StringEquals": {"kms:EncryptionContextKeys": "tenant"},
+                                           "StringEquals": {"aws:SourceIp": "10.0.0.1"}}))
+    from kmstui.authz import compile_policy
+
+    compiled = compile_policy(kp)
+    key = projection([compiled], GrantSet(()))
+    rng = random.Random(3)
+    seen = {}
+    full = set()
+    for _ in range(3000):
+        ec = {rng.choice(["app", "App", "tenant", "x"]): rng.choice(["web", "db", "t1"]) for _ in range(rng.randrange(3))}
+        ctx = {rng.choice(["aws:SourceIp", "AWS:sourceip"]): rng.choice(["10.0.0.1", "10.0.0.2"])} if rng.random() < .5 else {}
+        r = Request(rng.choice([SESSION, f"arn:aws:iam::{ACCT}:user/u"]), rng.choice(["kms:Decrypt", "kms:Encrypt"]),
+                    KEY, encryption_context=ec, context=ctx)
+        d = evaluate(compiled, [], [], r).allowed
+        assert seen.setdefault(key(r), d) == d
+        full.add(request_key(r))
+    assert len(seen) < len(full) / 2  # the value of "x" and of unrelated pairs does not split shapes

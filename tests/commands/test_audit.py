@@ -52,3 +52,21 @@ def test_verify_in_process_and_cli_exit_codes(unsealed_hsm):
     assert bad.returncode == 1, bad.stderr
     report = json.loads(bad.stdout)
     assert report["Valid"] is False and "truncated" in report["Problem"]
+
+
+def test_every_change_anchors_the_sealed_head_at_once(unsealed_hsm):
+    """Deleting the newest lines right after a change (before any flush or exit) is still detected."""
+    from kmstui.backends.local.backend import LocalBackend
+    from kmstui.backends.local.store import Store
+
+    hsm = unsealed_hsm
+    key = hsm.create_key()["KeyMetadata"]["KeyId"]
+    hsm.disable_key(KeyId=key)
+    head = hsm.store.meta_doc("audit_head")
+    assert head["seq"] == hsm.audit.head().seq == 2
+    log = hsm.audit.path
+    log.write_bytes(b"".join(log.read_bytes().splitlines(keepends=True)[:-1]))
+    other = LocalBackend(Store.open(hsm.path), hsm._keys)
+    report = other.verify_audit()
+    other.close()
+    assert not report["Valid"] and "truncated" in report["Problem"]

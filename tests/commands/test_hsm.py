@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from conftest import TEST_PASSPHRASE
+TEST_PASSPHRASE = "correct horse battery staple"  # the unsealed_hsm fixture's (tests/conftest.py); not imported:
+# `from conftest import` picks up whichever conftest.py was loaded last (tests/plugins/envelope has one)
 from kmstui.errors import ConfigError, SealedError, UsageError
 from kmstui.session import Session
 
@@ -112,3 +113,72 @@ def test_cli_init_status_and_missing_file(tmp_path):
     assert TEST_PASSPHRASE not in created.stdout + created.stderr
     status = run("hsm", "status", "--output", "json")
     assert status.returncode == 0 and json.loads(status.stdout)["Sealed"] is True
+
+
+def test_backup_never_overwrites_the_live_file_or_its_companions(session, unsealed_hsm, tmp_path):
+    key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    live = unsealed_hsm.path
+    for target in (live, f"{live}-wal", f"{live}-shm", unsealed_hsm.audit.path):
+        with pytest.raises(UsageError, match="live HSM file"):
+            session.execute(["hsm", "backup", str(target), "--force"])
+    with pytest.raises(UsageError, match="is a folder"):
+        session.execute(["hsm", "backup", str(tmp_path), "--force"])
+    assert unsealed_hsm.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert unsealed_hsm.verify_audit()["Valid"]
+
+
+def test_restore_refuses_the_live_file_and_folders(session, unsealed_hsm, tmp_path):
+    with pytest.raises(UsageError, match="live HSM file"):
+        session.execute(["hsm", "restore", str(unsealed_hsm.path), "--yes"])
+    with pytest.raises(UsageError, match="is a folder"):
+        session.execute(["hsm", "restore", str(tmp_path), "--yes"])
+
+
+def test_backup_file_is_not_modified_by_a_restore(session, unsealed_hsm, tmp_path):
+    dest = tmp_path / "b.kmstui"
+    session.execute(["hsm", "backup", str(dest)])
+    before = dest.read_bytes()
+    session.execute(["hsm", "restore", str(dest), "--yes"])
+    assert dest.read_bytes() == before and not (tmp_path / "b.kmstui-wal").exists()
+
+
+def test_restoring_another_hsm_moves_the_old_audit_log_aside(session, unsealed_hsm, tmp_path, monkeypatch):
+    from kmstui.backends.local.unseal import create_hsm
+
+    unsealed_hsm.create_key()
+    unsealed_hsm.audit.flush()
+    other_path = tmp_path / "other.kmstui"
+    store, _keys = create_hsm(other_path, TEST_PASSPHRASE)
+    store.close()
+    out = session.execute(["hsm", "restore", str(other_path), "--yes"])
+    assert "OldAuditLog" in out.data and os.path.exists(out.data["OldAuditLog"])
+    unsealed_hsm.close()
+    fresh = Session(load_plugins=False)
+    report = fresh.execute(["audit", "verify"])
+    assert report.exit_code == 0, report.data
+    fresh.close()
+
+
+def test_init_on_a_folder_says_so(cheap_kdf, kmstui_home, monkeypatch):
+    (kmstui_home / "data" / "hsm.kmstui").mkdir(parents=True)
+    monkeypatch.setenv("KMSTUI_PASSPHRASE", TEST_PASSPHRASE)
+    with pytest.raises(UsageError, match="is a folder"):
+        Session(load_plugins=False).execute(["hsm", "init"])
+    with pytest.raises(ConfigError, match="is a folder"):
+        Session(load_plugins=False).execute(["hsm", "status"])
+
+
+def test_seal_in_a_session_drops_cached_key_objects(session, unsealed_hsm):
+    """A REPL that runs `hsm seal` must not keep AES or private-key objects (key material) in its caches."""
+    from kmstui.backends.local import keymaterial
+
+    backend = session.backend()
+    sym = backend.create_key()["KeyMetadata"]["KeyId"]
+    ecc = backend.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    backend.encrypt(KeyId=sym, Plaintext=b"x")
+    backend.sign(KeyId=ecc, Message=b"m", SigningAlgorithm="ECDSA_SHA_256")
+    assert keymaterial._aead.cache_info().currsize and keymaterial.private_key.cache_info().currsize
+    session.execute(["hsm", "seal"])
+    assert keymaterial._aead.cache_info().currsize == 0
+    assert keymaterial.private_key.cache_info().currsize == 0
+    assert "local" not in session.open_backends()

@@ -39,6 +39,11 @@ def test_create_returns_aws_key_metadata_and_every_reference_form_finds_it(run_k
     alias_arn = md["Arn"].replace(f"key/{md['KeyId']}", "alias/app")
     for ref in (md["KeyId"], md["Arn"], "alias/app", alias_arn, "local:alias/app"):
         assert ok(run_kmstui, "key", "describe", ref)["KeyMetadata"]["KeyId"] == md["KeyId"]
+    # The key may also be named with --key-id, as on encrypt and in the AWS CLI; but only once.
+    assert ok(run_kmstui, "key", "describe", "--key-id", "alias/app")["KeyMetadata"]["KeyId"] == md["KeyId"]
+    twice = run_kmstui("key", "describe", "alias/app", "--key-id", "alias/app")
+    assert twice.code == 252 and "once" in twice.err
+    assert run_kmstui("key", "describe").code == 252
     tags = unsealed_hsm.list_resource_tags(KeyId=md["KeyId"])["Tags"]
     assert tags == [{"TagKey": "team", "TagValue": "pay"}]
     taken = run_kmstui("key", "create", "--alias", "alias/app")

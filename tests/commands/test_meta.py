@@ -74,6 +74,21 @@ def test_config_show_masks_secrets_and_marks_the_active_profile(run_kmstui, kmst
     assert json.loads(run_kmstui("config", "show", "--profile", "local").out)["ActiveProfile"] == "local"
 
 
+def test_config_show_masks_by_whole_words(run_kmstui, kmstui_home):
+    """Regression: any name containing "token" or "pin" was masked (a PKCS#11 token_label showed as ********),
+    while top-level settings and nested tables were shown unmasked whatever their name."""
+    cfg = kmstui_home / "config" / "config.toml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text('default_profile = "tok"\npassword = "top-secret"\n'
+                   '[profiles.tok]\nbackend = "pkcs11"\ntoken_label = "my-token"\nuser_pin = "1234"\n'
+                   'pin_env = "MY_PIN"\nmodule = "/nope.so"\n[profiles.tok.extra]\nsession_token = "abc"\n')
+    r = run_kmstui("config", "show", "--output", "json")
+    assert "top-secret" not in r.out and "1234" not in r.out and '"abc"' not in r.out
+    settings = {p["Name"]: p for p in json.loads(r.out)["Profiles"]}["tok"]["Settings"]
+    assert settings["token_label"] == "my-token" and settings["pin_env"] == "MY_PIN"
+    assert settings["user_pin"] == "********" and settings["extra"]["session_token"] == "********"
+
+
 def test_config_locate_uses_kmstui_home(run_kmstui, kmstui_home):
     data = json.loads(run_kmstui("config", "locate").out)
     assert data["ConfigFile"] == str(kmstui_home / "config" / "config.toml")

@@ -83,8 +83,11 @@ def test_query_applies_before_rendering():
     assert json.loads(render(Result(data=KEYS), "json", query="Keys[?Enabled].KeyId")) == ["k1"]
     assert render(Result(data=KEYS), "text", query="Keys[].KeyId") == "k1\tk2\n"
     assert json.loads(render(Result(data=DATA), "json", query="CiphertextBlob")) == base64.b64encode(BLOB).decode()
-    with pytest.raises(UsageError, match="--query"):
+    with pytest.raises(UsageError, match="--query") as bad:
         render(Result(data=KEYS), "json", query="Keys[")
+    # Regression: the message ended in "Incomplete expression:" and never said which expression.
+    assert "'Keys['" in str(bad.value) and "Incomplete expression" in str(bad.value)
+    assert not str(bad.value).rstrip(")").endswith(":")
 
 
 def test_text_only_results_print_as_text_in_every_format():

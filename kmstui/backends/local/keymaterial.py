@@ -95,6 +95,12 @@ def private_key(material: bytes):
     return serialization.load_der_private_key(material, password=None)
 
 
+def forget_cached() -> None:
+    """Drop every cached AES and private key object (they hold key material) when a file is sealed."""
+    _aead.cache_clear()
+    private_key.cache_clear()
+
+
 def public_key_der(s: Spec, material: bytes) -> bytes:
     return private_key(material).public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)

@@ -12,7 +12,7 @@ from typing import Any
 
 from kmstui.backends.local import keymaterial as km
 from kmstui.backends.local.core import DAY, ENABLED, PENDING_DELETION, PENDING_IMPORT, LocalCore, operation, ts
-from kmstui.errors import KMSInvalidStateException, UnsupportedOperationException, ValidationException
+from kmstui.errors import UnsupportedOperationException, ValidationException
 
 DEFAULT_PERIOD = 365
 

@@ -88,9 +88,10 @@ class Store:
         return ConfigError(f"{path} is not a kmstui HSM file ({exc})")
 
     @classmethod
-    def open(cls, path: Path) -> "Store":
+    def open(cls, path: Path, *, live: bool = True) -> "Store":
         """Open an existing HSM file; ConfigError if it is missing or not a kmstui HSM. A file that is not
-        ours is never written to (its journal mode is switched only after its format row is found)."""
+        ours is never written to (its journal mode is switched only after its format row is found); with
+        live=False (a backup being read) the file is not changed at all."""
         if path.is_dir():
             raise ConfigError(f"{path} is a folder, not an HSM file; point the profile's 'path' at a file")
         if not path.exists():
@@ -99,7 +100,7 @@ class Store:
         try:
             conn = cls._connect(path)
             row = conn.execute("SELECT value FROM meta WHERE name='format'").fetchone()
-            if row is not None and bytes(row[0]) == FORMAT.encode():
+            if live and row is not None and bytes(row[0]) == FORMAT.encode():
                 if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.DatabaseError as exc:
@@ -109,7 +110,8 @@ class Store:
         if row is None or bytes(row[0]) != FORMAT.encode():
             conn.close()
             raise ConfigError(f"{path} is not a kmstui HSM file (format {row and bytes(row[0])!r})")
-        cls._tighten(path)
+        if live:
+            cls._tighten(path)
         return cls(path, conn)
 
     @staticmethod

@@ -78,3 +78,21 @@ def test_imported_material_expires(unsealed_hsm):
     assert hsm.describe_key(KeyId=key)["KeyMetadata"]["ExpirationModel"] == "KEY_MATERIAL_EXPIRES"
     hsm.clock = lambda: now + 3601
     assert hsm.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "PendingImport"
+
+
+def test_tampered_import_parameters_are_refused(unsealed_hsm):
+    """Extending a token's life or changing its algorithm in the file breaks the sealed wrapping key's AAD."""
+    import sqlite3
+
+    from kmstui.errors import KMSInternalException
+
+    hsm = unsealed_hsm
+    key = hsm.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    params = hsm.get_parameters_for_import(KeyId=key, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
+    conn = sqlite3.connect(str(hsm.path))
+    conn.execute("UPDATE import_params SET expires = expires + 365 * 86400")
+    conn.commit()
+    conn.close()
+    with pytest.raises(KMSInternalException, match="integrity check failed for the import parameters"):
+        hsm.import_key_material(KeyId=key, ImportToken=params["ImportToken"],
+                                EncryptedKeyMaterial=wrap(params, os.urandom(32), "RSAES_OAEP_SHA_256"))

@@ -9,11 +9,12 @@ import stat
 
 import pytest
 
-from conftest import TEST_PASSPHRASE
+TEST_PASSPHRASE = "correct horse battery staple"  # the unsealed_hsm fixture's (tests/conftest.py); not imported:
+# `from conftest import` picks up whichever conftest.py was loaded last (tests/plugins/envelope has one)
 from kmstui.backends.local import unseal as unseal_mod
 from kmstui.backends.local.backend import LocalBackend
 from kmstui.backends.local.store import Store
-from kmstui.errors import KMSInternalException, SealedError
+from kmstui.errors import ConfigError, KMSInternalException, SealedError
 
 
 def poke(path, sql, *args):
@@ -145,3 +146,26 @@ def test_audit_chain_continues_across_processes_sharing_a_log(unsealed_hsm):
     b.close()
     report = a.verify_audit()
     assert report["Valid"] and report["Lines"] == 21
+
+
+def _set_slots(path, slots):
+    poke(path, "UPDATE meta SET value=? WHERE name='slots'", json.dumps(slots).encode())
+
+
+def test_hostile_scrypt_parameters_are_refused_before_deriving(unsealed_hsm):
+    """The slot's KDF parameters are read before anything can be checked: huge ones must not be obeyed."""
+    store = Store.open(unsealed_hsm.path)
+    slots = unseal_mod.slots(store)
+    store.close()
+    for change in ({"log2n": 40}, {"r": 100000}, {"p": 1 << 20}, {"salt": "AA=="}, {"salt": "%%%"}, {"log2n": "x"}):
+        _set_slots(unsealed_hsm.path, [{**slots[0], **change}])
+        store = Store.open(unsealed_hsm.path)
+        with pytest.raises(ConfigError, match="passphrase slot"):
+            unseal_mod.with_passphrase(store, TEST_PASSPHRASE)
+        store.close()
+    poke(unsealed_hsm.path, "UPDATE meta SET value=? WHERE name='slots'", b"{not json")
+    store = Store.open(unsealed_hsm.path)
+    with pytest.raises(ConfigError, match="unseal slots .* are damaged"):
+        unseal_mod.unseal(store, unsealed_hsm.path.parent, lambda _p: None)
+    store.close()
+

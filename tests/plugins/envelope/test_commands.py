@@ -199,3 +199,22 @@ def test_bad_arguments_are_usage_errors(run, workdir, keyfiles):
     with pytest.raises(KmstuiError, match="reserved"):
         run()("envelope", "encrypt", "a", "--raw-key", keyfiles["aes"], "--context", "aws-crypto-x=1")
     assert listing(workdir) == ["a", "d"]
+
+
+def test_progress_observer_sees_progress_and_can_cancel(run, workdir, keyfiles, monkeypatch):
+    from kmstui_envelope import progress
+
+    _files(workdir, big=os.urandom(1 << 20))
+    seen = []
+    monkeypatch.setattr(progress, "observer", lambda label, done, total: seen.append((label, done, total)))
+    run()("envelope", "encrypt", "big", "--raw-key", keyfiles["aes"], "--frame-size", "64KiB")
+    assert seen[-1] == ("encrypt big", 1 << 20, 1 << 20) and len(seen) == 17
+
+    def cancel(label, done, total):
+        if done > 200000:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(progress, "observer", cancel)
+    with pytest.raises(KeyboardInterrupt):
+        run()("envelope", "decrypt", "big.enc", "--raw-key", keyfiles["aes"], "--out", "plain")
+    assert listing(workdir) == ["big", "big.enc"]

@@ -97,3 +97,15 @@ def test_base64_message_gets_a_helpful_error():
     ct = encrypt_bytes(b"x", [aes_keyring()])
     with pytest.raises(MessageError, match="Base64"):
         decrypt_bytes(base64.b64encode(ct), [aes_keyring()])
+
+
+def test_input_longer_than_its_announced_size_is_not_truncated():
+    from kmstui_envelope.materials import encryption_materials
+    from kmstui_envelope.stream import encrypt_stream
+    from kmstui_envelope.suites import SUITES
+
+    pt = bytes(range(256)) * 40
+    mats = encryption_materials([aes_keyring()], SUITES[0x0478], {})
+    out = io.BytesIO()
+    encrypt_stream(io.BytesIO(pt), out.write, mats, 4096, size_hint=10)  # the file grew after stat()
+    assert decrypt_bytes(out.getvalue(), [aes_keyring()]) == pt

@@ -91,3 +91,13 @@ def test_large_frames_stream_through_the_spill_path(monkeypatch):
     ct, _ = CLIENT.encrypt(source=pt, key_provider=sdk_aes(), frame_length=4096,
                            algorithm=Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY)
     assert decrypt_bytes(ct, [aes_keyring()]) == pt
+
+
+def test_default_settings_file_decrypts_with_the_sdk(run, workdir, keyfiles):
+    pt = os.urandom(9 << 20)  # two full 4 MiB frames and a partial final frame
+    (workdir / "big").write_bytes(pt)
+    run()("envelope", "encrypt", "big", "--raw-key", keyfiles["aes"], "--raw-key", keyfiles["rsa"])
+    ct = (workdir / "big.enc").read_bytes()
+    for master_key in (sdk_aes(), sdk_rsa()):
+        got, header = CLIENT.decrypt(source=ct, key_provider=master_key)
+        assert got == pt and header.frame_length == 4 << 20

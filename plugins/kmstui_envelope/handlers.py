@@ -1,0 +1,432 @@
+"""Handlers of the envelope commands (registered in commands.py, imported on first use).
+
+Handlers turn arguments into keyrings and paths, run the codec file by file, and return one result with a
+row per file and a summary (files, bytes, backend calls). Backends are opened lazily, only when a key of
+theirs is actually used, so raw-key work and `inspect` never touch a key store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from kmstui.commands.registry import Result, TableHint
+from kmstui.errors import KmstuiError, UsageError
+from kmstui_envelope.body import Sink
+from kmstui_envelope.cache import CachePolicy, DataKeyCache
+from kmstui_envelope.errors import MessageError
+from kmstui_envelope.files import TMP_SUFFIX, AtomicFile
+from kmstui_envelope.header import DEFAULT_MAX_EDKS, EncryptedDataKey
+from kmstui_envelope.inspect import UNRECOGNISED
+from kmstui_envelope.keyrings import BackendKeyring, Counter, DiscoveryKeyring, Keyring, load_raw_key
+from kmstui_envelope.materials import UnwrapCache, encryption_materials
+from kmstui_envelope.pipe import OutputPipe
+from kmstui_envelope.progress import Progress, human_size
+from kmstui_envelope.suites import DEFAULT_SUITE, parse_suite
+from kmstui_envelope.stream import DEFAULT_FRAME, MAX_FRAME, DecryptOptions, decrypt_stream, encrypt_stream
+
+SUFFIX = ".enc"
+
+
+# -- argument helpers --------------------------------------------------------------------------------------
+def _context(pairs):
+    from kmstui.commands.args import parse_context
+
+    return parse_context(pairs)
+
+
+class LazyBackend:
+    """A profile's backend, opened on first use (the kind is known from the profile without opening)."""
+
+    def __init__(self, session, profile: str | None) -> None:
+        self._session = session
+        self._profile = profile
+        self.kind = session.profile(profile).backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session.backend(self._profile), name)
+
+
+def key_keyrings(session, refs: list[str] | None, counter: Counter) -> list[Keyring]:
+    out: list[Keyring] = []
+    for ref in refs or []:
+        profile, key = session.split_key_ref(ref)
+        out.append(BackendKeyring(LazyBackend(session, profile), key, counter, ref=ref))
+    return out
+
+
+def raw_keyrings(specs: list[str] | None) -> list[Keyring]:
+    return [load_raw_key(s) for s in specs or []]
+
+
+def decrypt_keyrings(session, args, counter: Counter) -> list[Keyring]:
+    """Strict (--key-id, --allow-key), discovery (--discovery) and raw keys; see `help envelope decrypt`."""
+    keyrings = raw_keyrings(getattr(args, "raw_key", None)) + key_keyrings(session, args.key_id, counter)
+    allow = frozenset(args.allow_key or [])
+    if allow and args.discovery:
+        raise UsageError("--allow-key (strict) and --discovery exclude each other")
+    if allow:
+        keyrings.append(DiscoveryKeyring(LazyBackend(session, None), counter, allow))
+    elif args.discovery or not keyrings:
+        backend = LazyBackend(session, None)
+        if not args.discovery and backend.kind == "aws":
+            raise UsageError("say which AWS KMS keys may decrypt: --key-id KEY, --allow-key KEY_ARN, or "
+                             "--discovery (any key the credentials can use)")
+        keyrings.append(DiscoveryKeyring(backend, counter))
+    return keyrings
+
+
+def decrypt_options(args) -> DecryptOptions:
+    max_edks = args.max_edks if args.max_edks is not None else DEFAULT_MAX_EDKS
+    if max_edks < 1:
+        raise UsageError("--max-edks must be at least 1")
+    return DecryptOptions(allow_legacy=args.allow_legacy, max_edks=max_edks,
+                          expect_context=_context(args.expect_context))
+
+
+def expand(paths: list[str], recursive: bool) -> list[tuple[Path, Path]]:
+    """(file, root it was found under) for every input; directories need --recursive."""
+    out: list[tuple[Path, Path]] = []
+    for p in paths:
+        path = Path(p)
+        if p == "-":
+            out.append((path, path))
+        elif path.is_dir():
+            if not recursive:
+                raise UsageError(f"{path} is a directory; add --recursive to process the files in it")
+            for root, dirs, files in os.walk(path):
+                dirs.sort()
+                for name in sorted(files):
+                    if not name.endswith(TMP_SUFFIX):
+                        out.append((Path(root) / name, path))
+        elif path.exists():
+            out.append((path, path.parent))
+        else:
+            raise UsageError(f"{path}: no such file")
+    return out
+
+
+def output_for(src: Path, root: Path, out: str | None, many: bool, rename) -> Path | None:
+    """Destination path; None means standard output."""
+    if out == "-":
+        if many:
+            raise UsageError("--out - (standard output) takes a single input")
+        return None
+    if str(src) == "-" and out is None:
+        return None
+    if out is None:
+        return src.parent / rename(src.name)
+    target = Path(out)
+    if many or target.is_dir() or out.endswith(os.sep):
+        rel = src.relative_to(root) if src != root else Path(src.name)
+        dest = target / rel.parent / rename(rel.name)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        return dest
+    return target
+
+
+def _open_input(session, src: Path):
+    if str(src) == "-":
+        return session.stdin, None
+    try:
+        f = open(src, "rb", buffering=0)
+    except OSError as exc:
+        raise UsageError(f"{src}: cannot read ({exc.strerror})") from None
+    return f, os.fstat(f.fileno()).st_size
+
+
+def _with_path(exc: KmstuiError, src: Path) -> KmstuiError:
+    if str(exc).startswith(f"{src}:"):
+        return exc
+    new = type(exc)(f"{src}: {exc}")
+    if hasattr(exc, "reason"):
+        new.reason = exc.reason  # type: ignore[attr-defined]
+    return new
+
+
+def _summary(verb: str, rows: list[dict], nbytes: int, counter: Counter, extra: dict | None = None) -> Result:
+    calls = counter.calls
+    summary = {"Files": len(rows), "Bytes": nbytes, "BackendCalls": calls, **(extra or {})}
+    message = (f"{verb} {len(rows)} file{'s' if len(rows) != 1 else ''}, {human_size(nbytes)}, "
+               f"{calls} backend call{'s' if calls != 1 else ''}")
+    if extra and "CacheHits" in extra:
+        message += f" (data-key cache: {extra['CacheHits']} hits)"
+    if any(r["Output"] == "-" for r in rows):  # standard output carries the bytes; the summary goes to stderr
+        return Result(data=None, message=message)
+    return Result(data={"Files": rows, "Summary": summary},
+                  table=TableHint("Files", [("Input", "Input"), ("Output", "Output"), ("Bytes", "Bytes")]),
+                  message=message)
+
+
+# -- encrypt ---------------------------------------------------------------------------------------------
+def cmd_encrypt(session, args) -> Result:
+    counter = Counter()
+    keyrings = key_keyrings(session, args.key_id, counter) + raw_keyrings(args.raw_key)
+    if not keyrings:
+        raise UsageError("name a wrapping key: --key-id KEY (repeatable) and/or --raw-key FILE")
+    suite = parse_suite(args.suite) if args.suite else DEFAULT_SUITE
+    frame = args.frame_size or DEFAULT_FRAME
+    if not 1 <= frame <= MAX_FRAME:
+        raise UsageError(f"--frame-size must be between 1 and {MAX_FRAME} bytes")
+    context = _context(args.context)
+    cache = None
+    if args.cache_max_age is not None or args.cache_max_messages is not None or args.cache_max_bytes is not None:
+        try:
+            cache = DataKeyCache(CachePolicy(max_age=args.cache_max_age or 300.0,
+                                             max_messages=args.cache_max_messages or 4096,
+                                             max_bytes=args.cache_max_bytes or 2**62))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    inputs = expand(args.paths, args.recursive)
+    many = len(inputs) > 1 or args.recursive
+    rows, total = [], 0
+    try:
+        for src, root in inputs:
+            dest = output_for(src, root, args.out, many, lambda n: n + SUFFIX)
+            rows.append(_encrypt_one(session, src, dest, keyrings, suite, context, frame, cache, args.force))
+            total += rows[-1]["Bytes"]
+    except KmstuiError as exc:
+        raise _with_path(exc, src) from None
+    finally:
+        if cache is not None:
+            cache.clear()
+    extra = {"CacheHits": cache.hits} if cache is not None else None
+    return _summary("encrypted", rows, total, counter, extra)
+
+
+def _encrypt_one(session, src, dest, keyrings, suite, context, frame, cache, force) -> dict:
+    f, size = _open_input(session, src)
+    try:
+        if dest is not None and size is not None and dest.resolve() == Path(src).resolve():
+            raise UsageError("output would overwrite the input")
+        mats = encryption_materials(keyrings, suite, context, cache=cache, plaintext_len=size)
+        progress = Progress(size, f"encrypt {src.name}")
+        try:
+            if dest is None:
+                n, written = encrypt_stream(f, session.stdout.write, mats, frame, progress)
+                session.stdout.flush()
+            else:
+                with AtomicFile(dest, force=force, private=False) as out:
+                    n, written = encrypt_stream(f, out.write, mats, frame, progress, size)
+                    out.commit()
+        finally:
+            progress.finish()
+            mats.release()
+        if cache is not None and size is None:
+            cache.charge((suite.id, tuple(id(k) for k in keyrings)), n)
+    finally:
+        if f is not session.stdin:
+            f.close()
+    return {"Input": str(src), "Output": str(dest) if dest else "-", "Bytes": n, "CiphertextBytes": written,
+            "Suite": suite.hex}
+
+
+# -- decrypt ---------------------------------------------------------------------------------------------
+def _decrypted_name(name: str) -> str:
+    return name[: -len(SUFFIX)] if name.endswith(SUFFIX) and len(name) > len(SUFFIX) else name + ".decrypted"
+
+
+def cmd_decrypt(session, args) -> Result:
+    counter = Counter()
+    keyrings = decrypt_keyrings(session, args, counter)
+    opts = decrypt_options(args)
+    opts.unwrap_cache = UnwrapCache()
+    inputs = expand(args.paths, args.recursive)
+    many = len(inputs) > 1 or args.recursive
+    rows, total = [], 0
+    try:
+        for src, root in inputs:
+            dest = output_for(src, root, args.out, many, _decrypted_name)
+            rows.append(_decrypt_one(session, src, dest, keyrings, opts, args))
+            total += rows[-1]["Bytes"]
+    except KmstuiError as exc:
+        raise _with_path(exc, src) from None
+    finally:
+        opts.unwrap_cache.clear()
+    return _summary("decrypted", rows, total, counter)
+
+
+def _decrypt_one(session, src, dest, keyrings, opts, args) -> dict:
+    f, size = _open_input(session, src)
+    progress = Progress(size, f"decrypt {src.name}")
+    try:
+        if dest is None:
+            result = _decrypt_to_stdout(session, f, keyrings, opts, args.buffer_signed, progress)
+        else:
+            if size is not None and dest.resolve() == Path(src).resolve():
+                raise UsageError("output would overwrite the input")
+            with AtomicFile(dest, force=args.force, private=True) as out:
+                sink = Sink(OutputPipe(out.write), out.spill)
+                result = decrypt_stream(f, keyrings, sink, opts, progress)
+                out.commit()
+    finally:
+        progress.finish()
+        if f is not session.stdin:
+            f.close()
+    return {"Input": str(src), "Output": str(dest) if dest else "-", "Bytes": result.plaintext_len,
+            "Suite": result.header.suite.hex, "DecryptedWith": result.key_label,
+            "EncryptionContext": result.header.context}
+
+
+def _decrypt_to_stdout(session, f, keyrings, opts, buffer_signed: bool, progress):
+    """Unsigned: release each frame once its tag verified. Signed: refused, unless --buffer-signed, which
+    goes through a private temporary file copied out only after the signature verified."""
+    from dataclasses import replace
+
+    out = session.stdout
+    buffered = tempfile.TemporaryFile() if buffer_signed else None
+    sink = Sink(OutputPipe(buffered.write if buffered is not None else out.write), tempfile.TemporaryFile)
+    try:
+        result = decrypt_stream(f, keyrings, sink, replace(opts, refuse_signed=not buffer_signed), progress)
+        if buffered is not None:
+            buffered.seek(0)
+            while block := buffered.read(1 << 20):
+                out.write(block)
+        out.flush()
+    finally:
+        if buffered is not None:
+            buffered.close()
+    return result
+
+
+# -- rewrap, verify, inspect -----------------------------------------------------------------------------
+def cmd_rewrap(session, args) -> Result:
+    from kmstui_envelope.rewrap import rewrap_file
+
+    counter = Counter()
+    if not args.add_key_id and not args.remove_key_id and not args.add_raw_key:
+        raise UsageError("say what to change: --add-key-id KEY, --add-raw-key FILE and/or --remove-key-id KEY")
+    unwrap = decrypt_keyrings(session, args, counter)
+    add = key_keyrings(session, args.add_key_id, counter) + raw_keyrings(args.add_raw_key)
+    remove = [_remover(session, ref, counter) for ref in args.remove_key_id or []]
+    opts = decrypt_options(args)
+    rows = []
+    inputs = expand(args.paths, args.recursive)
+    many = len(inputs) > 1 or args.recursive
+    try:
+        for src, root in inputs:
+            if str(src) == "-":
+                raise UsageError("rewrap works on files (it rewrites them), not standard input")
+            dest = output_for(src, root, args.out, many, lambda n: n) if args.out else src
+            rows.append(rewrap_file(src, dest, unwrap, add, remove, opts, force=args.force))
+    except KmstuiError as exc:
+        raise _with_path(exc, src) from None
+    calls = counter.calls
+    return Result(data={"Files": rows, "Summary": {"Files": len(rows), "BackendCalls": calls}},
+                  table=TableHint("Files", [("File", "Output"), ("Removed", "Removed"), ("Added", "Added"),
+                                            ("Keys now", "EncryptedDataKeys")]),
+                  message=f"rewrapped {len(rows)} file{'s' if len(rows) != 1 else ''} (headers only), "
+                          f"{calls} backend call{'s' if calls != 1 else ''}")
+
+
+def _remover(session, ref: str, counter: Counter):
+    """Match EDKs to remove: a raw key name (or NAMESPACE/NAME), a key ARN, or a backend key reference."""
+    from kmstui_envelope.inspect import describe_edk
+
+    def by_name(edk: EncryptedDataKey) -> bool:
+        d = describe_edk(edk)
+        names = {d.get("KeyArn"), d.get("KeyName"), f"{edk.provider_id}/{d.get('KeyName')}"}
+        return ref in names
+
+    if ref.startswith("arn:") or "/" in ref and not ref.startswith("alias/"):
+        return by_name
+    profile, key = session.split_key_ref(ref)
+    keyring = BackendKeyring(LazyBackend(session, profile), key, counter, ref=ref)
+
+    def by_key(edk: EncryptedDataKey) -> bool:
+        if by_name(edk):
+            return True
+        return keyring.matches(edk)
+
+    return by_key
+
+
+def cmd_verify(session, args) -> Result:
+    from kmstui_envelope.stream import verify_header
+
+    counter = Counter()
+    keyrings = decrypt_keyrings(session, args, counter)
+    opts = decrypt_options(args)
+    f, _size = _open_input(session, Path(args.path))
+    try:
+        header, index, label = verify_header(f, keyrings, opts)
+    except KmstuiError as exc:
+        raise _with_path(exc, Path(args.path)) from None
+    finally:
+        if f is not session.stdin:
+            f.close()
+    data = {"Path": args.path, "Verified": True, "AlgorithmSuite": header.suite.hex,
+            "Commitment": "matches" if header.suite.committing else "not a committing suite",
+            "HeaderAuthenticated": True, "EncryptionContext": header.context,
+            "UnwrappedWith": {"EncryptedDataKey": index + 1, "Key": label}, "BackendCalls": counter.calls,
+            "Note": "header verified (data key unwrapped, commitment and header tag checked); the body is "
+                    "checked frame by frame by 'envelope decrypt'"}
+    text = (f"{args.path}: header VERIFIED ({header.suite.hex}; commitment "
+            f"{data['Commitment']}; EDK {index + 1} opened by {label}; {counter.calls} backend calls)")
+    return Result(data=data, text=text)
+
+
+def cmd_inspect(session, args) -> Result:
+    from kmstui_envelope.inspect import inspect_file
+
+    if args.verify:
+        verify = session.registry.get(("envelope", "verify"))
+        ns = argparse.Namespace(**{**vars(args), "path": args.path})
+        return session.run_command(verify, ns)
+    if args.path == "-":
+        import io
+
+        f = session.stdin if hasattr(session.stdin, "peek") else io.BufferedReader(session.stdin)
+        size = None
+    else:
+        try:
+            f = open(args.path, "rb")
+        except OSError as exc:
+            raise UsageError(f"{args.path}: cannot read ({exc.strerror})") from None
+        size = os.fstat(f.fileno()).st_size
+    try:
+        data = {"Path": args.path, **inspect_file(f, size)}
+    except MessageError as exc:
+        data = {"Path": args.path, "Format": "AWS Encryption SDK message (damaged header)",
+                "Error": str(exc), "Authenticated": False}
+    finally:
+        if args.path != "-":
+            f.close()
+    ok = data.get("Format") != UNRECOGNISED and "Error" not in data
+    message = None if ok else render_inspect(data).splitlines()[0]
+    return Result(data=data, text=render_inspect(data), exit_code=0 if ok else 1, message=message)
+
+
+def render_inspect(d: dict) -> str:
+    lines = [f"{d['Path']}: {d.get('Format')}"]
+    if d.get("Format") == UNRECOGNISED:
+        lines[0] = f"{d['Path']}: {UNRECOGNISED}: {d.get('Found')}"
+        return "\n".join(lines)
+    if "Error" in d:
+        lines.append(f"  error: {d['Error']}")
+        return "\n".join(lines)
+    s = d.get("AlgorithmSuite")
+    if s:
+        flags = ", ".join(x for x in ("committing" if s["Committing"] else "NOT committing (legacy)",
+                                      "signed" if s["Signed"] else "unsigned"))
+        lines.append(f"  version {d['FormatVersion']}, suite {s['Id']} {s['Name']} ({flags})")
+        lines.append(f"  message id        {d['MessageId']}")
+        ctx = d["EncryptionContext"]
+        lines.append("  encryption context " + (", ".join(f"{k}={v}" for k, v in ctx.items()) if ctx else "(empty)"))
+        for i, e in enumerate(d["EncryptedDataKeys"], 1):
+            who = e.get("KeyArn") or e.get("KeyName")
+            lines.append(f"  data key {i}: {e['Kind']} {who} (provider {e['ProviderId']})")
+        lines.append(f"  body: {d['ContentType']}, frame length {d['FrameLength']}, frames {d.get('FrameCount', '-')}, "
+                     f"plaintext {d.get('PlaintextLength')} bytes, signature footer: "
+                     f"{'yes' if d.get('SignatureFooter') else 'no'}")
+        lines.append(f"  status: {d.get('Body')}")
+    else:
+        for k in ("KeyId", "KeyMaterialVersion", "PlaintextLength"):
+            if k in d:
+                lines.append(f"  {k}: {d[k]}")
+    if d.get("Note"):
+        lines.append(f"  NOTE: {d['Note']}")
+    return "\n".join(lines)

@@ -1,0 +1,77 @@
+"""Enforcement on the local HSM (kmstui.authz.local, installed by the backend when it opens)."""
+
+import json
+
+import pytest
+
+from kmstui.errors import AccessDeniedException, MalformedPolicyDocumentException
+
+ACCT = "111122223333"
+BOB = f"arn:aws:iam::{ACCT}:user/bob"
+WORKER = f"arn:aws:iam::{ACCT}:role/Worker"
+SESSION = f"arn:aws:sts::{ACCT}:assumed-role/Worker/w1"
+
+
+@pytest.fixture
+def hsm(unsealed_hsm):
+    from kmstui.authz.local import Authorizer
+
+    assert isinstance(unsealed_hsm.authorizer, Authorizer)
+    return unsealed_hsm
+
+
+def test_root_by_default_and_implicit_deny_for_others(hsm):
+    key = hsm.create_key(Description="t")["KeyMetadata"]["KeyId"]
+    blob = hsm.encrypt(KeyId=key, Plaintext=b"x")["CiphertextBlob"]
+    hsm.set_caller(BOB)
+    with pytest.raises(AccessDeniedException, match="kms:Decrypt") as info:
+        hsm.decrypt(CiphertextBlob=blob)
+    assert info.value.trace["decided_by"] == "implicit_deny"
+    hsm.set_caller(None)
+    hsm.put_identity_policy(PrincipalArn=BOB, PolicyName="use", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}]}))
+    hsm.set_caller(BOB)
+    assert hsm.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+    with pytest.raises(AccessDeniedException):
+        hsm.encrypt(KeyId=key, Plaintext=b"y")
+
+
+def test_grant_with_context_constraint_end_to_end(hsm):
+    key = hsm.create_key(Description="t")["KeyMetadata"]["KeyId"]
+    good = hsm.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"job": "42"})["CiphertextBlob"]
+    bad = hsm.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"job": "43"})["CiphertextBlob"]
+    grant = hsm.create_grant(KeyId=key, GranteePrincipal=WORKER, Operations=["Decrypt"],
+                             RetiringPrincipal=BOB, Constraints={"EncryptionContextEquals": {"job": "42"}})
+    hsm.set_caller(SESSION)
+    assert hsm.decrypt(CiphertextBlob=good, EncryptionContext={"job": "42"})["Plaintext"] == b"x"
+    with pytest.raises(AccessDeniedException, match="grant|implicit|allows"):
+        hsm.decrypt(CiphertextBlob=bad, EncryptionContext={"job": "43"})
+    with pytest.raises(AccessDeniedException):  # a grant cannot widen itself
+        hsm.create_grant(KeyId=key, GranteePrincipal=WORKER, Operations=["Decrypt", "Encrypt"])
+    with pytest.raises(AccessDeniedException):  # the grantee may not retire it (no RetireGrant operation)
+        hsm.retire_grant(KeyId=key, GrantId=grant["GrantId"])
+    hsm.set_caller(BOB)
+    hsm.retire_grant(GrantToken=grant["GrantToken"])  # the retiring principal may
+    hsm.set_caller(SESSION)
+    with pytest.raises(AccessDeniedException):
+        hsm.decrypt(CiphertextBlob=good, EncryptionContext={"job": "42"})
+
+
+def test_policy_checks_on_put_key_policy(hsm):
+    key = hsm.create_key(Description="t")["KeyMetadata"]["KeyId"]
+    lockout = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": WORKER}, "Action": "kms:Decrypt", "Resource": "*"}]})
+    with pytest.raises(MalformedPolicyDocumentException, match="lockout"):
+        hsm.put_key_policy(KeyId=key, Policy=lockout)
+    with pytest.raises(MalformedPolicyDocumentException, match=r"Statement\[0\] Principal"):
+        hsm.put_key_policy(KeyId=key, Policy=json.dumps({"Statement": [{"Effect": "Allow", "Action": "kms:*",
+                                                                        "Resource": "*"}]}))
+    hsm.put_key_policy(KeyId=key, Policy=lockout, BypassPolicyLockoutSafetyCheck=True)
+    with pytest.raises(AccessDeniedException):  # now even the root is locked out, as in AWS
+        hsm.describe_key(KeyId=key)
+
+
+def test_identity_policy_for_key_less_create_key(hsm):
+    hsm.set_caller(BOB)
+    with pytest.raises(AccessDeniedException, match="kms:CreateKey"):
+        hsm.create_key(Description="t")
