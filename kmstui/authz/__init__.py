@@ -30,7 +30,10 @@ can_revoke_grant(key_policy, iam_policies, principal, key_arn, ...) -> Decision,
 constraints_hold(constraints, encryption_context) -> (ok, reason)
 
 kmstui.authz.scenarios.load(path) -> list[Scenario]; scenarios.run(scenario) -> Decision
-kmstui.authz.replay.iter_requests(path), replay.diff(requests, before, after)
+kmstui.authz.replay.iter_requests(path) (CloudTrail events/log files, kmstui audit lines, scenarios),
+    replay.diff(requests, before, after, relevant=, both=, key=), replay.projection(policies, grants)
+kmstui.authz.engine.allowed_under(policies, iam_policies, grant_set, request) -> [bool, ...] (replay fast path)
+kmstui.authz.local.install(backend): enforcement on the local HSM backend (it calls this when it opens)
 
 Do not mutate a policy dict after passing it to evaluate (compilations are cached by object identity); pass
 a CompiledPolicy when in doubt.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 # Operations on a KMS key (the key policy applies).
 KEY_ACTIONS = (
-    "CancelKeyDeletion", "ConnectCustomKeyStore", "CreateAlias", "CreateGrant", "Decrypt", "DeleteAlias",
+    "CancelKeyDeletion", "CreateAlias", "CreateGrant", "Decrypt", "DeleteAlias",
     "DeleteImportedKeyMaterial", "DeriveSharedSecret", "DescribeKey", "DisableKey", "DisableKeyRotation",
     "EnableKey", "EnableKeyRotation", "Encrypt", "GenerateDataKey", "GenerateDataKeyPair",
     "GenerateDataKeyPairWithoutPlaintext", "GenerateDataKeyWithoutPlaintext", "GenerateMac", "GetKeyPolicy",
@@ -23,7 +23,7 @@ KEY_ACTIONS = (
 
 # Operations that involve no key: only IAM policies decide them.
 KEYLESS_ACTIONS = (
-    "CreateCustomKeyStore", "CreateKey", "DeleteCustomKeyStore", "DescribeCustomKeyStores", "DisconnectCustomKeyStore",
+    "ConnectCustomKeyStore", "CreateCustomKeyStore", "CreateKey", "DeleteCustomKeyStore", "DescribeCustomKeyStores", "DisconnectCustomKeyStore",
     "GenerateRandom", "ListAliases", "ListKeys", "ListRetirableGrants", "UpdateCustomKeyStore",
 )
 

@@ -31,18 +31,33 @@ _GRANT_FIELDS = ("GranteePrincipal", "RetiringPrincipal", "Operations", "Constra
 
 
 class LazyGrants(GrantSet):
-    """A key's grants, read from the store only if the policies did not already decide the request."""
+    """A key's grants, read from the store only if the policies did not already decide the request.
 
-    def __init__(self, loader) -> None:  # noqa: D107 - deliberately does not call GrantSet.__init__ yet
-        self._loader = loader
+    When the backend offers `grants_for_grantee(key_id, principals)` (an indexed lookup) and `grant(id)`,
+    only the caller's grants (or the one grant RetireGrant names) are read, so a key with 10,000 grants
+    costs what a key with one does; otherwise all of the key's grants are read once per call."""
+
+    def __init__(self, backend, key_id: str) -> None:  # noqa: D107 - GrantSet.__init__ runs on first use
+        self._backend = backend
+        self._key_id = key_id
         self._loaded = False
+
+    def _load(self) -> None:
+        self._loaded = True
+        GrantSet.__init__(self, self._backend.grants_for_key(self._key_id))
 
     def __getattr__(self, name: str) -> Any:
         if name in ("grants", "by_id", "_exact", "_roles") and not self.__dict__.get("_loaded"):
-            self._loaded = True
-            GrantSet.__init__(self, self._loader())
+            self._load()
             return getattr(self, name)
         raise AttributeError(name)
+
+    def for_caller(self, caller) -> list[dict]:
+        lookup = getattr(self._backend, "grants_for_grantee", None)
+        if lookup is None or self._loaded:
+            return GrantSet.for_caller(self, caller)
+        names = [n for n in (caller.arn, caller.role_arn if caller.kind == "session" else None) if n]
+        return GrantSet(lookup(self._key_id, names)).for_caller(caller)
 
 
 class Authorizer:
@@ -81,7 +96,7 @@ class Authorizer:
             self.check_new_policy(params["Policy"], caller, bool(params.get("BypassPolicyLockoutSafetyCheck")))
         key_arn = backend.key_arn(key_doc["KeyId"]) if key_doc else None
         policy = self._compiled(backend.key_policy(key_doc["KeyId"]), "key", "key-policy") if key_doc else None
-        grants: Any = LazyGrants(lambda: backend.grants_for_key(key_doc["KeyId"])) if key_doc else GrantSet(())
+        grants: Any = LazyGrants(backend, key_doc["KeyId"]) if key_doc else GrantSet(())
         request = Request(principal=caller, action=action, key_arn=key_arn,
                           encryption_context=dict(params.get(_CONTEXT_PARAM.get(action, "EncryptionContext")) or {}),
                           grant_request=({k: params[k] for k in _GRANT_FIELDS if params.get(k) is not None}

@@ -49,7 +49,7 @@ def keyring_available() -> bool:
 def create_local_hsm(session, passphrase: str, use_keyring: bool) -> None:
     """First run: `hsm init` with the passphrase from the modal, handed over through prompt_secret so it
     never appears in command words. Without that command, opening the backend creates the file."""
-    answers = iter([passphrase, passphrase])
+    answers = iter([passphrase] * 4)  # new + repeat, then unsealing the file just made
     saved = session.prompt_secret
     session.prompt_secret = lambda _prompt: next(answers, None)
     try:
@@ -62,6 +62,7 @@ def create_local_hsm(session, passphrase: str, use_keyring: bool) -> None:
         if use_keyring and "--keyring" in flags:
             words.append("--keyring")
         session.execute(words)
+        session.backend()
     finally:
         session.prompt_secret = saved
 

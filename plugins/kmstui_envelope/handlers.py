@@ -22,7 +22,7 @@ from kmstui_envelope.files import TMP_SUFFIX, AtomicFile
 from kmstui_envelope.header import DEFAULT_MAX_EDKS, EncryptedDataKey
 from kmstui_envelope.inspect import UNRECOGNISED
 from kmstui_envelope.keyrings import BackendKeyring, Counter, DiscoveryKeyring, Keyring, load_raw_key
-from kmstui_envelope.materials import UnwrapCache, encryption_materials
+from kmstui_envelope.materials import UnwrapCache, cache_key, encryption_materials
 from kmstui_envelope.pipe import OutputPipe
 from kmstui_envelope.progress import Progress, human_size
 from kmstui_envelope.suites import DEFAULT_SUITE, parse_suite
@@ -216,7 +216,7 @@ def _encrypt_one(session, src, dest, keyrings, suite, context, frame, cache, for
             progress.finish()
             mats.release()
         if cache is not None and size is None:
-            cache.charge((suite.id, tuple(id(k) for k in keyrings)), n)
+            cache.charge(cache_key(suite, keyrings, context), n)
     finally:
         if f is not session.stdin:
             f.close()

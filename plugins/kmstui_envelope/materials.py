@@ -40,15 +40,20 @@ def check_user_context(context: dict[str, str]) -> None:
     serialize_context(context)  # raises ValueError on oversize
 
 
+def cache_key(suite: Suite, keyrings: list[Keyring], user_context: dict[str, str]) -> tuple:
+    """What must match for a cached data key to be reused: suite, the very keyrings, the context."""
+    return (suite.id, tuple(id(k) for k in keyrings), serialize_context(user_context))
+
+
 def encryption_materials(keyrings: list[Keyring], suite: Suite, user_context: dict[str, str], *,
                          cache: DataKeyCache | None = None, plaintext_len: int | None = None) -> EncryptionMaterials:
     if not keyrings:
         raise UsageError("name at least one wrapping key: --key-id KEY or --raw-key FILE")
     check_user_context(user_context)
-    cache_key = None
+    key = None
     if cache is not None:
-        cache_key = (suite.id, tuple(id(k) for k in keyrings), serialize_context(user_context))
-        entry = cache.get(cache_key, plaintext_len)
+        key = cache_key(suite, keyrings, user_context)
+        entry = cache.get(key, plaintext_len)
         if entry is not None:
             return EncryptionMaterials(suite, entry.data_key, entry.edks, entry.context, entry.signing_key, True)
     context = dict(user_context)
@@ -69,8 +74,8 @@ def encryption_materials(keyrings: list[Keyring], suite: Suite, user_context: di
     if len(edks) > 0xFFFF:
         raise UsageError("too many wrapping keys (the format allows 65535)")
     mats = EncryptionMaterials(suite, data_key, edks, context, signing_key)
-    if cache is not None and cache_key is not None:
-        cache.put(cache_key, Entry(data_key, edks, context, signing_key), plaintext_len)
+    if cache is not None and key is not None:
+        cache.put(key, Entry(data_key, edks, context, signing_key), plaintext_len)
         mats.cached = True
     return mats
 

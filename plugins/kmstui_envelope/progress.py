@@ -30,12 +30,15 @@ class Progress:
     def __init__(self, total: int | None, label: str, stream: TextIO | None = None, *,
                  enabled: bool | None = None) -> None:
         self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
+        if enabled is None:  # a face with its own progress display (observer) owns the terminal
+            enabled = observer is None and _isatty(self.stream)
+        self.enabled = enabled
         self.total = total
         self.label = label
         self.done = 0
         self._start = time.monotonic()
         self._last = 0.0
+        self._drawn = False
 
     def __call__(self, n: int) -> None:
         self.done += n
@@ -63,11 +66,19 @@ class Progress:
             line = f"\r{self.label} {_size(self.done)} {_size(rate)}/s"
         self.stream.write(line[:200])
         self.stream.flush()
+        self._drawn = True
 
     def finish(self) -> None:
-        if self.enabled and self._last:
+        if self.enabled and self._drawn:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def human_size(n: float) -> str:

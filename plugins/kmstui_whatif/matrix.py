@@ -116,9 +116,15 @@ def access_matrix(policy, grants: list[dict], key_arn: str, actions: list[str], 
 
 
 def _short(names: list[str], actions: list[str]) -> str:
-    if names and len(names) == len(actions):
+    """A readable summary: "all", "all but X, Y", or the list."""
+    if not names:
+        return "-"
+    if len(names) == len(actions):
         return "all"
-    return ", ".join(names) if names else "-"
+    missing = [a for a in actions if a not in names]
+    if len(names) > 2 * len(missing) and len(actions) > 8:
+        return "all but " + ", ".join(missing)
+    return ", ".join(names)
 
 
 def cmd_matrix(session, args) -> Result:
@@ -131,7 +137,8 @@ def _matrix(session, args) -> Result:
     ki = key_inputs(session, args)
     if args.key_id and args.grants:
         ki.grants = ki.grants + inputs.read_grants(args.grants)
-    actions = list(KEY_ACTIONS)
+    # RetireGrant is decided by each grant's own rules: shown only when there are grants
+    actions = [a for a in KEY_ACTIONS if a != "RetireGrant" or ki.grants]
     if args.actions:
         wanted = [a.strip().split(":")[-1] for a in args.actions.split(",") if a.strip()]
         by_lower = {a.lower(): a for a in KEY_ACTIONS}

@@ -24,6 +24,8 @@ def trace_text(trace: dict[str, Any], *, indent: str = "") -> str:
         lines.append(f"{indent}  step {st['step']}: {st['outcome']} - {st['detail']}")
     for s in trace.get("statements", []):
         mark = "applies" if s["applies"] else "no"
+        if s["applies"] and (s.get("principal") or {}).get("match") == "account":
+            mark += " (names the caller's account: delegates to its IAM policies)"
         head = f"{indent}  {s['policy']} {s['label']} {s['effect']}: {mark}"
         if not s["applies"] and s.get("why"):
             head += f" ({s['why']})"

@@ -75,3 +75,16 @@ def test_identity_policy_for_key_less_create_key(hsm):
     hsm.set_caller(BOB)
     with pytest.raises(AccessDeniedException, match="kms:CreateKey"):
         hsm.create_key(Description="t")
+
+
+def test_grants_are_read_only_when_the_policies_do_not_decide(hsm, monkeypatch):
+    key = hsm.create_key(Description="t")["KeyMetadata"]["KeyId"]
+    hsm.create_grant(KeyId=key, GranteePrincipal=WORKER, Operations=["Encrypt"])
+    calls = []
+    real = hsm.grants_for_key
+    monkeypatch.setattr(hsm, "grants_for_key", lambda key_id: calls.append(key_id) or real(key_id))
+    hsm.encrypt(KeyId=key, Plaintext=b"x")  # the root: the key policy decides
+    assert calls == []
+    hsm.set_caller(SESSION)
+    hsm.encrypt(KeyId=key, Plaintext=b"x")  # the grantee: grants are consulted
+    assert calls == [key] or hasattr(hsm, "grants_for_grantee")

@@ -111,3 +111,20 @@ def test_raw_key_only_work_never_opens_the_backend(run, workdir, keyfiles):
     assert r.session.open_backends() == {}
 
 
+
+
+def test_cache_byte_limit_counts_streamed_input(keys, run, workdir):
+    r = run(stdin=bytes(3000))
+    res = r("envelope", "encrypt", "-", "--out", "s1.enc", "--key-id", "alias/app", "--cache-max-bytes", "2000")
+    assert res.data["Summary"]["BackendCalls"] == 1
+    from kmstui_envelope.cache import CachePolicy, DataKeyCache
+    from kmstui_envelope.keyrings import RawAesKeyring
+    from kmstui_envelope.materials import cache_key, encryption_materials
+    from kmstui_envelope.suites import DEFAULT_SUITE
+
+    cache = DataKeyCache(CachePolicy(max_bytes=2000))
+    kr = [RawAesKeyring("ns", "k", bytes(32))]
+    first = encryption_materials(kr, DEFAULT_SUITE, {}, cache=cache)
+    cache.charge(cache_key(DEFAULT_SUITE, kr, {}), 3000)  # a stream turned out larger than the limit
+    second = encryption_materials(kr, DEFAULT_SUITE, {}, cache=cache)
+    assert cache.hits == 0 and cache.misses == 2 and first.data_key != second.data_key
