@@ -42,7 +42,7 @@ def free_port() -> int:
 def esdk_cli_run(cli: str, tree: Path, out: Path) -> float | None:
     """aws-encryption-cli over the tree with a moto KMS key; None when moto is not available."""
     try:
-        import boto3  # noqa: F401
+        import boto3
         from moto.server import ThreadedMotoServer
     except ImportError:
         print("  (moto[server]/boto3 not importable: aws-encryption-cli row skipped)")
@@ -51,8 +51,6 @@ def esdk_cli_run(cli: str, tree: Path, out: Path) -> float | None:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
     try:
-        import boto3
-
         env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
                "AWS_ENDPOINT_URL_KMS": f"http://127.0.0.1:{port}"}

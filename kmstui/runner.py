@@ -74,6 +74,11 @@ class Runner:
             return EXIT_INTERRUPT
         if debug:
             traceback.print_exception(exc, file=self.stderr)
+            trace = getattr(exc, "trace", None)  # an authorization decision's trace (AccessDeniedException)
+            if trace is not None:
+                import json
+
+                print(json.dumps(trace, indent=2, default=str), file=self.stderr, flush=True)
         if isinstance(exc, KmstuiError):
             print(f"{prefix}: {exc.code}: {exc}", file=self.stderr, flush=True)
             return exc.exit_code

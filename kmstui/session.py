@@ -182,6 +182,10 @@ class Session:
     def key_ref(self, ref: str) -> tuple[Backend, str]:
         """The backend a key reference points at, and the reference without its profile prefix."""
         profile, key = self.split_key_ref(ref)
+        head, sep, _rest = ref.partition(":")
+        if profile is None and sep and head != "arn":  # no key id or alias has a colon: a mistyped profile
+            raise UsageError(f"'{head}:' in '{ref}' is not a profile (known: {', '.join(self.config.profile_names())}); "
+                             "a key reference is a key id, key ARN, alias/NAME, alias ARN or PROFILE:one of those")
         return self.backend(profile), key
 
     def close(self) -> None:

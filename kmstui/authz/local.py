@@ -2,13 +2,15 @@
 call can never disagree.
 
 The local backend imports this module when it opens and calls `install(backend)`, which sets
-`backend.authorizer(backend, action, key_doc, params)`. Before every keyed operation the backend calls it
-with the verified key metadata and the call's KMS parameters; it decides the request for the caller
+`backend.authorizer(backend, action, key_doc, params)`. Before every operation the backend calls it with
+the verified key metadata (None for operations on no key: CreateKey, ListKeys, GenerateRandom, ...) and the
+call's KMS parameters; it decides the request for the caller
 (`--as` or the profile's principal; default the HSM account's root, so a fresh store just works) from the
 key policy, the caller's identity policies kept in the file, and the key's grants, and raises
 AccessDeniedException on DENY with the reason (the full trace is on the exception as `.trace`). CreateKey
 and PutKeyPolicy also get KMS's policy checks: a malformed document and KMS's lockout safety check raise
-MalformedPolicyDocumentException.
+MalformedPolicyDocumentException. Grant tokens are checked (InvalidGrantTokenException when forged); on the
+local HSM every grant is consistent at once, so a valid token changes nothing else.
 
 This is fidelity for testing policies, not a security boundary: whoever holds the HSM file and its
 passphrase can act as any principal.
@@ -24,90 +26,142 @@ from kmstui.authz.grants import GrantSet
 from kmstui.authz.lint import would_lock_out
 from kmstui.authz.model import PolicyError, Request
 from kmstui.authz.policy import CompiledPolicy, compile_policy, load_document
+from kmstui.authz.principals import parse_caller
 from kmstui.errors import AccessDeniedException, MalformedPolicyDocumentException
 
 _CONTEXT_PARAM = {"kms:ReEncryptFrom": "SourceEncryptionContext", "kms:ReEncryptTo": "DestinationEncryptionContext"}
 _GRANT_FIELDS = ("GranteePrincipal", "RetiringPrincipal", "Operations", "Constraints", "Name")
 
 
-class LazyGrants(GrantSet):
-    """A key's grants, read from the store only if the policies did not already decide the request.
+_NO_GRANTS = GrantSet(())
+_TIME_KEYS = ("aws:currenttime", "aws:epochtime")  # the only condition keys not derived from the request
+_NOT_CACHED = frozenset({"kms:CreateGrant", "kms:RetireGrant", "kms:RevokeGrant", "kms:CreateKey",
+                         "kms:PutKeyPolicy"})
+_MAX_DECISIONS = 4096
 
-    When the backend offers `grants_for_grantee(key_id, principals)` (an indexed lookup) and `grant(id)`,
-    only the caller's grants (or the one grant RetireGrant names) are read, so a key with 10,000 grants
-    costs what a key with one does; otherwise all of the key's grants are read once per call."""
 
-    def __init__(self, backend, key_id: str) -> None:  # noqa: D107 - GrantSet.__init__ runs on first use
-        self._backend = backend
-        self._key_id = key_id
-        self._loaded = False
+def _timeless(text: str) -> bool:
+    """Whether a policy's decisions cannot change with the clock (no aws:CurrentTime / aws:EpochTime)."""
+    low = text.lower()
+    return not any(k in low for k in _TIME_KEYS)
 
-    def _load(self) -> None:
-        self._loaded = True
-        GrantSet.__init__(self, self._backend.grants_for_key(self._key_id))
 
-    def __getattr__(self, name: str) -> Any:
-        if name in ("grants", "by_id", "_exact", "_roles") and not self.__dict__.get("_loaded"):
-            self._load()
-            return getattr(self, name)
-        raise AttributeError(name)
+class _KeyEntry:
+    """What the authorizer keeps per key, valid while the key row's AuthzRev is unchanged."""
 
-    def for_caller(self, caller) -> list[dict]:
-        lookup = getattr(self._backend, "grants_for_grantee", None)
-        if lookup is None or self._loaded:
-            return GrantSet.for_caller(self, caller)
-        names = [n for n in (caller.arn, caller.role_arn if caller.kind == "session" else None) if n]
-        return GrantSet(lookup(self._key_id, names)).for_caller(caller)
+    __slots__ = ("rev", "policy", "grants", "timeless", "decisions")
+
+    def __init__(self, rev: Any, policy: CompiledPolicy, grants: GrantSet, timeless: bool) -> None:
+        self.rev, self.policy, self.grants, self.timeless = rev, policy, grants, timeless
+        self.decisions: dict[tuple, Any] = {}
 
 
 class Authorizer:
-    """Callable installed as `backend.authorizer`; keeps compiled policies between calls."""
+    """Callable installed as `backend.authorizer`. Every operation of the local backend calls it.
+
+    Caches, so that Encrypt stays fast and a key with 10,000 grants costs what a key with one does:
+    compiled policies by their text (compiled once); per key, the compiled key policy and a GrantSet
+    (grants indexed by grantee), valid while the key row's `AuthzRev` is unchanged (the backend bumps it in
+    the same transaction as any policy or grant change, and re-reads the key row on every call, so a change
+    made by another process counts at once); identity policies per principal until the file changes (an
+    account root has none, so the default caller never reads them). Decisions of `evaluate` are memoised
+    per key for identical requests (caller, action, encryption context, identity-policy generation) when
+    no policy involved reads the clock: the engine's answer is then a function of exactly those inputs."""
 
     def __init__(self) -> None:
-        self._policies: dict[str, CompiledPolicy] = {}
-        self._iam: dict[tuple, list] = {}
+        self._policies: dict[tuple[str, str], tuple[CompiledPolicy, bool]] = {}
+        self._keys: dict[str, _KeyEntry] = {}
+        self._iam: dict[str, tuple[Any, list[CompiledPolicy], bool]] = {}
 
-    def _compiled(self, text: str, kind: str, name: str) -> CompiledPolicy:
-        hit = self._policies.get(text)
+    def _compiled(self, text: str, kind: str, name: str) -> tuple[CompiledPolicy, bool]:
+        """(compiled policy, timeless) for a document text, compiled once."""
+        hit = self._policies.get((kind, text))
         if hit is None:
             try:
-                hit = compile_policy(load_document(text), kind, name)
+                compiled = compile_policy(load_document(text), kind, name)
             except PolicyError as exc:  # stored before enforcement existed, or edited: fail closed
                 raise AccessDeniedException(f"the stored {name} does not parse ({exc}); access denied") from None
             if len(self._policies) > 256:
                 self._policies.clear()
-            self._policies[text] = hit
+            hit = self._policies[(kind, text)] = (compiled, _timeless(text))
         return hit
 
-    def identity_policies(self, backend, principal: str) -> list[CompiledPolicy]:
-        from kmstui.authz.principals import parse_caller
+    def key_entry(self, backend, key_doc: dict) -> _KeyEntry:
+        """The key's compiled policy and grants, rebuilt only when the key's AuthzRev changes."""
+        key_id = key_doc["KeyId"]
+        rev = key_doc.get("AuthzRev", 0)
+        entry = self._keys.get(key_id)
+        if entry is None or entry.rev != rev:
+            policy, timeless = self._compiled(backend.key_policy(key_id), "key", "key-policy")
+            grants = backend.grants_for_key(key_id)
+            if len(self._keys) > 4096:
+                self._keys.clear()
+            entry = self._keys[key_id] = _KeyEntry(rev, policy, GrantSet(grants) if grants else _NO_GRANTS, timeless)
+        return entry
 
+    def identity_policies(self, backend, principal: str) -> tuple[Any, list[CompiledPolicy], bool]:
+        """(generation, the caller's identity policies, timeless). A session also has its role's
+        policies; an account root has none (generation None)."""
         caller = parse_caller(principal)
+        if caller.is_root:
+            return None, [], True
+        conn = backend.store.conn
+        generation = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+        hit = self._iam.get(principal)
+        if hit is not None and hit[0] == generation:
+            return hit
         names = [principal] + ([caller.role_arn] if caller.kind == "session" and caller.role_arn else [])
-        out = []
-        for arn in names:
-            for name, text in backend.iam_policies_for(arn).items():
-                out.append(self._compiled(text, "iam", f"identity policy {name}"))
-        return out
+        docs = [self._compiled(text, "iam", f"identity policy {name}")
+                for arn in names for name, text in sorted(backend.iam_policies_for(arn).items())]
+        if len(self._iam) > 1024:
+            self._iam.clear()
+        hit = self._iam[principal] = (generation, [d[0] for d in docs], all(d[1] for d in docs))
+        return hit
 
     def __call__(self, backend, action: str, key_doc: dict | None, params: dict[str, Any]) -> None:
+        tokens = params.get("GrantTokens")
+        for token in tokens or ():
+            backend.grant_id_from_token(token)  # InvalidGrantTokenException for a forged or garbled token
         caller = backend.caller
         if action in ("kms:CreateKey", "kms:PutKeyPolicy") and params.get("Policy") is not None:
             self.check_new_policy(params["Policy"], caller, bool(params.get("BypassPolicyLockoutSafetyCheck")))
-        key_arn = backend.key_arn(key_doc["KeyId"]) if key_doc else None
-        policy = self._compiled(backend.key_policy(key_doc["KeyId"]), "key", "key-policy") if key_doc else None
-        grants: Any = LazyGrants(backend, key_doc["KeyId"]) if key_doc else GrantSet(())
-        request = Request(principal=caller, action=action, key_arn=key_arn,
-                          encryption_context=dict(params.get(_CONTEXT_PARAM.get(action, "EncryptionContext")) or {}),
+        generation, iams, iam_timeless = self.identity_policies(backend, caller)
+        context = params.get(_CONTEXT_PARAM.get(action, "EncryptionContext"))
+        context = context if isinstance(context, dict) else {}
+        memo = memo_key = None
+        if key_doc:
+            entry = self.key_entry(backend, key_doc)
+            policy, grants, key_arn = entry.policy, entry.grants, backend.key_arn(key_doc["KeyId"])
+            if entry.timeless and iam_timeless and not tokens and action not in _NOT_CACHED:
+                try:
+                    memo_key = (caller, action, generation, tuple(sorted(context.items())))
+                    decision = entry.decisions.get(memo_key)
+                except TypeError:  # an unhashable context value: the backend rejects it after this check
+                    decision = None
+                else:
+                    memo = entry.decisions
+                if decision is not None:
+                    return self._enforce(decision, caller, action, key_arn)
+        else:
+            key_arn, policy, grants = None, None, _NO_GRANTS
+        request = Request(principal=caller, action=action, key_arn=key_arn, encryption_context=context,
                           grant_request=({k: params[k] for k in _GRANT_FIELDS if params.get(k) is not None}
                                          if action == "kms:CreateGrant" else None),
                           target_grant_id=self._target_grant(backend, action, params),
-                          grant_tokens=list(params.get("GrantTokens") or []))
-        decision = evaluate(policy, self.identity_policies(backend, caller), grants, request)
+                          grant_tokens=list(tokens) if tokens else [])
+        decision = evaluate(policy, iams, grants, request)
+        if memo is not None:
+            if len(memo) >= _MAX_DECISIONS:
+                memo.clear()
+            memo[memo_key] = decision
+        self._enforce(decision, caller, action, key_arn)
+
+    @staticmethod
+    def _enforce(decision, caller: str, action: str, key_arn: str | None) -> None:
         if not decision.allowed:
             exc = AccessDeniedException(f"{caller} is not authorized to perform {action} on "
                                         f"{key_arn or 'this account'}: {decision.reason}")
-            exc.trace = decision.trace  # type: ignore[attr-defined]
+            exc.trace = decision.trace  # type: ignore[attr-defined]  # printed under --debug
             raise exc
 
     @staticmethod

@@ -8,8 +8,8 @@ from kmstui.commands.keys import all_pages
 from kmstui.commands.registry import Arg, Result, TableHint
 from kmstui.errors import UsageError
 
-ALIAS = Arg("alias_name", "alias name, alias/NAME (prefix 'PROFILE:' for another profile's backend)",
-            complete="alias", metavar="alias/NAME")
+ALIAS = Arg("alias_name", "alias name, alias/NAME (prefix 'PROFILE:' for another profile's backend; or give it "
+            "as --alias-name alias/NAME)", complete="alias", metavar="alias/NAME", aliases=("--alias-name",))
 TABLE = TableHint(rows="Aliases", columns=[("Alias", "AliasName"), ("KeyId", "TargetKeyId"),
                                            ("Created", "CreationDate"), ("Updated", "LastUpdatedDate")])
 
@@ -65,7 +65,8 @@ def cmd_list(session, args) -> Result:
 
 def register(registry) -> None:
     registry.describe_group("alias", "friendly names (alias/NAME) for keys")
-    target = Arg("key_id", "the key it names: " + KEY_HELP, complete="key", metavar="KEY")
+    target = Arg("key_id", "the key it names: " + KEY_HELP + " (or give it as --target-key-id KEY)", complete="key",
+                 metavar="KEY", aliases=("--target-key-id",))
     registry.command("alias create", "Create an alias for a key", [ALIAS, target], mutates=True,
                      examples=["alias create alias/app 1234abcd-12ab-34cd-56ef-1234567890ab"])(cmd_create)
     registry.command("alias update", "Point an existing alias at another key", [ALIAS, target],

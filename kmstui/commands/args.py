@@ -13,13 +13,14 @@ import binascii
 import contextlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kmstui.commands.registry import Arg
-from kmstui.errors import UsageError
+from kmstui.errors import InvalidAliasNameException, UsageError
 
 if TYPE_CHECKING:
     import argparse
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 KEY_HELP = "key id, key ARN, alias/NAME or alias ARN; prefix 'PROFILE:' to use another profile's backend"
 
 KEY_ID = Arg("--key-id", KEY_HELP, required=True, complete="key", metavar="KEY")
-KEY = Arg("key_id", KEY_HELP, complete="key", metavar="KEY", aliases=("--key-id",))  # `key describe KEY` or --key-id
+KEY = Arg("key_id", KEY_HELP + " (or give it as --key-id KEY)", complete="key", metavar="KEY",
+          aliases=("--key-id",))  # `key describe KEY` or `key describe --key-id KEY`, as the AWS CLI spells it
 CONTEXT = Arg("--context", "encryption context pair KEY=VALUE (repeatable, or a JSON object); bound to the "
               "ciphertext, the same pairs are needed to decrypt", aliases=("--encryption-context",),
               repeat=True, metavar="K=V")
@@ -44,8 +46,23 @@ PLAINTEXT = Arg("--plaintext", "the plaintext as text on the command line (UTF-8
                 "use --in for binary data", secret=True, metavar="TEXT")
 
 
+# KMS's AliasName rule: "alias/" then letters, digits, / _ -, 256 characters in all; alias/aws/ is AWS's.
+ALIAS_NAME = re.compile(r"alias/[A-Za-z0-9/_-]{1,250}")
+
+
 def is_alias(ref: str) -> bool:
     return ref.startswith("alias/") or (ref.startswith("arn:") and ":alias/" in ref)
+
+
+def check_alias_name(name: str, note: str = "") -> None:
+    """Refuse an alias name KMS would refuse, before anything else is done (InvalidAliasNameException, as
+    the backend would raise it); `note` says what was therefore left undone."""
+    if not ALIAS_NAME.fullmatch(name):
+        raise InvalidAliasNameException(f"alias name '{name}' is not valid: give alias/NAME, NAME being 1-250 of "
+                                        f"A-Z a-z 0-9 / _ -{note}")
+    if name.startswith("alias/aws/"):
+        raise InvalidAliasNameException(f"alias name '{name}' uses the prefix alias/aws/, reserved for AWS managed "
+                                        f"keys; choose another name{note}")
 
 
 def resolved_key(session: "Session", ref: str) -> tuple[Any, str]:
@@ -90,22 +107,27 @@ def parse_context(pairs: list[str] | None) -> dict[str, str]:
 
 
 def parse_tags(pairs: list[str] | None, flag: str = "--tag") -> list[dict[str, str]]:
-    """`["k=v", ...]` as KMS Tags ([{"TagKey": k, "TagValue": v}]); the value may be empty."""
+    """`["k=v", ...]` as KMS Tags ([{"TagKey": k, "TagValue": v}]); the value may be empty. `flag` names
+    where the pairs came from in errors ("--tag", or "tag" for positional pairs)."""
     tags: dict[str, str] = {}
     for item in pairs or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise UsageError(f"{flag} '{item}' needs the form KEY=VALUE, e.g. {flag} team=payments")
+            example = f"{flag} team=payments" if flag.startswith("-") else "team=payments"
+            raise UsageError(f"{flag} '{item}' needs the form KEY=VALUE, e.g. {example}")
+        if tags.get(key, value) != value:
+            raise UsageError(f"tag key '{key}' is given twice with different values; give it once")
         tags[key] = value
     return [{"TagKey": k, "TagValue": v} for k, v in tags.items()]
 
 
-def decode_b64(value: str, flag: str) -> bytes:
-    """Strict base64 (standard alphabet, whitespace ignored); UsageError naming the flag otherwise."""
+def decode_b64(value: str, flag: str, file_flag: str = "--in") -> bytes:
+    """Strict base64 (standard alphabet, whitespace ignored); UsageError naming the flag, and the flag
+    (`file_flag`) that takes the same bytes raw from a file, otherwise."""
     try:
         return base64.b64decode("".join(value.split()), validate=True)
     except (binascii.Error, ValueError):
-        raise UsageError(f"{flag} is not valid base64; pass raw bytes with --in PATH instead") from None
+        raise UsageError(f"{flag} is not valid base64; pass raw bytes with {file_flag} PATH instead") from None
 
 
 def read_file(session: "Session", path: str, flag: str) -> bytes:

@@ -47,7 +47,9 @@ def _probe(session, profile: Profile) -> dict[str, Any]:
         return {"Location": str(path), "Reachable": exists,
                 "Note": "" if exists else "no HSM file yet; 'kmstui hsm init' creates it"}
     if profile.backend == "pkcs11":
-        module = profile.get("module") or profile.get("library") or ""
+        from kmstui.backends.pkcs11.token import DEFAULT_MODULE  # stdlib only; python-pkcs11 is not loaded
+
+        module = profile.get("module") or profile.get("library") or DEFAULT_MODULE
         ok = bool(module) and Path(str(module)).exists()
         label = profile.get("token_label") or profile.get("token") or ""
         return {"Location": f"{module} {label}".strip(), "Reachable": ok,

@@ -19,8 +19,8 @@ from kmstui.commands.args import (CONTEXT, FORCE, GRANT_TOKENS, IN, KEY_ID, OUT,
                                   decode_b64, optional, parse_context, read_file, read_input, without,
                                   write_output)
 from kmstui.commands.registry import Arg, Result
-from kmstui.errors import (InvalidCiphertextException, KMSInvalidMacException, KMSInvalidSignatureException,
-                           UsageError)
+from kmstui.errors import (InvalidCiphertextException, InvalidKeyUsageException, KMSInvalidMacException,
+                           KMSInvalidSignatureException, UsageError)
 
 ENCRYPTION_ALGORITHMS = ("SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE")
 SIGNING_ALGORITHMS = ("RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
@@ -83,23 +83,39 @@ def _looks_base64(blob: bytes) -> bool:
     return True
 
 
-def _explain_invalid(exc: InvalidCiphertextException, blob: bytes, from_file: bool) -> InvalidCiphertextException:
+def _explain_invalid(exc: InvalidCiphertextException, blob: bytes, from_file: bool,
+                     missing_context: str | None = None) -> InvalidCiphertextException:
+    """`exc` with a hint at the likely mistake: base64 text given as raw --in bytes, or no context given
+    (`missing_context` names the flag that would have given it)."""
     if from_file and _looks_base64(blob):
         return type(exc)(f"{exc} (the --in data looks base64-encoded: decode it first, or pass it with "
                          "--ciphertext-blob)")
+    if missing_context:
+        return type(exc)(f"{exc} (no {missing_context} was given: if the blob was made with an encryption context, "
+                         f"give the same KEY=VALUE pairs with {missing_context})")
     return exc
 
 
+USAGE_FOR = {"SigningAlgorithms": "SIGN_VERIFY", "MacAlgorithms": "GENERATE_VERIFY_MAC"}
+
+
 def _default_algorithm(backend, key: str, field: str, flag: str) -> str:
-    """The key's only signing/MAC algorithm; a usage error listing them when it has several."""
+    """The key's only signing/MAC algorithm; a usage error listing them when it has several. A key of
+    another usage is refused as KMS refuses it (InvalidKeyUsageException)."""
     metadata = backend.describe_key(KeyId=key)["KeyMetadata"]
     algorithms = metadata.get(field) or []
     if len(algorithms) == 1:
         return algorithms[0]
     if not algorithms:
-        raise UsageError(f"key {metadata.get('KeyId')} ({metadata.get('KeySpec')}, {metadata.get('KeyUsage')}) "
-                         f"has no {flag.lstrip('-').replace('-', ' ')}s")
+        raise InvalidKeyUsageException(
+            f"key {metadata.get('KeyId')} is {metadata.get('KeySpec')} with KeyUsage {metadata.get('KeyUsage')}; "
+            f"this needs a key with KeyUsage {USAGE_FOR[field]}")
     raise UsageError(f"this key has several algorithms; choose one with {flag}: {', '.join(algorithms)}")
+
+
+def _key_arn(backend, key: str) -> str:
+    """The ARN of a key reference, for a response KMS would have filled in (a failed verification)."""
+    return backend.describe_key(KeyId=key)["KeyMetadata"]["Arn"]
 
 
 def cmd_encrypt(session, args) -> Result:
@@ -123,7 +139,8 @@ def cmd_decrypt(session, args) -> Result:
     try:
         response = _clean(backend.decrypt(CiphertextBlob=blob, **params))
     except InvalidCiphertextException as exc:
-        raise _explain_invalid(exc, blob, args.ciphertext_blob is None) from None
+        raise _explain_invalid(exc, blob, args.ciphertext_blob is None,
+                               None if "EncryptionContext" in params else "--context") from None
     return _emit(session, args, response, "Plaintext", secret=True)
 
 
@@ -135,6 +152,7 @@ def cmd_re_encrypt(session, args) -> Result:
     src_profile, src_key = session.split_key_ref(args.source_key_id) if args.source_key_id else (None, None)
     dst_profile, dst_key = session.split_key_ref(args.destination_key_id)
     tokens = {"GrantTokens": list(args.grant_token)} if args.grant_token else {}
+    missing_context = None if source_context else "--source-context"
     source = {k: v for k, v in (("SourceEncryptionContext", source_context or None), ("SourceKeyId", src_key),
                                 ("SourceEncryptionAlgorithm", args.source_encryption_algorithm)) if v is not None}
     destination = {k: v for k, v in (("DestinationEncryptionContext", destination_context or None),
@@ -146,7 +164,7 @@ def cmd_re_encrypt(session, args) -> Result:
             response = backend.re_encrypt(CiphertextBlob=blob, DestinationKeyId=dst_key, **source, **destination,
                                           **tokens)
         except InvalidCiphertextException as exc:
-            raise _explain_invalid(exc, blob, args.ciphertext_blob is None) from None
+            raise _explain_invalid(exc, blob, args.ciphertext_blob is None, missing_context) from None
         return _emit(session, args, _clean(response), "CiphertextBlob")
     # Across backends: decrypt with the source, encrypt with the destination (plaintext stays in memory).
     decrypt = {"CiphertextBlob": blob, "EncryptionContext": source.get("SourceEncryptionContext"),
@@ -154,7 +172,7 @@ def cmd_re_encrypt(session, args) -> Result:
     try:
         opened = session.backend(src_profile).decrypt(**{k: v for k, v in decrypt.items() if v is not None})
     except InvalidCiphertextException as exc:
-        raise _explain_invalid(exc, blob, args.ciphertext_blob is None) from None
+        raise _explain_invalid(exc, blob, args.ciphertext_blob is None, missing_context) from None
     encrypt = {"EncryptionContext": destination.get("DestinationEncryptionContext"),
                "EncryptionAlgorithm": destination.get("DestinationEncryptionAlgorithm")}
     sealed = session.backend(dst_profile).encrypt(KeyId=dst_key, Plaintext=opened["Plaintext"],
@@ -198,7 +216,8 @@ def cmd_data_key(session, args, without_plaintext: bool | None = None) -> Result
         if plaintext is None:
             notes.append(write_output(session, args.out, response["CiphertextBlob"], args.force))
         else:
-            notes.append(write_output(session, args.out, plaintext, args.force, secret=True) + " (plaintext key, 0600)")
+            note = write_output(session, args.out, plaintext, args.force, secret=True)
+            notes.append(note + (" (plaintext key)" if args.out == "-" else " (plaintext key, file mode 0600)"))
     if plaintext is not None and getattr(args, "show_plaintext", False):
         response["Plaintext"] = plaintext
     elif plaintext is not None and not args.out:
@@ -247,7 +266,7 @@ def _given_bytes(session, args, name: str) -> bytes:
     flag = "--" + name
     if (value is None) == (path is None):
         raise UsageError(f"give the {name} with {flag} B64 or {flag}-file PATH (raw bytes)")
-    return decode_b64(value, flag) if value is not None else read_file(session, path, f"{flag}-file")
+    return decode_b64(value, flag, f"{flag}-file") if value is not None else read_file(session, path, f"{flag}-file")
 
 
 def cmd_verify(session, args) -> Result:
@@ -261,7 +280,7 @@ def cmd_verify(session, args) -> Result:
         response = _clean(backend.verify(KeyId=key, Message=message, MessageType=message_type, Signature=signature,
                                          SigningAlgorithm=algorithm, **params))
     except KMSInvalidSignatureException:
-        response = {"KeyId": args.key_id, "SignatureValid": False, "SigningAlgorithm": algorithm}
+        response = {"KeyId": _key_arn(backend, key), "SignatureValid": False, "SigningAlgorithm": algorithm}
     if response.get("SignatureValid"):
         return Result(data=response, message=note)
     return Result(data=response, exit_code=1, message="signature is NOT valid for this message and key")
@@ -286,7 +305,7 @@ def cmd_mac_verify(session, args) -> Result:
     try:
         response = _clean(backend.verify_mac(KeyId=key, Message=message, MacAlgorithm=algorithm, Mac=mac, **params))
     except KMSInvalidMacException:
-        response = {"KeyId": args.key_id, "MacValid": False, "MacAlgorithm": algorithm}
+        response = {"KeyId": _key_arn(backend, key), "MacValid": False, "MacAlgorithm": algorithm}
     if response.get("MacValid"):
         return Result(data=response)
     return Result(data=response, exit_code=1, message="MAC is NOT valid for this message and key")

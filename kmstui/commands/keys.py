@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable
 
-from kmstui.commands.args import (FORCE, KEY, OUT, check_writable, parse_tags, read_file, resolved_key, without,
-                                  write_output)
+from kmstui.commands.args import (FORCE, KEY, OUT, check_alias_name, check_writable, parse_tags, read_file,
+                                  resolved_key, without, write_output)
 from kmstui.commands.registry import Arg, Result, TableHint
 from kmstui.errors import AlreadyExistsException, KMSError, NotFoundException, UsageError
 
@@ -107,6 +107,8 @@ def cmd_create(session, args) -> Result:
     profile, alias = (session.split_key_ref(args.alias) if args.alias else (None, None))
     if alias is not None and not alias.startswith("alias/"):
         raise UsageError(f"--alias '{alias}' must start with 'alias/', e.g. alias/{alias}")
+    if alias is not None:
+        check_alias_name(alias, " (no key was created)")
     backend = session.backend(profile)
     if alias:
         _alias_is_free(backend, alias)
@@ -182,6 +184,9 @@ def cmd_rotation(session, args) -> Result:
         raise UsageError("--period goes with --enable")
     if args.period is not None and not 90 <= args.period <= 2560:
         raise UsageError(f"--period {args.period} is out of range: 90 to 2560 days")
+    if (args.enable or args.disable) and session.options.read_only:
+        flag = "--enable" if args.enable else "--disable"
+        raise UsageError(f"read-only mode: 'key rotation {flag}' changes backend state; run without --read-only")
     backend, key = _key(session, args)
     if args.enable:
         params = {"RotationPeriodInDays": args.period} if args.period is not None else {}
@@ -290,7 +295,7 @@ def wrap_material(material: bytes, public_key: bytes, algorithm: str) -> bytes:
 
 
 def cmd_import_material(session, args) -> Result:
-    from datetime import datetime
+    from datetime import timezone
 
     if (args.material_file is None) == (args.raw_material_file is None):
         raise UsageError("give --material-file (already wrapped) or --raw-material-file with --public-key-file")
@@ -306,9 +311,12 @@ def cmd_import_material(session, args) -> Result:
     params: dict[str, Any] = {"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}
     if args.valid_to:
         try:
-            params = {"ExpirationModel": "KEY_MATERIAL_EXPIRES", "ValidTo": datetime.fromisoformat(args.valid_to)}
+            valid_to = datetime.fromisoformat(args.valid_to)
         except ValueError:
             raise UsageError(f"--valid-to '{args.valid_to}' is not an ISO-8601 time (e.g. 2030-01-31T00:00:00+00:00)") from None
+        if valid_to.tzinfo is None:  # as the AWS CLI reads a timestamp without a zone: UTC
+            valid_to = valid_to.replace(tzinfo=timezone.utc)
+        params = {"ExpirationModel": "KEY_MATERIAL_EXPIRES", "ValidTo": valid_to}
     backend, key = _key(session, args)
     backend.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=encrypted, **params)
     return _describe(backend, key, f"imported key material into {args.key_id}")

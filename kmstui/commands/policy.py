@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any
 
-from kmstui.commands.args import FORCE, KEY_ID, OUT, read_file, resolved_key, write_output
+from kmstui.commands.args import FORCE, KEY, OUT, read_file, resolved_key, write_output
 from kmstui.commands.registry import Arg, Result
 from kmstui.errors import UsageError
 
@@ -95,7 +95,7 @@ def _edited_policy(session, backend, key: str, policy_name: str) -> str | None:
     except UsageError as exc:
         saved = _keep_failed_edit(session, edited)
         raise UsageError(f"{exc}; nothing was changed, your edit is saved in {saved} "
-                         f"(fix it and run 'policy put --key-id ... --file {saved}')") from None
+                         f"(fix it and run 'policy put {key} --file {saved}')") from None
     return edited
 
 
@@ -137,14 +137,14 @@ def cmd_put(session, args) -> Result:
 def register(registry) -> None:
     registry.describe_group("policy", "key policies")
     registry.command("policy get", "Show a key's key policy (--out saves it as a file to edit)", [
-        KEY_ID, POLICY_NAME, OUT, FORCE,
-    ], examples=["policy get --key-id alias/app --out app-policy.json"])(cmd_get)
+        KEY, POLICY_NAME, OUT, FORCE,
+    ], examples=["policy get alias/app --out app-policy.json"])(cmd_get)
     registry.command("policy put", "Replace a key's key policy (checked before it is sent)", [
-        KEY_ID,
+        KEY,
         Arg("--file", "the policy JSON file", complete="file", metavar="PATH"),
         Arg("--edit", "edit the current policy in $EDITOR (interactive shell only)", flag=True),
         Arg("--bypass-lockout-check", "skip the backend's check that the policy still lets you manage the key "
             "(dangerous; asks again)", flag=True),
         POLICY_NAME,
     ], mutates=True, confirm="key_id",
-        examples=["policy put --key-id alias/app --file app-policy.json"])(cmd_put)
+        examples=["policy put alias/app --file app-policy.json"])(cmd_put)

@@ -252,9 +252,13 @@ class CommandRegistry:
         if "--help" in rest or "-h" in rest:
             return self.get(("help",)) or cmd, argparse.Namespace(topic=list(cmd.path))
         args = self.parser(cmd).parse_args(rest)
-        for arg in cmd.args:
-            if not arg.is_flag and arg.aliases:
-                _merge_flag_form(cmd, arg, args)
+        positionals = [a for a in cmd.args if not a.is_flag]
+        if positionals and all(a.aliases and a.nargs is None for a in positionals):
+            _assign_positionals(cmd, positionals, args)
+        else:
+            for arg in positionals:
+                if arg.aliases:
+                    _merge_flag_form(cmd, arg, args)
         return cmd, args
 
     def _unknown(self, words: Sequence[str]) -> str:
@@ -271,6 +275,24 @@ class CommandRegistry:
         close = get_close_matches(words[0], tops, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else " (try 'help')"
         return f"unknown command '{words[0]}'{hint}"
+
+
+def _assign_positionals(cmd: Command, positionals: list[Arg], args: argparse.Namespace) -> None:
+    """Positionals that may each be given as a flag (`alias create NAME KEY`, `--alias-name NAME KEY`,
+    `NAME --target-key-id KEY`): argparse fills the bare words in from the left, so hand them, in order, to
+    the arguments not given as flags; every argument must end up with exactly one value."""
+    words = [getattr(args, a.dest) for a in positionals if getattr(args, a.dest) is not None]
+    for arg in positionals:
+        flagged = getattr(args, f"_flag_{arg.dest}")
+        delattr(args, f"_flag_{arg.dest}")
+        if flagged is None and not words:
+            raise UsageError(f"{cmd.name}: {arg.metavar or arg.dest.upper()} is required (or {arg.aliases[0]})")
+        setattr(args, arg.dest, flagged if flagged is not None else words.pop(0))
+    if words:
+        given = positionals[-1] if len(positionals) == 1 else None
+        what = f"{given.metavar or given.dest.upper()} once, either as an argument or as {given.aliases[0]}" \
+            if given else "each argument once, either as a word or as its flag"
+        raise UsageError(f"{cmd.name}: give {what}")
 
 
 def _merge_flag_form(cmd: Command, arg: Arg, args: argparse.Namespace) -> None:

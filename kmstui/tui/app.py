@@ -267,6 +267,9 @@ class KmstuiApp(App):
             return
         self.push_screen(screen)
 
+    def action_open_plugin_screen(self, name: str) -> None:
+        self.open_plugin_screen(name)
+
     def action_show_keys(self) -> None:
         while len(self.screen_stack) > 1 and not isinstance(self.screen, MainScreen):
             self.pop_screen()

@@ -128,17 +128,22 @@ def output_for(src: Path, root: Path, out: str | None, many: bool, rename) -> Pa
     return target
 
 
-def _open_input(session, src: Path):
+def _open_input(session, src: Path, *, buffered: bool = False):
+    """(stream, size or None). Raw for encryption (whole frames per read); buffered for decryption, whose
+    header is read field by field."""
     if str(src) == "-":
         return session.stdin, None
     try:
-        f = open(src, "rb", buffering=0)
+        f = open(src, "rb", buffering=-1 if buffered else 0)
     except OSError as exc:
         raise UsageError(f"{src}: cannot read ({exc.strerror})") from None
     return f, os.fstat(f.fileno()).st_size
 
 
-def _with_path(exc: KmstuiError, src: Path) -> KmstuiError:
+def _with_path(exc: Exception, src: Path) -> KmstuiError:
+    if isinstance(exc, OSError):  # disk full, permissions, a file where a folder was expected ...
+        where = f" ({exc.filename})" if exc.filename else ""
+        return KmstuiError(f"{src}: {exc.strerror or exc}{where}; nothing was left half-written")
     if str(exc).startswith(f"{src}:"):
         return exc
     new = type(exc)(f"{src}: {exc}")
@@ -188,7 +193,7 @@ def cmd_encrypt(session, args) -> Result:
             dest = output_for(src, root, args.out, many, lambda n: n + SUFFIX)
             rows.append(_encrypt_one(session, src, dest, keyrings, suite, context, frame, cache, args.force))
             total += rows[-1]["Bytes"]
-    except KmstuiError as exc:
+    except (KmstuiError, OSError) as exc:
         raise _with_path(exc, src) from None
     finally:
         if cache is not None:
@@ -242,7 +247,7 @@ def cmd_decrypt(session, args) -> Result:
             dest = output_for(src, root, args.out, many, _decrypted_name)
             rows.append(_decrypt_one(session, src, dest, keyrings, opts, args))
             total += rows[-1]["Bytes"]
-    except KmstuiError as exc:
+    except (KmstuiError, OSError) as exc:
         raise _with_path(exc, src) from None
     finally:
         opts.unwrap_cache.clear()
@@ -250,7 +255,7 @@ def cmd_decrypt(session, args) -> Result:
 
 
 def _decrypt_one(session, src, dest, keyrings, opts, args) -> dict:
-    f, size = _open_input(session, src)
+    f, size = _open_input(session, src, buffered=True)
     progress = Progress(size, f"decrypt {src.name}")
     try:
         if dest is None:
@@ -312,7 +317,7 @@ def cmd_rewrap(session, args) -> Result:
                 raise UsageError("rewrap works on files (it rewrites them), not standard input")
             dest = output_for(src, root, args.out, many, lambda n: n) if args.out else src
             rows.append(rewrap_file(src, dest, unwrap, add, remove, opts, force=args.force))
-    except KmstuiError as exc:
+    except (KmstuiError, OSError) as exc:
         raise _with_path(exc, src) from None
     calls = counter.calls
     return Result(data={"Files": rows, "Summary": {"Files": len(rows), "BackendCalls": calls}},

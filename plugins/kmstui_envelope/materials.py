@@ -37,7 +37,10 @@ def check_user_context(context: dict[str, str]) -> None:
         if key.startswith(RESERVED_PREFIX):
             raise UsageError(f"encryption context key '{key}' is reserved for the format (aws-crypto-...); "
                              "choose another name")
-    serialize_context(context)  # raises ValueError on oversize
+    try:
+        serialize_context(context)
+    except ValueError as exc:
+        raise UsageError(f"encryption context: {exc}") from None
 
 
 def cache_key(suite: Suite, keyrings: list[Keyring], user_context: dict[str, str]) -> tuple:

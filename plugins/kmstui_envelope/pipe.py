@@ -71,8 +71,8 @@ class OutputPipe:
         self.written = 0
         self._threaded = threaded
         self._pool: list[bytearray] = []
-        self._free: queue.Queue = queue.Queue()
-        self._todo: queue.Queue = queue.Queue()
+        self._free: queue.SimpleQueue = queue.SimpleQueue()  # SimpleQueue: cheap enough to make per file
+        self._todo: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._pending: list = []  # writes queued before the thread starts (first buffer)

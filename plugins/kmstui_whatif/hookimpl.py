@@ -16,3 +16,13 @@ def register_commands(registry):
     commands.register(registry)
     matrix.register(registry)
     lintdiff.register(registry)
+
+
+@hookimpl
+def register_tui_screens(register):
+    def whatif_screen(app):
+        from kmstui_whatif.screens import WhatIfScreen
+
+        return WhatIfScreen(app.session)
+
+    register("whatif", "What-if", whatif_screen, key="f4")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 
 def ok(run, *args, **kw):
     result = run(*args, "--output", "json", **kw)
@@ -54,3 +56,21 @@ def test_read_only_refuses_alias_changes(run_kmstui, unsealed_hsm):
     result = run_kmstui("alias", "create", "alias/ro", key, "--read-only")
     assert result.code == 252 and "read-only" in result.err
     assert names(run_kmstui, "--read-only") == []
+
+
+def test_alias_and_target_may_be_given_as_the_aws_cli_flags(session, unsealed_hsm):
+    """`--alias-name` and `--target-key-id` (the AWS CLI's names) stand in for either word, in any mix."""
+    from kmstui.errors import UsageError
+
+    key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    for n, words in enumerate((["alias/a{n}", key], ["--alias-name", "alias/a{n}", key],
+                               ["alias/a{n}", "--target-key-id", key], ["--target-key-id", key, "alias/a{n}"],
+                               ["--alias-name", "alias/a{n}", "--target-key-id", key])):
+        words = [w.format(n=n) for w in words]
+        created = session.execute(["alias", "create", *words]).data["Aliases"][0]
+        assert (created["AliasName"], created["TargetKeyId"]) == (f"alias/a{n}", key), words
+    session.execute(["alias", "delete", "--alias-name", "alias/a0", "--yes"])
+    assert "alias/a0" not in {a["AliasName"] for a in unsealed_hsm.list_aliases()["Aliases"]}
+    for words, message in ((["alias/x"], "KEY is required"), (["alias/x", key, "--alias-name", "alias/y"], "once")):
+        with pytest.raises(UsageError, match=message):
+            session.execute(["alias", "create", *words])

@@ -256,3 +256,62 @@ def test_profile_prefix_reaches_a_second_hsm_and_re_encrypt_crosses_backends(run
     assert moved["KeyId"] == other["Arn"] and moved["SourceKeyId"].endswith(key)
     back = ok(run_kmstui, "decrypt", "--in", str(dst), "--profile", "vault")
     assert base64.b64decode(back["Plaintext"]) == b"cross"
+
+
+def test_a_failed_verification_names_the_key_by_arn_like_a_valid_one(session, unsealed_hsm):
+    sig = unsealed_hsm.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    mac = unsealed_hsm.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
+    unsealed_hsm.create_alias(AliasName="alias/sig", TargetKeyId=sig["KeyId"])
+    unsealed_hsm.create_alias(AliasName="alias/mac", TargetKeyId=mac["KeyId"])
+    bad = base64.b64encode(b"\x00" * 32).decode()
+    verify = session.execute(["verify", "--key-id", "alias/sig", "--message", "m", "--signature", bad])
+    assert verify.exit_code == 1 and verify.data == {"KeyId": sig["Arn"], "SignatureValid": False,
+                                                      "SigningAlgorithm": "ECDSA_SHA_256"}
+    checked = session.execute(["mac", "verify", "--key-id", "alias/mac", "--message", "m", "--mac", bad])
+    assert checked.exit_code == 1 and checked.data["KeyId"] == mac["Arn"] and checked.data["MacValid"] is False
+
+
+def test_bad_base64_points_at_the_matching_file_flag(session, unsealed_hsm):
+    key = unsealed_hsm.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    with pytest.raises(UsageError, match="--signature is not valid base64; pass raw bytes with --signature-file"):
+        session.execute(["verify", "--key-id", key, "--message", "m", "--signature", "not*base64"])
+    with pytest.raises(UsageError, match="--mac is not valid base64; pass raw bytes with --mac-file"):
+        session.execute(["mac", "verify", "--key-id", key, "--message", "m", "--mac", "not*base64"])
+
+
+def test_sign_or_mac_with_a_key_of_another_usage_is_invalid_key_usage(session, key):
+    from kmstui.errors import InvalidKeyUsageException
+
+    with pytest.raises(InvalidKeyUsageException, match="needs a key with KeyUsage SIGN_VERIFY"):
+        session.execute(["sign", "--key-id", "alias/app", "--message", "m"])
+    with pytest.raises(InvalidKeyUsageException, match="needs a key with KeyUsage GENERATE_VERIFY_MAC"):
+        session.execute(["mac", "generate", "--key-id", "alias/app", "--message", "m"])
+
+
+def test_a_missing_context_gets_a_hint_but_a_wrong_one_does_not(session, key):
+    from kmstui.errors import InvalidCiphertextException
+
+    blob = session.execute(["encrypt", "--key-id", key, "--plaintext", "x", "--context", "a=b"]).data["CiphertextBlob"]
+    b64 = base64.b64encode(blob).decode()
+    with pytest.raises(InvalidCiphertextException, match="no --context was given"):
+        session.execute(["decrypt", "--ciphertext-blob", b64])
+    with pytest.raises(InvalidCiphertextException, match="no --source-context was given"):
+        session.execute(["re-encrypt", "--ciphertext-blob", b64, "--destination-key-id", key])
+    with pytest.raises(InvalidCiphertextException) as wrong:
+        session.execute(["decrypt", "--ciphertext-blob", b64, "--context", "a=c"])
+    assert "no --context" not in str(wrong.value)
+
+
+def test_data_key_to_standard_output_does_not_claim_a_file_mode(key, work):
+    import io
+
+    from kmstui.session import Session
+
+    s = Session(stdout=io.BytesIO())
+    try:
+        to_stdout = s.execute(["data-key", "generate", "--key-id", key, "--out", "-"])
+        assert len(s.stdout.getvalue()) == 32 and "0600" not in to_stdout.message
+        to_file = s.execute(["data-key", "generate", "--key-id", key, "--out", str(work / "dk")])
+        assert "file mode 0600" in to_file.message
+    finally:
+        s.close()

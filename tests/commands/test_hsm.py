@@ -9,10 +9,11 @@ import sys
 
 import pytest
 
-TEST_PASSPHRASE = "correct horse battery staple"  # the unsealed_hsm fixture's (tests/conftest.py); not imported:
-# `from conftest import` picks up whichever conftest.py was loaded last (tests/plugins/envelope has one)
 from kmstui.errors import ConfigError, SealedError, UsageError
 from kmstui.session import Session
+
+TEST_PASSPHRASE = "correct horse battery staple"  # the unsealed_hsm fixture's (tests/conftest.py); not imported:
+# `from conftest import` picks up whichever conftest.py was loaded last (tests/plugins/envelope has one)
 
 KMSTUI = [sys.executable, "-m", "kmstui"]
 

@@ -228,3 +228,69 @@ def test_sample_scripts_run_on_a_fresh_hsm(script, tmp_path, monkeypatch):
     if script.stem == "data-keys":
         assert (tmp_path / "data.key").read_bytes() == (tmp_path / "data.key.copy").read_bytes()
         assert (tmp_path / "data.key").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("alias", ["alias/aws/mine", "alias/has space", "alias/", "alias/" + "a" * 251])
+def test_create_with_an_alias_kms_refuses_creates_no_key(session, unsealed_hsm, alias):
+    from kmstui.errors import InvalidAliasNameException
+
+    with pytest.raises(InvalidAliasNameException, match="no key was created"):
+        session.execute(["key", "create", "--alias", alias])
+    assert unsealed_hsm.list_keys()["Keys"] == []  # not an unnamed key left behind
+
+
+def test_a_tag_key_given_twice_with_different_values_is_refused(session, unsealed_hsm):
+    from kmstui.errors import UsageError
+
+    with pytest.raises(UsageError, match="'team' is given twice"):
+        session.execute(["key", "create", "--tag", "team=a", "--tag", "team=b"])
+    assert unsealed_hsm.list_keys()["Keys"] == []
+    key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    with pytest.raises(UsageError, match="e.g. team=payments"):  # positional pairs: no flag in the example
+        session.execute(["key", "tag", key, "oops"])
+
+
+def test_a_mistyped_profile_prefix_names_the_known_profiles(session, unsealed_hsm):
+    from kmstui.errors import UsageError
+
+    unsealed_hsm.create_key()
+    with pytest.raises(UsageError, match=r"'prod:' in 'prod:alias/app' is not a profile \(known: local\)"):
+        session.execute(["key", "describe", "prod:alias/app"])
+
+
+def test_read_only_rotation_change_names_the_flag(session, unsealed_hsm):
+    from dataclasses import replace
+
+    from kmstui.errors import UsageError
+
+    key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    session.options = replace(session.options, read_only=True)
+    with pytest.raises(UsageError, match="'key rotation --disable'"):
+        session.execute(["key", "rotation", key, "--disable"])
+
+
+@pytest.fixture
+def far_from_utc(monkeypatch):
+    """The process's local time zone set to UTC-5 (so a naive time read as local time is 5 hours off)."""
+    import time
+
+    monkeypatch.setenv("TZ", "EST+5")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_import_material_valid_to_without_a_zone_is_utc(session, unsealed_hsm, tmp_path, far_from_utc):
+    from datetime import datetime, timezone
+
+    key = unsealed_hsm.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    session.execute(["key", "import-parameters", key, "--wrapping-key-spec", "RSA_2048", "--out-dir", str(tmp_path)])
+    (tmp_path / "m.bin").write_bytes(os.urandom(32))
+    md = session.execute(["key", "import-material", key, "--import-token-file", str(tmp_path / "ImportToken.bin"),
+                          "--raw-material-file", str(tmp_path / "m.bin"),
+                          "--public-key-file", str(tmp_path / "WrappingPublicKey.bin"),
+                          "--valid-to", "2031-01-02T03:04:05"]).data["KeyMetadata"]
+    valid_to = md["ValidTo"]
+    valid_to = datetime.fromisoformat(valid_to) if isinstance(valid_to, str) else valid_to
+    assert valid_to == datetime(2031, 1, 2, 3, 4, 5, tzinfo=timezone.utc)

@@ -118,3 +118,9 @@ def test_bypass_lockout_check_asks_again(session, unsealed_hsm, key, tmp_path):
     assert asked == [key, "bypass"] and stored(unsealed_hsm, key)["Statement"][0].get("Sid") != "Bypass"
     session.execute(["policy", "put", "--key-id", key, "--file", str(good), "--bypass-lockout-check", "--yes"])
     assert stored(unsealed_hsm, key)["Statement"][0]["Sid"] == "Bypass"
+
+
+def test_key_may_be_given_as_a_word_like_the_key_commands(session, key):
+    assert session.execute(["policy", "get", "alias/pol"]).data["PolicyName"] == "default"
+    with pytest.raises(UsageError, match="give KEY once"):
+        session.execute(["policy", "get", "alias/pol", "--key-id", "alias/pol"])

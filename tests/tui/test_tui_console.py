@@ -14,6 +14,13 @@ from tui_helpers import SIZE, settle, wait_until
 PASSPHRASE = "correct horse battery staple"
 
 
+async def submit(pilot, line: str) -> None:
+    box = pilot.app.screen.query_one("#console-input", Input)
+    box.focus()
+    box.value = line
+    await pilot.press("enter")
+
+
 def log_text(app) -> str:
     return "\n".join(strip.text for strip in app.screen.query_one("#console-log", RichLog).lines)
 
@@ -25,14 +32,14 @@ async def test_console_runs_commands_and_keeps_no_secret_lines(tui_session, make
         await settle(pilot)
         await pilot.press("colon")
         assert app.focused.id == "console-input"
-        await pilot.press(*"key create --alias alias/from-console --description hi", "enter")
+        await submit(pilot, "key create --alias alias/from-console --description hi")
         await wait_until(pilot, lambda: any(isinstance(m, CommandFinished) for m in messages))
         await settle(pilot)
         assert [r.alias for r in app.screen.query_one(KeyTable).visible_rows] == ["alias/from-console"]
-        await pilot.press(*"alias lst", "enter")
+        await submit(pilot, "alias lst")
         await wait_until(pilot, lambda: any(isinstance(m, CommandFailed) for m in messages))
         assert "unknown command 'alias lst'" in log_text(app)
-        await pilot.press(*"encrypt --key-id alias/from-console --plaintext hunter2hunter2", "enter")
+        await submit(pilot, "encrypt --key-id alias/from-console --plaintext hunter2hunter2")
         await wait_until(pilot, lambda: len([m for m in messages if isinstance(m, CommandFinished)]) >= 2)
         await settle(pilot)
         assert "hunter2" not in log_text(app)  # the secret line is not echoed
@@ -127,12 +134,15 @@ async def test_first_run_creates_the_hsm(kmstui_home, make_app, monkeypatch):
             assert "at least 8" in str(app.screen.query_one("#error").render())
             app.screen.query_one("#secret", Input).value = PASSPHRASE
             app.screen.query_one("#again", Input).value = PASSPHRASE + "x"
-            await pilot.click("#ok")
+            app.screen.query_one("#ok").press()
+            await pilot.pause()
             assert "differ" in str(app.screen.query_one("#error").render())
             app.screen.query_one("#secret", Input).value = PASSPHRASE
             app.screen.query_one("#again", Input).value = PASSPHRASE
-            await pilot.click("#ok")
-            await wait_until(pilot, lambda: path.exists(), timeout=20)
+            app.screen.query_one("#ok").press()
+            await wait_until(pilot, lambda: not isinstance(app.screen, NewHsmModal))
+            await settle(pilot)
+            assert path.exists(), [n.message for n in app._notifications] + [str(app.screen)]
             await settle(pilot)
             assert app.screen.query_one("#status").sealed is False
     finally:

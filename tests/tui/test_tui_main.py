@@ -45,7 +45,8 @@ async def test_create_key_through_the_form(tui_session, make_app):
         await wait_until(pilot, lambda: isinstance(app.screen, CreateKeyModal))
         await pilot.press(*"billing")
         app.screen.query_one("#description", Input).value = "billing records"
-        await pilot.click("#ok")
+        app.screen.query_one("#ok").press()
+        await pilot.pause()
         await wait_until(pilot, lambda: any(isinstance(m, CommandFinished) and m.path == ("key", "create")
                                             for m in messages))
         await settle(pilot)
@@ -101,7 +102,8 @@ async def test_disable_needs_the_alias_typed_and_focus_starts_on_cancel(tui_sess
     app = make_app(tui_session)
     async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
         await settle(pilot)
-        await pilot.click("#key-disable")
+        app.screen.query_one("#key-disable").press()
+        await pilot.pause()
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
         modal = app.screen
         assert app.focused.id == "cancel"
@@ -111,7 +113,8 @@ async def test_disable_needs_the_alias_typed_and_focus_starts_on_cancel(tui_sess
         await settle(pilot)
         assert tui_session.backend().describe_key(KeyId="alias/victim")["KeyMetadata"]["KeyState"] == "Enabled"
 
-        await pilot.click("#key-disable")
+        app.screen.query_one("#key-disable").press()
+        await pilot.pause()
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
         app.screen.query_one("#typed", Input).focus()
         await pilot.press(*"alias/victim", "enter")

@@ -223,6 +223,20 @@ class LocalCore(Backend):
             self._check_usable(doc)
         return doc
 
+    def _authorize(self, action: str, doc: dict[str, Any] | None = None) -> None:
+        """Authorize an operation on no key (CreateKey, ListKeys, GenerateRandom, ...); keyed ones go
+        through `_key`."""
+        if self.authorizer is not None:
+            self.authorizer(self, action, doc, self._params)
+
+    def _authz_changed(self, doc: dict[str, Any]) -> None:
+        """Bump the key's AuthzRev (inside the caller's transaction) after a change to its policy or grants:
+        the authorizer's cached inputs for the key are rebuilt, here and in every other process, because
+        the key row is read again on every call."""
+        changed = copy.deepcopy(doc)
+        changed["AuthzRev"] = int(doc.get("AuthzRev", 0)) + 1
+        self._save(changed)
+
     def _check_usable(self, doc: dict[str, Any]) -> None:
         state = doc["KeyState"]
         if state == ENABLED:

@@ -161,6 +161,7 @@ class CryptoMixin(LocalCore):
             raise UnsupportedOperationException("custom key stores are not supported by local backends")
         if not isinstance(NumberOfBytes, int) or not 1 <= NumberOfBytes <= 1024:
             raise ValidationException("NumberOfBytes must be between 1 and 1024")
+        self._authorize("kms:GenerateRandom")
         return {"Plaintext": os.urandom(NumberOfBytes)}
 
     # -- asymmetric and HMAC ----------------------------------------------------------------------

@@ -97,6 +97,7 @@ class GrantsMixin(LocalCore):
             payload, mac = self.store.seal_doc("grants", grant_id, grant)
             conn.execute("INSERT INTO grants(grant_id, key_id, grantee, retiree, name, doc, mac) VALUES (?,?,?,?,?,?,?)",
                          (grant_id, doc["KeyId"], GranteePrincipal, RetiringPrincipal, Name, payload, mac))
+            self._authz_changed(doc)
         return {"GrantToken": self._token_for(grant_id), "GrantId": grant_id}
 
     @operation("ListGrants", read_only=True)
@@ -115,6 +116,7 @@ class GrantsMixin(LocalCore):
     def list_retirable_grants(self, *, RetiringPrincipal: str, Limit: int | None = None, Marker: str | None = None) -> dict:
         from kmstui.backends.local.keys import _page
 
+        self._authorize("kms:ListRetirableGrants")
         grants = self._grant_rows("retiree=?", (RetiringPrincipal,))
         page, extra = _page([self._shape(g) for g in grants], Limit, Marker)
         return {"Grants": page, **extra}
@@ -126,9 +128,10 @@ class GrantsMixin(LocalCore):
             g = self.grant(grant_id)
             if g is None or (key_id is not None and g["KeyId"] != self.key_arn(key_id)):
                 raise NotFoundException(f"grant '{grant_id}' does not exist on this key")
-            self._key(g["KeyId"], action, allow_alias=False)
+            doc = self._key(g["KeyId"], action, allow_alias=False)
             conn.execute("DELETE FROM grants WHERE grant_id=?", (grant_id,))
             self.store.forget("grants", grant_id)
+            self._authz_changed(doc)
 
     @operation("RetireGrant")
     def retire_grant(self, *, GrantToken: str | None = None, KeyId: str | None = None, GrantId: str | None = None,
@@ -152,6 +155,12 @@ class GrantsMixin(LocalCore):
     def _iam_pk(principal: str, name: str) -> str:
         return f"{principal}\0{name}"
 
+    def _authorize_iam(self, verb: str, principal: str | None) -> None:
+        """IAM's permission for the call (iam:PutRolePolicy, iam:ListUserPolicies, ...): the account root,
+        or an identity policy allowing it; so `--as` cannot hand itself permissions."""
+        kind = "Role" if principal and ":role/" in principal else "User"
+        self._authorize(f"iam:{verb.format(kind)}")
+
     @operation("PutPrincipalPolicy", source="iam.amazonaws.com")
     def put_identity_policy(self, *, PrincipalArn: str, PolicyName: str, PolicyDocument: str) -> dict:
         if not isinstance(PrincipalArn, str) or not PrincipalArn.startswith("arn:"):
@@ -164,6 +173,7 @@ class GrantsMixin(LocalCore):
             raise MalformedPolicyDocumentException(f"the policy is not valid JSON ({exc})") from None
         if not isinstance(parsed, dict) or "Statement" not in parsed:
             raise MalformedPolicyDocumentException("the policy needs a Statement")
+        self._authorize_iam("Put{}Policy", PrincipalArn)
         with self.store.transaction() as conn:
             payload, mac = self.store.seal_doc("iam_policies", self._iam_pk(PrincipalArn, PolicyName), PolicyDocument)
             conn.execute("INSERT OR REPLACE INTO iam_policies(principal, name, doc, mac) VALUES (?,?,?,?)",
@@ -179,6 +189,7 @@ class GrantsMixin(LocalCore):
 
     @operation("GetPrincipalPolicy", read_only=True, source="iam.amazonaws.com")
     def get_identity_policy(self, *, PrincipalArn: str, PolicyName: str) -> dict:
+        self._authorize_iam("Get{}Policy", PrincipalArn)
         doc = self.iam_policies_for(PrincipalArn).get(PolicyName)
         if doc is None:
             raise NotFoundException(f"no identity policy '{PolicyName}' for {PrincipalArn}")
@@ -186,6 +197,7 @@ class GrantsMixin(LocalCore):
 
     @operation("ListPrincipalPolicies", read_only=True, source="iam.amazonaws.com")
     def list_identity_policies(self, *, PrincipalArn: str | None = None) -> dict:
+        self._authorize_iam("List{}Policies", PrincipalArn)
         if PrincipalArn is None:
             rows = self.store.conn.execute("SELECT principal, name FROM iam_policies ORDER BY principal, name")
         else:
@@ -195,6 +207,7 @@ class GrantsMixin(LocalCore):
 
     @operation("DeletePrincipalPolicy", source="iam.amazonaws.com")
     def delete_identity_policy(self, *, PrincipalArn: str, PolicyName: str) -> dict:
+        self._authorize_iam("Delete{}Policy", PrincipalArn)
         with self.store.transaction() as conn:
             cur = conn.execute("DELETE FROM iam_policies WHERE principal=? AND name=?", (PrincipalArn, PolicyName))
             if cur.rowcount == 0:

@@ -145,6 +145,7 @@ class KeysMixin(LocalCore):
 
     @operation("ListKeys", read_only=True)
     def list_keys(self, *, Limit: int | None = None, Marker: str | None = None) -> dict:
+        self._authorize("kms:ListKeys")
         ids = [r[0] for r in self.store.conn.execute("SELECT key_id FROM keys ORDER BY created, key_id")]
         page, extra = _page(ids, Limit, Marker)
         return {"Keys": [{"KeyId": k, "KeyArn": self.key_arn(k)} for k in page], **extra}
@@ -152,6 +153,8 @@ class KeysMixin(LocalCore):
     def list_key_metadata(self) -> list[dict[str, Any]]:
         """All keys' metadata with aliases joined in, in one pass over the store (for `key list`)."""
         self.apply_due_events()
+        if self.authorizer is not None:
+            self.authorizer(self, "kms:ListKeys", None, {})
         aliases: dict[str, list[str]] = {}
         for name, doc, mac in self.store.conn.execute("SELECT name, doc, mac FROM aliases ORDER BY name"):
             aliases.setdefault(self.store.open_doc("aliases", name, doc, mac)["TargetKeyId"], []).append(name)
@@ -300,6 +303,7 @@ class KeysMixin(LocalCore):
             key_id = self._key(KeyId, "kms:ListAliases", allow_alias=False)["KeyId"]
             rows = self.store.conn.execute("SELECT name, doc, mac FROM aliases WHERE key_id=? ORDER BY name", (key_id,))
         else:
+            self._authorize("kms:ListAliases")
             rows = self.store.conn.execute("SELECT name, doc, mac FROM aliases ORDER BY name")
         items = []
         for name, payload, mac in rows.fetchall():
@@ -369,6 +373,7 @@ class KeysMixin(LocalCore):
             payload, mac = self.store.seal_doc("policies", f"{doc['KeyId']}/default", Policy)
             conn.execute("INSERT OR REPLACE INTO policies(key_id, name, doc, mac) VALUES (?, 'default', ?, ?)",
                          (doc["KeyId"], payload, mac))
+            self._authz_changed(doc)
         return {}
 
     @operation("ListKeyPolicies", read_only=True)

@@ -31,8 +31,6 @@ class StatusHeader(Widget):
         text.append(self.profile or "?", style="bold")
         text.append("  backend ", style="dim")
         text.append(self.backend or "?", style="bold")
-        if self.location:
-            text.append(f" ({self.location})", style="dim")
         text.append("  ")
         if self.sealed is True:
             text.append("SEALED", style=f"bold {warn}")
@@ -44,4 +42,8 @@ class StatusHeader(Widget):
             text.append("  READ-ONLY", style=f"bold {warn}")
         if self.keys >= 0:
             text.append(f"  {self.keys} keys", style="dim")
+        if self.location:
+            text.append(f"  {self.location}", style="dim")
+        text.no_wrap = True
+        text.overflow = "ellipsis"
         return text

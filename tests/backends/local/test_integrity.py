@@ -9,12 +9,13 @@ import stat
 
 import pytest
 
-TEST_PASSPHRASE = "correct horse battery staple"  # the unsealed_hsm fixture's (tests/conftest.py); not imported:
-# `from conftest import` picks up whichever conftest.py was loaded last (tests/plugins/envelope has one)
 from kmstui.backends.local import unseal as unseal_mod
 from kmstui.backends.local.backend import LocalBackend
 from kmstui.backends.local.store import Store
 from kmstui.errors import ConfigError, KMSInternalException, SealedError
+
+TEST_PASSPHRASE = "correct horse battery staple"  # the unsealed_hsm fixture's (tests/conftest.py); not imported:
+# `from conftest import` picks up whichever conftest.py was loaded last (tests/plugins/envelope has one)
 
 
 def poke(path, sql, *args):

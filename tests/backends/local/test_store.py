@@ -11,12 +11,13 @@ import time
 
 import pytest
 
-TEST_PASSPHRASE = "correct horse battery staple"  # the unsealed_hsm fixture's (tests/conftest.py); not imported:
-# `from conftest import` picks up whichever conftest.py was loaded last (tests/plugins/envelope has one)
 from kmstui.backends.local import store as store_mod
 from kmstui.backends.local.store import Store
 from kmstui.backends.local.unseal import create_hsm
 from kmstui.errors import ConfigError, DependencyTimeoutException, KMSInternalException
+
+TEST_PASSPHRASE = "correct horse battery staple"  # the unsealed_hsm fixture's (tests/conftest.py); not imported:
+# `from conftest import` picks up whichever conftest.py was loaded last (tests/plugins/envelope has one)
 
 
 def test_a_foreign_sqlite_file_is_refused_and_left_untouched(tmp_path):

@@ -9,7 +9,6 @@ import os
 import pytest
 
 from envelope_helpers import listing
-from kmstui.errors import UsageError
 from kmstui_envelope.errors import NoUsableKey
 from kmstui_envelope.header import read_header
 

@@ -218,3 +218,12 @@ def test_progress_observer_sees_progress_and_can_cancel(run, workdir, keyfiles, 
     with pytest.raises(KeyboardInterrupt):
         run()("envelope", "decrypt", "big.enc", "--raw-key", keyfiles["aes"], "--out", "plain")
     assert listing(workdir) == ["big", "big.enc"]
+
+
+def test_filesystem_errors_are_one_line_errors(run, workdir, keyfiles):
+    _files(workdir, a=b"1", b=b"2", blocker=b"")
+    with pytest.raises(KmstuiError, match="File exists|Not a directory"):
+        run()("envelope", "encrypt", "a", "b", "--out", "blocker/", "--raw-key", keyfiles["aes"])
+    with pytest.raises(UsageError, match="encryption context"):
+        run()("envelope", "encrypt", "a", "--raw-key", keyfiles["aes"], "--context", "k=" + "v" * 70000)
+    assert listing(workdir) == ["a", "b", "blocker"]

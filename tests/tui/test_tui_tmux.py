@@ -1,0 +1,89 @@
+"""End to end: the real `python -m kmstui` process in tmux, driven by keys, read back with capture-pane:
+unseal (masked modal) -> create a key -> encrypt a file from the console -> quit."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+PASSPHRASE = "correct horse battery staple"
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (.ci/run installs it)")
+
+
+class Tmux:
+    def __init__(self, socket: str, name: str) -> None:
+        self.base = ["tmux", "-L", socket]
+        self.name = name
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([*self.base, *args], capture_output=True, text=True, check=check)
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", self.name, check=False).stdout
+
+    def type(self, text: str) -> None:
+        self.run("send-keys", "-t", self.name, "-l", text)
+
+    def key(self, *keys: str) -> None:
+        self.run("send-keys", "-t", self.name, *keys)
+
+    def alive(self) -> bool:
+        return self.run("has-session", "-t", self.name, check=False).returncode == 0
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} did not appear within {timeout}s; screen was:\n{self.screen()}")
+
+
+def test_unseal_create_key_and_encrypt_in_tmux(hsm_file, kmstui_home, tmp_path):
+    data = tmp_path / "notes.txt"
+    data.write_text("meet at noon\n" * 1000)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KMSTUI_")}
+    env.update(KMSTUI_HOME=str(kmstui_home), TERM="xterm-256color", NO_COLOR="1")
+    env_words = " ".join(f"{k}={v}" for k, v in (("KMSTUI_HOME", kmstui_home), ("TERM", "xterm-256color")))
+    tmux = Tmux(f"kmstui-test-{os.getpid()}", "tui")
+    command = f"cd {REPO} && env {env_words} {sys.executable} -m kmstui"
+    tmux.run("-f", "/dev/null", "new-session", "-d", "-s", "tui", "-x", "120", "-y", "40", command)
+    tmux.run("resize-window", "-t", "tui", "-x", "120", "-y", "40", check=False)
+    try:
+        tmux.wait_for("HSM passphrase")
+        tmux.type(PASSPHRASE)
+        screen = tmux.screen()
+        assert PASSPHRASE not in screen  # masked
+        tmux.key("Enter")
+        tmux.wait_for("unsealed")
+        tmux.wait_for("0 keys")
+
+        tmux.key("n")
+        tmux.wait_for("Create a key")
+        tmux.type("e2e")
+        tmux.key("Enter")
+        tmux.wait_for("alias/e2e")
+        tmux.wait_for("1 keys")
+
+        tmux.key(":")
+        tmux.type(f"envelope encrypt {data} --key-id alias/e2e --out {data}.enc")
+        tmux.key("Enter")
+        tmux.wait_for("encrypted 1 file", timeout=60)
+        assert Path(f"{data}.enc").stat().st_size > data.stat().st_size
+
+        tmux.key("C-q")
+        deadline = time.monotonic() + 20
+        while tmux.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not tmux.alive(), "kmstui did not exit on Ctrl+Q"
+    finally:
+        tmux.run("kill-server", check=False)
