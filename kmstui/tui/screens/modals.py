@@ -41,6 +41,7 @@ class PassphraseModal(_Modal):
     """Ask for a passphrase or PIN. The value leaves only through dismiss(); nothing else sees it."""
 
     DEFAULT_CSS = MODAL_CSS.format(name="PassphraseModal")
+    AUTO_FOCUS = "#secret"
     HELP = "Type the passphrase (masked) and press Enter; Escape cancels."
 
     def __init__(self, prompt: str, *, confirm: bool = False, title: str = "Passphrase") -> None:
@@ -89,6 +90,7 @@ class ConfirmModal(_Modal):
     """Confirm a destructive action by typing `expected` (an alias or key id). Focus starts on Cancel."""
 
     DEFAULT_CSS = MODAL_CSS.format(name="ConfirmModal")
+    AUTO_FOCUS = "#cancel"
     HELP = "Type the alias or key id shown to enable Confirm. Escape or Cancel changes nothing."
 
     def __init__(self, prompt: str, expected: str, *, action: str = "Confirm") -> None:
@@ -130,6 +132,7 @@ class NewHsmModal(_Modal):
     system keyring; dismisses with {"passphrase": ..., "keyring": bool} or None."""
 
     DEFAULT_CSS = MODAL_CSS.format(name="NewHsmModal")
+    AUTO_FOCUS = "#secret"
 
     def __init__(self, location: str, *, keyring_available: bool = True) -> None:
         super().__init__()
@@ -183,6 +186,7 @@ class CreateKeyModal(_Modal):
     """The `key create` form; dismisses with the command words to run, or None."""
 
     DEFAULT_CSS = MODAL_CSS.format(name="CreateKeyModal")
+    AUTO_FOCUS = "#alias"
 
     def compose(self) -> ComposeResult:
         with Vertical():

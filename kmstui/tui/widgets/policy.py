@@ -53,6 +53,7 @@ class PolicyDiffModal(ModalScreen[bool]):
     DEFAULT_CSS = MODAL_CSS.format(name="PolicyDiffModal") + \
         "PolicyDiffModal > Vertical { width: 100; } PolicyDiffModal VerticalScroll { height: auto; max-height: 20; }"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
+    AUTO_FOCUS = "#cancel"
 
     def __init__(self, diff: Text, expected: str) -> None:
         super().__init__()
