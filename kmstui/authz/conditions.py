@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,7 +20,7 @@ from functools import lru_cache
 from typing import Any, Callable
 
 from kmstui.authz.context import MULTIVALUED, RequestContext, has_variable, scalar_str
-from kmstui.authz.patterns import arn_like, glob, like_template
+from kmstui.authz.patterns import arn_like, arn_template, glob, like_template
 
 STRING_OPS = {"StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase",
               "StringLike", "StringNotLike"}
@@ -77,28 +78,28 @@ def parse_operator(name: str) -> Operator:
 
 
 def _num(v: Any) -> float | None:
+    """A finite number (NaN and infinities are not numbers a policy can compare)."""
     if isinstance(v, bool):
         return None
-    if isinstance(v, (int, float)):
-        return float(v)
     try:
-        return float(str(v).strip())
-    except ValueError:
+        n = float(v) if isinstance(v, (int, float)) else float(str(v).strip())
+    except (ValueError, OverflowError):
         return None
+    return n if math.isfinite(n) else None
 
 
 def parse_date(v: Any) -> datetime | None:
     """ISO 8601 (date, date-time, with or without zone; naive means UTC) or epoch seconds."""
     if isinstance(v, bool):
         return None
-    if isinstance(v, (int, float)):
-        return datetime.fromtimestamp(v, timezone.utc)
-    s = str(v).strip()
-    if re.fullmatch(r"-?\d+(\.\d+)?", s) and len(s) != 8:
-        return datetime.fromtimestamp(float(s), timezone.utc)
-    try:
+    try:  # an epoch out of datetime's range (OverflowError/OSError) is not a date, never a crash
+        if isinstance(v, (int, float)):
+            return datetime.fromtimestamp(v, timezone.utc)
+        s = str(v).strip()
+        if re.fullmatch(r"-?\d+(\.\d+)?", s) and len(s) != 8:
+            return datetime.fromtimestamp(float(s), timezone.utc)
         d = datetime.fromisoformat(s.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError, OSError):
         return None
     return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
 
@@ -234,10 +235,14 @@ class Condition:
         if base == "StringLike":
             rxs = []
             for v in self.values:
-                parts = _template_parts(scalar_str(v), ctx)
+                parts = template_parts(scalar_str(v), ctx)
                 if parts is not None:
                     rxs.append(like_template(parts).fullmatch)
             return lambda rv: any(r(scalar_str(rv)) is not None for r in rxs)
+        if base == "ArnEquals" or base == "ArnLike":
+            ms = [arn_template(parts) for v in self.values
+                  if (parts := template_parts(scalar_str(v), ctx)) is not None]
+            return lambda rv: isinstance(rv, str) and any(m(rv) for m in ms)
         resolved = [r for v in self.values if (r := ctx.resolve(scalar_str(v))) is not None]
         if not resolved:
             return lambda rv: False
@@ -250,7 +255,7 @@ class Condition:
         if self._null is not None:
             absent = rv is None or rv == [] or rv == ""
             return ("true" if absent else "false") in self._null
-        if rv is None or rv == []:
+        if rv is None or rv == [] or (rv == "" and op.set_op is not None):  # "" is an empty set of values
             if op.set_op == "ForAnyValue":
                 return False
             if op.set_op == "ForAllValues" or op.if_exists:
@@ -270,7 +275,7 @@ class Condition:
     def explain(self, ctx: RequestContext) -> dict[str, Any]:
         rv = ctx.get(self.lkey)
         result = self.test(ctx)
-        present = not (rv is None or rv == [] or rv == "")
+        present = not (rv is None or rv == [] or (rv == "" and (self.op.base == "Null" or self.op.set_op)))
         out: dict[str, Any] = {"operator": self.op.name, "key": self.key, "values": list(self.values),
                                "request_value": rv, "present": present, "result": result}
         if not present:
@@ -297,8 +302,9 @@ class Condition:
         return out
 
 
-def _template_parts(value: str, ctx: RequestContext) -> list[tuple[bool, str]] | None:
-    """Split a pattern into literal-substitution and pattern pieces; None if a variable is unresolvable."""
+def template_parts(value: str, ctx: RequestContext) -> list[tuple[bool, str]] | None:
+    """Split a pattern into literal-substitution and pattern pieces; None if a variable is unresolvable.
+    The `${*}`, `${?}` and `${$}` escapes are literal characters (IAM "Policy variables": special characters)."""
     parts: list[tuple[bool, str]] = []
     pos = 0
     for m in re.finditer(r"\$\{([^}]*)\}", value):
@@ -341,5 +347,5 @@ def compile_block(block: Any, variables: bool) -> tuple[list[Condition], list[tu
     return conds, errors
 
 
-__all__ = ["Condition", "ConditionError", "Operator", "compile_block", "parse_operator", "parse_date",
+__all__ = ["Condition", "ConditionError", "Operator", "compile_block", "parse_operator", "parse_date", "template_parts",
            "BASE_OPERATORS", "NEGATED"]

@@ -81,6 +81,8 @@ class RequestContext:
             return c.arn if c.kind == "service" else None
         if key == "aws:securetransport":
             return "true"
+        if key == "aws:viaawsservice":  # always present: true when a service calls with the caller's credentials
+            return "true" if c.kind != "service" and self.get("kms:viaservice") is not None else "false"
         if key == "aws:currenttime":
             return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         if key == "aws:epochtime":

@@ -27,6 +27,15 @@ NOTE_GRANT_TOKENS = "grant tokens only make a new grant usable before it is cons
 NOTE_XACCOUNT_GRANT = ("medium confidence: a cross-account grantee using a grant needs no IAM policy in its own "
                        "account (kms-authz.md §5.2)")
 NOTE_NOTPRINCIPAL = "medium confidence: NotPrincipal in key policies is undocumented; IAM semantics used"
+NOTE_NO_KEY_ARN = ("no key ARN given for an operation on a key: the key policy still decides, the key is taken to "
+                   "be in the caller's account, and IAM statements naming key ARNs cannot match; give key_arn")
+_KEY_ACTION_SET = frozenset(A.KEY_ACTIONS)
+
+
+def _is_keyless(op: str, key_arn: str | None) -> bool:
+    """Operations that involve no key (IAM alone decides). An operation on a key with no key ARN given is
+    still decided by the key policy: AWS never lets IAM alone authorize kms:Decrypt."""
+    return op in A.KEYLESS_ACTIONS or (not key_arn and op not in _KEY_ACTION_SET)
 
 
 def _action(action: str) -> tuple[str, str]:
@@ -157,7 +166,7 @@ def _decide(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet,
         ctx = _context(req)
     caller = ctx.caller
     key_account = ctx.key_account
-    keyless = op in A.KEYLESS_ACTIONS or not req.key_arn
+    keyless = _is_keyless(op, req.key_arn)
     resource = req.key_arn if req.key_arn else "*"
     use_kp = kp is not None and not keyless
 
@@ -346,7 +355,9 @@ def build_trace(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: Grant
     ctx = RequestContext(req, caller, op, key_account, key_region)
     resource = req.key_arn or "*"
     statements: list[dict[str, Any]] = []
-    keyless = op in A.KEYLESS_ACTIONS or not req.key_arn
+    keyless = _is_keyless(op, req.key_arn)
+    if not keyless and not req.key_arn:
+        rec.notes.append(NOTE_NO_KEY_ARN)
     if kp is not None and not keyless:
         statements += [_explain_statement(kp, s, full, resource, ctx, caller) for s in kp.statements]
         if any(s.not_principal for s in kp.statements):

@@ -72,3 +72,25 @@ def arn_like(pattern: str) -> Callable[[str], bool]:
 def like_template(parts: list[tuple[bool, str]]) -> re.Pattern:
     """A Like-pattern built from (is_literal, text) pieces: substituted variable values stay literal."""
     return re.compile("".join(re.escape(t) if lit else _translate(t) for lit, t in parts), re.DOTALL)
+
+
+def arn_template(parts: list[tuple[bool, str]]) -> Callable[[str], bool]:
+    """ArnLike for a value with policy variables: substituted text (and the `${*}`/`${?}` escapes) is literal,
+    the rest is a pattern; components are split after substitution, as AWS compares the resolved ARN."""
+    chars = [(ch, lit) for lit, text in parts for ch in text]
+    comps: list[list[tuple[str, bool]]] = [[]]
+    for ch, lit in chars:
+        if ch == ":" and len(comps) < 6:
+            comps.append([])
+        else:
+            comps[-1].append((ch, lit))
+    if len(comps) != 6 or "".join(ch for ch, _ in comps[0]) != "arn":
+        return lambda s: False
+    rxs = [re.compile("".join(re.escape(ch) if lit else _translate(ch) for ch, lit in comp), re.DOTALL)
+           for comp in comps]
+
+    def match(value: str) -> bool:
+        vparts = arn_parts(value)
+        return vparts is not None and all(rx.fullmatch(v) is not None for rx, v in zip(rxs, vparts))
+
+    return match

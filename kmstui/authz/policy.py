@@ -12,10 +12,10 @@ import json
 from typing import Any, Iterable
 
 from kmstui.authz import actions as A
-from kmstui.authz.conditions import Condition, compile_block
+from kmstui.authz.conditions import Condition, compile_block, template_parts
 from kmstui.authz.context import MULTIVALUED, RequestContext
 from kmstui.authz.model import Finding, PolicyError
-from kmstui.authz.patterns import glob
+from kmstui.authz.patterns import glob, like_template
 from kmstui.authz.principals import PrincipalSpec, check_principal_value, principal_values
 
 VERSIONS = ("2012-10-17", "2008-10-17")
@@ -73,8 +73,15 @@ class Statement:
         if self._any_resource:
             return True
         if self._templated_resources and ctx is not None:
-            pats = [r if "${" not in r else ctx.resolve(r) for r in self.resources]
-            hit = any(p is not None and glob(p)(resource) for p in pats)
+            hit = False
+            for r in self.resources:
+                if "${" not in r:
+                    hit = glob(r)(resource)
+                else:  # substituted values and the ${*} ${?} ${$} escapes are literal, not wildcards
+                    parts = template_parts(r, ctx)
+                    hit = parts is not None and like_template(parts).fullmatch(resource) is not None
+                if hit:
+                    break
         else:
             hit = any(m(resource) for m in self._resource_matchers)
         return hit != self.not_resource

@@ -76,6 +76,12 @@ def request_from_dict(d: Any, where: str = "request") -> Request:
     ctx = d.get("context") or {}
     if not isinstance(ctx, dict):
         raise ScenarioError(f"{where}.context must be an object of condition key -> value or list")
+    for opt in ("key_arn", "caller_account", "target_grant_id"):
+        if d.get(opt) is not None and not isinstance(d[opt], str):
+            raise ScenarioError(f"{where}.{opt} must be a string or null")
+    tokens = d.get("grant_tokens")
+    if tokens is not None and not (isinstance(tokens, list) and all(isinstance(t, str) for t in tokens)):
+        raise ScenarioError(f"{where}.grant_tokens must be a list of strings")
     gr = d.get("grant_request")
     if gr is not None and not isinstance(gr, dict):
         raise ScenarioError(f"{where}.grant_request must be a CreateGrant body object")

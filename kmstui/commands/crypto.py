@@ -113,9 +113,19 @@ def _default_algorithm(backend, key: str, field: str, flag: str) -> str:
     raise UsageError(f"this key has several algorithms; choose one with {flag}: {', '.join(algorithms)}")
 
 
-def _key_arn(backend, key: str) -> str:
-    """The ARN of a key reference, for a response KMS would have filled in (a failed verification)."""
-    return backend.describe_key(KeyId=key)["KeyMetadata"]["Arn"]
+def _checked(call, invalid: type[Exception], backend, key: str, fields: tuple[str, str, str], what: str,
+             note: str | None = None) -> Result:
+    """Run a Verify/VerifyMac `call`; KMS answers a mismatch with `invalid`, kmstui with the response shape
+    (`fields`: the valid flag, the algorithm field and the algorithm; the key as its ARN) and exit code 1."""
+    valid, algorithm_field, algorithm = fields
+    try:
+        response = _clean(call())
+    except invalid:
+        response = {"KeyId": backend.describe_key(KeyId=key)["KeyMetadata"]["Arn"], valid: False,
+                    algorithm_field: algorithm}
+    if response.get(valid):
+        return Result(data=response, message=note)
+    return Result(data=response, exit_code=1, message=f"{what} is NOT valid for this message and key")
 
 
 def cmd_encrypt(session, args) -> Result:
@@ -276,14 +286,10 @@ def cmd_verify(session, args) -> Result:
     backend, key = session.key_ref(args.key_id)
     algorithm = args.signing_algorithm or _default_algorithm(backend, key, "SigningAlgorithms", "--signing-algorithm")
     message, message_type, note = _message(raw, args, algorithm)
-    try:
-        response = _clean(backend.verify(KeyId=key, Message=message, MessageType=message_type, Signature=signature,
-                                         SigningAlgorithm=algorithm, **params))
-    except KMSInvalidSignatureException:
-        response = {"KeyId": _key_arn(backend, key), "SignatureValid": False, "SigningAlgorithm": algorithm}
-    if response.get("SignatureValid"):
-        return Result(data=response, message=note)
-    return Result(data=response, exit_code=1, message="signature is NOT valid for this message and key")
+    return _checked(lambda: backend.verify(KeyId=key, Message=message, MessageType=message_type, Signature=signature,
+                                           SigningAlgorithm=algorithm, **params),
+                    KMSInvalidSignatureException, backend, key, ("SignatureValid", "SigningAlgorithm", algorithm),
+                    "signature", note)
 
 
 def cmd_mac_generate(session, args) -> Result:
@@ -302,13 +308,8 @@ def cmd_mac_verify(session, args) -> Result:
     mac = _given_bytes(session, args, "mac")
     backend, key = session.key_ref(args.key_id)
     algorithm = args.mac_algorithm or _default_algorithm(backend, key, "MacAlgorithms", "--mac-algorithm")
-    try:
-        response = _clean(backend.verify_mac(KeyId=key, Message=message, MacAlgorithm=algorithm, Mac=mac, **params))
-    except KMSInvalidMacException:
-        response = {"KeyId": _key_arn(backend, key), "MacValid": False, "MacAlgorithm": algorithm}
-    if response.get("MacValid"):
-        return Result(data=response)
-    return Result(data=response, exit_code=1, message="MAC is NOT valid for this message and key")
+    return _checked(lambda: backend.verify_mac(KeyId=key, Message=message, MacAlgorithm=algorithm, Mac=mac, **params),
+                    KMSInvalidMacException, backend, key, ("MacValid", "MacAlgorithm", algorithm), "MAC")
 
 
 def register(registry) -> None:

@@ -79,7 +79,10 @@ def _scenarios(paths: list[str]) -> Result:
         except ScenarioError as exc:
             raise UsageError(f"--scenario {exc}") from None
         for sc in scenarios:
-            d = evaluate(sc.key_policy, sc.iam_policies, sc.grants, sc.request)
+            try:
+                d = evaluate(sc.key_policy, sc.iam_policies, sc.grants, sc.request)
+            except ValueError as exc:  # PolicyError: a policy AWS would reject
+                raise UsageError(f"--scenario {sc.name}: {exc}") from None
             item = {"Scenario": sc.name, "Decision": d.decision, "Reason": d.reason, "Trace": d.trace}
             if sc.expected:
                 item["Expected"] = sc.expected

@@ -157,7 +157,13 @@ def build_request(args, key_arn: str) -> Request:
     grant_request = None
     if getattr(args, "grant_request", None):
         raw = args.grant_request
-        grant_request = json.loads(raw) if raw.lstrip().startswith("{") else read_json(raw, "--grant-request")
+        if raw.lstrip().startswith("{"):
+            try:
+                grant_request = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"--grant-request: invalid JSON: {exc.msg} at column {exc.colno}") from None
+        else:
+            grant_request = read_json(raw, "--grant-request")
         if not isinstance(grant_request, dict):
             raise UsageError("--grant-request must be a CreateGrant body object")
     return Request(principal=args.principal, action=args.action, key_arn=key_arn,

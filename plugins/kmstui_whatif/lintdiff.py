@@ -9,6 +9,7 @@ from typing import Any
 from kmstui.authz import PolicyError, evaluate, lint_policy
 from kmstui.authz.grants import GrantSet
 from kmstui.authz.policy import load_document
+from kmstui.authz.principals import ACCOUNT_RE
 from kmstui.authz.engine import _action, allowed_under
 from kmstui.authz.replay import diff, iter_requests, projection, request_key, statements_differ
 from kmstui.commands.registry import Arg, Result, TableHint
@@ -28,6 +29,8 @@ def _lint(session, args) -> Result:
         raise UsageError("give a policy FILE or --key-id KEY (one of them)")
     grants = inputs.read_grants(args.grants)
     key_account = args.key_account
+    if key_account is not None and not ACCOUNT_RE.match(key_account):
+        raise UsageError(f"--key-account '{key_account}' is not a 12-digit AWS account id")
     if args.key_id:
         ki = inputs.from_backend(session, args.key_id)
         doc: Any = ki.policy.doc
@@ -91,6 +94,8 @@ def _diff(session, args) -> Result:
             path = _audit_path(session) if src == "audit" else src
             if not Path(path).exists():
                 raise UsageError(f"--requests {src}: no such file")
+            if Path(path).is_dir():
+                raise UsageError(f"--requests {src}: is a directory; give the files (e.g. {src}/*.json)")
             try:
                 recorded = iter_requests(path, on_error=problems.append)
                 if src == "audit":  # read it whole first: looking up identity policies appends to this log

@@ -38,7 +38,7 @@ class Tmux:
     def alive(self) -> bool:
         return self.run("has-session", "-t", self.name, check=False).returncode == 0
 
-    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+    def wait_for(self, text: str, timeout: float = 90.0) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             screen = self.screen()
@@ -77,7 +77,7 @@ def test_unseal_create_key_and_encrypt_in_tmux(hsm_file, kmstui_home, tmp_path):
         tmux.key(":")
         tmux.type(f"envelope encrypt {data} --key-id alias/e2e --out {data}.enc")
         tmux.key("Enter")
-        tmux.wait_for("encrypted 1 file", timeout=60)
+        tmux.wait_for("encrypted 1 file")
         assert Path(f"{data}.enc").stat().st_size > data.stat().st_size
 
         tmux.key("C-q")

@@ -142,6 +142,7 @@ class KeyTable(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self.rows: list[KeyRow] = []
         self.order: list[int] = []
+        self._sorted: list[int] = []
         self.filter_text = ""
         self.sort_column = "alias"
         self.sort_reverse = False
@@ -169,7 +170,7 @@ class KeyTable(ScrollView, can_focus=True):
     def apply_filter(self, text: str) -> None:
         self.filter_text = text.strip().lower()
         current = self.current_row
-        self._rebuild(keep=current.key_id if current else None)
+        self._rebuild(keep=current.key_id if current else None, resort=False)
 
     def sort_by(self, column: str, reverse: bool | None = None) -> None:
         if reverse is None:
@@ -178,16 +179,18 @@ class KeyTable(ScrollView, can_focus=True):
         current = self.current_row
         self._rebuild(keep=current.key_id if current else None)
 
-    def _rebuild(self, keep: str | None = None) -> None:
-        needle = self.filter_text
+    def _rebuild(self, keep: str | None = None, *, resort: bool = True) -> None:
         rows = self.rows
+        if resort or len(self._sorted) != len(rows):
+            attr = self.sort_column
+            self._sorted = sorted(range(len(rows)), key=lambda i: (getattr(rows[i], attr).lower(), rows[i].key_id),
+                                  reverse=self.sort_reverse)
+        needle = self.filter_text
         if needle:
             words = needle.split()
-            order = [i for i, r in enumerate(rows) if all(w in r.search for w in words)]
+            order = [i for i in self._sorted if all(w in rows[i].search for w in words)]
         else:
-            order = list(range(len(rows)))
-        attr = self.sort_column
-        order.sort(key=lambda i: (getattr(rows[i], attr).lower(), rows[i].key_id), reverse=self.sort_reverse)
+            order = list(self._sorted)
         self.order = order
         self.virtual_size = Size(sum(self.widths) + 2 * len(self.widths), len(order) + 1)
         position = 0

@@ -198,3 +198,50 @@ class TestLiveBackend:
         r = run(session, "policy", "diff", "--proposed", proposed, "--key-id", key["KeyId"], "--requests", "audit")
         changed = [c for c in r.data["Changed"] if c["Action"] == "kms:Encrypt"]
         assert changed and changed[0]["Count"] == 3 and changed[0]["After"] == "DENY"
+
+
+class TestBadInputIsAUsageError:
+    """Every kind of bad input found in review gives one clear UsageError line, never an internal error."""
+
+    P = f"arn:aws:iam::{ACCT}:user/a"
+
+    def _policy(self, tmp_path, condition):
+        f = tmp_path / "p.json"
+        f.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*", "Condition": condition}]}))
+        return f
+
+    def test_out_of_range_date_in_a_policy(self, files_session, tmp_path):
+        f = self._policy(tmp_path, {"DateLessThan": {"aws:CurrentTime": "99999999999999999"}})
+        with pytest.raises(UsageError, match="DateLessThan needs ISO 8601"):
+            run(files_session, "whatif", "--key-policy", f, "--principal", self.P, "--action", "kms:Decrypt")
+        with pytest.raises(UsageError, match="DateLessThan"):
+            run(files_session, "policy", "matrix", "--key-policy", f)
+
+    def test_malformed_grant_request_json(self, files_session):
+        with pytest.raises(UsageError, match="--grant-request: invalid JSON"):
+            run(files_session, "whatif", "--key-policy", SAMPLES / "default-key-policy.json", "--principal", self.P,
+                "--action", "kms:CreateGrant", "--grant-request", "{bad")
+
+    def test_scenario_with_a_policy_aws_rejects(self, files_session, tmp_path):
+        sc = tmp_path / "s.scenario.json"
+        sc.write_text(json.dumps({"name": "broken", "key_policy": {"Statement": 5},
+                                  "request": {"principal": self.P, "action": "kms:Decrypt", "key_arn": KEY}}))
+        with pytest.raises(UsageError, match="broken: .*Statement must be an object"):
+            run(files_session, "whatif", "--scenario", sc)
+
+    def test_scenario_request_field_of_the_wrong_type(self, files_session, tmp_path):
+        sc = tmp_path / "s.scenario.json"
+        sc.write_text(json.dumps({"key_policy": {"Statement": []}, "expected": "DENY",
+                                  "request": {"principal": self.P, "action": "kms:Decrypt", "key_arn": 7}}))
+        r = run(files_session, "policy", "test", sc)
+        assert r.exit_code == 1 and "key_arn must be a string" in r.text
+
+    def test_diff_requests_folder(self, files_session, tmp_path):
+        with pytest.raises(UsageError, match="is a directory"):
+            run(files_session, "policy", "diff", "--proposed", SAMPLES / "default-key-policy.json", "--key-policy",
+                SAMPLES / "default-key-policy.json", "--requests", tmp_path)
+
+    def test_lint_key_account_must_be_an_account_id(self, files_session):
+        with pytest.raises(UsageError, match="12-digit"):
+            run(files_session, "policy", "lint", SAMPLES / "default-key-policy.json", "--key-account", "abc")
