@@ -46,6 +46,24 @@ def _timeless(text: str) -> bool:
     return not any(k in low for k in _TIME_KEYS)
 
 
+class _LazyGrants(GrantSet):
+    """A key's grants, read from the store only when the engine first looks at them: most decisions are
+    made by the key policy, and CreateGrant as a key administrator must not read 10,000 grants."""
+
+    def __init__(self, load) -> None:  # noqa: D107 - GrantSet.__init__ runs on first use
+        self._load = load
+
+    def __getattr__(self, name: str) -> Any:
+        load = self.__dict__.pop("_load", None)
+        if load is None or name not in ("grants", "by_id", "_exact", "_roles"):
+            raise AttributeError(name)
+        GrantSet.__init__(self, load())
+        return getattr(self, name)
+
+    def __len__(self) -> int:
+        return len(self.grants)
+
+
 class _KeyEntry:
     """What the authorizer keeps per key, valid while the key row's AuthzRev is unchanged."""
 
@@ -93,10 +111,10 @@ class Authorizer:
         entry = self._keys.get(key_id)
         if entry is None or entry.rev != rev:
             policy, timeless = self._compiled(backend.key_policy(key_id), "key", "key-policy")
-            grants = backend.grants_for_key(key_id)
             if len(self._keys) > 4096:
                 self._keys.clear()
-            entry = self._keys[key_id] = _KeyEntry(rev, policy, GrantSet(grants) if grants else _NO_GRANTS, timeless)
+            grants = _LazyGrants(lambda: backend.grants_for_key(key_id))
+            entry = self._keys[key_id] = _KeyEntry(rev, policy, grants, timeless)
         return entry
 
     def identity_policies(self, backend, principal: str) -> tuple[Any, list[CompiledPolicy], bool]:

@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.lazy import Lazy
 from textual.widgets import Footer, Input
 
 from kmstui.tui.messages import (BackendStatus, CommandFailed, CommandFinished, DetailLoaded, KeysLoaded,
@@ -62,8 +63,9 @@ class MainScreen(Screen):
             with Vertical(id="left"):
                 yield FilterInput(placeholder="/ filter keys", id="filter")
                 yield KeyTable(id="keys")
-            yield KeyDetail(self.session, id="detail")
-        yield Console(self.session, id="console")
+            # Mounted just after the first frame, so the key table shows without waiting for them.
+            yield Lazy(KeyDetail(self.session, id="detail"))
+        yield Lazy(Console(self.session, id="console"))
         yield Footer()
 
     def on_mount(self) -> None:

@@ -12,7 +12,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -21,7 +20,6 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
-from kmstui.commands.policy import validate_policy_text
 from kmstui.errors import UsageError
 from kmstui.tui.messages import CommandFailed, CommandFinished, RunCommand
 from kmstui.tui.screens.modals import MODAL_CSS
@@ -138,6 +136,8 @@ the JSON and the policy's shape, shows the diff and asks you to type the key's a
         self.query_one("#policy-json", Static).update(Text("loading…", style="dim"))
 
     def show(self, data: Any) -> None:
+        from rich.syntax import Syntax  # pygments: imported on first use, not at start-up
+
         self.stored = data.get("Policy", "") if isinstance(data, dict) else str(data)
         self.query_one("#policy-json", Static).update(
             Syntax(pretty_policy(self.stored), "json", theme="ansi_dark" if self.app.current_theme.dark else "ansi_light",
@@ -204,6 +204,8 @@ the JSON and the policy's shape, shows the diff and asks you to type the key's a
             return False
         text = self.editor.text
         error = self.query_one("#policy-error", Static)
+        from kmstui.commands.policy import validate_policy_text
+
         try:
             validate_policy_text(text, "policy")
         except UsageError as exc:
