@@ -3,7 +3,8 @@
 Measures CreateGrant, ListGrants and RetireGrant rates, and Decrypt ops/s with 0, 1, 100 and 10,000 grants
 on the key, both as the account root (key policy allows; grants are not needed) and as a grantee whose one
 grant sits among all the others. Target (issue 6): Decrypt with 10,000 grants >= 0.5x Decrypt with none.
-The peer, measured side by side, is Decrypt on a key with no grants.
+The peer, measured side by side (before and after), is Decrypt on a key with no grants; each figure
+is the best of --rounds runs, ops per CPU-second being the figure a loaded machine distorts least.
 
     python benchmarks/bench_grants.py [--seconds 2] [--grants 10000]
 """
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--grants", type=int, default=10000)
     parser.add_argument("--create", type=int, default=500, help="grants created one by one for the create rate")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per figure; the best is kept")
     args = parser.parse_args()
     os.environ.setdefault("KMSTUI_KDF_COST", "10")
     from kmstui.backends.local.backend import LocalBackend
@@ -65,14 +67,20 @@ def main() -> None:
         b = LocalBackend(store, keys)
         context = {"tenant": "acme"}
 
+        def best(fn) -> tuple[float, float]:
+            """Best of `--rounds` measurements (a loaded machine only ever makes a run slower)."""
+            fn()  # warm: the first grantee call after a change reads and indexes the key's grants
+            runs = [rate(fn, args.seconds) for _ in range(args.rounds)]
+            return max(r[0] for r in runs), max(r[1] for r in runs)
+
         def decrypt_rates(key: str, label: str) -> None:
             blob = b.encrypt(KeyId=key, Plaintext=os.urandom(32), EncryptionContext=context)["CiphertextBlob"]
-            b.set_caller(None)
-            rows.append((f"Decrypt as root, {label}", rate(lambda: b.decrypt(CiphertextBlob=blob, EncryptionContext=context), args.seconds), ""))
-            b.set_caller(GRANTEE)
-            if "no grants" not in label:
-                rows.append((f"Decrypt as grantee, {label}",
-                             rate(lambda: b.decrypt(CiphertextBlob=blob, EncryptionContext=context), args.seconds), ""))
+            for who, name in ((None, "root"), (GRANTEE, "grantee")):
+                if who and "no grants" in label:
+                    continue
+                b.set_caller(who)
+                rows.append((f"Decrypt as {name}, {label}",
+                             best(lambda: b.decrypt(CiphertextBlob=blob, EncryptionContext=context)), ""))
             b.set_caller(None)
 
         bare = b.create_key()["KeyMetadata"]["KeyId"]
@@ -83,6 +91,14 @@ def main() -> None:
                            Constraints={"EncryptionContextSubset": context})
             bulk_grants(b, key, count - 1)
             decrypt_rates(key, f"{count:,} grant(s) on the key")
+        decrypt_rates(bare, "no grants (again)")
+        b.create_grant(KeyId=key, GranteePrincipal=f"arn:aws:iam::{ACCOUNT}:role/late", Operations=["Decrypt"])
+        blob = b.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext=context)["CiphertextBlob"]
+        b.set_caller(GRANTEE)
+        start = time.perf_counter()
+        b.decrypt(CiphertextBlob=blob, EncryptionContext=context)
+        reload_ms = (time.perf_counter() - start) * 1000
+        b.set_caller(None)
 
         key = b.create_key()["KeyMetadata"]["KeyId"]
         made: list[dict] = []
@@ -97,11 +113,13 @@ def main() -> None:
         b.set_caller(None)
         b.close()
 
-    base = rows[0][1]
+    base = max((r[1] for r in rows if "no grants" in r[0]), key=lambda r: r[1])
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(f"{'measurement':46} {'ops/s wall':>11} {'ops/CPU-s':>10} {'vs Decrypt, no grants (CPU)':>28}")
     for name, (wall, cpu), _ in rows:
         print(f"{name:46} {wall:11,.0f} {cpu:10,.0f} {cpu / base[1]:27.2f}x")
+    print(f"first grantee Decrypt after a grant change on the {args.grants:,}-grant key (re-reads and indexes "
+          f"its grants): {reload_ms:.0f} ms")
     worst = min(cpu for name, (_, cpu), _ in rows if f"{args.grants:,} grant" in name)
     print(f"target: Decrypt with {args.grants:,} grants >= 0.5x Decrypt with none -> "
           f"{worst / base[1]:.2f}x {'(met)' if worst / base[1] >= 0.5 else '(NOT met)'}")

@@ -79,7 +79,10 @@ class Runner:
                 import json
 
                 print(json.dumps(trace, indent=2, default=str), file=self.stderr, flush=True)
-        if isinstance(exc, KmstuiError):
+        if isinstance(exc, UsageError):  # the user's own words: the message says it all
+            print(f"{prefix}: {exc}", file=self.stderr, flush=True)
+            return exc.exit_code
+        if isinstance(exc, KmstuiError):  # name the error, as KMS does, so scripts can match on it
             print(f"{prefix}: {exc.code}: {exc}", file=self.stderr, flush=True)
             return exc.exit_code
         hint = "" if debug else " (internal error; run with --debug for the traceback)"

@@ -27,7 +27,7 @@ def test_run_file_stops_at_failing_line_and_names_it(run_kmstui, tmp_path, kmstu
     script.write_text("# set things up\nversion --output json\n\nhelp no-such-thing   # fails\nconfig init\n")
     r = run_kmstui("run", str(script))
     assert r.code == 252
-    assert f"{script}:4: error: UsageError:" in r.err
+    assert f"{script}:4: error:" in r.err
     assert json.loads(r.out)["Version"]
     assert not (kmstui_home / "config" / "config.toml").exists()
 
@@ -46,7 +46,7 @@ def test_run_reports_unclosed_quote_with_line_number(run_kmstui, tmp_path):
     script.write_text("version\nhelp 'key\n")
     r = run_kmstui("run", str(script))
     assert r.code == 252
-    assert f"{script}:2: error: UsageError: cannot split the line" in r.err
+    assert f"{script}:2: error: cannot split the line" in r.err
 
 
 def test_run_missing_file_is_a_usage_error(run_kmstui, tmp_path):
@@ -82,7 +82,7 @@ def test_commands_piped_on_stdin(run_kmstui, kmstui_home):
 def test_piped_stdin_names_failing_line(run_kmstui):
     r = run_kmstui(input="version\nnonsense here\nversion\n")
     assert r.code == 252
-    assert "<stdin>:2: error: UsageError: unknown command 'nonsense'" in r.err
+    assert "<stdin>:2: error: unknown command 'nonsense'" in r.err
     assert r.out.count("Version") == 1
 
 
@@ -111,7 +111,7 @@ def test_leading_global_flags_apply_to_every_command_in_c(run_kmstui):
 def test_unknown_command_and_bad_flag_exit_252(run_kmstui):
     unknown = run_kmstui("frobnicate")
     assert unknown.code == 252
-    assert unknown.errors == ["kmstui: error: UsageError: unknown command 'frobnicate' (try 'help')"]
+    assert unknown.errors == ["kmstui: error: unknown command 'frobnicate' (try 'help')"]
     bad_flag = run_kmstui("version", "--frob")
     assert bad_flag.code == 252
     assert "unrecognized arguments: --frob" in bad_flag.err
@@ -136,7 +136,7 @@ def test_debug_shows_traceback_otherwise_one_line(run_kmstui):
     loud = run_kmstui("help", "no-such-thing", "--debug")
     assert loud.code == 252
     assert "Traceback (most recent call last)" in loud.err
-    assert loud.err.rstrip().splitlines()[-1].startswith("kmstui: error: UsageError:")
+    assert loud.err.rstrip().splitlines()[-1].startswith("kmstui: error:")
 
 
 def test_bad_config_file_exits_253(run_kmstui, kmstui_home):

@@ -19,6 +19,7 @@ passphrase can act as any principal.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from kmstui.authz.engine import evaluate
@@ -38,6 +39,7 @@ _TIME_KEYS = ("aws:currenttime", "aws:epochtime")  # the only condition keys not
 _NOT_CACHED = frozenset({"kms:CreateGrant", "kms:RetireGrant", "kms:RevokeGrant", "kms:CreateKey",
                          "kms:PutKeyPolicy"})
 _MAX_DECISIONS = 4096
+_RECHECK_OTHERS = 0.05  # seconds between checks for identity-policy changes made by other processes
 
 
 def _timeless(text: str) -> bool:
@@ -46,22 +48,40 @@ def _timeless(text: str) -> bool:
     return not any(k in low for k in _TIME_KEYS)
 
 
-class _LazyGrants(GrantSet):
-    """A key's grants, read from the store only when the engine first looks at them: most decisions are
-    made by the key policy, and CreateGrant as a key administrator must not read 10,000 grants."""
+class _KeyGrants(GrantSet):
+    """A key's grants as the engine asks for them: the caller's (an indexed query, kept for this key
+    revision) or one grant by id. So a key with 10,000 grants costs what a key with one does, also on the
+    first call after a grant changed."""
 
-    def __init__(self, load) -> None:  # noqa: D107 - GrantSet.__init__ runs on first use
-        self._load = load
+    def __init__(self, backend, key_id: str) -> None:  # noqa: D107 - no GrantSet.__init__: nothing is read yet
+        self._backend, self._key_id = backend, key_id
+        self._mine: dict[str, list[dict]] = {}
+        self.by_id = _GrantById(backend, backend.key_arn(key_id))
 
-    def __getattr__(self, name: str) -> Any:
-        load = self.__dict__.pop("_load", None)
-        if load is None or name not in ("grants", "by_id", "_exact", "_roles"):
-            raise AttributeError(name)
-        GrantSet.__init__(self, load())
-        return getattr(self, name)
+    def for_caller(self, caller) -> list[dict]:
+        hit = self._mine.get(caller.arn)
+        if hit is None:
+            names = [caller.arn] + ([caller.role_arn] if caller.role_arn and caller.role_arn != caller.arn else [])
+            role = (caller.account, caller.role_name) if caller.role_name and caller.account else None
+            hit = GrantSet(self._backend.grants_for_grantee(self._key_id, names, role)).for_caller(caller)
+            if len(self._mine) > 1024:
+                self._mine.clear()
+            self._mine[caller.arn] = hit
+        return hit
 
     def __len__(self) -> int:
-        return len(self.grants)
+        return len(self._backend.grants_for_key(self._key_id))
+
+
+class _GrantById:
+    """`GrantSet.by_id` for RetireGrant: one grant read by id, if it is on this key."""
+
+    def __init__(self, backend, key_arn: str) -> None:
+        self._backend, self._key_arn = backend, key_arn
+
+    def get(self, grant_id: str, default: Any = None) -> Any:
+        grant = self._backend.grant(grant_id) if grant_id else None
+        return grant if grant is not None and grant.get("KeyId") == self._key_arn else default
 
 
 class _KeyEntry:
@@ -78,11 +98,12 @@ class Authorizer:
     """Callable installed as `backend.authorizer`. Every operation of the local backend calls it.
 
     Caches, so that Encrypt stays fast and a key with 10,000 grants costs what a key with one does:
-    compiled policies by their text (compiled once); per key, the compiled key policy and a GrantSet
-    (grants indexed by grantee), valid while the key row's `AuthzRev` is unchanged (the backend bumps it in
+    compiled policies by their text (compiled once); per key, the compiled key policy and each caller's
+    grants (read by an indexed query on grantee), valid while the key row's `AuthzRev` is unchanged (the backend bumps it in
     the same transaction as any policy or grant change, and re-reads the key row on every call, so a change
-    made by another process counts at once); identity policies per principal until the file changes (an
-    account root has none, so the default caller never reads them). Decisions of `evaluate` are memoised
+    made by another process counts at once); identity policies per principal until they change (at once
+    for this process's changes, within 50 ms for another process's; an account root has none, so the
+    default caller never reads them). Decisions of `evaluate` are memoised
     per key for identical requests (caller, action, encryption context, identity-policy generation) when
     no policy involved reads the clock: the engine's answer is then a function of exactly those inputs."""
 
@@ -90,6 +111,7 @@ class Authorizer:
         self._policies: dict[tuple[str, str], tuple[CompiledPolicy, bool]] = {}
         self._keys: dict[str, _KeyEntry] = {}
         self._iam: dict[str, tuple[Any, list[CompiledPolicy], bool]] = {}
+        self._checked, self._others = -_RECHECK_OTHERS, None
 
     def _compiled(self, text: str, kind: str, name: str) -> tuple[CompiledPolicy, bool]:
         """(compiled policy, timeless) for a document text, compiled once."""
@@ -113,8 +135,7 @@ class Authorizer:
             policy, timeless = self._compiled(backend.key_policy(key_id), "key", "key-policy")
             if len(self._keys) > 4096:
                 self._keys.clear()
-            grants = _LazyGrants(lambda: backend.grants_for_key(key_id))
-            entry = self._keys[key_id] = _KeyEntry(rev, policy, grants, timeless)
+            entry = self._keys[key_id] = _KeyEntry(rev, policy, _KeyGrants(backend, key_id), timeless)
         return entry
 
     def identity_policies(self, backend, principal: str) -> tuple[Any, list[CompiledPolicy], bool]:
@@ -124,7 +145,10 @@ class Authorizer:
         if caller.is_root:
             return None, [], True
         conn = backend.store.conn
-        generation = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+        now = time.monotonic()
+        if now - self._checked >= _RECHECK_OTHERS:  # another process's change: seen within 50 ms
+            self._checked, self._others = now, conn.execute("PRAGMA data_version").fetchone()[0]
+        generation = (self._others, conn.total_changes)  # this process's changes: seen at once
         hit = self._iam.get(principal)
         if hit is not None and hit[0] == generation:
             return hit

@@ -149,18 +149,16 @@ def encrypt_body(suite: Suite, message_id: bytes, key: bytes, frame_length: int,
 # -- decryption ------------------------------------------------------------------------------------------
 class Sink:
     """Where plaintext goes. `release` gets authenticated plaintext only. `unverified()` returns a writable
-    binary file nobody else can read yet (a temp file), used for segments verified only at their end."""
+    binary file nobody else can read yet (a temp file), used for segments verified only at their end.
 
-    def __init__(self, pipe: OutputPipe, unverified: Callable[[], BinaryIO]) -> None:
+    `private`: nobody can read what reaches `pipe` until the caller commits (an AtomicFile). A non-private
+    sink (standard output) never sees a signed message's plaintext before its signature verified:
+    decrypt_stream then routes the whole body through a private temporary file first."""
+
+    def __init__(self, pipe: OutputPipe, unverified: Callable[[], BinaryIO], *, private: bool = False) -> None:
         self.pipe = pipe
         self.unverified = unverified
-        self.held: tuple[bytearray, int] | None = None  # signed suites: final frame, until the signature checks
-
-    def release_held(self) -> None:
-        if self.held is not None:
-            buf, n = self.held
-            self.held = None
-            self.pipe.submit(buf, n)
+        self.private = private
 
 
 def _read_exact(source: Source, n: int, what: str) -> bytes:
@@ -238,10 +236,7 @@ def decrypt_body(header: Header, key: bytes, source: Source, sink: Sink,
                     aead.decrypt_into(iv, ct, aad, memoryview(buf)[:n])
                 except InvalidTag:
                     raise tampered("final frame") from None
-                if header.suite.signed:
-                    sink.held = (buf, n)  # spec: the final frame waits for the signature
-                else:
-                    sink.pipe.submit(buf, n)
+                sink.pipe.submit(buf, n)
                 if progress:
                     progress(n)
             return total + n

@@ -264,7 +264,7 @@ def _decrypt_one(session, src, dest, keyrings, opts, args) -> dict:
             if size is not None and dest.resolve() == Path(src).resolve():
                 raise UsageError("output would overwrite the input")
             with AtomicFile(dest, force=args.force, private=True) as out:
-                sink = Sink(OutputPipe(out.write), out.spill)
+                sink = Sink(OutputPipe(out.write), out.spill, private=True)
                 result = decrypt_stream(f, keyrings, sink, opts, progress)
                 out.commit()
     finally:
@@ -277,23 +277,14 @@ def _decrypt_one(session, src, dest, keyrings, opts, args) -> dict:
 
 
 def _decrypt_to_stdout(session, f, keyrings, opts, buffer_signed: bool, progress):
-    """Unsigned: release each frame once its tag verified. Signed: refused, unless --buffer-signed, which
-    goes through a private temporary file copied out only after the signature verified."""
+    """Unsigned: release each frame once its tag verified. Signed: refused, unless --buffer-signed; then the
+    codec holds the whole plaintext in a private temporary file until the signature verified."""
     from dataclasses import replace
 
     out = session.stdout
-    buffered = tempfile.TemporaryFile() if buffer_signed else None
-    sink = Sink(OutputPipe(buffered.write if buffered is not None else out.write), tempfile.TemporaryFile)
-    try:
-        result = decrypt_stream(f, keyrings, sink, replace(opts, refuse_signed=not buffer_signed), progress)
-        if buffered is not None:
-            buffered.seek(0)
-            while block := buffered.read(1 << 20):
-                out.write(block)
-        out.flush()
-    finally:
-        if buffered is not None:
-            buffered.close()
+    sink = Sink(OutputPipe(out.write), tempfile.TemporaryFile)
+    result = decrypt_stream(f, keyrings, sink, replace(opts, refuse_signed=not buffer_signed), progress)
+    out.flush()
     return result
 
 

@@ -23,6 +23,7 @@ from kmstui_envelope.pipe import OutputPipe, Source
 
 DEFAULT_FRAME = 4 << 20  # see docs/format.md "Frame length" for the measurements behind it
 MAX_FRAME = 2**31 - 1  # ESDK-Python refuses larger frames; the format allows 2^32-1
+HOLD_CHUNK = 1 << 20  # copy-out block of a held (signed) message
 
 
 @dataclass
@@ -88,8 +89,12 @@ def decrypt_stream(src: BinaryIO, keyrings: list[Keyring], sink: Sink, opts: Dec
     finally:
         wipe(found.data_key)
     authenticate(header, enc_key, commit)
+    # Signed suites: the signature covers the whole message, so a reader who could see plaintext early
+    # (standard output) gets nothing before it verified; the body goes to a private temporary file first.
+    hold = sink.unverified() if header.suite.signed and not sink.private else None
+    body_sink = sink if hold is None else Sink(OutputPipe(hold.write), sink.unverified, private=True)
     try:
-        n = decrypt_body(header, enc_key, source, sink, progress)
+        n = decrypt_body(header, enc_key, source, body_sink, progress)
         if source.hasher is not None:
             digest = source.hasher.finalize()
             source.hasher = None
@@ -97,12 +102,31 @@ def decrypt_stream(src: BinaryIO, keyrings: list[Keyring], sink: Sink, opts: Dec
         if not source.at_eof():
             raise MessageError("unexpected bytes after the end of the message (two messages joined, or "
                                "trailing garbage)", "tampered")
-        sink.release_held()
+        if hold is not None:
+            body_sink.pipe.close()
+            _release(hold, sink.pipe)
         sink.pipe.close()
     except BaseException:
+        if hold is not None:
+            body_sink.pipe.abort()
         sink.pipe.abort()
         raise
+    finally:
+        if hold is not None:
+            hold.close()
     return Decrypted(header, n, found.edk_index, found.keyring.label)
+
+
+def _release(hold: BinaryIO, pipe: OutputPipe) -> None:
+    """Copy a verified message's plaintext from its private holding file to the real output."""
+    hold.flush()
+    hold.seek(0)
+    while True:
+        buf = pipe.buffer(HOLD_CHUNK)
+        n = hold.readinto(buf)
+        if not n:
+            break
+        pipe.submit(buf, n)
 
 
 def check_expected_context(header: Header, expected: dict[str, str] | None) -> None:

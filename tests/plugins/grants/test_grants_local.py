@@ -220,3 +220,36 @@ def _b64(blob: bytes) -> str:
     import base64
 
     return base64.b64encode(blob).decode()
+
+
+def test_a_session_of_the_grantee_role_uses_the_grant_even_with_a_role_path(session, key):
+    blob = encrypt(session, key, "app=web")
+    grant(session, key, f"arn:aws:iam::{ACCOUNT}:role/team/reader", "Decrypt")
+    who = f"arn:aws:sts::{ACCOUNT}:assumed-role/reader/job-7"
+    assert decrypt(session, blob, "app=web", who=who) == b"s3cret"
+    with pytest.raises(AccessDeniedException):
+        decrypt(session, blob, "app=web", who=f"arn:aws:sts::{ACCOUNT}:assumed-role/writer/job-7")
+
+
+def test_a_key_policy_change_counts_at_once(session, key, tmp_path):
+    blob = encrypt(session, key)
+    grant(session, key, B, "Decrypt")
+    assert decrypt(session, blob) == b"s3cret"
+    policy = json.loads(run(session, "policy", "get", "--key-id", key)["Policy"])
+    policy["Statement"].append({"Sid": "NoB", "Effect": "Deny", "Principal": {"AWS": B}, "Action": "kms:Decrypt",
+                                "Resource": "*"})
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(policy))
+    run(session, "policy", "put", "--key-id", key, "--file", str(path), "--yes")
+    message = denied(session, "decrypt", "--ciphertext-blob", _b64(blob), "--as", B)
+    assert "explicit deny" in message
+
+
+def test_grant_list_follows_every_page(session, key, unsealed_hsm):
+    with unsealed_hsm.store.transaction():
+        made = [unsealed_hsm.create_grant(KeyId=key, GranteePrincipal=f"arn:aws:iam::{ACCOUNT}:role/w{i}",
+                                          Operations=["Decrypt"])["GrantId"] for i in range(130)]
+    assert unsealed_hsm.list_grants(KeyId=key)["Truncated"] is True  # KMS pages by 100 by default
+    assert [g["GrantId"] for g in run(session, "grant", "list", "--key-id", key)["Grants"]] == made
+    page = unsealed_hsm.list_grants(KeyId=key, Limit=50, Marker="100")
+    assert [g["GrantId"] for g in page["Grants"]] == made[100:130] and page["Truncated"] is False
