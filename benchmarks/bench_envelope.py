@@ -8,6 +8,10 @@ the median is reported. Wall time and CPU time (user+sys of the child) are both 
 machine the CPU figure is the steadier one.
 
     python benchmarks/bench_envelope.py [--size 1GiB] [--rounds 3] [--frame-size SIZE] [--no-sdk]
+                                        [--baseline DIR]
+
+--baseline DIR adds a row "kmstui-baseline" running another copy of the plugin (DIR holds a
+`kmstui_envelope` package, e.g. a saved earlier version), for before/after figures from one run.
 """
 
 from __future__ import annotations
@@ -65,6 +69,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--frame-size", default=None)
     parser.add_argument("--no-sdk", action="store_true", help="skip the (slow) aws-encryption-sdk rows")
+    parser.add_argument("--baseline", metavar="DIR", help="folder holding another kmstui_envelope package to "
+                        "measure side by side (row kmstui-baseline)")
     parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
                         help="work folder (default /dev/shm: tmpfs is the page cache with no disk writeback, "
                              "which otherwise dominates and varies; pass --dir /tmp to include a disk)")
@@ -112,10 +118,17 @@ def bench(args, tmp: Path) -> None:
         "age": (lambda: run(["age", "-r", recipient, "-o", str(tmp / "a.age"), str(src)], env),
                 lambda: run(["age", "-d", "-i", str(tmp / "age.key"), "-o", str(tmp / "a.dec"), str(tmp / "a.age")], env)),
     }
+    if args.baseline:
+        benv = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [args.baseline, env.get("PYTHONPATH")]))}
+        tools["kmstui-baseline"] = (
+            lambda: run([*kms, "envelope", "encrypt", str(src), "--key-id", "alias/bench", "--out",
+                         str(tmp / "b.enc"), *frame], benv),
+            lambda: run([*kms, "envelope", "decrypt", str(tmp / "b.enc"), "--out", str(tmp / "b.dec")], benv))
     if not args.no_sdk:
         tools["aws-encryption-sdk"] = (lambda: run([py, str(sdk_script), "encrypt", str(src), str(tmp / "s.enc")], env),
                                        lambda: run([py, str(sdk_script), "decrypt", str(tmp / "s.enc"), str(tmp / "s.dec")], env))
     outputs = {"cat": ("cat.out", "cat.back"), "kmstui": ("k.enc", "k.dec"), "age": ("a.age", "a.dec"),
+               "kmstui-baseline": ("b.enc", "b.dec"),
                "aws-encryption-sdk": ("s.enc", "s.dec")}
     results: dict[str, dict[str, list]] = {t: {"enc": [], "dec": []} for t in tools}
     for _ in range(args.rounds):
@@ -141,11 +154,14 @@ def bench(args, tmp: Path) -> None:
         med[name] = (e, d, rss)
         print(f"{name:<20}{e[0]:8.2f}{mib / e[0]:11.0f}{d[0]:8.2f}{mib / d[0]:11.0f}{e[1]:9.2f}{d[1]:9.2f}{rss:9.0f}")
     ke, kd, krss = med["kmstui"]
-    print("\nkmstui throughput ratio (wall; >1 = kmstui faster)        encrypt  decrypt   target")
-    for peer, target in (("cat", 0.8), ("age", 1.0), ("aws-encryption-sdk", 4.0)):
-        if peer in med:
+    rows = [(p, t) for p, t in (("cat", 0.8), ("age", 1.0), ("aws-encryption-sdk", 4.0), ("kmstui-baseline", None))
+            if p in med]
+    for what, i in (("wall", 0), ("CPU, user+sys", 1)):
+        print(f"\nkmstui throughput ratio ({what}; >1 = kmstui faster)".ljust(58) + "encrypt  decrypt   target")
+        for peer, target in rows:
             pe, pd, _ = med[peer]
-            print(f"  vs {peer:<52}{pe[0] / ke[0]:8.2f} {pd[0] / kd[0]:8.2f}   >= {target}")
+            print(f"  vs {peer:<52}{pe[i] / ke[i]:8.2f} {pd[i] / kd[i]:8.2f}   "
+                  + (f">= {target}" if target else "(before/after)"))
     print(f"kmstui peak RSS {krss:.0f} MiB (target <= 80); work folder {tmp.parent}")
 
 

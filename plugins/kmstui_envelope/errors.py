@@ -34,7 +34,8 @@ class NoUsableKey(IncorrectKeyException):
 
 
 def truncated(what: str) -> MessageError:
-    return MessageError(f"message is truncated: it ends inside the {what}", "truncated")
+    where = what if what.startswith("frame ") else f"the {what}"  # "inside frame 3", "inside the footer"
+    return MessageError(f"message is truncated: it ends inside {where}", "truncated")
 
 
 def tampered(what: str) -> MessageError:

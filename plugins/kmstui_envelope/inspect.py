@@ -130,6 +130,18 @@ def _walk_body(header: Header, w: _Walker) -> dict[str, Any]:
     return out
 
 
+def _complete_fields(header: Header, walked: dict[str, Any]) -> dict[str, Any]:
+    """Every body field present in every report (None = unknown because the body is cut or malformed), plus
+    `Complete`, so scripts need not guess from which keys are missing."""
+    complete = walked.get("Body") == "complete"
+    out = {"FrameCount": None if header.content_type == NON_FRAMED else walked.get("FrameCount"),
+           "PlaintextLength": walked.get("PlaintextLength") if complete else None,
+           "SignatureFooter": bool(walked.get("SignatureFooter")), "Body": walked.get("Body"), "Complete": complete}
+    if not complete and walked.get("PlaintextLength") is not None:
+        out["DeclaredPlaintextLength"] = walked["PlaintextLength"]  # what the intact part claims
+    return out
+
+
 def inspect_esdk(f: BinaryIO, size: int | None) -> dict[str, Any]:
     header = read_header(f.read, allow_legacy=True, max_edks=None)
     s = header.suite
@@ -145,7 +157,7 @@ def inspect_esdk(f: BinaryIO, size: int | None) -> dict[str, Any]:
         "FrameLength": header.frame_length,
         "HeaderBytes": len(header.raw),
     }
-    data.update(_walk_body(header, _Walker(f, size, len(header.raw))))
+    data.update(_complete_fields(header, _walk_body(header, _Walker(f, size, len(header.raw)))))
     data["TotalBytes"] = size
     data["Authenticated"] = False
     data["Note"] = UNVERIFIED

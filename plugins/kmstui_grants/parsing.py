@@ -81,7 +81,8 @@ def parse_constraints(groups: list[list[str]] | None) -> dict[str, dict[str, str
             except json.JSONDecodeError as exc:
                 raise UsageError(f"--constraint JSON is not valid ({exc.msg} at column {exc.colno})") from None
             if not isinstance(obj, dict):
-                raise UsageError("--constraint JSON must be an object like {\"EncryptionContextSubset\": {\"k\": \"v\"}}")
+                raise UsageError("--constraint JSON must be an object like "
+                                 "{\"EncryptionContextSubset\": {\"k\": \"v\"}}")
             for field, pairs in obj.items():
                 if field not in CONSTRAINT_TYPES.values():
                     raise UsageError(f"--constraint JSON: unknown constraint '{field}' "

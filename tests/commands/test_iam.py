@@ -32,7 +32,8 @@ def policy_file(tmp_path):
 
 
 def test_put_get_list_delete_round_trip(session, policy_file):
-    run(session, "iam", "put-policy", "--principal", APP, "--name", "use-app-key", "--file", policy_file(allow_decrypt()))
+    run(session, "iam", "put-policy", "--principal", APP, "--name", "use-app-key",
+        "--file", policy_file(allow_decrypt()))
     got = run(session, "iam", "get-policy", "--principal", APP, "--name", "use-app-key")
     assert got["PrincipalArn"] == APP and got["PolicyName"] == "use-app-key"
     assert json.loads(got["PolicyDocument"]) == allow_decrypt()
@@ -53,7 +54,8 @@ def test_a_stored_identity_policy_decides_for_the_principal(session, policy_file
     words = ["decrypt", "--ciphertext-blob", blob.decode(), "--as", APP]
     with pytest.raises(AccessDeniedException):
         run(session, *words)
-    run(session, "iam", "put-policy", "--principal", APP, "--name", "k", "--file", policy_file(allow_decrypt(key["Arn"])))
+    run(session, "iam", "put-policy", "--principal", APP, "--name", "k",
+        "--file", policy_file(allow_decrypt(key["Arn"])))
     assert run(session, *words)["Plaintext"] == b"hi"
     run(session, "iam", "delete-policy", "--principal", APP, "--name", "k", "--yes")
     with pytest.raises(AccessDeniedException):

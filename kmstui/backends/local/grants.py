@@ -54,7 +54,8 @@ class GrantsMixin(LocalCore):
         """Verified grants on a key as stored (epoch CreationDate), for the authorization engine."""
         return self._grant_rows("key_id=?", (key_id,))
 
-    def grants_for_grantee(self, key_id: str, principals: list[str], role: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+    def grants_for_grantee(self, key_id: str, principals: list[str],
+                           role: tuple[str, str] | None = None) -> list[dict[str, Any]]:
         """Verified grants on a key to any of `principals` (or, with role=(account, name), to that role
         under any path): what the authorization engine needs for one caller, without reading every grant."""
         where = f"key_id=? AND (grantee IN ({','.join('?' * len(principals))})"

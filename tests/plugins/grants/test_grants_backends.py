@@ -57,7 +57,8 @@ def test_aws_table_output_shows_one_row_per_grant(aws_profile, aws_key, run_kmst
 
 
 def test_pkcs11_refuses_grants_with_one_clear_line(pkcs11_profile, run_kmstui):
-    for words in (["grant", "create", "--key-id", "anything", "--grantee-principal", GRANTEE, "--operations", "Decrypt"],
+    for words in (["grant", "create", "--key-id", "anything", "--grantee-principal", GRANTEE,
+                   "--operations", "Decrypt"],
                   ["grant", "list", "--key-id", "anything"],
                   ["grant", "list-retirable", "--retiring-principal", RETIREE],
                   ["grant", "retire", "--grant-token", "t"]):
