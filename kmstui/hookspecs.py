@@ -15,7 +15,9 @@ hookimpl = pluggy.HookimplMarker("kmstui")
 @hookspec
 def register_commands(registry):
     """Add commands to `registry` (a kmstui.commands.CommandRegistry), with ``registry.command(...)`` or
-    ``registry.add(Command(...))``. A plugin may add subcommands to core groups (``policy test``)."""
+    ``registry.add(Command(...))``. A plugin may add subcommands to core groups (``policy test``).
+    This hook runs on every kmstui start: give handlers as ``handler="package.module:function"`` so their
+    modules are imported only when the command runs."""
 
 
 @hookspec

@@ -190,7 +190,8 @@ class GrantSet:
 def grant_decision(gs: GrantSet, caller: Caller, op: str, key_arn: str | None, context: dict[str, str],
                    grant_request: dict | None, record: list | None = None) -> dict | None:
     """The first grant that allows `op` for the caller, or None. With `record`, append one entry per
-    grant examined (see docs/authz-trace.md)."""
+    grant examined (see docs/authz-trace.md). A grant is on one key: a request naming no key (or another
+    key) is never allowed by it; a grant given without a KeyId is taken to be on the request's key."""
     if op not in GRANT_OPERATION_SET:
         return None
     want_key = _key_id(key_arn)
@@ -212,8 +213,10 @@ def grant_decision(gs: GrantSet, caller: Caller, op: str, key_arn: str | None, c
 
 def _grant_allows(g: dict, op: str, want_key: str | None, context: dict[str, str],
                   grant_request: dict | None) -> tuple[bool, str]:
+    if not want_key:
+        return False, "the request names no key, and a grant applies only to requests on its own key"
     gkey = _key_id(g.get("KeyId"))
-    if gkey and want_key and gkey != want_key:
+    if gkey and gkey != want_key:
         return False, f"the grant is for key {gkey}, not this key"
     ops = g.get("Operations") or []
     if op not in ops:

@@ -9,10 +9,8 @@ already opened in this session reports what the backend itself says (info()); th
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from kmstui.commands.registry import Arg, Result, TableHint
 from kmstui.config import Profile
@@ -31,6 +29,9 @@ def local_hsm_path(session, profile: Profile) -> Path:
 
 
 def _port_open(url: str, timeout: float = 0.3) -> bool:
+    import socket  # here, not at the top: every kmstui start imports this module, few probe a port
+    from urllib.parse import urlparse
+
     parsed = urlparse(url)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:

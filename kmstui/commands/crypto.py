@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 from typing import Any
 
@@ -252,6 +251,8 @@ def _message(message: bytes, args, algorithm: str | None) -> tuple[bytes, str, s
     match = re.search(r"SHA_(256|384|512)$", algorithm)
     if not match:
         raise UsageError(f"the message is over {MAX_RAW_MESSAGE} bytes; {algorithm} cannot sign a local digest")
+    import hashlib  # here, not at the top: every kmstui start imports this module
+
     name = f"sha{match.group(1)}"
     return hashlib.new(name, message).digest(), "DIGEST", f"message over {MAX_RAW_MESSAGE} bytes: hashed here " \
         f"with {name.upper()} and sent as a DIGEST"

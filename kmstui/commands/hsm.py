@@ -2,7 +2,9 @@
 
 These commands work on the file itself rather than through `session.backend()`, so `hsm status` never
 unseals and `hsm init` never happens by accident. Passphrases come from KMSTUI_PASSPHRASE (scripts) or
-the face's secret prompt; they never appear in results, errors or the audit log.
+the face's secret prompt; they never appear in results, errors or the audit log. Init, unseal, seal,
+change-passphrase, restore and verify each write one line to the HSM's audit log (hsmevents.py) when the
+root key is at hand ("Audited" in the result says whether it was).
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -38,6 +39,26 @@ def _open_store(path: Path, *, live: bool = True):
     return Store.open(path, live=live)
 
 
+def _held_keys(session, profile_name: str):
+    """The root keys of this session's open connection to the profile, if it has one."""
+    return getattr(getattr(session, "_backends", {}).get(profile_name), "_keys", None)
+
+
+def _audit(session, path: Path, name: str, params: dict[str, Any] | None, keys=None) -> bool:
+    """One audit line for an `hsm` command; False when no root key is at hand (nothing is prompted)."""
+    from kmstui.backends.local import hsmevents
+
+    store = _open_store(path)
+    try:
+        keys = keys or hsmevents.keys_at_hand(store, session.config.paths.runtime_dir)
+        if keys is None:
+            return False
+        hsmevents.record(store, keys, name, params)
+        return True
+    finally:
+        store.close()
+
+
 def _forget_open_backend(session, profile_name: str) -> None:
     """Drop the session's own unsealed connection to this profile (the REPL or TUI holding the key)."""
     from kmstui.backends.local import keymaterial
@@ -62,14 +83,16 @@ def hsm_init(session, args) -> Result:
     passphrase = ask_new_passphrase(session.prompt_secret)
     if passphrase is None:
         raise ConfigError("no passphrase: run 'kmstui hsm init' on a terminal, or set KMSTUI_PASSPHRASE")
-    store, _keys = create_hsm(path, passphrase, account_id=args.account_id or profile.get("account_id"),
-                              region=args.region or profile.get("region"), use_keyring=args.keyring)
+    store, keys = create_hsm(path, passphrase, account_id=args.account_id or profile.get("account_id"),
+                             region=args.region or profile.get("region"), use_keyring=args.keyring)
     try:
         identity = store.meta_doc("identity")
         data = {"Path": str(path), "AccountId": identity["AccountId"], "Region": identity["Region"],
                 "Slots": [s["type"] for s in slots(store)]}
     finally:
         store.close()
+    data["Audited"] = _audit(session, path, "InitHsm", {"accountId": data["AccountId"], "region": data["Region"],
+                                                         "slots": data["Slots"]}, keys)
     return Result(data=data, message=f"created HSM {path} (account {data['AccountId']}, region {data['Region']})")
 
 
@@ -121,6 +144,7 @@ def hsm_unseal(session, args) -> Result:
         store.close()
     data = {"Path": str(path), "Sealed": False, "AgentPid": reply.get("pid"), "ExpiresInSeconds": ttl,
             "UnsealedWith": how}
+    data["Audited"] = _audit(session, path, "UnsealHsm", {"ttlSeconds": ttl, "unsealedWith": how}, keys)
     return Result(data=data, message=f"unsealed {path} for {ttl}s (agent pid {reply.get('pid')})")
 
 
@@ -128,12 +152,23 @@ def hsm_seal(session, args) -> Result:
     from kmstui.backends.local import agent
     from kmstui.backends.local.unseal import file_id
 
+    from kmstui.backends.local import hsmevents
+
     profile, path = _target(session)
     runtime = session.config.paths.runtime_dir
+    keys = None  # taken before sealing, to record the seal itself
+    if path.exists():
+        with contextlib.suppress(ConfigError):
+            probe = _open_store(path)
+            try:
+                keys = hsmevents.keys_at_hand(probe, runtime, _held_keys(session, profile.name))
+            finally:
+                probe.close()
     _forget_open_backend(session, profile.name)
     if args.all:
         stopped = agent.stop(runtime)
-        return Result(data={"Path": str(path), "Sealed": True, "AgentStopped": stopped},
+        audited = keys is not None and _audit(session, path, "SealHsm", {"all": True}, keys)
+        return Result(data={"Path": str(path), "Sealed": True, "AgentStopped": stopped, "Audited": audited},
                       message="stopped the unseal agent (every HSM file it held is sealed again)" if stopped
                       else "no unseal agent was running")
     had = False
@@ -146,12 +181,13 @@ def hsm_seal(session, args) -> Result:
             had = agent.forget(runtime, file_id(store))
         finally:
             store.close()
+    audited = keys is not None and _audit(session, path, "SealHsm", {"agentHeldKey": had}, keys)
     others = len((agent.status(runtime) or {}).get("entries") or {})
     note = "" if had else " (the agent was not holding it)"
     if others:
         note += f"; the agent still holds {others} other HSM file(s) ('hsm seal --all' ends it)"
-    return Result(data={"Path": str(path), "Sealed": True, "AgentHeldKey": had, "AgentOtherFiles": others},
-                  message=f"sealed {path}{note}")
+    return Result(data={"Path": str(path), "Sealed": True, "AgentHeldKey": had, "AgentOtherFiles": others,
+                        "Audited": audited}, message=f"sealed {path}{note}")
 
 
 def hsm_change_passphrase(session, args) -> Result:
@@ -182,11 +218,15 @@ def hsm_change_passphrase(session, args) -> Result:
             store.set_meta_raw("slots", json.dumps(updated).encode())
     finally:
         store.close()
-    return Result(data={"Path": str(path), "Changed": True}, message="passphrase changed (no key was re-encrypted)")
+    audited = _audit(session, path, "ChangeHsmPassphrase", None, keys)
+    return Result(data={"Path": str(path), "Changed": True, "Audited": audited},
+                  message="passphrase changed (no key was re-encrypted)")
 
 
 def _sqlite_copy(src_path: Path, dest: Path) -> int:
     """A consistent copy of a live SQLite file (the backup API), written beside `dest` then renamed."""
+    import sqlite3  # here, not at the top: every kmstui start imports this module, few back up
+
     fd, tmp = tempfile.mkstemp(prefix=".kmstui-", dir=str(dest.parent))
     os.close(fd)
     os.chmod(tmp, 0o600)
@@ -240,6 +280,9 @@ def hsm_backup(session, args) -> Result:
 
 
 def hsm_restore(session, args) -> Result:
+    import sqlite3
+
+    from kmstui.backends.local import hsmevents
     from kmstui.backends.local.unseal import file_id
 
     from kmstui.backends.local.core import audit_path
@@ -254,6 +297,7 @@ def hsm_restore(session, args) -> Result:
     src_store = _open_store(source, live=False)  # refuses anything that is not a kmstui HSM file
     src_id = file_id(src_store)
     src_store.close()
+    held = _held_keys(session, profile.name)
     _forget_open_backend(session, profile.name)
     live_id = None
     if path.exists():
@@ -282,11 +326,51 @@ def hsm_restore(session, args) -> Result:
         _sqlite_copy(source, path)
     os.chmod(path, 0o600)
     data = {"Path": str(path), "RestoredFrom": str(source), "FileId": src_id}
+    store = _open_store(path)
+    try:
+        keys = hsmevents.keys_at_hand(store, session.config.paths.runtime_dir, held)
+    finally:
+        store.close()
+    data["Audited"] = keys is not None and _audit(session, path, "RestoreHsm", {"backupFile": str(source)}, keys)
     message = f"restored {path} from {source}"
     if moved is not None:
         data["OldAuditLog"] = str(moved)
         message += f" (a different HSM: its old audit log was moved to {moved})"
     return Result(data=data, message=message)
+
+
+def hsm_verify(session, args) -> Result:
+    """Check the whole file (rows, sealed row sets, references, audit log); exit 1 naming each problem."""
+    from kmstui.backends.local import verify
+    from kmstui.backends.local.core import audit_path
+    from kmstui.backends.local.unseal import unseal
+
+    profile, path = _target(session)
+    store = _open_store(path)
+    try:
+        keys = _held_keys(session, profile.name)
+        if keys is None or keys.check != store.meta_raw("check"):
+            keys, _how = unseal(store, session.config.paths.runtime_dir, session.prompt_secret)
+        report = verify.verify_file(store, keys, audit_path(path))
+        if args.accept and not report["Valid"]:
+            report["ProblemsBeforeAccept"] = report["Problems"]
+            report["AcceptedRows"] = verify.accept(store, keys)
+            again = verify.verify_file(store, keys, audit_path(path))
+            report.update({k: again[k] for k in ("Valid", "Problems", "Rows", "AuditLog")})
+    finally:
+        store.close()
+    if "AcceptedRows" in report:
+        _audit(session, path, "AcceptHsmState", {"problems": report["ProblemsBeforeAccept"]}, keys)
+    report["Audited"] = _audit(session, path, "VerifyHsm", {"accept": bool(args.accept), "valid": report["Valid"]},
+                               keys)
+    report["Path"] = str(path)
+    if report["Valid"]:
+        done = " (after accepting the rows as they are)" if "AcceptedRows" in report else ""
+        return Result(data=report, message=f"HSM file {path} intact{done}: rows, sealed row sets, references and "
+                                           f"audit log ({report['AuditLog']['Lines']} events) verified")
+    text = "\n".join(f"  - {p}" for p in report["Problems"])
+    return Result(data=report, exit_code=1,
+                  message=f"HSM file {path} FAILED verification ({len(report['Problems'])} problem(s)):\n{text}")
 
 
 def register(registry) -> None:
@@ -313,3 +397,7 @@ def register(registry) -> None:
     registry.command("hsm restore", "replace the HSM file's contents with a backup", [
         Arg("file", "the backup to restore", complete="file"),
     ], mutates=True, confirm="file")(hsm_restore)
+    registry.command("hsm verify", "check the whole HSM file and its audit log for tampering (exit 1 naming each "
+                     "problem)", [
+        Arg("--accept", "after reporting, seal the rows as they now are (when not restoring a backup)", flag=True),
+    ], examples=["hsm verify", "hsm verify --accept"])(hsm_verify)

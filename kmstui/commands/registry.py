@@ -4,11 +4,16 @@ A command is a path of words (``("key", "create")``), typed arguments and a hand
 ``handler(session, args) -> Result``. Handlers return plain data; faces render it. Plugins add commands
 (and subcommands of core groups, e.g. ``policy test`` beside ``policy get``) through the
 ``register_commands`` hook with the same API the core uses.
+
+A handler may be given as a ``"package.module:function"`` string: the module is imported only when the
+command first runs. Registration then costs only the argument specs, which parsing, help and completion
+need anyway, so a one-shot command does not import every other command's implementation.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
@@ -78,6 +83,32 @@ class Arg:
         return (self.name, *self.aliases)
 
 
+Handler = Callable[["Session", argparse.Namespace], "Result | Any"]
+
+
+class LazyHandler:
+    """A handler named ``"package.module:function"``, imported the first time the command runs."""
+
+    def __init__(self, target: str) -> None:
+        module, sep, attr = target.partition(":")
+        if not (sep and module and attr):
+            raise ValueError(f"handler '{target}' must be given as 'package.module:function'")
+        self.target = target
+        self._fn: Handler | None = None
+
+    def resolve(self) -> Handler:
+        if self._fn is None:
+            module, _, attr = self.target.partition(":")
+            self._fn = getattr(importlib.import_module(module), attr)
+        return self._fn
+
+    def __call__(self, session: "Session", args: argparse.Namespace) -> "Result | Any":
+        return self.resolve()(session, args)
+
+    def __repr__(self) -> str:
+        return f"LazyHandler({self.target!r})"
+
+
 @dataclass
 class Command:
     """A registered command.
@@ -85,10 +116,11 @@ class Command:
     needs_backend: False for commands that must never create, open or unseal a key store (inspect, help,
     config, plugins, policy work on files).  mutates: refused under --read-only.  confirm: dest of the
     argument whose value the user must type to confirm (destructive commands); --yes skips it.
+    handler: a callable, or a "package.module:function" string (wrapped in a LazyHandler).
     """
 
     path: tuple[str, ...]
-    handler: Callable[["Session", argparse.Namespace], Result | Any]
+    handler: Handler | LazyHandler
     summary: str
     args: list[Arg] = field(default_factory=list)
     description: str = ""
@@ -97,6 +129,10 @@ class Command:
     confirm: str | None = None
     examples: list[str] = field(default_factory=list)
     plugin: str = "kmstui"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.handler, str):
+            self.handler = LazyHandler(self.handler)
 
     @property
     def name(self) -> str:
@@ -188,8 +224,13 @@ class CommandRegistry:
         self._commands[command.path] = command
         return command
 
-    def command(self, name: str, summary: str, args: Iterable[Arg] = (), **kw: Any):
-        """Decorator: ``@registry.command("key create", "Create a key", [Arg(...)], mutates=True)``."""
+    def command(self, name: str, summary: str, args: Iterable[Arg] = (), *, handler: str | None = None, **kw: Any):
+        """Decorator: ``@registry.command("key create", "Create a key", [Arg(...)], mutates=True)``.
+
+        With ``handler="package.module:function"`` the command is registered at once (and returned) and
+        its module is imported only when the command runs."""
+        if handler is not None:
+            return self.add(Command(tuple(name.split()), handler, summary, list(args), **kw))
 
         def deco(fn):
             self.add(Command(tuple(name.split()), fn, summary, list(args), **kw))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from kmstui.commands.registry import Arg, Result, TableHint
 from kmstui.errors import UsageError
-from kmstui.themes import configured_theme_name, load_themes, save_theme_choice
+
+# kmstui.themes is imported inside the handlers: every kmstui start imports this module to register them.
 
 
 def _theme_list(session, args) -> Result:
+    from kmstui.themes import configured_theme_name, load_themes
+
     themes, errors = load_themes(session.config)
     active = configured_theme_name(session.config)
     rows = [
@@ -27,6 +30,8 @@ def _theme_list(session, args) -> Result:
 
 
 def _theme_use(session, args) -> Result:
+    from kmstui.themes import load_themes, save_theme_choice
+
     themes, _errors = load_themes(session.config)
     if args.name not in themes:
         raise UsageError(f"no theme named '{args.name}' (known: {', '.join(sorted(themes))}); "

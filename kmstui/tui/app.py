@@ -56,6 +56,7 @@ class KmstuiApp(App):
         self.check_first_run = check_first_run
         self.backend_thread = BackendThread()
         self._pending: set[Answer] = set()
+        self._closing = False
         self.plugin_screens: dict[str, PluginScreen] = {}
         self.plugin_errors: list[str] = []
         theme, errors = install_themes(self, session.config)
@@ -108,19 +109,22 @@ class KmstuiApp(App):
             self.load_keys()
 
     def on_unmount(self) -> None:
+        self._closing = True
         for answer in list(self._pending):
             answer.put(None)
         self.backend_thread.shutdown()
 
     # -- answering the session from worker threads --------------------------------------------------
     def _ask(self, screen: Screen) -> Any:
-        if threading.get_ident() == self._thread_id:
-            return None  # never block the UI thread waiting for the UI
+        if threading.get_ident() == self._thread_id or self._closing:
+            return None  # never block the UI thread waiting for the UI, nor ask while closing
         answer = Answer()
         self._pending.add(answer)
         try:
             self.call_from_thread(self.push_screen, screen, answer.put)
             return answer.wait()
+        except RuntimeError:  # the app stopped running meanwhile
+            return None
         finally:
             self._pending.discard(answer)
 

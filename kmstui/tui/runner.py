@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, Callable
 
 from kmstui.errors import KmstuiError
@@ -24,22 +24,35 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
 
 
 class BackendThread:
-    """A single worker thread for everything that touches a backend."""
+    """A single daemon worker thread for everything that touches a backend. Daemon, so a call blocked at
+    exit (a dialog the user never answered) cannot keep the process alive."""
 
     def __init__(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kmstui-backend")
-        self._ident: int | None = None
-        self._executor.submit(self._remember).result()
+        self._jobs: queue.Queue[tuple[Future, Callable[..., Any], tuple, dict] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="kmstui-backend", daemon=True)
+        self._thread.start()
 
-    def _remember(self) -> None:
-        self._ident = threading.get_ident()
+    def _loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            future, fn, args, kwargs = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
+                future.set_exception(exc)
 
     @property
     def on_thread(self) -> bool:
-        return threading.get_ident() == self._ident
+        return threading.get_ident() == self._thread.ident
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
-        return self._executor.submit(fn, *args, **kwargs)
+        future: Future = Future()
+        self._jobs.put((future, fn, args, kwargs))
+        return future
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run `fn` on the backend thread and wait for it (runs inline when already there)."""
@@ -48,7 +61,7 @@ class BackendThread:
         return self.submit(fn, *args, **kwargs).result()
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._jobs.put(None)
 
 
 class Answer:

@@ -42,19 +42,6 @@ DECRYPT_KEY_ARGS = KEY_ARGS + [
 ]
 
 
-def _lazy(name: str):
-    """A handler that imports the codec only when the command runs, so registering the plugin (done for
-    every kmstui command) costs next to nothing."""
-
-    def handler(session, args):
-        from kmstui_envelope import handlers
-
-        return getattr(handlers, name)(session, args)
-
-    handler.__name__ = name
-    return handler
-
-
 def register(registry) -> None:
     registry.describe_group("envelope", "Envelope file encryption (AWS Encryption SDK message format)")
     paths = Arg("paths", "files or directories ('-' for standard input)", nargs="+", complete="file",
@@ -87,7 +74,8 @@ def register(registry) -> None:
         examples=["envelope encrypt report.pdf --key-id alias/app --context dept=finance",
                   "envelope encrypt logs/ -r --out enc/ --key-id alias/app --key-id aws-prod:alias/app",
                   "envelope encrypt data.bin --raw-key escrow.pem,name=escrow,namespace=acme --key-id alias/app"],
-    )(_lazy("cmd_encrypt"))
+        handler="kmstui_envelope.handlers:cmd_encrypt",
+    )
     registry.command(
         "envelope decrypt", "Decrypt files; output appears only after the whole message authenticated",
         [paths, *DECRYPT_KEY_ARGS, *common_out,
@@ -95,7 +83,8 @@ def register(registry) -> None:
              "signature verifies)", flag=True)],
         needs_backend=True,
         examples=["envelope decrypt report.pdf.enc", "envelope decrypt data.enc --out - --expect-context dept=finance"],
-    )(_lazy("cmd_decrypt"))
+        handler="kmstui_envelope.handlers:cmd_decrypt",
+    )
     registry.command(
         "envelope rewrap", "Add or remove wrapping keys by rewriting only the header (body untouched)",
         [paths,
@@ -108,14 +97,16 @@ def register(registry) -> None:
         needs_backend=True, mutates=False,
         examples=["envelope rewrap secrets.enc --add-key-id aws-prod:alias/app",
                   "envelope rewrap secrets.enc --remove-key-id arn:aws:kms:us-east-1:111122223333:key/..."],
-    )(_lazy("cmd_rewrap"))
+        handler="kmstui_envelope.handlers:cmd_rewrap",
+    )
     verify_args = [Arg("path", "message file ('-' for standard input)", complete="file", metavar="PATH"),
                    *DECRYPT_KEY_ARGS]
     registry.command("envelope verify", "Unwrap the data key and check the header's commitment and tag",
-                     verify_args, needs_backend=True)(_lazy("cmd_verify"))
+                     verify_args, needs_backend=True, handler="kmstui_envelope.handlers:cmd_verify")
     inspect_args = [*verify_args,
                     Arg("--verify", "also verify (opens the key backend: runs 'envelope verify')", flag=True)]
     for name in ("inspect", "envelope inspect"):
         registry.command(name, "Show what an encrypted file is and who can decrypt it, without any key",
                          inspect_args, needs_backend=False,
-                         examples=["inspect report.pdf.enc", "inspect report.pdf.enc --output json"])(_lazy("cmd_inspect"))
+                         examples=["inspect report.pdf.enc", "inspect report.pdf.enc --output json"],
+                         handler="kmstui_envelope.handlers:cmd_inspect")

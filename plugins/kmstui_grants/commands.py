@@ -2,17 +2,17 @@
 
 The commands only shape requests and responses (AWS CLI field names, the ListGrants shape); whether a
 grant lets a caller do something is decided by the backend (the local HSM asks kmstui.authz, AWS asks
-itself), so the plugin never second-guesses a decision.
+itself), so the plugin never second-guesses a decision. The command specs are in specs.py; this module
+loads when a grant command runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from kmstui.backends.base import GRANTS
-from kmstui.commands.args import GRANT_TOKENS, KEY_ID, is_alias
-from kmstui.commands.registry import Arg, Result, TableHint
+from kmstui.commands.args import is_alias
+from kmstui.commands.registry import Result, TableHint
 from kmstui.errors import UsageError
 from kmstui_grants.parsing import parse_constraints, parse_operations
 
@@ -20,11 +20,6 @@ GRANTS_TABLE = TableHint(rows="Grants", columns=[
     ("GrantId", "GrantId"), ("Name", "Name"), ("Grantee", "GranteePrincipal"), ("Operations", "Operations"),
     ("Constraints", "Constraints"), ("RetiringPrincipal", "RetiringPrincipal"), ("Created", "CreationDate"),
 ])
-
-GRANTEE = Arg("--grantee-principal", "principal ARN the grant gives permissions to (user, role, session, account)",
-              complete="principal", metavar="ARN")
-GRANT_ID = Arg("--grant-id", "grant id (as 'grant create' or 'grant list' print it)", metavar="GRANT_ID")
-
 
 def grant_key(session, ref: str) -> tuple[Any, str]:
     """Backend and key id for a grant operation. KMS grant APIs take a key id or ARN, not an alias, so an
@@ -102,46 +97,3 @@ def cmd_revoke(session, args) -> Result:
     backend, key = grant_key(session, args.key_id)
     backend.revoke_grant(KeyId=key, GrantId=args.grant_id)
     return Result(message=f"revoked grant {args.grant_id}")
-
-
-def register(registry) -> None:
-    registry.describe_group("grant", "grants: revocable permissions for other principals")
-    c = registry.command
-    c("grant create", "Give a principal some operations on a key (prints GrantId and GrantToken)", [
-        KEY_ID, replace(GRANTEE, required=True),
-        Arg("--operations", "comma-separated grant operations, e.g. Decrypt,GenerateDataKey (repeatable)",
-            required=True, repeat=True, metavar="OPS"),
-        Arg("--retiring-principal", "principal ARN that may retire the grant", complete="principal", metavar="ARN"),
-        Arg("--constraint", "encryption-context-equals|encryption-context-subset then KEY=VALUE pairs "
-            "(repeatable; case-sensitive, as KMS compares them)", repeat=True, nargs="+", metavar="TYPE K=V"),
-        Arg("--name", "grant name: creating the same grant with the same name again returns the first one",
-            metavar="NAME"),
-        GRANT_TOKENS,
-    ], mutates=True, description=(
-        "Create a grant (KMS CreateGrant). Grants may carry only grant operations (Decrypt, Encrypt, "
-        "GenerateDataKey*, ReEncryptFrom/To, Sign, Verify, GenerateMac, VerifyMac, DescribeKey, GetPublicKey, "
-        "CreateGrant, RetireGrant). A constraint binds the operations that take an encryption context: "
-        "equals needs exactly these pairs, subset at least these. Give the GrantToken to the grantee to use "
-        "the grant at once with --grant-token."),
-      examples=["grant create --key-id alias/app --grantee-principal arn:aws:iam::111122223333:role/worker "
-                "--operations Decrypt,GenerateDataKey --constraint encryption-context-equals app=web",
-                "decrypt --in blob --context app=web --grant-token TOKEN --as arn:aws:iam::111122223333:role/worker"]
-      )(cmd_create)
-    c("grant list", "List a key's grants (ListGrants)", [
-        KEY_ID, GRANT_ID, replace(GRANTEE, help="only grants to this principal"),
-    ])(cmd_list)
-    c("grant list-retirable", "List the grants a principal may retire (ListRetirableGrants)", [
-        Arg("--retiring-principal", "the retiring principal's ARN", required=True, complete="principal",
-            metavar="ARN"),
-    ])(cmd_list_retirable)
-    c("grant retire", "Retire a grant (by its token, or by key and grant id)", [
-        Arg("--grant-token", "token of the grant to retire", metavar="TOKEN"),
-        Arg("--key-id", KEY_ID.help, complete="key", metavar="KEY"), GRANT_ID,
-    ], mutates=True, description="Retire a grant (KMS RetireGrant). Allowed for the grant's retiring "
-                                 "principal, for the grantee when the grant lists RetireGrant, and for the "
-                                 "account that created it.")(cmd_retire)
-    c("grant revoke", "Revoke a grant (key administrators; asks for confirmation)", [
-        KEY_ID, Arg("--grant-id", GRANT_ID.help, required=True, metavar="GRANT_ID"),
-    ], mutates=True, confirm="grant_id",
-      description="Revoke a grant (KMS RevokeGrant): a key-policy permission, never given by a grant. "
-                  "Asks you to type the grant id; --yes skips the question.")(cmd_revoke)

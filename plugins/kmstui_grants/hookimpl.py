@@ -5,6 +5,6 @@ from kmstui.hookspecs import hookimpl
 
 @hookimpl
 def register_commands(registry):
-    from kmstui_grants import commands
+    from kmstui_grants import specs
 
-    commands.register(registry)
+    specs.register(registry)

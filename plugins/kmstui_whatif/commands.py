@@ -6,21 +6,10 @@ from typing import Any
 
 from kmstui.authz import evaluate
 from kmstui.authz.scenarios import ScenarioError, discover, load
-from kmstui.commands.args import CONTEXT, GRANT_TOKENS
-from kmstui.commands.registry import Arg, Command, Result, TableHint
+from kmstui.commands.registry import Command, Result, TableHint
 from kmstui.errors import UsageError
 from kmstui_whatif import inputs
 from kmstui_whatif.render import trace_text
-
-KEY_ID = Arg("--key-id", "read the key policy and grants of this key from its backend (opens the backend)",
-             complete="key", metavar="KEY")
-KEY_POLICY = Arg("--key-policy", "key policy JSON file (no backend is opened)", complete="file", metavar="FILE")
-KEY_ARN = Arg("--key-arn", "key ARN to evaluate against when working from files (default: a key of the "
-              "account the policy delegates to)", metavar="ARN")
-IAM_POLICY = Arg("--iam-policy", "the caller's IAM identity policy JSON file (repeatable)", repeat=True,
-                 complete="file", metavar="FILE")
-GRANTS_FILE = Arg("--grants", "grants JSON file (ListGrants output or a list of grants)", complete="file",
-                  metavar="FILE")
 
 
 def with_backend(session, args, name: str, handler) -> Result:
@@ -147,32 +136,3 @@ def cmd_test(session, args) -> Result:
                   table=TableHint("Results", [("Result", "Result"), ("Scenario", "Scenario"),
                                               ("Expected", "Expected"), ("Decision", "Decision")]),
                   exit_code=1 if failures else 0)
-
-
-def register(registry) -> None:
-    registry.command("whatif", "Would AWS KMS allow this request? The decision and its full trace", [
-        KEY_ID, KEY_POLICY, KEY_ARN, IAM_POLICY, GRANTS_FILE,
-        Arg("--principal", "the caller: IAM ARN or service principal", complete="principal", metavar="ARN"),
-        Arg("--action", "the KMS action, e.g. kms:Decrypt", metavar="ACTION"),
-        Arg("--caller-account", "the caller's account when the principal does not show it", metavar="ACCOUNT"),
-        CONTEXT,
-        Arg("--condition", "another condition key KEY=VALUE (repeatable; VALUE may be a JSON list), e.g. "
-            "kms:ViaService=s3.us-east-1.amazonaws.com or aws:SourceIp=10.0.0.1", repeat=True, metavar="K=V"),
-        Arg("--grant-request", "CreateGrant body (JSON text or file) when --action is kms:CreateGrant",
-            metavar="JSON|FILE"),
-        Arg("--target-grant-id", "the grant a RetireGrant/RevokeGrant names", metavar="GRANT_ID"),
-        GRANT_TOKENS,
-        Arg("--scenario", "evaluate the scenarios in FILE instead (repeatable)", repeat=True, complete="file",
-            metavar="FILE"),
-    ], needs_backend=False, examples=[
-        "whatif --key-policy policy.json --principal arn:aws:iam::111122223333:role/App --action kms:Decrypt "
-        "--context app=web",
-        "whatif --key-id alias/app --principal arn:aws:iam::111122223333:user/bob --action kms:Encrypt",
-        "whatif --scenario samples/policies/default-key-policy.scenario.json --output json",
-    ], description="Decide a request exactly as AWS KMS would (key policy, identity policies, grants, "
-                   "cross-account rules, conditions) and show why. File-only use never opens a key store.")(cmd_whatif)
-    registry.command("policy test", "Run scenario files (*.scenario.json) as policy unit tests; exit 1 on failure", [
-        Arg("paths", "scenario files or folders (every *.scenario.json below)", nargs="+", complete="file",
-            metavar="PATH"),
-        Arg("--verbose", "also list passing scenarios", flag=True, aliases=("-v",)),
-    ], needs_backend=False, examples=["policy test samples/", "policy test my.scenario.json --output json"])(cmd_test)

@@ -11,11 +11,9 @@ from kmstui.hookspecs import hookimpl
 
 @hookimpl
 def register_commands(registry):
-    from kmstui_whatif import commands, lintdiff, matrix
+    from kmstui_whatif import specs
 
-    commands.register(registry)
-    matrix.register(registry)
-    lintdiff.register(registry)
+    specs.register(registry)
 
 
 @hookimpl

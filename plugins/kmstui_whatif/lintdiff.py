@@ -12,10 +12,10 @@ from kmstui.authz.policy import load_document
 from kmstui.authz.principals import ACCOUNT_RE
 from kmstui.authz.engine import _action, allowed_under
 from kmstui.authz.replay import diff, iter_requests, projection, request_key, statements_differ
-from kmstui.commands.registry import Arg, Result, TableHint
+from kmstui.commands.registry import Result, TableHint
 from kmstui.errors import UsageError
 from kmstui_whatif import inputs
-from kmstui_whatif.commands import GRANTS_FILE, IAM_POLICY, KEY_ARN, KEY_ID, KEY_POLICY, key_inputs, with_backend
+from kmstui_whatif.commands import key_inputs, with_backend
 
 
 def cmd_lint(session, args) -> Result:
@@ -147,25 +147,3 @@ def _audit_path(session) -> str:
         raise UsageError(f"--requests audit: the {backend.kind} backend keeps no local audit log; give CloudTrail "
                          "files instead")
     return path
-
-
-def register(registry) -> None:
-    registry.command("policy lint", "Find risky patterns in a key policy (with explanation and fix); exit 1 on errors", [
-        Arg("file", "key policy JSON file", nargs="?", complete="file", metavar="FILE"),
-        KEY_ID, GRANTS_FILE,
-        Arg("--key-account", "the key's account (default: from the key, or the policy's root statement)",
-            metavar="ACCOUNT"),
-        Arg("--principal", "who will set the policy, for the lockout check (default: the account root)",
-            complete="principal", metavar="ARN"),
-        Arg("--fail-on", "exit 1 on errors only, or on warnings too", choices=("error", "warning"), default="error"),
-    ], needs_backend=False, examples=["policy lint policy.json", "policy lint --key-id alias/app"])(cmd_lint)
-    registry.command("policy diff", "Replay recorded requests against a proposed policy; list decisions that change", [
-        Arg("--proposed", "the proposed key policy JSON file", required=True, complete="file", metavar="FILE"),
-        KEY_ID, KEY_POLICY, KEY_ARN, IAM_POLICY, GRANTS_FILE,
-        Arg("--requests", "'audit' (the local HSM audit log) or files of CloudTrail events / log files / "
-            "scenarios", nargs=None, repeat=True, metavar="audit|FILE"),
-        Arg("--fail-on-change", "exit 1 when any decision changes (for CI)", flag=True),
-    ], needs_backend=False, examples=[
-        "policy diff --proposed new.json --key-id alias/app --requests audit",
-        "policy diff --proposed new.json --key-policy current.json --requests cloudtrail.json.gz",
-    ])(cmd_diff)

@@ -16,10 +16,10 @@ from kmstui.authz import Request, compile_policy, evaluate
 from kmstui.authz.actions import KEY_ACTIONS
 from kmstui.authz.grants import GrantSet
 from kmstui.authz.principals import ACCOUNT_RE, parse_caller, principal_values
-from kmstui.commands.registry import Arg, Result, TableHint
+from kmstui.commands.registry import Result, TableHint
 from kmstui.errors import UsageError
 from kmstui_whatif import inputs
-from kmstui_whatif.commands import GRANTS_FILE, KEY_ARN, KEY_ID, KEY_POLICY, key_inputs, with_backend
+from kmstui_whatif.commands import key_inputs, with_backend
 
 ALLOW_ALL_IAM = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}
 STATES = ("ALLOW", "CONDITIONAL", "IAM", "DENY")
@@ -161,12 +161,3 @@ def _matrix(session, args) -> Result:
     return Result(data=data, text="\n".join(lines),
                   table=TableHint("Rows", [("Principal", "Principal"), ("Allow", "Allow"),
                                            ("Conditional", "Conditional"), ("If IAM allows", "IfIam")]))
-
-
-def register(registry) -> None:
-    registry.command("policy matrix", "Who can do what with a key: principals x KMS actions (conditional marked)", [
-        KEY_ID, KEY_POLICY, KEY_ARN, GRANTS_FILE,
-        Arg("--principal", "also evaluate this principal (repeatable)", repeat=True, complete="principal",
-            metavar="ARN"),
-        Arg("--actions", "only these actions, comma-separated (e.g. Decrypt,Encrypt,PutKeyPolicy)", metavar="LIST"),
-    ], needs_backend=False, examples=["policy matrix --key-policy policy.json", "policy matrix --key-id alias/app"])(cmd_matrix)

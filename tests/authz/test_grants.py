@@ -32,6 +32,17 @@ class TestUse:
     def test_grant_for_another_key_is_ignored(self):
         assert not decide(NO_ACCESS, SESSION, grants=[grant(KeyId="other-key-id")]).allowed
 
+    def test_request_naming_no_key_is_not_allowed_by_any_grant(self):
+        """A grant is on one key: a request without a key ARN must not match it (it used to match any key)."""
+        d = decide(NO_ACCESS, SESSION, grants=[grant()], key=None)
+        assert not d.allowed
+        assert "names no key" in d.trace["grants"][0]["why"]
+        assert decide(NO_ACCESS, SESSION, grants=[grant()]).allowed  # the same grant on its own key
+
+    def test_grant_without_key_id_is_taken_as_on_the_requests_key(self):
+        assert decide(NO_ACCESS, SESSION, grants=[grant(KeyId=None)]).allowed
+        assert not decide(NO_ACCESS, SESSION, grants=[grant(KeyId=None)], key=None).allowed
+
     def test_operations_grants_cannot_carry_are_ignored_and_flagged(self):
         g = grant(Operations=["Decrypt", "PutKeyPolicy"])
         d = decide(NO_ACCESS, SESSION, "kms:PutKeyPolicy", grants=[g])

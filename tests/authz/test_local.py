@@ -88,3 +88,29 @@ def test_grants_are_read_only_when_the_policies_do_not_decide(hsm, monkeypatch):
     hsm.set_caller(SESSION)
     hsm.encrypt(KeyId=key, Plaintext=b"x")  # the grantee: grants are consulted
     assert calls == [key] or hasattr(hsm, "grants_for_grantee")
+
+
+def test_key_list_as_a_principal_shows_only_ids_of_keys_it_may_not_describe(hsm):
+    """kms:ListKeys shows every key's id and ARN; the rest of the metadata (and aliases) needs DescribeKey on
+    that key (and ListAliases), as an AWS CLI user would see it: neither refused nor leaked."""
+    seen = hsm.create_key(Description="visible")["KeyMetadata"]
+    hidden = hsm.create_key(Description="secret project")["KeyMetadata"]
+    hsm.create_alias(AliasName="alias/seen", TargetKeyId=seen["KeyId"])
+    hsm.create_alias(AliasName="alias/hidden", TargetKeyId=hidden["KeyId"])
+    hsm.put_identity_policy(PrincipalArn=BOB, PolicyName="list", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["kms:ListKeys", "kms:ListAliases"], "Resource": "*"},
+            {"Effect": "Allow", "Action": "kms:DescribeKey", "Resource": seen["Arn"]}]}))
+    hsm.set_caller(BOB)
+    listed = {k["KeyId"]: k for k in hsm.list_key_metadata()}
+    assert listed[hidden["KeyId"]] == {"KeyId": hidden["KeyId"], "KeyArn": hidden["Arn"]}
+    assert listed[seen["KeyId"]]["Description"] == "visible" and listed[seen["KeyId"]]["Aliases"] == ["alias/seen"]
+    hsm.set_caller(None)
+    hsm.put_identity_policy(PrincipalArn=BOB, PolicyName="list", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["kms:ListKeys", "kms:DescribeKey"], "Resource": "*"}]}))
+    hsm.set_caller(BOB)
+    assert all(k["Aliases"] == [] and "Description" in k for k in hsm.list_key_metadata())  # no ListAliases
+    hsm.set_caller(WORKER)
+    with pytest.raises(AccessDeniedException, match="kms:ListKeys"):
+        hsm.list_key_metadata()

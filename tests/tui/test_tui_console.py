@@ -108,7 +108,8 @@ async def test_sealed_hsm_asks_for_the_passphrase_in_a_masked_modal(hsm_file, ma
         async with app.run_test(size=SIZE) as pilot:
             await wait_until(pilot, lambda: isinstance(app.screen, PassphraseModal))
             box = app.screen.query_one("#secret", Input)
-            assert box.password and app.focused is box
+            await wait_until(pilot, lambda: app.focused is box)
+            assert box.password
             await pilot.press(*PASSPHRASE, "enter")
             await wait_until(pilot, lambda: not isinstance(app.screen, PassphraseModal))
             await settle(pilot)

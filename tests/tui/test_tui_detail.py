@@ -50,7 +50,8 @@ async def test_policy_edit_with_validation_error_then_valid_save(tui_session, ma
         modal = app.screen
         diff = str(modal.query_one("#diff", Static).render())
         assert '+      "Sid": "AllowAppDecrypt",' in diff
-        assert app.focused.id == "cancel" and modal.query_one("#confirm", Button).disabled
+        await wait_until(pilot, lambda: app.focused is not None and app.focused.id == "cancel")
+        assert modal.query_one("#confirm", Button).disabled
         modal.query_one("#typed", Input).focus()
         await pilot.press(*"alias/pol", "enter")
         await wait_until(pilot, lambda: any(isinstance(m, CommandFinished) and m.path == ("policy", "put")
@@ -89,7 +90,7 @@ async def test_grant_create_and_revoke(tui_session, make_app):
 
         screen.query_one("#grant-revoke", Button).press()
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
-        assert app.focused.id == "cancel"
+        await wait_until(pilot, lambda: app.focused is not None and app.focused.id == "cancel")
         app.screen.query_one("#typed", Input).focus()
         await pilot.press(*"alias/granted", "enter")
         await wait_until(pilot, lambda: not tui_session.backend().list_grants(KeyId=key_id)["Grants"])

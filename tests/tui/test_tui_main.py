@@ -106,7 +106,7 @@ async def test_disable_needs_the_alias_typed_and_focus_starts_on_cancel(tui_sess
         await pilot.pause()
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
         modal = app.screen
-        assert app.focused.id == "cancel"
+        await wait_until(pilot, lambda: app.focused is not None and app.focused.id == "cancel")
         assert modal.query_one("#confirm", Button).disabled
         await pilot.press("enter")  # Enter on the focused Cancel button changes nothing
         await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmModal))

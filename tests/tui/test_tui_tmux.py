@@ -55,7 +55,7 @@ def test_unseal_create_key_and_encrypt_in_tmux(hsm_file, kmstui_home, tmp_path):
     env.update(KMSTUI_HOME=str(kmstui_home), TERM="xterm-256color", NO_COLOR="1")
     env_words = " ".join(f"{k}={v}" for k, v in (("KMSTUI_HOME", kmstui_home), ("TERM", "xterm-256color")))
     tmux = Tmux(f"kmstui-test-{os.getpid()}", "tui")
-    command = f"cd {REPO} && env {env_words} {sys.executable} -m kmstui"
+    command = f"cd {tmp_path} && env PYTHONPATH={REPO} {env_words} {sys.executable} -m kmstui"
     tmux.run("-f", "/dev/null", "new-session", "-d", "-s", "tui", "-x", "120", "-y", "40", command)
     tmux.run("resize-window", "-t", "tui", "-x", "120", "-y", "40", check=False)
     try:
@@ -67,15 +67,20 @@ def test_unseal_create_key_and_encrypt_in_tmux(hsm_file, kmstui_home, tmp_path):
         tmux.wait_for("unsealed")
         tmux.wait_for("0 keys")
 
+        tmux.wait_for("n New key")  # the key table has focus and the main view's keys are live
         tmux.key("n")
         tmux.wait_for("Create a key")
         tmux.type("e2e")
+        tmux.wait_for("e2e")
         tmux.key("Enter")
         tmux.wait_for("alias/e2e")
         tmux.wait_for("1 keys")
 
+        tmux.wait_for("n New key")
         tmux.key(":")
-        tmux.type(f"envelope encrypt {data} --key-id alias/e2e --out {data}.enc")
+        line = f"envelope encrypt {data.name} --key-id alias/e2e --out {data.name}.enc"
+        tmux.type(line)
+        tmux.wait_for(line[:40])  # it landed on the console line
         tmux.key("Enter")
         tmux.wait_for("encrypted 1 file")
         assert Path(f"{data}.enc").stat().st_size > data.stat().st_size

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 import os
 import re
+import sqlite3
 import threading
 import time
 from datetime import datetime, timezone
@@ -23,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from kmstui import audit as auditlog
 from kmstui.backends.base import ALL_CAPABILITIES, Backend, BackendInfo
 from kmstui.backends.local import keymaterial as km
+from kmstui.backends.local import rowsets
 from kmstui.backends.local.seal import RootKeys
 from kmstui.backends.local.store import Store
 from kmstui.errors import (DisabledException, KMSInternalException, KMSInvalidStateException, KmstuiError,
@@ -41,22 +44,28 @@ def ts(epoch: float | None) -> datetime | None:
 
 
 def epoch_of(value: Any) -> float:
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, (int, float)):
-        return float(value)
+    """Seconds since the epoch of a datetime, number or ISO 8601 text; without a zone it is UTC (as in AWS)."""
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            pass
+            raise ValidationException(f"expected a timestamp, got {value!r}") from None
+    if isinstance(value, datetime):
+        return (value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)).timestamp()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
     raise ValidationException(f"expected a timestamp, got {value!r}")
 
 
 def operation(event_name: str, *, read_only: bool = False, source: str = "kms.amazonaws.com"):
-    """Wrap a KMS operation: one lock per backend, one audit line per call, KMS errors passed through."""
+    """Wrap a KMS operation: one lock per backend, one audit line per call (failures included), KMS errors
+    passed through. A SQLite failure outside a write transaction (a read) becomes the store's KMS-named
+    error, and parameters the operation does not take become ValidationException; anything else
+    unexpected is audited with its type name and raised as it is."""
 
     def deco(fn: Callable[..., dict]) -> Callable[..., dict]:
+        signature = inspect.signature(fn)
+
         @functools.wraps(fn)
         def wrapper(self: "LocalCore", **params: Any) -> dict:
             with self._lock:
@@ -67,6 +76,19 @@ def operation(event_name: str, *, read_only: bool = False, source: str = "kms.am
                 except KmstuiError as exc:
                     self._record(event_name, params, read_only, source, exc)
                     raise
+                except sqlite3.Error as exc:
+                    error = _sqlite_error(self, exc)
+                    self._record(event_name, params, read_only, source, error)
+                    raise error from None
+                except TypeError as exc:
+                    error = _parameter_error(signature, self, params, event_name)
+                    self._record(event_name, params, read_only, source, error or exc)
+                    if error is None:
+                        raise
+                    raise error from None
+                except Exception as exc:
+                    self._record(event_name, params, read_only, source, exc)
+                    raise
                 self._record(event_name, params, read_only, source, None)
                 return result
 
@@ -74,6 +96,23 @@ def operation(event_name: str, *, read_only: bool = False, source: str = "kms.am
         return wrapper
 
     return deco
+
+
+def _sqlite_error(backend: "LocalCore", exc: sqlite3.Error) -> KmstuiError:
+    if isinstance(exc, (sqlite3.InterfaceError, sqlite3.ProgrammingError)):  # a value SQLite cannot bind
+        return ValidationException(f"a parameter has a type the operation cannot use ({exc})")
+    return backend.store._failure(exc, writing=False)
+
+
+def _parameter_error(signature: inspect.Signature, backend: "LocalCore", params: dict[str, Any],
+                     name: str) -> ValidationException | None:
+    """ValidationException when the call's keyword arguments do not fit the operation (else None: the
+    TypeError came from inside and is a bug, not the caller's mistake)."""
+    try:
+        signature.bind(backend, **params)
+    except TypeError as exc:
+        return ValidationException(f"{name}: {exc}")
+    return None
 
 
 class LocalCore(Backend):
@@ -95,9 +134,9 @@ class LocalCore(Backend):
         # Authorization hook (kmstui.authz installs one): fn(backend, action, key_doc, params) -> None or raise
         self.authorizer: Callable[..., None] | None = None
         store.attach_keys(keys.mac)
-        identity = store.meta_doc("identity") or {}
-        self.account_id: str = identity.get("AccountId", "000000000000")
-        self.region: str = identity.get("Region", "us-east-1")
+        identity = _checked_identity(store)
+        self.account_id: str = identity["AccountId"]
+        self.region: str = identity["Region"]
         self.root_arn = f"arn:aws:iam::{self.account_id}:root"
         self._arn_prefix = f"arn:aws:kms:{self.region}:{self.account_id}:"
         self.audit = auditlog.AuditLog(audit_path(self.path), keys.audit, anchor=self._anchor,
@@ -131,7 +170,7 @@ class LocalCore(Backend):
         return self._arn_prefix + name
 
     # -- audit ------------------------------------------------------------------------------------
-    def _record(self, name: str, params: dict[str, Any], read_only: bool, source: str, exc: KmstuiError | None) -> None:
+    def _record(self, name: str, params: dict[str, Any], read_only: bool, source: str, exc: Exception | None) -> None:
         event: dict[str, Any] = {
             "eventVersion": "1.08", "userIdentity": self._identity, "eventSource": source, "eventName": name,
             "awsRegion": self.region, "sourceIPAddress": "local", "userAgent": "kmstui",
@@ -140,7 +179,7 @@ class LocalCore(Backend):
             "readOnly": read_only, "eventType": "AwsApiCall", "recipientAccountId": self.account_id,
         }
         if exc is not None:
-            event["errorCode"] = exc.code
+            event["errorCode"] = exc.code if isinstance(exc, KmstuiError) else type(exc).__name__
             event["errorMessage"] = str(exc)
         self.audit.append(event)
 
@@ -174,6 +213,7 @@ class LocalCore(Backend):
         with self._lock:
             self.audit.close()
             self._material.clear()
+            km.forget_cached()  # cached AES and private key objects hold key material
             self.store.close()
 
     # -- key references ---------------------------------------------------------------------------
@@ -308,6 +348,25 @@ class LocalCore(Backend):
     # -- time-based events (overridden by the rotation mixin) -----------------------------------------
     def _apply_events(self, key_id: str, now: float) -> None:
         raise NotImplementedError
+
+
+def _checked_identity(store: Store) -> dict[str, Any]:
+    """The sealed identity (account, region), after the row-count check. Every file gets both at creation,
+    so a missing one is tampering, never a reason to fall back to a default account. A file made before
+    the row-set record existed gets one now (its identity row then says so, so deleting the record later
+    is caught)."""
+    identity = store.meta_doc("identity")
+    if not isinstance(identity, dict) or not identity.get("AccountId") or not identity.get("Region"):
+        raise KMSInternalException(
+            f"integrity check failed for {store.path}: its sealed identity (account and region) is missing; the "
+            "HSM file was modified outside kmstui (restore it from a backup)")
+    if store.meta_raw(rowsets.META_NAME) is None and not identity.get("RowSets"):
+        with store.transaction():
+            store.reseal_rowsets()
+            identity = {**identity, "RowSets": 1}
+            store.set_meta_doc("identity", identity)
+    store.check_row_counts()
+    return identity
 
 
 def audit_path(hsm_path) -> "os.PathLike":

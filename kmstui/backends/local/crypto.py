@@ -10,7 +10,7 @@ from kmstui.backends.local import blob as blobfmt
 from kmstui.backends.local import keymaterial as km
 from kmstui.backends.local.core import LocalCore, operation
 from kmstui.errors import (IncorrectKeyException, InvalidCiphertextException, InvalidKeyUsageException,
-                           KMSInvalidStateException, NotFoundException, UnsupportedOperationException,
+                           KMSInternalException, KMSInvalidStateException, NotFoundException, UnsupportedOperationException,
                            ValidationException)
 
 MAX_PLAINTEXT = 4096
@@ -34,13 +34,20 @@ class CryptoMixin(LocalCore):
                 f"{doc['KeySpec']} with KeyUsage {doc['KeyUsage']}")
 
     def _material_of(self, doc: dict[str, Any], version: int | None = None) -> bytes:
+        """The material of a version the key has; a version it never had is the ciphertext's fault, a version
+        it has whose sealed row is gone is the file's (tampering)."""
         version = doc["Version"] if version is None else version
-        material = self._get_material(doc["KeyId"], version) if version else None
-        if material is None:
-            if not doc["Version"]:
-                raise KMSInvalidStateException(f"key '{self.key_arn(doc['KeyId'])}' has no key material (PendingImport)")
+        if not doc["Version"]:
+            raise KMSInvalidStateException(f"key '{self.key_arn(doc['KeyId'])}' has no key material (PendingImport)")
+        if not 1 <= version <= doc["Version"]:
             raise InvalidCiphertextException(f"the ciphertext names version {version} of key "
                                              f"'{self.key_arn(doc['KeyId'])}', which does not exist")
+        material = self._get_material(doc["KeyId"], version)
+        if material is None:
+            raise KMSInternalException(
+                f"integrity check failed for key '{self.key_arn(doc['KeyId'])}': the sealed material of its "
+                f"version {version} is missing from {self.path} (the HSM file was modified outside kmstui; "
+                "restore it from a backup)")
         return material
 
     # -- encrypt side -----------------------------------------------------------------------------

@@ -146,7 +146,7 @@ def rsa_decrypt(material: bytes, algorithm: str, ciphertext: bytes) -> bytes:
 def _sig_parts(s: Spec, algorithm: str):
     if algorithm not in s.signing_algorithms(SIGN_VERIFY):
         raise InvalidKeyUsageException(
-            f"SigningAlgorithm {algorithm} is not valid for a {s.name} key; use one of {', '.join(s.signing_algorithms(SIGN_VERIFY))}")
+            f"SigningAlgorithm {algorithm} is not valid for {s.name} keys; use one of {', '.join(s.signing_algorithms(SIGN_VERIFY))}")
     return _HASHES[algorithm[-7:]]()
 
 
@@ -191,7 +191,7 @@ def verify(s: Spec, material: bytes, algorithm: str, message: bytes, message_typ
 # -- HMAC -----------------------------------------------------------------------------------------
 def _check_mac_alg(s: Spec, algorithm: str) -> str:
     if algorithm != s.mac_algorithm:
-        raise InvalidKeyUsageException(f"MacAlgorithm {algorithm} is not valid for a {s.name} key; use {s.mac_algorithm}")
+        raise InvalidKeyUsageException(f"MacAlgorithm {algorithm} is not valid for {s.name} keys; use {s.mac_algorithm}")
     return _MAC_DIGEST[algorithm]
 
 

@@ -10,8 +10,8 @@ from typing import Any
 from kmstui.backends.local import keymaterial as km
 from kmstui.backends.local.core import (DAY, DISABLED, ENABLED, PENDING_DELETION, PENDING_IMPORT, LocalCore,
                                         operation, ts)
-from kmstui.errors import (AlreadyExistsException, InvalidAliasNameException, InvalidMarkerException,
-                           KMSInvalidStateException, MalformedPolicyDocumentException, NotFoundException,
+from kmstui.errors import (AccessDeniedException, AlreadyExistsException, InvalidAliasNameException,
+                           InvalidMarkerException, KMSInternalException, KMSInvalidStateException, MalformedPolicyDocumentException, NotFoundException,
                            TagException, UnsupportedOperationException, ValidationException)
 
 _ALIAS_NAME = re.compile(r"^alias/[a-zA-Z0-9/_-]{1,250}$")
@@ -53,6 +53,12 @@ def check_tags(tags: Any) -> dict[str, str]:
             raise TagException(f"tag key '{key}' uses the reserved 'aws:' prefix")
         out[key] = value
     return out
+
+
+def key_type(doc: dict[str, Any]) -> str:
+    """KMS's key type for UpdateAlias: symmetric, asymmetric (RSA and ECC alike) or HMAC."""
+    kind = km.SPECS[doc["KeySpec"]].kind
+    return {"aes": "a symmetric", "hmac": "an HMAC"}.get(kind, "an asymmetric")
 
 
 def _page(items: list, limit: Any, marker: Any, max_limit: int = 1000) -> tuple[list, dict[str, Any]]:
@@ -151,19 +157,38 @@ class KeysMixin(LocalCore):
         return {"Keys": [{"KeyId": k, "KeyArn": self.key_arn(k)} for k in page], **extra}
 
     def list_key_metadata(self) -> list[dict[str, Any]]:
-        """All keys' metadata with aliases joined in, in one pass over the store (for `key list`)."""
+        """All keys' metadata with aliases joined in, in one pass over the store (for `key list`).
+
+        As in KMS, kms:ListKeys shows every key's id and ARN; the rest of a key's metadata needs
+        kms:DescribeKey on that key, and the alias names kms:ListAliases. A key the caller may not describe
+        is listed as ListKeys shows it ({KeyId, KeyArn}), never refused and never shown in full."""
         self.apply_due_events()
         if self.authorizer is not None:
             self.authorizer(self, "kms:ListKeys", None, {})
         aliases: dict[str, list[str]] = {}
-        for name, doc, mac in self.store.conn.execute("SELECT name, doc, mac FROM aliases ORDER BY name"):
-            aliases.setdefault(self.store.open_doc("aliases", name, doc, mac)["TargetKeyId"], []).append(name)
+        if self._allowed("kms:ListAliases", None):
+            for name, doc, mac in self.store.conn.execute("SELECT name, doc, mac FROM aliases ORDER BY name"):
+                aliases.setdefault(self.store.open_doc("aliases", name, doc, mac)["TargetKeyId"], []).append(name)
         out = []
-        for key_id, doc, mac in self.store.conn.execute("SELECT key_id, doc, mac FROM keys ORDER BY created, key_id"):
-            md = self.key_metadata(self.store.open_doc("keys", key_id, doc, mac))
+        rows = self.store.conn.execute("SELECT key_id, doc, mac FROM keys ORDER BY created, key_id").fetchall()
+        for key_id, doc, mac in rows:
+            key_doc = self.store.open_doc("keys", key_id, doc, mac)
+            if not self._allowed("kms:DescribeKey", key_doc):
+                out.append({"KeyId": key_id, "KeyArn": self.key_arn(key_id)})
+                continue
+            md = self.key_metadata(key_doc)
             md["Aliases"] = aliases.get(key_id, [])
             out.append(md)
         return out
+
+    def _allowed(self, action: str, key_doc: dict[str, Any] | None) -> bool:
+        if self.authorizer is None:
+            return True
+        try:
+            self.authorizer(self, action, key_doc, {})
+        except AccessDeniedException:
+            return False
+        return True
 
     # -- state ------------------------------------------------------------------------------------
     def _set_state(self, ref: str, action: str, allowed: tuple[str, ...], new_state: str) -> dict:
@@ -281,9 +306,11 @@ class KeysMixin(LocalCore):
             old = self._alias_doc(name)
             old_key = self._key(old["TargetKeyId"], "kms:UpdateAlias")
             doc = self._alias_target(TargetKeyId)
-            if (old_key["KeySpec"], old_key["KeyUsage"]) != (doc["KeySpec"], doc["KeyUsage"]):
-                raise ValidationException("an alias can only move to a key of the same key spec and usage "
-                                          f"({old_key['KeySpec']}, {old_key['KeyUsage']})")
+            if (key_type(old_key), old_key["KeyUsage"]) != (key_type(doc), doc["KeyUsage"]):
+                raise ValidationException(
+                    f"an alias can only move to a key of the same type and key usage: alias '{name}' points to "
+                    f"{key_type(old_key)} key with usage {old_key['KeyUsage']}, the new key is {key_type(doc)} key with "
+                    f"usage {doc['KeyUsage']} (delete the alias and create it again to change that)")
             self._write_alias(name, doc["KeyId"], old["CreationDate"])
         return {}
 
@@ -350,8 +377,11 @@ class KeysMixin(LocalCore):
         """The verified key policy text (for the authorization engine)."""
         row = self.store.conn.execute("SELECT doc, mac FROM policies WHERE key_id=? AND name='default'",
                                       (key_id,)).fetchone()
-        if row is None:
-            return default_policy(self.account_id)
+        if row is None:  # every key gets its policy row in the transaction that creates it
+            raise KMSInternalException(
+                f"integrity check failed for key '{self.key_arn(key_id)}': its key policy row is missing from "
+                f"{self.path} (the HSM file was modified outside kmstui); refusing to fall back to the default "
+                "policy (restore the file from a backup)")
         return self.store.open_doc("policies", f"{key_id}/default", row[0], row[1])
 
     @operation("GetKeyPolicy", read_only=True)

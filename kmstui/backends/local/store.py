@@ -23,6 +23,7 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any, Iterator
 
+from kmstui.backends.local import rowsets
 from kmstui.errors import ConfigError, DependencyTimeoutException, KMSError, KMSInternalException
 
 FORMAT = "kmstui-hsm/1"
@@ -68,6 +69,7 @@ class Store:
         self._mac_key: bytes | None = None
         self._depth = 0
         self._verified: dict[tuple[str, str], tuple[bytes, bytes, Any]] = {}
+        self._pending: dict[str, list[int]] = {}  # row-set changes of the open transaction (rowsets.py)
 
     # -- opening and creating ---------------------------------------------------------------------
     @staticmethod
@@ -140,17 +142,19 @@ class Store:
             conn = cls._connect(path)
             conn.execute("PRAGMA journal_mode=WAL")
             store = cls(path, conn)
-            if mac_key is not None:
-                store.attach_keys(mac_key)
             with store.transaction():
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                if mac_key is not None:
+                    store.attach_keys(mac_key)
                 conn.execute("INSERT INTO meta(name, value) VALUES ('format', ?)", (FORMAT.encode(),))
                 for name, value in meta.items():
                     conn.execute("INSERT INTO meta(name, value) VALUES (?, ?)", (name, value))
                 for name, doc in (docs or {}).items():
                     store.set_meta_doc(name, doc)
+                if mac_key is not None:
+                    store.set_meta_raw(rowsets.META_NAME, rowsets.seal(store._rowsets_key, rowsets.empty()))
         except BaseException:
             with contextlib.suppress(OSError):
                 for suffix in ("", "-wal", "-shm"):
@@ -178,10 +182,14 @@ class Store:
         except sqlite3.Error as exc:
             raise self._failure(exc) from None
         self._depth = 1
+        self._pending.clear()
         try:
             yield self.conn
+            if self._pending:
+                self._fold_pending()
         except BaseException as exc:
             self._depth = 0
+            self._pending.clear()
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
@@ -195,13 +203,15 @@ class Store:
                 self.conn.execute("ROLLBACK")
             raise self._failure(exc) from None
 
-    def _failure(self, exc: sqlite3.Error) -> KMSError:
-        """A KMS-named, one-line error for a write that SQLite refused; nothing was changed."""
+    def _failure(self, exc: sqlite3.Error, *, writing: bool = True) -> KMSError:
+        """A KMS-named, one-line error for a statement that SQLite refused; nothing was changed."""
         text = str(exc)
         if "locked" in text or "busy" in text:
             return DependencyTimeoutException(
                 f"the HSM file {self.path} stayed locked by another process for {BUSY_TIMEOUT_MS // 1000} s; "
                 "nothing was changed, try again")
+        if not writing:
+            return KMSInternalException(f"could not read the HSM file {self.path} ({text}); nothing was changed")
         return KMSInternalException(f"could not write the HSM file {self.path} ({text}); nothing was changed")
 
     @property
@@ -218,8 +228,73 @@ class Store:
 
     # -- authenticated rows -----------------------------------------------------------------------
     def attach_keys(self, mac_key: bytes) -> None:
+        """Authenticate rows with `mac_key` from now on, and track row-set changes of this connection."""
         self._mac_key = mac_key
+        self._rowsets_key = rowsets.integrity_key(mac_key)
         self._verified.clear()
+        self.conn.create_function("kmstui_row", 4, self._row_changed, deterministic=False)
+        self.conn.execute("PRAGMA recursive_triggers=ON")  # so INSERT OR REPLACE reports the row it replaces
+        for statement in rowsets.trigger_sql():
+            self.conn.execute(statement)
+
+    # -- sealed row sets (rowsets.py) ---------------------------------------------------------------
+    def _row_changed(self, table: str, name: Any, old: bytes | None, new: bytes | None) -> None:
+        if not self._depth:
+            raise RuntimeError("a covered row changed outside a transaction")
+        delta = self._pending.setdefault(table, [0, 0])
+        if old is not None:
+            delta[0] -= 1
+            delta[1] -= rowsets.contribution(self._mac_key, table, str(name), old)
+        if new is not None:
+            delta[0] += 1
+            delta[1] += rowsets.contribution(self._mac_key, table, str(name), new)
+
+    def _fold_pending(self) -> None:
+        record = self.rowsets_record()
+        for table, (count, total) in self._pending.items():
+            record[table] = [record[table][0] + count, (record[table][1] + total) % rowsets.MODULUS]
+        self._pending.clear()
+        self.set_meta_raw(rowsets.META_NAME, rowsets.seal(self._rowsets_key, record))
+
+    def rowsets_record(self) -> dict[str, list]:
+        """The sealed row-set record; KMSInternalException if it is missing or was edited."""
+        raw = self.meta_raw(rowsets.META_NAME)
+        record = rowsets.unseal(self._rowsets_key, raw) if raw is not None else None
+        if record is None:
+            raise KMSInternalException(
+                f"integrity check failed for the sealed row-set record of {self.path}: it is "
+                f"{'missing' if raw is None else 'damaged'} (the HSM file was modified outside kmstui); run "
+                "'kmstui hsm verify', then restore from a backup or accept the file as it is")
+        return record
+
+    def check_row_counts(self, tables: tuple[str, ...] = rowsets.CHECKED_ON_OPEN) -> None:
+        """The cheap check made on opening: these tables have as many rows as the sealed record says (a
+        deleted grant, IAM policy or alias row, or a deleted one put back, is refused at once). Tables with
+        a row per key are not counted here (that would cost milliseconds on a 100,000-key file): a key whose
+        policy or material row is missing is refused when used, and `hsm verify` counts everything."""
+        try:
+            self.conn.execute("BEGIN")
+            try:
+                record = self.rowsets_record()
+                counts = {t: self.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+            finally:
+                self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._failure(exc, writing=False) from None
+        wrong = [f"{t}: {counts[t]} row(s), sealed record says {record[t][0]}"
+                 for t in tables if counts[t] != record[t][0]]
+        if wrong:
+            raise KMSInternalException(
+                f"integrity check failed for {self.path}: rows were deleted or added outside kmstui "
+                f"({'; '.join(wrong)}); run 'kmstui hsm verify' for details, then restore from a backup or "
+                "accept the file as it is with 'kmstui hsm verify --accept'")
+
+    def reseal_rowsets(self) -> dict[str, list]:
+        """Record the rows as they are now (`hsm verify --accept`, and adopting files made before the record
+        existed). Call inside a transaction."""
+        record, _dupes = rowsets.scan(self.conn, self._mac_key)
+        self.set_meta_raw(rowsets.META_NAME, rowsets.seal(self._rowsets_key, record))
+        return record
 
     def mac(self, table: str, pk: str, payload: bytes) -> bytes:
         if self._mac_key is None:

@@ -77,7 +77,7 @@ def create_hsm(path: Path, passphrase: str, *, account_id: str | None = None, re
         slots.append(seal.keyring_slot(root, file_id))
     store = Store.create(path, {"file_id": file_id.encode(), "slots": json.dumps(slots).encode(), "check": keys.check},
                          mac_key=keys.mac,
-                         docs={"identity": {"AccountId": account_id, "Region": region, "Created": time.time()},
+                         docs={"identity": {"AccountId": account_id, "Region": region, "Created": time.time(), "RowSets": 1},
                                "audit_head": {"seq": 0, "hash": GENESIS}})
     from kmstui.backends.local.core import audit_path
 

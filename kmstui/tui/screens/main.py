@@ -107,13 +107,14 @@ class MainScreen(Screen):
 
     @on(KeyTable.Highlighted)
     def _highlighted(self, event: KeyTable.Highlighted) -> None:
-        detail = self.query_one(KeyDetail)
-        if event.row is not (detail.row if detail.row else None):
-            detail.show_key(event.row)
+        for detail in self.query(KeyDetail):
+            if event.row is not detail.row:
+                detail.show_key(event.row)
 
     @on(KeyTable.Selected)
     def _selected(self, event: KeyTable.Selected) -> None:
-        self.query_one(KeyDetail).focus()
+        for detail in self.query(KeyDetail):
+            detail.focus()
 
     @on(KeysLoaded)
     def _keys_loaded(self, event: KeysLoaded) -> None:
@@ -122,7 +123,8 @@ class MainScreen(Screen):
         if event.select:
             table.select_key(event.select)
         self.query_one(StatusHeader).keys = len(event.keys)
-        self.query_one(KeyDetail).show_key(table.current_row)
+        for detail in self.query(KeyDetail):  # absent until mounted (lazily, after the first frame)
+            detail.show_key(table.current_row)
 
     @on(RotationLoaded)
     def _rotation_loaded(self, event: RotationLoaded) -> None:
@@ -141,7 +143,8 @@ class MainScreen(Screen):
 
     @on(DetailLoaded)
     def _detail_loaded(self, event: DetailLoaded) -> None:
-        self.query_one(KeyDetail).show_data(event.tab, event.key_id, event.data)
+        for detail in self.query(KeyDetail):
+            detail.show_data(event.tab, event.key_id, event.data)
 
     @on(Console.Submitted)
     def _console(self, event: Console.Submitted) -> None:
@@ -157,10 +160,10 @@ class MainScreen(Screen):
 
     @on(CommandFinished)
     def _finished(self, event: CommandFinished) -> None:
-        console = self.query_one(Console)
-        if event.origin != "console":
-            console.show_output(f"› {' '.join(event.words[:2])} …", None)
-        console.show_output(event.text, event.result.message)
+        for console in self.query(Console):
+            if event.origin != "console":
+                console.show_output(f"› {' '.join(event.words[:2])} …", None)
+            console.show_output(event.text, event.result.message)
         if event.mutates or (event.path[:1] in (("use",), ("hsm",), ("refresh",))):
             self.app.load_keys(select=_created_key_id(event))
         if event.path[:2] == ("theme", "use"):
@@ -168,8 +171,8 @@ class MainScreen(Screen):
 
     @on(CommandFailed)
     def _failed(self, event: CommandFailed) -> None:
-        console = self.query_one(Console)
-        console.show_error(event.error, event.code)
+        for console in self.query(Console):
+            console.show_error(event.error, event.code)
         if event.origin != "console":
             self.app.notify(event.error, title=event.code, severity="error", markup=False)
 

@@ -60,9 +60,6 @@ class PassphraseModal(_Modal):
                 yield Button("Cancel", id="cancel")
                 yield Button("OK", id="ok", variant="primary")
 
-    def on_mount(self) -> None:
-        self.query_one("#secret", Input).focus()
-
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "secret" and self.confirm:
@@ -105,9 +102,6 @@ class ConfirmModal(_Modal):
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(self.action, id="confirm", variant="error", disabled=True)
-
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
 
     def action_cancel(self) -> None:
         self.dismiss(False)
@@ -152,9 +146,6 @@ class NewHsmModal(_Modal):
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Create", id="ok", variant="primary")
-
-    def on_mount(self) -> None:
-        self.query_one("#secret", Input).focus()
 
     @on(Input.Submitted, "#secret")
     def _next(self) -> None:
@@ -203,9 +194,6 @@ class CreateKeyModal(_Modal):
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Create", id="ok", variant="primary")
-
-    def on_mount(self) -> None:
-        self.query_one("#alias", Input).focus()
 
     def words(self) -> list[str] | None:
         alias = self.query_one("#alias", Input).value.strip()

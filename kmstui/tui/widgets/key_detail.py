@@ -145,6 +145,12 @@ destructive ones ask you to type the alias or key id. In read-only mode they are
         if self.session.options.read_only:
             for widget in self.query(".mutating"):
                 widget.disabled = True
+        # Mounted after the first frame: catch up with the key the table already shows.
+        from kmstui.tui.widgets.key_table import KeyTable
+
+        for table in self.screen.query(KeyTable):
+            if table.rows:
+                self.show_key(table.current_row)
 
     # -- loading ------------------------------------------------------------------------------------
     def show_key(self, row: KeyRow | None) -> None:

@@ -68,9 +68,6 @@ class PolicyDiffModal(ModalScreen[bool]):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button("Save policy", id="confirm", variant="error", disabled=True)
 
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
-
     def action_cancel(self) -> None:
         self.dismiss(False)
 

@@ -155,3 +155,51 @@ def test_disabled_key_does_not_rotate_until_enabled(hsm):
     hsm.enable_key(KeyId=key)
     hsm.encrypt(KeyId=key, Plaintext=b"x")
     assert len(hsm.list_key_rotations(KeyId=key)["Rotations"]) == 1
+
+
+def test_update_alias_needs_the_same_key_type_and_usage_not_the_same_spec(hsm):
+    """AWS UpdateAlias: both keys symmetric, both asymmetric or both HMAC, with the same key usage."""
+    rsa2 = hsm.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    rsa4 = hsm.create_key(KeySpec="RSA_4096", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    ecc = hsm.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    rsa_enc = hsm.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+    sym = hsm.create_key()["KeyMetadata"]["KeyId"]
+    mac = hsm.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
+    hsm.create_alias(AliasName="alias/signer", TargetKeyId=rsa2)
+    hsm.update_alias(AliasName="alias/signer", TargetKeyId=rsa4)
+    hsm.update_alias(AliasName="alias/signer", TargetKeyId=ecc)
+    with pytest.raises(ValidationException, match="same type and key usage.*usage ENCRYPT_DECRYPT"):
+        hsm.update_alias(AliasName="alias/signer", TargetKeyId=rsa_enc)
+    hsm.create_alias(AliasName="alias/data", TargetKeyId=sym)
+    with pytest.raises(ValidationException, match="a symmetric key .* an HMAC key"):
+        hsm.update_alias(AliasName="alias/data", TargetKeyId=mac)
+    with pytest.raises(ValidationException, match="same type"):
+        hsm.update_alias(AliasName="alias/data", TargetKeyId=rsa_enc)
+    assert hsm.describe_key(KeyId="alias/data")["KeyMetadata"]["KeyId"] == sym
+
+
+def test_algorithm_errors_name_the_spec_without_a_wrong_article(hsm):
+    ecc = hsm.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    mac = hsm.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
+    with pytest.raises(Exception, match=r"not valid for ECC_NIST_P256 keys") as info:
+        hsm.sign(KeyId=ecc, Message=b"m", SigningAlgorithm="RSASSA_PSS_SHA_256")
+    assert " a ECC" not in str(info.value)
+    with pytest.raises(Exception, match=r"not valid for HMAC_256 keys"):
+        hsm.generate_mac(KeyId=mac, Message=b"m", MacAlgorithm="HMAC_SHA_512")
+
+
+def test_missing_key_policy_row_is_tampering_not_the_default_policy(hsm):
+    """Deleting a restrictive policy row must not widen access to the default (root kms:*) policy."""
+    import sqlite3
+
+    from kmstui.errors import KMSInternalException
+
+    key = hsm.create_key()["KeyMetadata"]["KeyId"]
+    conn = sqlite3.connect(str(hsm.path))
+    conn.execute("DELETE FROM policies WHERE key_id=?", (key,))
+    conn.commit()
+    conn.close()
+    with pytest.raises(KMSInternalException, match="key policy row is missing"):
+        hsm.get_key_policy(KeyId=key)
+    with pytest.raises(KMSInternalException, match="key policy row is missing"):
+        hsm.encrypt(KeyId=key, Plaintext=b"x")  # the authorizer reads the policy: refused, not allowed

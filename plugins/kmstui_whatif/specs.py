@@ -1,0 +1,79 @@
+"""Specs of the whatif plugin's commands (`whatif`, `policy test|matrix|lint|diff`): arguments, summaries and
+help, which parsing, help and completion need.
+
+Handlers are named by string and live in commands.py, matrix.py and lintdiff.py, which (with kmstui.authz
+behind them) are imported only when one of these commands runs.
+"""
+
+from __future__ import annotations
+
+from kmstui.commands.args import CONTEXT, GRANT_TOKENS
+from kmstui.commands.registry import Arg
+
+KEY_ID = Arg("--key-id", "read the key policy and grants of this key from its backend (opens the backend)",
+             complete="key", metavar="KEY")
+KEY_POLICY = Arg("--key-policy", "key policy JSON file (no backend is opened)", complete="file", metavar="FILE")
+KEY_ARN = Arg("--key-arn", "key ARN to evaluate against when working from files (default: a key of the "
+              "account the policy delegates to)", metavar="ARN")
+IAM_POLICY = Arg("--iam-policy", "the caller's IAM identity policy JSON file (repeatable)", repeat=True,
+                 complete="file", metavar="FILE")
+GRANTS_FILE = Arg("--grants", "grants JSON file (ListGrants output or a list of grants)", complete="file",
+                  metavar="FILE")
+
+
+def register(registry) -> None:
+    registry.command("whatif", "Would AWS KMS allow this request? The decision and its full trace", [
+        KEY_ID, KEY_POLICY, KEY_ARN, IAM_POLICY, GRANTS_FILE,
+        Arg("--principal", "the caller: IAM ARN or service principal", complete="principal", metavar="ARN"),
+        Arg("--action", "the KMS action, e.g. kms:Decrypt", metavar="ACTION"),
+        Arg("--caller-account", "the caller's account when the principal does not show it", metavar="ACCOUNT"),
+        CONTEXT,
+        Arg("--condition", "another condition key KEY=VALUE (repeatable; VALUE may be a JSON list), e.g. "
+            "kms:ViaService=s3.us-east-1.amazonaws.com or aws:SourceIp=10.0.0.1", repeat=True, metavar="K=V"),
+        Arg("--grant-request", "CreateGrant body (JSON text or file) when --action is kms:CreateGrant",
+            metavar="JSON|FILE"),
+        Arg("--target-grant-id", "the grant a RetireGrant/RevokeGrant names", metavar="GRANT_ID"),
+        GRANT_TOKENS,
+        Arg("--scenario", "evaluate the scenarios in FILE instead (repeatable)", repeat=True, complete="file",
+            metavar="FILE"),
+    ], needs_backend=False, examples=[
+        "whatif --key-policy policy.json --principal arn:aws:iam::111122223333:role/App --action kms:Decrypt "
+        "--context app=web",
+        "whatif --key-id alias/app --principal arn:aws:iam::111122223333:user/bob --action kms:Encrypt",
+        "whatif --scenario samples/policies/default-key-policy.scenario.json --output json",
+    ], description="Decide a request exactly as AWS KMS would (key policy, identity policies, grants, "
+                   "cross-account rules, conditions) and show why. File-only use never opens a key store.",
+       handler="kmstui_whatif.commands:cmd_whatif")
+    registry.command("policy test", "Run scenario files (*.scenario.json) as policy unit tests; exit 1 on failure", [
+        Arg("paths", "scenario files or folders (every *.scenario.json below)", nargs="+", complete="file",
+            metavar="PATH"),
+        Arg("--verbose", "also list passing scenarios", flag=True, aliases=("-v",)),
+    ], needs_backend=False, examples=["policy test samples/", "policy test my.scenario.json --output json"],
+       handler="kmstui_whatif.commands:cmd_test")
+    registry.command("policy matrix", "Who can do what with a key: principals x KMS actions (conditional marked)", [
+        KEY_ID, KEY_POLICY, KEY_ARN, GRANTS_FILE,
+        Arg("--principal", "also evaluate this principal (repeatable)", repeat=True, complete="principal",
+            metavar="ARN"),
+        Arg("--actions", "only these actions, comma-separated (e.g. Decrypt,Encrypt,PutKeyPolicy)", metavar="LIST"),
+    ], needs_backend=False, examples=["policy matrix --key-policy policy.json", "policy matrix --key-id alias/app"],
+       handler="kmstui_whatif.matrix:cmd_matrix")
+    registry.command("policy lint", "Find risky patterns in a key policy (with explanation and fix); exit 1 on errors", [
+        Arg("file", "key policy JSON file", nargs="?", complete="file", metavar="FILE"),
+        KEY_ID, GRANTS_FILE,
+        Arg("--key-account", "the key's account (default: from the key, or the policy's root statement)",
+            metavar="ACCOUNT"),
+        Arg("--principal", "who will set the policy, for the lockout check (default: the account root)",
+            complete="principal", metavar="ARN"),
+        Arg("--fail-on", "exit 1 on errors only, or on warnings too", choices=("error", "warning"), default="error"),
+    ], needs_backend=False, examples=["policy lint policy.json", "policy lint --key-id alias/app"],
+       handler="kmstui_whatif.lintdiff:cmd_lint")
+    registry.command("policy diff", "Replay recorded requests against a proposed policy; list decisions that change", [
+        Arg("--proposed", "the proposed key policy JSON file", required=True, complete="file", metavar="FILE"),
+        KEY_ID, KEY_POLICY, KEY_ARN, IAM_POLICY, GRANTS_FILE,
+        Arg("--requests", "'audit' (the local HSM audit log) or files of CloudTrail events / log files / "
+            "scenarios", nargs=None, repeat=True, metavar="audit|FILE"),
+        Arg("--fail-on-change", "exit 1 when any decision changes (for CI)", flag=True),
+    ], needs_backend=False, examples=[
+        "policy diff --proposed new.json --key-id alias/app --requests audit",
+        "policy diff --proposed new.json --key-policy current.json --requests cloudtrail.json.gz",
+    ], handler="kmstui_whatif.lintdiff:cmd_diff")
