@@ -21,12 +21,19 @@ from kmstui.commands.render import choose_format, render
 from kmstui.errors import ConfigError, KmstuiError
 from kmstui.tui import loaders
 from kmstui.tui.messages import CommandFailed, CommandFinished, KeysLoaded
-from kmstui.tui.palette import RegistryCommands, ScreenCommands, ThemeCommands
 from kmstui.tui.runner import Answer, BackendThread, describe_error
-from kmstui.tui.screens.help import HelpScreen
 from kmstui.tui.screens.main import MainScreen
 from kmstui.tui.screens.modals import ConfirmModal, NewHsmModal, PassphraseModal
 from kmstui.tui.theming import VARIABLE_DEFAULTS, install_themes, kmstui_theme_names
+
+
+def _palette(name: str) -> Callable[[], type]:
+    def provider() -> type:
+        from kmstui.tui import palette
+
+        return getattr(palette, name)
+
+    return provider
 
 
 @dataclass
@@ -42,7 +49,8 @@ class PluginScreen:
 
 class KmstuiApp(App):
     TITLE = "kmstui"
-    COMMANDS = App.COMMANDS | {RegistryCommands, ThemeCommands, ScreenCommands}
+    # Callables, so the palette's modules load when it first opens rather than at start-up.
+    COMMANDS = App.COMMANDS | {_palette("RegistryCommands"), _palette("ThemeCommands"), _palette("ScreenCommands")}
     BINDINGS = [
         Binding("f1", "help", "Help", id="app.help"),
         Binding("question_mark", "help", "Help", show=False, id="app.help-alt"),
@@ -283,6 +291,8 @@ class KmstuiApp(App):
             self.pop_screen()
 
     def action_help(self) -> None:
+        from kmstui.tui.screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen.focused, self.screen))
 

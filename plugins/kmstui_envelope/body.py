@@ -148,7 +148,7 @@ def encrypt_body(suite: Suite, message_id: bytes, key: bytes, frame_length: int,
 
 # -- decryption ------------------------------------------------------------------------------------------
 class Sink:
-    """Where plaintext goes. `release` gets authenticated plaintext only. `unverified()` returns a writable
+    """Where plaintext goes. `pipe` gets authenticated plaintext only. `unverified()` returns a writable
     binary file nobody else can read yet (a temp file), used for segments verified only at their end.
 
     `private`: nobody can read what reaches `pipe` until the caller commits (an AtomicFile). A non-private

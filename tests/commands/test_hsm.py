@@ -183,3 +183,87 @@ def test_seal_in_a_session_drops_cached_key_objects(session, unsealed_hsm):
     assert keymaterial._aead.cache_info().currsize == 0
     assert keymaterial.private_key.cache_info().currsize == 0
     assert "local" not in session.open_backends()
+
+
+def _hsm_events(path):
+    from kmstui import audit
+
+    return [e for e in audit.read_events(path) if e.get("eventSource") == "hsm.kmstui.local"]
+
+
+def test_hsm_commands_are_audited_without_passphrases(cheap_kdf, monkeypatch, tmp_path):
+    from kmstui.backends.local.core import audit_path
+
+    monkeypatch.setenv("KMSTUI_PASSPHRASE", TEST_PASSPHRASE)
+    s = Session(load_plugins=False)
+    path = s.config.paths.data_dir / "hsm.kmstui"
+    try:
+        assert s.execute(["hsm", "init", "--account-id", "123456789012"]).data["Audited"] is True
+        assert s.execute(["hsm", "unseal", "--ttl", "60s"]).data["Audited"] is True
+        s.backend().create_key()
+        s.execute(["hsm", "backup", str(tmp_path / "b.kmstui")])
+        monkeypatch.setenv("KMSTUI_NEW_PASSPHRASE", "a brand new passphrase")
+        assert s.execute(["hsm", "change-passphrase"]).data["Audited"] is True
+        monkeypatch.setenv("KMSTUI_PASSPHRASE", "a brand new passphrase")
+        assert s.execute(["hsm", "restore", str(tmp_path / "b.kmstui"), "--yes"]).data["Audited"] is True
+        assert s.execute(["hsm", "seal", "--all"]).data["Audited"] is True  # key taken from the agent first
+    finally:
+        s.execute(["hsm", "seal", "--all"])
+        s.close()
+    events = _hsm_events(audit_path(path))
+    # the second seal had no key at hand (agent stopped; the restored file takes the old passphrase)
+    assert [e["eventName"] for e in events] == ["InitHsm", "UnsealHsm", "ChangeHsmPassphrase", "RestoreHsm",
+                                                "SealHsm"]
+    assert events[0]["requestParameters"]["accountId"] == "123456789012"
+    assert events[1]["requestParameters"] == {"ttlSeconds": 60, "unsealedWith": "env"}
+    assert events[0]["userIdentity"]["type"] == "LocalUser"
+    log = audit_path(path).read_text()
+    assert TEST_PASSPHRASE not in log and "a brand new passphrase" not in log
+    # the restored file is the backup (made before the passphrase change) but the log chain goes on intact
+    fresh = Session(load_plugins=False)
+    monkeypatch.setenv("KMSTUI_PASSPHRASE", TEST_PASSPHRASE)
+    assert fresh.execute(["audit", "verify"]).exit_code == 0
+    fresh.close()
+
+
+def test_seal_with_no_key_at_hand_records_nothing_and_says_so(unsealed_hsm, monkeypatch):
+    monkeypatch.delenv("KMSTUI_PASSPHRASE")
+    s = Session(load_plugins=False)
+    assert s.execute(["hsm", "seal"]).data["Audited"] is False
+    s.close()
+
+
+def test_verify_reports_tampering_naming_it_and_accept_reseals(session, unsealed_hsm):
+    import sqlite3
+
+    key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    unsealed_hsm.create_grant(KeyId=key, GranteePrincipal="arn:aws:iam::111122223333:role/App",
+                              Operations=["Decrypt"])
+    ok = session.execute(["hsm", "verify"])
+    assert ok.exit_code == 0 and ok.data["Valid"] and ok.data["Audited"]
+    conn = sqlite3.connect(str(unsealed_hsm.path))
+    conn.execute("DELETE FROM grants")
+    conn.commit()
+    conn.close()
+    bad = Session(load_plugins=False).execute(["hsm", "verify"])
+    assert bad.exit_code == 1 and bad.data["Problems"] == [
+        "grants: 1 grant row(s) missing (0 present, 1 sealed): deleted outside kmstui"]
+    assert "FAILED verification" in bad.message and "grants: 1 grant row(s) missing" in bad.message
+    accepted = Session(load_plugins=False).execute(["hsm", "verify", "--accept"])
+    assert accepted.exit_code == 0 and accepted.data["AcceptedRows"]["grants"] == 0
+    names = [e["eventName"] for e in _hsm_events(unsealed_hsm.audit.path)]
+    assert names == ["VerifyHsm", "VerifyHsm", "AcceptHsmState", "VerifyHsm"]
+
+
+def test_cli_verify_exit_codes(unsealed_hsm):
+    import sqlite3
+
+    unsealed_hsm.create_key()
+    unsealed_hsm.close()
+    assert run("hsm", "verify").returncode == 0
+    conn = sqlite3.connect(str(unsealed_hsm.path))
+    conn.execute("UPDATE keys SET deletion_due=1")
+    conn.commit()
+    conn.close()
+    result = run("hsm", "verify")
+    assert result.returncode == 1 and "due-time columns" in result.stdout + result.stderr

@@ -177,3 +177,25 @@ def test_audit_never_holds_plaintext(hsm):
     assert enc["requestParameters"]["encryptionContext"] == {"purpose": "audit-test"}
     assert enc["resources"][0]["ARN"] == key["Arn"] and enc["eventSource"] == "kms.amazonaws.com"
     assert enc["userIdentity"]["arn"] == "arn:aws:iam::111122223333:root"
+
+
+def test_missing_material_of_an_existing_version_is_tampering_not_a_bad_ciphertext(hsm):
+    import sqlite3
+
+    from kmstui.errors import KMSInternalException
+
+    key = hsm.create_key()["KeyMetadata"]["KeyId"]
+    old = hsm.encrypt(KeyId=key, Plaintext=b"v1")["CiphertextBlob"]
+    hsm.rotate_key_on_demand(KeyId=key)
+    conn = sqlite3.connect(str(hsm.path))
+    conn.execute("DELETE FROM material WHERE key_id=? AND version=1", (key,))
+    conn.commit()
+    conn.close()
+    hsm._material.clear()  # this process had it cached; another process would not
+    with pytest.raises(KMSInternalException, match="sealed material of its version 1 is missing"):
+        hsm.decrypt(CiphertextBlob=old)
+    # a ciphertext naming a version the key never had is still the caller's problem
+    parsed = blobfmt.parse(old)
+    forged = blobfmt.pack_header(parsed.key_id, 7, parsed.iv) + old[blobfmt.HEADER_LEN:]
+    with pytest.raises(InvalidCiphertextException, match="version 7"):
+        hsm.decrypt(CiphertextBlob=forged)
