@@ -21,11 +21,6 @@ def _size(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
-# A face that draws progress itself (the TUI) sets this to fn(label, done, total), and nothing is written to
-# stderr; raising from it cancels the operation (the output file is then never committed).
-observer = None
-
-
 class Progress:
     def __init__(self, total: int | None, label: str, stream: TextIO | None = None, *,
                  enabled: bool | None = None) -> None:
