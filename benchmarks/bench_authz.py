@@ -1,6 +1,6 @@
 """Decisions per second for a 10-statement key policy with conditions (target: >= 100,000/s on one core).
 
-Run by hand: /work/venv/bin/python benchmarks/bench_authz.py
+Run by hand: python benchmarks/bench_authz.py
 Peers measured side by side: the same engine with the policy recompiled per request (what a naive evaluator
 pays), and trace building (what `whatif` pays per request); ratios are printed against the target.
 """

@@ -6,7 +6,7 @@ Claims checked (issue 4):
 - kmstui's pkcs11 backend >= 0.8x raw python-pkcs11 on the same token (the wrapper is thin).
 AWS KMS through moto (HTTP on 127.0.0.1) is printed for reference; it is network-bound.
 
-Run: /work/venv/bin/python benchmarks/bench_backends.py [--seconds 0.5] [--rounds 5] [--no-aws]
+Run: python benchmarks/bench_backends.py [--seconds 0.5] [--rounds 5] [--no-aws]
 Everything lives in a temporary folder (HSM file, SoftHSM2 token, KMSTUI_HOME) removed at the end.
 """
 

@@ -1,6 +1,6 @@
 """Replay 1,000,000 recorded requests against a proposed key policy (target: <= 20 s on one core).
 
-Run by hand: /work/venv/bin/python benchmarks/bench_replay.py [N]
+Run by hand: python benchmarks/bench_replay.py [N]
 Writes N CloudTrail-shaped KMS events (the shape of kmstui's audit log: userIdentity, requestParameters with
 encryptionContext, resources) as JSON lines to a temporary file, then times `policy diff`'s engine path:
 read + parse every line, build the request, decide it under the current and the proposed policy, list
