@@ -18,7 +18,7 @@ from kmstui.backends.base import MUTATING_OPERATIONS, Backend
 from kmstui.commands.registry import GLOBAL_DESTS, Command, CommandRegistry, Result
 from kmstui.config import Config, Paths, Profile
 from kmstui.errors import ConfigError, UsageError
-from kmstui.plugins import PluginInfo, make_manager
+from kmstui.plugins import make_manager
 
 
 @dataclass

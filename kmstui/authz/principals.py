@@ -116,7 +116,7 @@ def check_principal_value(ptype: str, value: str, *, key_policy: bool) -> str | 
     if ptype not in ("AWS", "Service", "Federated", "CanonicalUser"):
         return f"unknown principal type '{ptype}' (use AWS, Service, Federated or CanonicalUser)"
     if value == "*":
-        return None if ptype == "AWS" else f"'*' is only allowed as {{\"AWS\": \"*\"}} or the bare string \"*\""
+        return None if ptype == "AWS" else "'*' is only allowed as {\"AWS\": \"*\"} or the bare string \"*\""
     if "*" in value or "?" in value:
         return f"'{value}': partial wildcards are not allowed in Principal; use \"*\" with a condition on aws:PrincipalArn"
     if ptype == "Service":

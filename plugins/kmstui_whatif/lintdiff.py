@@ -8,7 +8,6 @@ from typing import Any
 
 from kmstui.authz import PolicyError, evaluate, lint_policy
 from kmstui.authz.grants import GrantSet
-from kmstui.authz.policy import load_document
 from kmstui.authz.principals import ACCOUNT_RE
 from kmstui.authz.engine import _action, allowed_under
 from kmstui.authz.replay import diff, iter_requests, projection, request_key, statements_differ
