@@ -111,6 +111,7 @@ class KmstuiApp(App):
         for message in self.startup_messages + self.plugin_errors:
             self.notify(message, severity="warning", markup=False, timeout=8)
         if self.check_first_run and loaders.needs_first_run(self.session):
+            self.main_screen.set_header_note("no HSM yet: create it", self.session.profile().backend)
             self.push_screen(NewHsmModal(loaders.local_location(self.session),
                                          keyring_available=loaders.keyring_available()), self._first_run)
         else:
@@ -241,9 +242,11 @@ class KmstuiApp(App):
 
     def _first_run(self, answer: dict | None) -> None:
         if not answer:
+            self.main_screen.set_header_note("no HSM: create one with 'hsm init' in the console")
             self.notify("No HSM created. Create one later with the 'hsm init' command in the console.",
                         severity="warning", markup=False)
             return
+        self.main_screen.set_header_note("creating the HSM…")
         self.load_keys(before=lambda: loaders.create_local_hsm(self.session, answer["passphrase"], answer["keyring"]))
 
     # -- themes, screens, help ----------------------------------------------------------------------

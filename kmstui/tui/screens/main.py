@@ -37,6 +37,7 @@ Type to narrow the key table (all words must match alias, id, description, state
 
 
 class MainScreen(Screen):
+    AUTO_FOCUS = "#keys"
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="main.filter"),
         Binding("n", "new_key", "New key", id="main.new-key"),
@@ -56,6 +57,7 @@ class MainScreen(Screen):
     def __init__(self, session) -> None:
         super().__init__(id="main")
         self.session = session
+        self._note = ("", "")
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="status")
@@ -72,7 +74,9 @@ class MainScreen(Screen):
         header = self.query_one(StatusHeader)
         header.profile = self.session.profile_name
         header.read_only = self.session.options.read_only
-        self.query_one(KeyTable).focus()
+        header.note, header.backend = self._note
+        if self.is_current:  # a first-run modal may already be on top; never take its focus
+            self.query_one(KeyTable).focus()
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "new_key" and self.session.options.read_only:
@@ -140,6 +144,7 @@ class MainScreen(Screen):
         header = self.query_one(StatusHeader)
         header.profile = self.session.profile_name
         header.backend, header.location, header.sealed = event.kind, event.location, event.sealed
+        header.note = ""
 
     @on(DetailLoaded)
     def _detail_loaded(self, event: DetailLoaded) -> None:
@@ -169,8 +174,17 @@ class MainScreen(Screen):
         if event.path[:2] == ("theme", "use"):
             self.app.apply_theme_name(event.words[-1])
 
+    def set_header_note(self, note: str, backend: str = "") -> None:
+        """Say what the header should show instead of "connecting…" (kept until the header exists)."""
+        self._note = (note, backend or self._note[1])
+        for header in self.query(StatusHeader):
+            header.note, header.backend = self._note
+
     @on(CommandFailed)
     def _failed(self, event: CommandFailed) -> None:
+        header = self.query_one(StatusHeader)
+        if event.origin == "backend" and header.sealed is None:
+            header.note = "not connected (F5 retries)"
         for console in self.query(Console):
             console.show_error(event.error, event.code)
         if event.origin != "console":

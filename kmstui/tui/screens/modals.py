@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -15,15 +15,39 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 MODAL_CSS = """
 {name} {{ align: center middle; }}
 {name} > Vertical {{
-    width: 72; height: auto; max-height: 90%; padding: 1 2;
-    border: thick $primary; background: $surface;
+    width: 72; max-width: 100%; height: auto; max-height: 100%; padding: 0 2;
+    border: thick $primary; background: $surface; overflow-y: auto;
 }}
 {name} .title {{ text-style: bold; color: $primary; margin-bottom: 1; width: 100%; }}
 {name} .error {{ color: $error; height: auto; }}
 {name} Input, {name} Select {{ margin-bottom: 1; }}
-{name} .buttons {{ height: auto; align-horizontal: right; margin-top: 1; }}
+{name} .buttons {{ height: auto; align-horizontal: right; dock: bottom; background: $surface; }}
 {name} Button {{ margin-left: 2; }}
 """
+
+
+class FieldInput(Input):
+    """An Input whose keys follow focus. Enter moves to `next_field` at once (not after a message round
+    trip), and keys that were already queued here when focus moved are passed on to the focused widget, so
+    fast typing or a pasted burst never lands in the wrong field or is lost."""
+
+    def __init__(self, *args: Any, next_field: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.next_field = next_field
+
+    async def _on_key(self, event: events.Key) -> None:
+        focused = self.screen.focused
+        if focused is not None and focused is not self:
+            event.stop()
+            event.prevent_default()
+            focused.post_message(events.Key(event.key, event.character))
+            return
+        if event.key == "enter" and self.next_field:
+            event.stop()
+            event.prevent_default()
+            self.screen.set_focus(self.screen.query_one(f"#{self.next_field}"))
+            return
+        await super()._on_key(event)
 
 
 class _Modal(ModalScreen):
@@ -31,6 +55,15 @@ class _Modal(ModalScreen):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    async def _on_key(self, event: events.Key) -> None:
+        # Keys typed before AUTO_FOCUS took effect reach the screen itself: give them to the first field.
+        if self.focused is None and isinstance(self.AUTO_FOCUS, str) and event.is_printable:
+            target = self.query(self.AUTO_FOCUS).first()
+            if isinstance(target, Input):
+                event.stop()
+                self.set_focus(target)
+                target.post_message(events.Key(event.key, event.character))
 
     @on(Button.Pressed, "#cancel")
     def _cancelled(self) -> None:
@@ -52,7 +85,8 @@ class PassphraseModal(_Modal):
         with Vertical():
             yield Label(self.title_text, classes="title", markup=False)
             yield Label(self.prompt, markup=False)
-            yield Input(password=True, id="secret", placeholder="passphrase")
+            yield FieldInput(password=True, id="secret", placeholder="passphrase",
+                             next_field="again" if self.confirm else None)
             if self.confirm:
                 yield Input(password=True, id="again", placeholder="again, to confirm")
             yield Static("", id="error", classes="error", markup=False)
@@ -138,9 +172,10 @@ class NewHsmModal(_Modal):
             yield Label(f"No HSM file at {self.location}.", markup=False)
             yield Label("Its keys are sealed under a root key that this passphrase unlocks. "
                         "Nobody can recover a lost passphrase.")
-            yield Input(password=True, id="secret", placeholder="new passphrase")
+            yield FieldInput(password=True, id="secret", placeholder="new passphrase", next_field="again")
             yield Input(password=True, id="again", placeholder="the same passphrase again")
-            yield Checkbox("Also keep it in the system keyring (unseal without typing it)", id="keyring",
+            yield Checkbox("Also keep it in the system keyring" if self.keyring_available
+                           else "System keyring: not available on this machine", id="keyring",
                            disabled=not self.keyring_available)
             yield Static("", id="error", classes="error", markup=False)
             with Horizontal(classes="buttons"):

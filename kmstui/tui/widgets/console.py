@@ -104,7 +104,7 @@ Type any kmstui command, exactly as in the REPL (`key list`, `encrypt --key-id a
 """
 
     DEFAULT_CSS = """
-    Console { height: 12; border-top: solid $panel; }
+    Console { height: 30%; min-height: 5; max-height: 14; border-top: solid $panel; }
     Console RichLog { height: 1fr; background: $surface; }
     Console Input { border: none; height: 1; padding: 0 1; background: $panel; }
     Console Input:focus { border: none; }

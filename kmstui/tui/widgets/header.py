@@ -20,6 +20,7 @@ class StatusHeader(Widget):
     sealed: reactive[bool | None] = reactive(None)
     read_only = reactive(False)
     keys = reactive(-1)
+    note = reactive("")  # replaces "connecting…" when no connection is under way (first run, failure)
 
     def render(self) -> Text:
         theme = self.app.current_theme
@@ -37,7 +38,7 @@ class StatusHeader(Widget):
         elif self.sealed is False:
             text.append("unsealed", style=ok)
         else:
-            text.append("connecting…" if self.keys < 0 else "", style="dim")
+            text.append(self.note or ("connecting…" if self.keys < 0 else ""), style="dim")
         if self.read_only:
             text.append("  READ-ONLY", style=f"bold {warn}")
         if self.keys >= 0:
