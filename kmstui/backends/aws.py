@@ -18,8 +18,8 @@ import os
 from typing import Any
 
 from kmstui.backends.base import (
-    ALIASES, ASYMMETRIC, GRANTS, HMAC, IMPORT, KEY_POLICIES, KEY_STATE, OPERATIONS, ROTATION,
-    SCHEDULED_DELETION, TAGS, Backend, BackendInfo,
+    ALIASES, ASYMMETRIC, GRANTS, HMAC, IMPORT, KEY_POLICIES, KEY_STATE, OPERATION_CAPABILITY, OPERATIONS,
+    ROTATION, SCHEDULED_DELETION, TAGS, Backend, BackendInfo,
 )
 from kmstui.errors import KMS_EXCEPTIONS, ConfigError, DependencyTimeoutException, KMSError, UsageError, kms_error
 
@@ -235,8 +235,11 @@ def _forwarder(name: str):
     return op
 
 
+# Only what AWS KMS has: kmstui's own operations (stored identity policies) keep the base class's clear
+# UnsupportedOperationException instead of reaching botocore, which has no such method.
 for _name in OPERATIONS:
-    setattr(AwsBackend, _name, _forwarder(_name))
+    if OPERATION_CAPABILITY.get(_name, "") in AwsBackend.capabilities | {""}:
+        setattr(AwsBackend, _name, _forwarder(_name))
 
 
 def open_aws_backend(ctx) -> AwsBackend:

@@ -36,7 +36,7 @@ CONTEXT = Arg("--context", "encryption context pair KEY=VALUE (repeatable, or a 
               "ciphertext, the same pairs are needed to decrypt", aliases=("--encryption-context",),
               repeat=True, metavar="K=V")
 GRANT_TOKENS = Arg("--grant-token", "grant token to use for this request (repeatable)", repeat=True,
-                   metavar="TOKEN")
+                   metavar="TOKEN", secret=True)  # a bearer value: kept out of history like a passphrase
 IN = Arg("--in", "read the input bytes from PATH, or from standard input with '-'", complete="file",
          metavar="PATH|-")
 OUT = Arg("--out", "write the raw result bytes to PATH, or to standard output with '-' (without --out the "

@@ -53,8 +53,12 @@ def _probe(session, profile: Profile) -> dict[str, Any]:
         module = profile.get("module") or profile.get("library") or DEFAULT_MODULE
         ok = bool(module) and Path(str(module)).exists()
         label = profile.get("token_label") or profile.get("token") or ""
-        return {"Location": f"{module} {label}".strip(), "Reachable": ok,
-                "Note": "" if ok else "PKCS#11 module not found; set 'module' in the profile"}
+        note = "" if ok else "PKCS#11 module not found; set 'module' in the profile"
+        if ok and label:  # the token by label, read without a PIN or login
+            from kmstui.backends.pkcs11.token import probe
+
+            ok, note = probe(str(module), str(label))
+        return {"Location": f"{module} {label}".strip(), "Reachable": ok, "Note": note}
     if profile.backend == "aws":
         endpoint = profile.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL_KMS") or os.environ.get("AWS_ENDPOINT_URL")
         region = profile.get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""

@@ -50,6 +50,20 @@ def _principal_arn(arn: str) -> str:
     return arn
 
 
+def _attachable(arn: str) -> str:
+    """An ARN an identity policy can be attached to: an IAM user or role. A policy stored for a group, an
+    account root or a role session would never be read when deciding (group membership is not modelled,
+    the root has no identity policies, a session takes its role's), so it is refused rather than ignored."""
+    from kmstui.authz.principals import parse_caller
+
+    kind = parse_caller(_principal_arn(arn)).kind
+    if kind not in ("user", "role"):
+        hint = {"session": "attach it to the session's role (arn:aws:iam::ACCOUNT:role/NAME)",
+                "root": "the account root needs no identity policy"}.get(kind, "give an IAM user or role ARN")
+        raise UsageError(f"--principal: identity policies attach to IAM users and roles, not '{arn}'; {hint}")
+    return arn
+
+
 def _pretty(text: str) -> str:
     try:
         return json.dumps(json.loads(text), indent=2)
@@ -58,7 +72,7 @@ def _pretty(text: str) -> str:
 
 
 def cmd_put(session, args) -> Result:
-    principal = _principal_arn(args.principal)
+    principal = _attachable(args.principal)
     text = read_file(session, args.file, "--file").decode("utf-8", errors="replace")
     text = check_identity_policy(text, args.file)
     _backend(session).put_identity_policy(PrincipalArn=principal, PolicyName=args.name, PolicyDocument=text)

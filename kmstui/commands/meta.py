@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kmstui import __version__
+from kmstui.commands.args import OUT
 from kmstui.commands.registry import GLOBAL_ARGS, Arg, Command, Result, TableHint
 from kmstui.errors import UsageError
 
@@ -77,7 +78,7 @@ def command_help(registry, command: Command) -> str:
         notes.append("never opens a key store")
     if any(a.secret for a in command.args):
         notes.append("lines with secret values are never kept in the REPL history")
-    if any(a.name == "--out" for a in command.args):
+    if any(a is OUT for a in command.args):  # only the shared --out means "else print base64"; envelope's --out does not
         notes.append("without --out, binary results are printed base64-encoded in the output format")
     if command.plugin != "kmstui":
         notes.append(f"from plugin {command.plugin}")

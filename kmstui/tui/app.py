@@ -139,6 +139,11 @@ class KmstuiApp(App):
 
     def prompt_secret(self, prompt: str) -> str | None:
         """Session callback: a masked modal; the value goes straight back to the caller, nowhere else."""
+        if threading.get_ident() != self._thread_id and not self._closing:
+            try:
+                self.call_from_thread(self.main_screen.set_header_note, "sealed: waiting for the passphrase")
+            except RuntimeError:
+                return None
         return self._ask(PassphraseModal(prompt))
 
     def confirm_typed(self, prompt: str, expected: str) -> bool:
@@ -216,6 +221,13 @@ class KmstuiApp(App):
             return message
 
         self.call_backend(fetch, done, node=main, group="keys", description="list keys")
+
+    def switch_profile(self, name: str) -> None:
+        """Make `name` the active profile (as `use NAME` does) and reload the header and the key table."""
+        header = self.main_screen.query_one("#status")
+        header.profile, header.backend, header.location, header.sealed, header.keys = name, "", "", None, -1
+        header.note = ""
+        self.load_keys(before=lambda: self.session.use_profile(name))
 
     # loaders for the detail tabs: called by KeyDetail with the key id and the pane to answer
     def _load_tab(self, tab: str, key_id: str, node: Widget) -> None:

@@ -58,10 +58,13 @@ class ThemeCommands(Provider):
 
 
 class ScreenCommands(Provider):
-    """"open: TITLE" for the main view and each plugin screen."""
+    """"open: TITLE" for the main view and each plugin screen; "profile: NAME" for each other profile."""
 
     def _entries(self):
         yield "open: keys", self.app.action_show_keys, "the key table"
+        for name in self.app.session.config.profile_names():
+            if name != self.app.session.profile_name:
+                yield f"profile: {name}", partial(self.app.switch_profile, name), "switch to this profile"
         for entry in self.app.plugin_screens.values():
             yield f"open: {entry.title}", partial(self.app.open_plugin_screen, entry.name), f"from plugin {entry.plugin}"
 

@@ -129,3 +129,13 @@ def register_commands(registry):
                      [FACTS_ARG], needs_backend=False)(cmd_facts)
     registry.command("advise questions", "List the questions: ids, readable names, allowed answers, defaults",
                      [], needs_backend=False)(cmd_questions)
+
+
+@hookimpl
+def register_tui_screens(register):
+    def advisor_screen(app):
+        from kmstui_advisor.screens import AdvisorScreen
+
+        return AdvisorScreen(app.session)
+
+    register("advisor", "Advisor: KMS or CloudHSM?", advisor_screen, key="f6")

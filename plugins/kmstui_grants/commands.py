@@ -13,8 +13,8 @@ from typing import Any
 from kmstui.backends.base import GRANTS
 from kmstui.commands.args import is_alias
 from kmstui.commands.registry import Result, TableHint
-from kmstui.errors import UsageError
-from kmstui_grants.parsing import parse_constraints, parse_operations
+from kmstui.errors import AccessDeniedException, UsageError
+from kmstui_grants.parsing import parse_constraints, parse_name, parse_operations, parse_principal
 
 GRANTS_TABLE = TableHint(rows="Grants", columns=[
     ("GrantId", "GrantId"), ("Name", "Name"), ("Grantee", "GranteePrincipal"), ("Operations", "Operations"),
@@ -27,16 +27,36 @@ def grant_key(session, ref: str) -> tuple[Any, str]:
     backend, key = session.key_ref(ref)
     backend.require(GRANTS)
     if is_alias(key):
-        key = backend.describe_key(KeyId=key)["KeyMetadata"]["KeyId"]
+        key = _alias_target(backend, key)
     return backend, key
 
 
-def _all_pages(call, **kw: Any) -> list[dict]:
-    """Every grant of a paginated ListGrants/ListRetirableGrants answer."""
+def _alias_target(backend, alias: str) -> str:
+    """The key id an alias names. DescribeKey first; a caller whose only permission is a grant without
+    DescribeKey (the usual grantee) may still list aliases; when neither is allowed, the error says to give
+    the key id or ARN, which is what KMS's grant APIs take anyway."""
+    try:
+        return backend.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"]
+    except AccessDeniedException as denied:
+        name = alias.split(":alias/", 1)[1] if alias.startswith("arn:") else alias.split("alias/", 1)[1]
+        try:
+            aliases = _all_pages(backend.list_aliases, key="Aliases")
+        except AccessDeniedException:
+            raise AccessDeniedException(
+                f"cannot look up {alias}: the caller may neither DescribeKey the key nor ListAliases; give the "
+                f"key id or key ARN (KMS grant operations take no alias). {denied}") from None
+        for item in aliases:
+            if item.get("AliasName") == f"alias/{name}" and item.get("TargetKeyId"):
+                return item["TargetKeyId"]
+        raise
+
+
+def _all_pages(call, key: str = "Grants", **kw: Any) -> list[dict]:
+    """Every item of a paginated answer (ListGrants, ListRetirableGrants, ListAliases)."""
     grants: list[dict] = []
     while True:
         page = call(**kw)
-        grants.extend(page.get("Grants", []))
+        grants.extend(page.get(key, []))
         marker = page.get("NextMarker")
         if not page.get("Truncated") or not marker:
             return grants
@@ -46,14 +66,17 @@ def _all_pages(call, **kw: Any) -> list[dict]:
 def cmd_create(session, args) -> Result:
     operations = parse_operations(args.operations)
     constraints = parse_constraints(args.constraint)
+    grantee = parse_principal(args.grantee_principal, "--grantee-principal")
+    retiring = parse_principal(args.retiring_principal, "--retiring-principal")
+    name = parse_name(args.name)
     backend, key = grant_key(session, args.key_id)
-    params: dict[str, Any] = {"KeyId": key, "GranteePrincipal": args.grantee_principal, "Operations": operations}
-    if args.retiring_principal:
-        params["RetiringPrincipal"] = args.retiring_principal
+    params: dict[str, Any] = {"KeyId": key, "GranteePrincipal": grantee, "Operations": operations}
+    if retiring:
+        params["RetiringPrincipal"] = retiring
     if constraints:
         params["Constraints"] = constraints
-    if args.name:
-        params["Name"] = args.name
+    if name:
+        params["Name"] = name
     if args.grant_token:
         params["GrantTokens"] = list(args.grant_token)
     response = backend.create_grant(**params)
@@ -62,19 +85,21 @@ def cmd_create(session, args) -> Result:
 
 
 def cmd_list(session, args) -> Result:
+    grantee = parse_principal(args.grantee_principal, "--grantee-principal")
     backend, key = grant_key(session, args.key_id)
     kw: dict[str, Any] = {"KeyId": key}
     if args.grant_id:
         kw["GrantId"] = args.grant_id
-    if args.grantee_principal:
-        kw["GranteePrincipal"] = args.grantee_principal
+    if grantee:
+        kw["GranteePrincipal"] = grantee
     return Result(data={"Grants": _all_pages(backend.list_grants, **kw)}, table=GRANTS_TABLE)
 
 
 def cmd_list_retirable(session, args) -> Result:
+    retiring = parse_principal(args.retiring_principal, "--retiring-principal")
     backend = session.backend()
     backend.require(GRANTS)
-    grants = _all_pages(backend.list_retirable_grants, RetiringPrincipal=args.retiring_principal)
+    grants = _all_pages(backend.list_retirable_grants, RetiringPrincipal=retiring)
     return Result(data={"Grants": grants}, table=GRANTS_TABLE)
 
 

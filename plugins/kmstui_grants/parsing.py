@@ -8,9 +8,11 @@ authorization engine (kmstui.authz), never here.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from kmstui.authz import GRANT_OPERATIONS
+from kmstui.authz.principals import parse_caller
 from kmstui.errors import UsageError
 
 _BY_LOWER = {op.lower(): op for op in GRANT_OPERATIONS}
@@ -41,6 +43,35 @@ def parse_operations(values: list[str] | None) -> list[str]:
     if not out:
         raise UsageError("--operations needs at least one operation, e.g. --operations Decrypt,GenerateDataKey")
     return out
+
+
+_NAME = re.compile(r"[a-zA-Z0-9:/_-]{1,256}")
+MAX_CONSTRAINT_PAIRS = 8  # KMS: each constraint holds at most 8 encryption context pairs
+
+
+def parse_name(value: str | None) -> str | None:
+    """A grant name as CreateGrant accepts it (1-256 of letters, digits and :/_-)."""
+    if value is not None and not _NAME.fullmatch(value):
+        raise UsageError(f"--name: '{value}' is not a grant name KMS accepts; use 1-256 letters, digits, "
+                         "':', '/', '_' or '-'")
+    return value
+
+
+_PRINCIPAL_KINDS = ("root", "user", "role", "session", "federated", "service")
+
+
+def parse_principal(value: str | None, flag: str) -> str | None:
+    """A grantee or retiring principal as KMS takes it: the ARN of an account root, IAM user, IAM role,
+    assumed-role session or federated user, or an AWS service principal. Anything else (a bare name, an IAM
+    group, a malformed account) is refused here, before any backend call, instead of becoming a grant that
+    can never match a caller. The value is kept exactly as typed."""
+    if value is None:
+        return None
+    if parse_caller(value).kind not in _PRINCIPAL_KINDS or value != value.strip():
+        raise UsageError(f"{flag}: '{value}' is not a principal a grant can name; give the ARN of an account "
+                         "(arn:aws:iam::111122223333:root), IAM user, IAM role, assumed-role session or "
+                         "federated user, or a service principal (groups are not allowed)")
+    return value
 
 
 def _pairs(words: list[str], kind: str) -> dict[str, str]:
@@ -99,4 +130,8 @@ def parse_constraints(groups: list[list[str]] | None) -> dict[str, dict[str, str
         if len(group) < 2:
             raise UsageError(f"--constraint {head} needs at least one KEY=VALUE pair")
         merge(field, _pairs(group[1:], head), head)
+    for field, pairs in out.items():
+        if len(pairs) > MAX_CONSTRAINT_PAIRS:
+            raise UsageError(f"--constraint: {field} has {len(pairs)} pairs; KMS allows at most "
+                             f"{MAX_CONSTRAINT_PAIRS} per constraint")
     return out

@@ -28,7 +28,7 @@ def register(registry) -> None:
             "(repeatable; case-sensitive, as KMS compares them)", repeat=True, nargs="+", metavar="TYPE K=V"),
         Arg("--name", "grant name: creating the same grant with the same name again returns the first one",
             metavar="NAME"),
-        GRANT_TOKENS,
+        replace(GRANT_TOKENS, secret=True),
     ], mutates=True, description=(
         "Create a grant (KMS CreateGrant). Grants may carry only grant operations (Decrypt, Encrypt, "
         "GenerateDataKey*, ReEncryptFrom/To, Sign, Verify, GenerateMac, VerifyMac, DescribeKey, GetPublicKey, "
@@ -47,7 +47,8 @@ def register(registry) -> None:
             metavar="ARN"),
     ], handler="kmstui_grants.commands:cmd_list_retirable")
     c("grant retire", "Retire a grant (by its token, or by key and grant id)", [
-        Arg("--grant-token", "token of the grant to retire", metavar="TOKEN"),
+        Arg("--grant-token", "token of the grant to retire (a bearer value: never kept in history)", metavar="TOKEN",
+            secret=True),
         Arg("--key-id", KEY_ID.help, complete="key", metavar="KEY"), GRANT_ID,
     ], mutates=True, description="Retire a grant (KMS RetireGrant). Allowed for the grant's retiring "
                                  "principal, for the grantee when the grant lists RetireGrant, and for the "

@@ -88,3 +88,14 @@ def test_other_backends_say_they_keep_no_identity_policies(aws_profile, run_kmst
     assert result.code == 254
     assert result.err.strip() == ("kmstui: error: UnsupportedOperationException: stored IAM policies are not "
                                   "supported by aws backends")
+
+
+@pytest.mark.parametrize("principal, hint", [
+    ("arn:aws:iam::111122223333:group/devs", "user or role"),
+    ("arn:aws:iam::111122223333:root", "needs no identity policy"),
+    ("arn:aws:sts::111122223333:assumed-role/app/job-1", "session's role"),
+])
+def test_a_policy_that_would_never_be_read_is_refused_not_stored(session, policy_file, principal, hint):
+    with pytest.raises(UsageError, match=hint):
+        run(session, "iam", "put-policy", "--principal", principal, "--name", "p", "--file", policy_file(allow_decrypt()))
+    assert run(session, "iam", "list-policies")["Policies"] == []

@@ -116,3 +116,10 @@ def test_backend_list_probes_without_creating_anything(run_kmstui, kmstui_home):
     assert rows["dead"]["Reachable"] is False
     assert "no plugin provides" in rows["odd"]["Note"]
     assert not (kmstui_home / "data").exists()  # no HSM file was created to list it
+
+
+def test_help_notes_base64_output_only_for_the_shared_out_flag(run_kmstui):
+    assert "binary results are printed base64-encoded" in run_kmstui("help", "random").out
+    # envelope encrypt without --out writes PATH.enc; data-key generate never prints the plaintext key
+    for words in (("envelope", "encrypt"), ("data-key", "generate")):
+        assert "binary results are printed base64-encoded" not in run_kmstui("help", *words).out

@@ -10,6 +10,7 @@ its last user closes.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 from dataclasses import dataclass, field
@@ -39,42 +40,66 @@ class Connection:
 _CONNECTIONS: dict[tuple[str, str], Connection] = {}
 
 
-def _check_softhsm_conf(module: str) -> None:
-    """SoftHSM answers a missing config or token folder with a bare CKR_GENERAL_ERROR; say what to fix."""
+def _check_softhsm_conf(module: str) -> list[Path]:
+    """SoftHSM answers a missing or unreadable config or token folder with a bare CKR_GENERAL_ERROR, or hides
+    tokens it cannot read: say what to fix. Returns the token folders this user cannot read, for the
+    "no token labelled ..." message (one of them may be the token asked for)."""
     if "softhsm" not in Path(module).name.lower():
-        return
+        return []
     conf = Path(os.environ.get("SOFTHSM2_CONF") or "/etc/softhsm/softhsm2.conf")
     if not conf.is_file():
         raise ConfigError(f"SoftHSM2 config {conf} not found; set SOFTHSM2_CONF to your softhsm2.conf")
-    for line in conf.read_text(encoding="utf-8", errors="replace").splitlines():
+    try:
+        text = conf.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise ConfigError(f"cannot read SoftHSM2 config {conf} ({exc.strerror}); fix its permissions or set "
+                          "SOFTHSM2_CONF to a config this user can read") from None
+    for line in text.splitlines():
         name, sep, value = line.partition("=")
         if sep and name.strip() == "directories.tokendir":
             tokendir = Path(value.strip())
             if not tokendir.is_dir():
                 raise ConfigError(f"SoftHSM2 token directory {tokendir} (directories.tokendir in {conf}) does not "
                                   "exist; create it or fix the config")
+            return _unreadable_token_dirs(tokendir)
+    return []
 
 
-def _load_lib(module: str) -> Any:
+def _unreadable_token_dirs(tokendir: Path) -> list[Path]:
+    try:
+        folders = [entry for entry in os.scandir(tokendir) if entry.is_dir()]
+    except OSError as exc:
+        raise ConfigError(f"SoftHSM2 token directory {tokendir} is not readable by this user ({exc.strerror}); "
+                          "fix its permissions or run as the user who owns the tokens") from None
+    unreadable = []
+    for folder in folders:
+        try:
+            with os.scandir(folder.path) as it:
+                next(it, None)
+        except OSError:
+            unreadable.append(Path(folder.path))
+    return unreadable
+
+
+def _load_lib(module: str) -> tuple[Any, list[Path]]:
     import pkcs11
 
     if not Path(module).exists():
         raise ConfigError(f"PKCS#11 module {module} not found; install it (Debian: apt-get install softhsm2) "
                           "or set 'module' in the profile")
-    _check_softhsm_conf(module)
+    unreadable = _check_softhsm_conf(module)
     try:
-        return pkcs11.lib(module)
+        return pkcs11.lib(module), unreadable
     except pkcs11.PKCS11Error as exc:
         raise ConfigError(f"cannot load PKCS#11 module {module} ({type(exc).__name__}: {exc}); check the module "
                           "path and its configuration") from None
 
 
-def _find_token(lib: Any, module: str, label: str) -> Any:
+def _find_token(lib: Any, module: str, label: str, unreadable: list[Path]) -> Any:
     import pkcs11
 
-    def lookup() -> Any:
-        tokens = [t for t in lib.get_tokens() if t.label == label]
-        return tokens
+    def lookup() -> list[Any]:
+        return [t for t in lib.get_tokens() if t.label == label]
 
     tokens = lookup()
     if not tokens and not any(c.module == module for c in _CONNECTIONS.values()):
@@ -86,10 +111,14 @@ def _find_token(lib: Any, module: str, label: str) -> Any:
         raise ConfigError(f"{len(tokens)} tokens are labelled '{label}' in {module}; relabel one of them")
     if not tokens:
         try:
-            found = sorted({t.label for t in lib.get_tokens()})
+            found = sorted({t.label for t in lib.get_tokens()} - {""})  # "" is the free, uninitialised slot
         except pkcs11.PKCS11Error:
             found = []
         known = f" (tokens found: {', '.join(found)})" if found else " (no initialised tokens found)"
+        if unreadable:
+            raise ConfigError(f"no token labelled '{label}' in {module}{known}, and this user cannot read "
+                              f"{len(unreadable)} token folder(s) such as {unreadable[0]}; fix their permissions "
+                              "or run as the user who owns the token")
         raise ConfigError(f"no token labelled '{label}' in {module}{known}; fix token_label or initialise the "
                           f"token (softhsm2-util --init-token --free --label {label})")
     return tokens[0]
@@ -137,6 +166,19 @@ def _login(token: Any, label: str, use_keyring: bool, prompt: Callable[[str], st
     raise AssertionError("unreachable")
 
 
+def probe(module: str, label: str) -> tuple[bool, str]:
+    """(reachable, note) for `backend list`: module, config and token label checked, without a PIN or login."""
+    if importlib.util.find_spec("pkcs11") is None:
+        return False, "python-pkcs11 is not installed: pip install 'kmstui[pkcs11]'"
+    with LOCK:
+        try:
+            lib, unreadable = _load_lib(module)
+            _find_token(lib, module, label, unreadable)
+        except ConfigError as exc:
+            return False, str(exc)
+    return True, ""
+
+
 def connect(module: str, label: str, *, use_keyring: bool = True,
             prompt: Callable[[str], str | None] = lambda _p: None) -> Connection:
     """The shared logged-in connection to the token labelled `label`, opened on first use."""
@@ -144,8 +186,8 @@ def connect(module: str, label: str, *, use_keyring: bool = True,
         key = (module, label)
         conn = _CONNECTIONS.get(key)
         if conn is None:
-            lib = _load_lib(module)
-            token = _find_token(lib, module, label)
+            lib, unreadable = _load_lib(module)
+            token = _find_token(lib, module, label, unreadable)
             session = _login(token, label, use_keyring, prompt)
             conn = Connection(module, label, token.serial.decode("ascii", "replace").strip(), session)
             _CONNECTIONS[key] = conn

@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.lazy import Lazy
-from textual.widgets import Footer, Input
+from textual.widgets import Footer, Input, Select
 
 from kmstui.tui.messages import (BackendStatus, CommandFailed, CommandFinished, DetailLoaded, KeysLoaded,
                                  RotationLoaded, RunCommand)
@@ -43,10 +43,14 @@ class MainScreen(Screen):
         Binding("n", "new_key", "New key", id="main.new-key"),
         Binding("colon,c", "console", "Console", id="main.console"),
         Binding("f5", "refresh", "Refresh", id="main.refresh"),
+        Binding("p", "profile", "Profile", id="main.profile"),
         Binding("tab", "app.focus_next", "Next pane", show=False, id="main.next"),
     ]
 
     DEFAULT_CSS = """
+    MainScreen #top { height: 1; }
+    MainScreen #top StatusHeader { width: 1fr; }
+    MainScreen #profile { width: 26; }
     MainScreen #body { height: 1fr; }
     MainScreen #left { width: 3fr; }
     MainScreen #filter { border: none; height: 1; padding: 0 1; background: $surface; }
@@ -60,7 +64,14 @@ class MainScreen(Screen):
         self._note = ("", "")
 
     def compose(self) -> ComposeResult:
-        yield StatusHeader(id="status")
+        with Horizontal(id="top"):
+            yield StatusHeader(id="status")
+            names = self.session.config.profile_names()
+            current = self.session.profile_name
+            if current not in names:
+                names = sorted([*names, current])
+            yield Select([(f"profile: {n}", n) for n in names], value=current, allow_blank=False,
+                         compact=True, id="profile", tooltip="Switch profile (p)")
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield FilterInput(placeholder="/ filter keys", id="filter")
@@ -89,6 +100,26 @@ class MainScreen(Screen):
 
     def action_console(self) -> None:
         self.query_one("#console-input", Input).focus()
+
+    def action_profile(self) -> None:
+        select = self.query_one("#profile", Select)
+        select.focus()
+        select.expanded = True
+
+    @on(Select.Changed, "#profile")
+    def _profile_chosen(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str) and event.value != self.session.profile_name:
+            self.app.switch_profile(event.value)
+            self.query_one(KeyTable).focus()
+
+    def _sync_profile(self) -> None:
+        select = self.query_one("#profile", Select)
+        name = self.session.profile_name
+        if select.value != name:
+            if name not in [value for _label, value in select._options]:
+                select.set_options([(f"profile: {n}", n) for n in sorted({*self.session.config.profile_names(), name})])
+            with select.prevent(Select.Changed):
+                select.value = name
 
     def action_refresh(self) -> None:
         self.app.load_keys()
@@ -145,6 +176,7 @@ class MainScreen(Screen):
         header.profile = self.session.profile_name
         header.backend, header.location, header.sealed = event.kind, event.location, event.sealed
         header.note = ""
+        self._sync_profile()
 
     @on(DetailLoaded)
     def _detail_loaded(self, event: DetailLoaded) -> None:
@@ -185,6 +217,9 @@ class MainScreen(Screen):
         header = self.query_one(StatusHeader)
         if event.origin == "backend" and header.sealed is None:
             header.note = "not connected (F5 retries)"
+        if event.origin == "backend":
+            header.profile = self.session.profile_name
+            self._sync_profile()
         for console in self.query(Console):
             console.show_error(event.error, event.code)
         if event.origin != "console":

@@ -47,6 +47,11 @@ class FieldInput(Input):
             event.prevent_default()
             self.screen.set_focus(self.screen.query_one(f"#{self.next_field}"))
             return
+        if event.key in ("tab", "shift+tab"):
+            event.stop()
+            event.prevent_default()
+            (self.screen.focus_next if event.key == "tab" else self.screen.focus_previous)()
+            return
         await super()._on_key(event)
 
 
@@ -88,7 +93,7 @@ class PassphraseModal(_Modal):
             yield FieldInput(password=True, id="secret", placeholder="passphrase",
                              next_field="again" if self.confirm else None)
             if self.confirm:
-                yield Input(password=True, id="again", placeholder="again, to confirm")
+                yield FieldInput(password=True, id="again", placeholder="again, to confirm")
             yield Static("", id="error", classes="error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
@@ -132,7 +137,7 @@ class ConfirmModal(_Modal):
         with Vertical():
             yield Label("Confirm a destructive action", classes="title")
             yield Label(self.prompt, markup=False)
-            yield Input(id="typed", placeholder=self.expected)
+            yield FieldInput(id="typed", placeholder=self.expected)
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(self.action, id="confirm", variant="error", disabled=True)
@@ -173,7 +178,7 @@ class NewHsmModal(_Modal):
             yield Label("Its keys are sealed under a root key that this passphrase unlocks. "
                         "Nobody can recover a lost passphrase.")
             yield FieldInput(password=True, id="secret", placeholder="new passphrase", next_field="again")
-            yield Input(password=True, id="again", placeholder="the same passphrase again")
+            yield FieldInput(password=True, id="again", placeholder="the same passphrase again")
             yield Checkbox("Also keep it in the system keyring" if self.keyring_available
                            else "System keyring: not available on this machine", id="keyring",
                            disabled=not self.keyring_available)
@@ -218,13 +223,13 @@ class CreateKeyModal(_Modal):
         with Vertical():
             yield Label("Create a key", classes="title")
             yield Label("Alias (optional)")
-            yield Input(id="alias", placeholder="alias/NAME")
+            yield FieldInput(id="alias", placeholder="alias/NAME")
             yield Label("Description")
-            yield Input(id="description", placeholder="what the key protects")
+            yield FieldInput(id="description", placeholder="what the key protects")
             yield Label("Key spec")
             yield Select([(s, s) for s in KEY_SPECS], value="SYMMETRIC_DEFAULT", allow_blank=False, id="spec")
-            yield Label("Key usage (default: implied by the spec)")
-            yield Select([(u, u) for u in KEY_USAGES], id="usage")
+            yield Label("Key usage")
+            yield Select([(u, u) for u in KEY_USAGES], id="usage", prompt="implied by the key spec")
             yield Static("", id="error", classes="error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")

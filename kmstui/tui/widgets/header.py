@@ -42,7 +42,7 @@ class StatusHeader(Widget):
         if self.read_only:
             text.append("  READ-ONLY", style=f"bold {warn}")
         if self.keys >= 0:
-            text.append(f"  {self.keys} keys", style="dim")
+            text.append(f"  {self.keys} key{'' if self.keys == 1 else 's'}", style="dim")
         if self.location:
             text.append(f"  {self.location}", style="dim")
         text.no_wrap = True

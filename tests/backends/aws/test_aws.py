@@ -190,3 +190,37 @@ def test_cli_round_trip_with_backend_flag(moto_server, run_kmstui, tmp_path):
     assert dec.code == 0 and dec.out == "hello", dec.err
     bad = run_kmstui("--backend", "aws", "decrypt", "--in", str(blob), "--context", "app=other", "--out", "-")
     assert bad.code == 254 and "InvalidCiphertextException" in bad.err
+
+
+@pytest.mark.parametrize("code", ["AccessDeniedException", "DisabledException", "KMSInvalidStateException",
+                                  "KeyUnavailableException", "IncorrectKeyException", "LimitExceededException"])
+def test_kms_error_codes_map_to_the_same_named_errors(scripted, code):
+    from kmstui import errors
+
+    scripted.script = [(400, {"__type": code, "message": f"aws says {code}"})] * 3  # LimitExceeded is retried
+    backend = AwsBackend("scripted", region="us-east-1", endpoint_url=scripted.url, max_attempts=1)
+    with pytest.raises(getattr(errors, code), match=f"aws says {code}") as info:
+        backend.describe_key(KeyId="k")
+    assert info.value.exit_code == errors.EXIT_BACKEND
+
+
+def test_unknown_aws_error_code_keeps_its_name(scripted):
+    from kmstui.errors import KMSError
+
+    scripted.script = [(400, {"__type": "CustomKeyStoreNotFoundException", "message": "no such store"})]
+    backend = AwsBackend("scripted", region="us-east-1", endpoint_url=scripted.url, max_attempts=1)
+    with pytest.raises(KMSError, match="CustomKeyStoreNotFoundException: no such store"):
+        backend.describe_key(KeyId="k")
+
+
+def test_kmstui_only_operations_are_unsupported_not_forwarded(scripted):
+    """Stored identity policies are not AWS KMS API: a clear error, and nothing sent to the endpoint."""
+    from kmstui.errors import UnsupportedOperationException
+
+    backend = AwsBackend("scripted", region="us-east-1", endpoint_url=scripted.url)
+    with pytest.raises(UnsupportedOperationException, match="stored IAM policies are not supported by aws"):
+        backend.put_identity_policy(PrincipalArn="arn:aws:iam::111122223333:role/app", PolicyName="p",
+                                    PolicyDocument="{}")
+    with pytest.raises(UnsupportedOperationException):
+        backend.list_identity_policies(PrincipalArn="arn:aws:iam::111122223333:role/app")
+    assert scripted.requests == []

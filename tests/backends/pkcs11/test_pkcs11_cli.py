@@ -31,3 +31,16 @@ def test_wrong_pin_exit_code_and_one_line(pkcs11_profile, softhsm_token, run_kms
     assert result.code == EXIT_CONFIG
     lines = [line for line in result.err.splitlines() if line.strip()]
     assert len(lines) == 1 and "wrong PIN" in lines[0] and "000000" not in result.err
+
+
+def test_backend_list_checks_the_token_label_without_a_pin(pkcs11_profile, softhsm_token, run_kmstui):
+    import os
+    from pathlib import Path
+
+    config = Path(os.environ["KMSTUI_HOME"]) / "config" / "config.toml"
+    config.write_text(config.read_text() + '\n[profiles.gone]\nbackend = "pkcs11"\ntoken_label = "no-such-token"\n')
+    result = run_kmstui("backend", "list", "--output", "json", env={**softhsm_token.env, "KMSTUI_PKCS11_PIN": ""})
+    assert result.code == 0, result.err
+    rows = {row["Profile"]: row for row in json.loads(result.out)["Backends"]}
+    assert rows[pkcs11_profile]["Reachable"] is True
+    assert rows["gone"]["Reachable"] is False and "no token labelled 'no-such-token'" in rows["gone"]["Note"]

@@ -3,6 +3,11 @@ that says what to fix, and never the PIN; the PIN comes from the environment, th
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+
 import keyring
 import keyring.backend
 import keyring.errors
@@ -141,3 +146,50 @@ def test_token_initialised_after_the_module_loaded_is_found(softhsm_token, monke
         assert backend.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
     finally:
         backend.close()
+
+
+# -- file permissions: SoftHSM hides what it cannot read; kmstui says which file to fix -----------------------
+def _private_token(softhsm_token, tmp_path):
+    """A SoftHSM config and token folder of this test's own, holding a token with the profile's label."""
+    conf = tmp_path / "softhsm2.conf"
+    (tmp_path / "tokens").mkdir()
+    conf.write_text(f"directories.tokendir = {tmp_path}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n")
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", softhsm_token.label, "--so-pin",
+                    softhsm_token.so_pin, "--pin", softhsm_token.pin], env={**os.environ, "SOFTHSM2_CONF": str(conf)},
+                   check=True, capture_output=True)
+    return conf
+
+
+def _cli_without_root_override(profile, conf):
+    """`kmstui key list` as a user to whom file permissions apply (root drops its override capabilities)."""
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root and setpriv is missing: file permissions cannot be tested")
+        caps = "-dac_override,-dac_read_search"
+        prefix = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
+    proc = subprocess.run([*prefix, sys.executable, "-m", "kmstui", "--profile", profile, "key", "list"], capture_output=True, text=True,
+                          env={**os.environ, "SOFTHSM2_CONF": str(conf)}, timeout=60)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == EXIT_CONFIG and len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("what", ["config", "token directory", "token folder"])
+def test_unreadable_softhsm_files_are_named(pkcs11_profile, softhsm_token, tmp_path, what):
+    conf = _private_token(softhsm_token, tmp_path)
+    target = {"config": conf, "token directory": tmp_path / "tokens",
+              "token folder": next((tmp_path / "tokens").iterdir())}[what]
+    target.chmod(0)
+    try:
+        line = _cli_without_root_override(pkcs11_profile, conf)
+    finally:
+        target.chmod(0o700)
+    assert str(target) in line and "permissions" in line and softhsm_token.pin not in line
+
+
+def test_missing_token_lists_only_initialised_tokens(softhsm_token, monkeypatch):
+    monkeypatch.setenv("KMSTUI_PKCS11_PIN", softhsm_token.pin)
+    message = config_error(softhsm_token, token_label="no-such-token")
+    assert "tokens found: " in message and "found: ," not in message and ", )" not in message
