@@ -283,6 +283,13 @@ def _decide(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet,
 
     # 6. implicit deny, with the nearest miss as the reason (worked out only when someone reads it)
     def reason() -> str:
+        examined = record
+        if examined is None:
+            examined = []
+            grant_decision(gs, caller, op, req.key_arn, req.encryption_context, req.grant_request, examined)
+        return policy_reason() + _grant_miss(examined, op)
+
+    def policy_reason() -> str:
         near = _near_miss(kp, full, resource, ctx, caller) if kp is not None else None
         if near is not None:
             return near
@@ -302,6 +309,21 @@ def _decide(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet,
         rec.step("implicit_deny", "deny", why)
         return False, why, "implicit_deny"
     return False, reason, "implicit_deny"
+
+
+def _grant_miss(examined: list[dict[str, Any]], op: str) -> str:
+    """Why the caller's grants did not allow `op`, as a suffix of the one-line reason: the first grant that
+    lists the operation and why it did not apply (a failed constraint, another key, ...). Grant ids are
+    shortened; no secrets are involved (constraints hold encryption context, which is not secret)."""
+    if not examined:
+        return ""
+    listing = [g for g in examined if op in (g.get("operations") or [])]
+    if not listing:
+        return f"; {len(examined)} grant(s) name the caller but none lists {op}"
+    first = listing[0]
+    gid = str(first.get("grant_id") or "?")
+    more = f" ({len(listing) - 1} more grant(s) listing {op} do not apply either)" if len(listing) > 1 else ""
+    return f"; grant {gid[:8]}{'…' if len(gid) > 8 else ''} does not apply: {first.get('why')}{more}"
 
 
 def _near_miss(kp: CompiledPolicy, full: str, resource: str, ctx: RequestContext, caller: Caller) -> str | None:

@@ -8,6 +8,7 @@ serve many requests.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable
 
 from kmstui.authz.actions import CONTEXT_OPERATIONS, GRANT_OPERATION_SET, GRANT_OPERATIONS
@@ -65,29 +66,106 @@ def constraints_hold(constraints: dict | None, context: dict[str, str]) -> tuple
     return True, "constraints hold"
 
 
-def validate_grant_request(body: dict[str, Any]) -> list[str]:
-    """What CreateGrant rejects with ValidationException (empty list: acceptable)."""
+GRANT_NAME_RE = re.compile(r"^[a-zA-Z0-9:/_-]{1,256}$")
+MAX_CONSTRAINT_PAIRS = 8  # per constraint (GrantConstraints in the KMS API reference)
+MAX_CONSTRAINT_CHARS = 384  # keys and values of one constraint together
+_ANY_KEY_OPS = frozenset({"CreateGrant", "DescribeKey", "RetireGrant"})
+_SYMMETRIC_OPS = _ANY_KEY_OPS | {"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+                                 "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "ReEncryptFrom",
+                                 "ReEncryptTo"}
+_USAGE_OPS = {  # asymmetric and HMAC keys, by KeyUsage ("Grant operations" in the KMS developer guide)
+    "ENCRYPT_DECRYPT": _ANY_KEY_OPS | {"Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GetPublicKey"},
+    "SIGN_VERIFY": _ANY_KEY_OPS | {"Sign", "Verify", "GetPublicKey"},
+    "KEY_AGREEMENT": _ANY_KEY_OPS | {"DeriveSharedSecret", "GetPublicKey"},
+    "GENERATE_VERIFY_MAC": _ANY_KEY_OPS | {"GenerateMac", "VerifyMac"},
+}
+_GRANT_PRINCIPAL_KINDS = ("root", "user", "role", "session", "federated")
+
+
+def grant_operations_for_key(key_spec: str | None, key_usage: str | None) -> frozenset[str] | None:
+    """The operations a grant on a key of this spec and usage may list (None: unknown key type).
+    A symmetric encryption key takes the data-key operations; an asymmetric or HMAC key only what its
+    KeyUsage supports, so Sign on a symmetric key or Encrypt on a signing key is rejected as KMS does."""
+    if key_spec == "SYMMETRIC_DEFAULT":
+        return frozenset(_SYMMETRIC_OPS)
+    if key_usage is None and key_spec and key_spec.startswith("HMAC_"):
+        key_usage = "GENERATE_VERIFY_MAC"
+    ops = _USAGE_OPS.get(key_usage or "")
+    return frozenset(ops) if ops is not None else None
+
+
+def check_grant_principal(value: Any, field: str, *, service: bool = False) -> str | None:
+    """Why CreateGrant rejects this principal, or None. A grantee or retiring principal is the ARN of an
+    account (its root), IAM user, IAM role, assumed-role session or federated user; the *ServicePrincipal
+    fields take a service principal (e.g. logs.amazonaws.com)."""
+    if not isinstance(value, str) or not value:
+        return f"{field} must be a non-empty string"
+    caller = parse_caller(value)
+    if service:
+        return None if caller.kind == "service" else f"{field} '{value}' is not a service principal (e.g. logs.amazonaws.com)"
+    tail = value.split(":", 5)[-1]
+    if not value.startswith("arn:") or caller.kind not in _GRANT_PRINCIPAL_KINDS or tail.endswith("/"):
+        return (f"{field} '{value}' is not a principal ARN KMS accepts (arn:aws:iam::ACCOUNT:root, :user/NAME, "
+                ":role/NAME, arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION or :federated-user/NAME)")
+    return None
+
+
+def _constraint_problems(cons: Any) -> list[str]:
+    if not isinstance(cons, dict):
+        return ["Constraints must be an object"]
+    problems = []
+    for k, v in cons.items():
+        if k == "SourceArn":
+            continue
+        if k not in CONSTRAINT_KEYS:
+            problems.append(f"unknown constraint '{k}' (use {' or '.join(CONSTRAINT_KEYS)})")
+        elif not isinstance(v, dict) or not all(isinstance(a, str) and isinstance(b, str) for a, b in v.items()):
+            problems.append(f"Constraints.{k} must map strings to strings")
+        elif len(v) > MAX_CONSTRAINT_PAIRS:
+            problems.append(f"Constraints.{k} has {len(v)} pairs; a constraint takes at most {MAX_CONSTRAINT_PAIRS}")
+        elif sum(len(a) + len(b) for a, b in v.items()) > MAX_CONSTRAINT_CHARS:
+            problems.append(f"Constraints.{k} is longer than {MAX_CONSTRAINT_CHARS} characters (keys and values together)")
+    return problems
+
+
+def validate_grant_request(body: dict[str, Any], key_spec: str | None = None,
+                           key_usage: str | None = None) -> list[str]:
+    """What CreateGrant rejects with ValidationException (empty list: acceptable). With the key's spec and
+    usage, also operations the key type does not support and constraints on any key but a symmetric
+    encryption key (asymmetric and HMAC operations take no encryption context)."""
     problems = []
     ops = body.get("Operations")
     if not ops or not isinstance(ops, list):
         problems.append("Operations must be a non-empty list")
+        ops = []
     else:
         bad = [o for o in ops if o not in GRANT_OPERATION_SET]
         if bad:
             problems.append(f"operations {bad} cannot be granted (allowed: {', '.join(GRANT_OPERATIONS)})")
     if not body.get("GranteePrincipal") and not body.get("GranteeServicePrincipal"):
         problems.append("GranteePrincipal is required")
+    for field in ("GranteePrincipal", "RetiringPrincipal", "GranteeServicePrincipal", "RetiringServicePrincipal"):
+        if body.get(field) is not None:
+            why = check_grant_principal(body[field], field, service=field.endswith("ServicePrincipal"))
+            if why:
+                problems.append(why)
+    name = body.get("Name")
+    if name is not None and (not isinstance(name, str) or not GRANT_NAME_RE.match(name)):
+        problems.append("Name must be 1-256 of letters, digits and :/_-")
     cons = body.get("Constraints")
     if cons:
-        if not isinstance(cons, dict):
-            problems.append("Constraints must be an object")
-        else:
-            for k, v in cons.items():
-                if k in CONSTRAINT_KEYS:
-                    if not isinstance(v, dict) or not all(isinstance(a, str) and isinstance(b, str) for a, b in v.items()):
-                        problems.append(f"Constraints.{k} must map strings to strings")
-                elif k != "SourceArn":
-                    problems.append(f"unknown constraint '{k}'")
+        problems += _constraint_problems(cons)
+    if key_spec is not None or key_usage is not None:
+        allowed = grant_operations_for_key(key_spec, key_usage)
+        kind = f"{key_spec or ''}{' ' if key_spec and key_usage else ''}{key_usage or ''}"
+        if allowed is not None:
+            unsupported = [o for o in ops if o in GRANT_OPERATION_SET and o not in allowed]
+            if unsupported:
+                problems.append(f"operations {unsupported} are not supported by this key ({kind}); a grant on it "
+                                f"may list {', '.join(o for o in GRANT_OPERATIONS if o in allowed)}")
+        if cons and key_spec != "SYMMETRIC_DEFAULT" and any(cons.get(k) for k in CONSTRAINT_KEYS):
+            problems.append(f"encryption context constraints are only for symmetric encryption keys, not {kind} "
+                            "(its operations take no encryption context); drop Constraints")
     return problems
 
 
@@ -119,10 +197,12 @@ def constraints_at_least_as_strict(child: dict | None, parent: dict | None) -> t
     return True, "the child's EncryptionContextSubset includes every pair of the parent's"
 
 
-def check_create_grant(grant_request: dict[str, Any], parent_grant: dict[str, Any] | None = None) -> tuple[bool, str]:
-    """Is this CreateGrant body acceptable, and (when the caller's CreateGrant permission comes from
-    `parent_grant`) within the parent's limits: operations a subset, constraints at least as strict?"""
-    problems = validate_grant_request(grant_request)
+def check_create_grant(grant_request: dict[str, Any], parent_grant: dict[str, Any] | None = None,
+                       key_spec: str | None = None, key_usage: str | None = None) -> tuple[bool, str]:
+    """Is this CreateGrant body acceptable (for a key of this spec and usage, when given), and (when the
+    caller's CreateGrant permission comes from `parent_grant`) within the parent's limits: operations a
+    subset, constraints at least as strict?"""
+    problems = validate_grant_request(grant_request, key_spec, key_usage)
     if problems:
         return False, "; ".join(problems)
     if parent_grant is None:

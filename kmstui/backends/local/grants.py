@@ -14,14 +14,11 @@ import os
 import re
 from typing import Any
 
+from kmstui.authz.grants import validate_grant_request
 from kmstui.backends.local.core import LocalCore, operation, ts
 from kmstui.errors import (InvalidGrantIdException, InvalidGrantTokenException, MalformedPolicyDocumentException,
                            NotFoundException, ValidationException)
 
-GRANT_OPERATIONS = frozenset({
-    "Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo",
-    "Sign", "Verify", "GetPublicKey", "CreateGrant", "RetireGrant", "DescribeKey", "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext", "GenerateMac", "VerifyMac", "DeriveSharedSecret"})
 _GRANT_ID = re.compile(r"^[0-9a-f]{64}$")
 _CONSTRAINTS = ("EncryptionContextEquals", "EncryptionContextSubset")
 
@@ -75,26 +72,27 @@ class GrantsMixin(LocalCore):
         return out
 
     # -- operations -------------------------------------------------------------------------------
+    @staticmethod
+    def _check_grant_request(body: dict[str, Any], key_spec: str | None = None, key_usage: str | None = None) -> None:
+        """KMS's CreateGrant validation, from the authorization engine so `whatif` and this call agree."""
+        problems = validate_grant_request(body, key_spec, key_usage)
+        if problems:
+            raise ValidationException("; ".join(problems))
+
     @operation("CreateGrant")
     def create_grant(self, *, KeyId: str, GranteePrincipal: str, Operations: list, RetiringPrincipal: str | None = None,
                      Constraints: dict | None = None, GrantTokens: list | None = None, Name: str | None = None,
                      DryRun: bool = False) -> dict:
-        if not isinstance(GranteePrincipal, str) or not GranteePrincipal:
-            raise ValidationException("GranteePrincipal is required")
-        ops = list(Operations or [])
-        bad = [op for op in ops if op not in GRANT_OPERATIONS]
-        if not ops or bad:
-            raise ValidationException(f"Operations must be a non-empty list of grant operations"
-                                      f"{' (unknown: ' + ', '.join(map(str, bad)) + ')' if bad else ''}")
-        if Constraints is not None:
-            if not isinstance(Constraints, dict) or set(Constraints) - set(_CONSTRAINTS):
-                raise ValidationException(f"Constraints may hold only {' and '.join(_CONSTRAINTS)}")
-            for value in Constraints.values():
-                if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-                    raise ValidationException("each grant constraint maps strings to strings")
+        ops = list(Operations) if isinstance(Operations, (list, tuple)) else Operations
+        body = {"GranteePrincipal": GranteePrincipal, "Operations": ops, "RetiringPrincipal": RetiringPrincipal,
+                "Constraints": Constraints, "Name": Name}
+        self._check_grant_request(body)  # the request alone, before the key is read or the caller authorized
+        if Constraints is not None and set(Constraints) - set(_CONSTRAINTS):  # SourceArn needs service grantees
+            raise ValidationException(f"Constraints may hold only {' and '.join(_CONSTRAINTS)}")
         with self.store.transaction() as conn:
             doc = self._key(KeyId, "kms:CreateGrant", allow_alias=False)
             self._not_pending_deletion(doc)
+            self._check_grant_request(body, doc["KeySpec"], doc["KeyUsage"])  # what this key type supports
             key_arn = self.key_arn(doc["KeyId"])
             if Name:
                 for g in self.grants_for_key(doc["KeyId"]):
@@ -123,7 +121,7 @@ class GrantsMixin(LocalCore):
         if GranteePrincipal is not None:
             where, args = where + " AND grantee=?", [*args, GranteePrincipal]
         total = self.store.conn.execute(f"SELECT count(*) FROM grants WHERE {where}", args).fetchone()[0]
-        positions, extra = _page(range(total), Limit, Marker)  # only the page's rows are read and verified
+        positions, extra = _page(range(total), Limit, Marker, 100, 50)  # only the page's rows are read and verified
         rows = self.store.conn.execute(f"SELECT grant_id, doc, mac FROM grants WHERE {where} ORDER BY rowid "
                                        "LIMIT ? OFFSET ?", (*args, len(positions), positions[0] if positions else 0))
         page = [self._shape(self.store.open_doc("grants", gid, d, mac)) for gid, d, mac in rows.fetchall()]
@@ -135,7 +133,7 @@ class GrantsMixin(LocalCore):
 
         self._authorize("kms:ListRetirableGrants")
         grants = self._grant_rows("retiree=?", (RetiringPrincipal,))
-        page, extra = _page([self._shape(g) for g in grants], Limit, Marker)
+        page, extra = _page([self._shape(g) for g in grants], Limit, Marker, 100, 50)
         return {"Grants": page, **extra}
 
     def _remove_grant(self, grant_id: str, key_id: str | None, action: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import Any
+from typing import Any, Sequence
 
 from kmstui.backends.local import keymaterial as km
 from kmstui.backends.local.core import (DAY, DISABLED, ENABLED, PENDING_DELETION, PENDING_IMPORT, LocalCore,
@@ -61,17 +61,24 @@ def key_type(doc: dict[str, Any]) -> str:
     return {"aes": "a symmetric", "hmac": "an HMAC"}.get(kind, "an asymmetric")
 
 
-def _page(items: list, limit: Any, marker: Any, max_limit: int = 1000) -> tuple[list, dict[str, Any]]:
-    """KMS-style pagination: Limit (1..max) and an opaque Marker (here, an offset)."""
-    if limit is not None and (not isinstance(limit, int) or not 1 <= limit <= max_limit):
-        raise ValidationException(f"Limit must be between 1 and {max_limit}")
+_MARKER = re.compile(r"^[0-9]{1,18}$")
+
+
+def _page(items: Sequence, limit: Any, marker: Any, max_limit: int = 1000,
+          default: int | None = None) -> tuple[Sequence, dict[str, Any]]:
+    """KMS-style pagination: Limit (1..max_limit, each operation's range from the KMS API reference:
+    ListKeys and ListKeyRotations 1-1000, default 100; ListAliases, ListGrants and ListRetirableGrants
+    1-100, default 50; ListResourceTags 1-50, default 50) and an opaque Marker (here, the offset this
+    backend handed out as NextMarker; anything else is InvalidMarkerException)."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= max_limit):
+        raise ValidationException(f"Limit must be an integer from 1 to {max_limit} (got {limit!r})")
     start = 0
     if marker is not None:
-        try:
-            start = int(marker)
-        except (TypeError, ValueError):
-            raise InvalidMarkerException(f"invalid pagination marker {marker!r}") from None
-    limit = limit or 100
+        if not isinstance(marker, str) or not _MARKER.match(marker):
+            raise InvalidMarkerException(f"invalid pagination marker {marker!r}: pass the NextMarker of the "
+                                         "previous page")
+        start = int(marker)
+    limit = limit or default or min(max_limit, 100)
     page = items[start:start + limit]
     extra: dict[str, Any] = {"Truncated": start + limit < len(items)}
     if extra["Truncated"]:
@@ -337,7 +344,7 @@ class KeysMixin(LocalCore):
             doc = self.store.open_doc("aliases", name, payload, mac)
             items.append({"AliasName": name, "AliasArn": self.alias_arn(name), "TargetKeyId": doc["TargetKeyId"],
                           "CreationDate": ts(doc["CreationDate"]), "LastUpdatedDate": ts(doc["LastUpdatedDate"])})
-        page, extra = _page(items, Limit, Marker)
+        page, extra = _page(items, Limit, Marker, 100, 50)
         return {"Aliases": page, **extra}
 
     # -- tags -------------------------------------------------------------------------------------

@@ -224,3 +224,34 @@ def test_kmstui_only_operations_are_unsupported_not_forwarded(scripted):
     with pytest.raises(UnsupportedOperationException):
         backend.list_identity_policies(PrincipalArn="arn:aws:iam::111122223333:role/app")
     assert scripted.requests == []
+
+
+def test_http_error_without_a_kms_body_is_one_line(moto_server):
+    """moto answers operations it lacks (here GetParametersForImport) with an HTML 500 page."""
+    import http.server
+
+    class Html500(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b"<!doctype html>\n<title>500 Internal Server Error</title>\n<h1>Internal Server Error</h1>\n"
+            self.send_response(500)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Html500)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        backend = AwsBackend("html", region="us-east-1", endpoint_url=f"http://127.0.0.1:{server.server_address[1]}",
+                             max_attempts=0)
+        with pytest.raises(Exception) as info:
+            backend.describe_key(KeyId="k")
+    finally:
+        server.shutdown()
+        server.server_close()
+    message = str(info.value)
+    assert "\n" not in message and "HTTP 500" in message and "doctype" not in message
