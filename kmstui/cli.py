@@ -281,7 +281,10 @@ def _main(argv: list[str]) -> int:
             return runner.run(rest)
         if not stdin_tty:
             return _run_file(runner, ["-"], parsed.keep_going)
-        return _start_tui_or_repl(session)
+        try:
+            return _start_tui_or_repl(session)
+        except KmstuiError as exc:  # e.g. the TUI refusing `kmstui | less`: one line and its exit code
+            return runner.report(exc, None)
     finally:
         session.close()
 

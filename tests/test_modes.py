@@ -189,3 +189,22 @@ def test_plain_kmstui_with_empty_stdin_does_nothing(run_kmstui):
     r = run_kmstui()
     assert r.code == 0
     assert r.out == ""
+
+
+def test_plain_kmstui_on_a_terminal_with_stdout_piped_is_one_line_253(kmstui_home):
+    """`kmstui | less`: stdin is a terminal but stdout is not, so the TUI refuses; no traceback."""
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "kmstui"], stdin=follower, capture_output=True, text=True,
+                              timeout=60)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert proc.returncode == 253, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kmstui: error: ConfigError: the TUI needs a terminal"), lines

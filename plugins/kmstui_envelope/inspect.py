@@ -179,7 +179,8 @@ def inspect_blob(head: bytes, size: int | None) -> dict[str, Any]:
             "KeyId": str(uuid.UUID(bytes=kid)), "KeyMaterialVersion": key_version,
             "PlaintextLength": (size - blob.HEADER_LEN - blob.TAG_LEN) if size is not None else None,
             "TotalBytes": size, "Authenticated": False,
-            "Note": "decrypt with 'kmstui decrypt --in PATH' (local HSM backend); not an envelope message"}
+            "Note": "decrypt with 'kmstui decrypt --in PATH' on the backend that made it (local HSM or PKCS#11 "
+                    "token); not an envelope message"}
 
 
 def identify(head: bytes, size: int | None) -> str:

@@ -185,3 +185,94 @@ class TestRetireRevoke:
         assert not decide(NO_ACCESS, USER, "kms:RevokeGrant", grants=[g], target_grant_id="g1").allowed
         assert can_revoke_grant(policy(ROOT_STMT), [ALLOW_ALL_IAM], USER, KEY).allowed
         assert not can_revoke_grant(policy(ROOT_STMT), [], USER, KEY).allowed
+
+
+class TestCreateGrantValidation:
+    """validate_grant_request: what CreateGrant rejects with ValidationException (shared by the local
+    backend and whatif)."""
+
+    def body(self, ops, **kw):
+        return {"GranteePrincipal": ROLE, "Operations": ops, **kw}
+
+    @pytest.mark.parametrize("ops, spec, usage", [
+        (["Sign"], "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
+        (["GetPublicKey"], "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
+        (["GenerateMac"], "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
+        (["Encrypt"], "ECC_NIST_P256", "SIGN_VERIFY"),
+        (["Decrypt", "Sign"], "ECC_NIST_P256", "SIGN_VERIFY"),
+        (["Sign"], "HMAC_256", "GENERATE_VERIFY_MAC"),
+        (["Decrypt"], "HMAC_256", None),
+        (["GenerateDataKey"], "RSA_2048", "ENCRYPT_DECRYPT"),
+        (["Sign"], "RSA_2048", "ENCRYPT_DECRYPT"),
+        (["Encrypt"], "RSA_2048", "SIGN_VERIFY"),
+        (["Sign"], "ECC_NIST_P256", "KEY_AGREEMENT"),
+    ])
+    def test_operations_the_key_type_does_not_support_are_rejected(self, ops, spec, usage):
+        problems = validate_grant_request(self.body(ops), spec, usage)
+        assert len(problems) == 1 and "not supported by this key" in problems[0] and spec in problems[0]
+        assert validate_grant_request(self.body(ops)) == []  # without the key, the key-type rule cannot run
+
+    @pytest.mark.parametrize("ops, spec, usage", [
+        (["Decrypt", "Encrypt", "GenerateDataKey", "ReEncryptFrom", "CreateGrant", "DescribeKey", "RetireGrant"],
+         "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
+        (["Sign", "Verify", "GetPublicKey", "DescribeKey"], "ECC_NIST_P256", "SIGN_VERIFY"),
+        (["Encrypt", "Decrypt", "GetPublicKey"], "RSA_3072", "ENCRYPT_DECRYPT"),
+        (["GenerateMac", "VerifyMac", "RetireGrant"], "HMAC_384", "GENERATE_VERIFY_MAC"),
+        (["DeriveSharedSecret", "GetPublicKey"], "ECC_NIST_P384", "KEY_AGREEMENT"),
+    ])
+    def test_operations_the_key_type_supports_are_accepted(self, ops, spec, usage):
+        assert validate_grant_request(self.body(ops), spec, usage) == []
+
+    def test_constraints_only_on_symmetric_encryption_keys(self):
+        cons = {"EncryptionContextEquals": {"app": "web"}}
+        assert validate_grant_request(self.body(["Decrypt"], Constraints=cons), "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT") == []
+        for spec, usage, ops in (("RSA_2048", "ENCRYPT_DECRYPT", ["Decrypt"]), ("HMAC_256", "GENERATE_VERIFY_MAC",
+                                 ["GenerateMac"]), ("ECC_NIST_P256", "SIGN_VERIFY", ["DescribeKey"])):
+            problems = validate_grant_request(self.body(ops, Constraints=cons), spec, usage)
+            assert problems and "only for symmetric encryption keys" in problems[0], spec
+
+    def test_name_pairs_and_principals(self):
+        assert validate_grant_request(self.body(["Decrypt"], Name="app:web/prod_1-a")) == []
+        for name in ("", "has space", "x" * 257, "é"):
+            assert any("Name" in p for p in validate_grant_request(self.body(["Decrypt"], Name=name))), name
+        eight = {f"k{i}": "v" for i in range(8)}
+        assert validate_grant_request(self.body(["Decrypt"], Constraints={"EncryptionContextSubset": eight})) == []
+        nine = {**eight, "k8": "v"}
+        assert any("at most 8" in p for p in validate_grant_request(
+            self.body(["Decrypt"], Constraints={"EncryptionContextEquals": nine})))
+        assert any("384" in p for p in validate_grant_request(
+            self.body(["Decrypt"], Constraints={"EncryptionContextEquals": {"k": "v" * 400}})))
+        for good in (ROOT, USER, ROLE, SESSION, f"arn:aws:iam::{ACCT}:role/path/to/R",
+                     f"arn:aws:sts::{ACCT}:federated-user/fred"):
+            assert validate_grant_request({"GranteePrincipal": good, "RetiringPrincipal": good,
+                                           "Operations": ["Decrypt"]}) == [], good
+        for bad in ("bob", ACCT, "*", f"arn:aws:iam::{ACCT}:group/admins", f"arn:aws:sts::{ACCT}:assumed-role/R",
+                    f"arn:aws:iam::{ACCT}:user/", "logs.amazonaws.com", f"arn:aws:s3:::{ACCT}"):
+            problems = validate_grant_request({"GranteePrincipal": bad, "Operations": ["Decrypt"]})
+            assert any("GranteePrincipal" in p for p in problems), bad
+            problems = validate_grant_request({"GranteePrincipal": ROLE, "RetiringPrincipal": bad, "Operations": ["Decrypt"]})
+            assert any("RetiringPrincipal" in p for p in problems), bad
+        assert validate_grant_request({"GranteeServicePrincipal": "logs.amazonaws.com", "Operations": ["Decrypt"]}) == []
+        assert validate_grant_request({"GranteeServicePrincipal": ROLE, "Operations": ["Decrypt"]})
+
+    def test_check_create_grant_applies_the_key_type_rule_too(self):
+        ok, why = check_create_grant(self.body(["Sign"]), key_spec="SYMMETRIC_DEFAULT", key_usage="ENCRYPT_DECRYPT")
+        assert not ok and "not supported by this key" in why
+
+
+class TestDenialMessage:
+    def test_reason_names_the_grant_whose_constraint_failed(self):
+        g = grant(GrantId="1a2b3c4d5e6f" * 4, Constraints={"EncryptionContextEquals": {"job": "42"}})
+        d = decide(NO_ACCESS, SESSION, grants=[g], encryption_context={"job": "43"})
+        assert not d.allowed
+        assert "; grant 1a2b3c4d… does not apply: EncryptionContextEquals" in d.reason
+        assert "'job': '42'" in d.reason and d.reason.count("\n") == 0
+        assert d.trace["reason"] == d.reason  # the traced and the fast path agree
+
+    def test_reason_says_when_no_grant_lists_the_operation(self):
+        d = decide(NO_ACCESS, SESSION, "kms:Encrypt", grants=[grant()])
+        assert "1 grant(s) name the caller but none lists Encrypt" in d.reason
+
+    def test_no_grant_note_without_grants_for_the_caller(self):
+        reason = decide(NO_ACCESS, SESSION, grants=[grant(GranteePrincipal=USER)]).reason
+        assert reason == "no key-policy statement, IAM policy or grant allows kms:Decrypt (implicit deny)"

@@ -114,3 +114,18 @@ def test_key_list_as_a_principal_shows_only_ids_of_keys_it_may_not_describe(hsm)
     hsm.set_caller(WORKER)
     with pytest.raises(AccessDeniedException, match="kms:ListKeys"):
         hsm.list_key_metadata()
+
+
+def test_denial_names_the_grant_whose_constraint_failed(hsm):
+    key = hsm.create_key(Description="t")["KeyMetadata"]["KeyId"]
+    blob = hsm.encrypt(KeyId=key, Plaintext=b"secret-plaintext", EncryptionContext={"job": "43"})["CiphertextBlob"]
+    grant = hsm.create_grant(KeyId=key, GranteePrincipal=WORKER, Operations=["Decrypt"],
+                             Constraints={"EncryptionContextEquals": {"job": "42"}})
+    hsm.set_caller(SESSION)
+    with pytest.raises(AccessDeniedException) as info:
+        hsm.decrypt(CiphertextBlob=blob, EncryptionContext={"job": "43"})
+    message = str(info.value)
+    assert f"; grant {grant['GrantId'][:8]}… does not apply: EncryptionContextEquals" in message
+    assert "'job': '42'" in message and "\n" not in message
+    assert "secret-plaintext" not in message and grant["GrantToken"] not in message
+    assert info.value.trace["grants"][0]["result"] is False

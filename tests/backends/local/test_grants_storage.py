@@ -51,3 +51,92 @@ def test_iam_policies_are_stored_and_tamper_evident(unsealed_hsm):
     conn.close()
     with pytest.raises(KMSInternalException):
         hsm.iam_policies_for(alice)
+
+
+ROLE = "arn:aws:iam::111122223333:role/app"
+
+
+@pytest.mark.parametrize("spec, usage, ops", [
+    ("SYMMETRIC_DEFAULT", None, ["Sign"]),
+    ("SYMMETRIC_DEFAULT", None, ["GenerateMac"]),
+    ("ECC_NIST_P256", "SIGN_VERIFY", ["Encrypt", "Decrypt"]),
+    ("HMAC_256", "GENERATE_VERIFY_MAC", ["Sign"]),
+    ("RSA_2048", "ENCRYPT_DECRYPT", ["GenerateDataKey"]),
+])
+def test_create_grant_rejects_operations_the_key_type_does_not_support(unsealed_hsm, spec, usage, ops):
+    kw = {"KeySpec": spec, **({"KeyUsage": usage} if usage else {})}
+    key = unsealed_hsm.create_key(**kw)["KeyMetadata"]["KeyId"]
+    with pytest.raises(ValidationException, match="not supported by this key"):
+        unsealed_hsm.create_grant(KeyId=key, GranteePrincipal=ROLE, Operations=ops)
+    assert unsealed_hsm.list_grants(KeyId=key)["Grants"] == []  # nothing stored
+
+
+def test_create_grant_constraints_only_on_symmetric_encryption_keys(unsealed_hsm):
+    cons = {"EncryptionContextEquals": {"app": "web"}}
+    for spec, ops in (("RSA_2048", ["Decrypt"]), ("HMAC_256", ["GenerateMac"]), ("ECC_NIST_P256", ["Sign"])):
+        key = unsealed_hsm.create_key(KeySpec=spec)["KeyMetadata"]["KeyId"]
+        with pytest.raises(ValidationException, match="only for symmetric encryption keys"):
+            unsealed_hsm.create_grant(KeyId=key, GranteePrincipal=ROLE, Operations=ops, Constraints=cons)
+        assert unsealed_hsm.create_grant(KeyId=key, GranteePrincipal=ROLE, Operations=ops)["GrantId"]
+    hmac_key = unsealed_hsm.create_key(KeySpec="HMAC_256")["KeyMetadata"]["KeyId"]
+    assert unsealed_hsm.create_grant(KeyId=hmac_key, GranteePrincipal=ROLE, Operations=["GenerateMac", "VerifyMac"])
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"Name": "has space"}, "Name"),
+    ({"Name": ""}, "Name"),
+    ({"Name": "n" * 257}, "Name"),
+    ({"Constraints": {"EncryptionContextSubset": {f"k{i}": "v" for i in range(9)}}}, "at most 8"),
+    ({"GranteePrincipal": "bob"}, "GranteePrincipal"),
+    ({"GranteePrincipal": "arn:aws:iam::111122223333:group/admins"}, "GranteePrincipal"),
+    ({"RetiringPrincipal": "arn:aws:sts::111122223333:assumed-role/OnlyRole"}, "RetiringPrincipal"),
+    ({"Constraints": {"SourceArn": "arn:aws:logs:us-east-1:111122223333:log-group:x"}}, "Constraints"),
+])
+def test_create_grant_validates_direct_api_callers(unsealed_hsm, bad, match):
+    key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    params = {"KeyId": key, "GranteePrincipal": ROLE, "Operations": ["Decrypt"], **bad}
+    with pytest.raises(ValidationException, match=match):
+        unsealed_hsm.create_grant(**params)
+    assert unsealed_hsm.list_grants(KeyId=key)["Grants"] == []
+    ok = unsealed_hsm.create_grant(KeyId=key, GranteePrincipal="arn:aws:sts::111122223333:federated-user/fred",
+                                   RetiringPrincipal="arn:aws:sts::111122223333:assumed-role/R/s", Name="a:b/c_d-1",
+                                   Operations=["Decrypt"],
+                                   Constraints={"EncryptionContextSubset": {f"k{i}": "v" for i in range(8)}})
+    assert len(ok["GrantId"]) == 64
+
+
+def test_grant_paging_follows_kms_limits(unsealed_hsm):
+    from kmstui.errors import InvalidMarkerException
+
+    hsm = unsealed_hsm
+    key = hsm.create_key()["KeyMetadata"]["KeyId"]
+    made = [hsm.create_grant(KeyId=key, GranteePrincipal=ROLE, RetiringPrincipal=ROLE, Operations=["Decrypt"],
+                             Name=f"g{i}")["GrantId"] for i in range(3)]
+    for call, kw in ((hsm.list_grants, {"KeyId": key}), (hsm.list_retirable_grants, {"RetiringPrincipal": ROLE})):
+        for limit in (0, 101, -1, True, "5"):
+            with pytest.raises(ValidationException, match="Limit"):
+                call(Limit=limit, **kw)
+        for marker in ("-1", "-3", "x", " 1", "+1"):
+            with pytest.raises(InvalidMarkerException):
+                call(Marker=marker, **kw)
+        assert [g["GrantId"] for g in call(Limit=100, **kw)["Grants"]] == made
+        first = call(Limit=2, **kw)
+        assert first["Truncated"] and len(first["Grants"]) == 2
+        rest = call(Limit=2, Marker=first["NextMarker"], **kw)
+        assert not rest["Truncated"] and [g["GrantId"] for g in first["Grants"] + rest["Grants"]] == made
+
+
+def test_key_and_alias_paging_limits(unsealed_hsm):
+    from kmstui.errors import InvalidMarkerException
+
+    hsm = unsealed_hsm
+    key = hsm.create_key()["KeyMetadata"]["KeyId"]
+    hsm.create_alias(AliasName="alias/a", TargetKeyId=key)
+    assert hsm.list_keys(Limit=1000)["Keys"]  # ListKeys: 1-1000
+    with pytest.raises(ValidationException, match="Limit"):
+        hsm.list_keys(Limit=1001)
+    assert hsm.list_aliases(Limit=100)["Aliases"]  # ListAliases: 1-100
+    with pytest.raises(ValidationException, match="Limit"):
+        hsm.list_aliases(Limit=101)
+    with pytest.raises(InvalidMarkerException):
+        hsm.list_keys(Marker="-1")

@@ -1,5 +1,5 @@
-"""README.md's tour runs exactly as written: every line through bash, in order, as a new user would type it
-(with KMSTUI_PASSPHRASE standing in for the typed passphrase and a cheap KDF)."""
+"""The docs a new user starts from stay true: README.md's tour runs exactly as written, and the layout table
+in docs/architecture.md names paths that exist and covers every top-level piece of the core."""
 
 from __future__ import annotations
 
@@ -44,3 +44,27 @@ def test_readme_tour_runs_as_written(tmp_path, kmstui_home):
     assert decrypted == ["hello"], "the decrypt | base64 -d line must print the encrypted text"
     inspected = [cmd.split()[2] for cmd in outputs if cmd.startswith("kmstui inspect")]
     assert inspected and all((work / name).is_file() for name in inspected), "inspect names the file envelope wrote"
+
+
+def layout_rows() -> list[tuple[str, list[str]]]:
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    table = text.split("## Who owns what", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:4] for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    return [(piece.strip(), re.findall(r"`([^`]+)`", where + notes)) for piece, where, notes in rows[1:]]
+
+
+def test_architecture_layout_names_real_paths_and_every_core_module():
+    # a row names paths from the repository root, or inside the folder its row is about (`base.py` in backends)
+    bases = (REPO, REPO / "kmstui" / "commands", REPO / "kmstui" / "backends")
+    named = set()
+    for piece, paths in layout_rows():
+        for path in paths:
+            if not re.fullmatch(r"[\w./*-]+\.(py|md)|[\w./*-]+/", path) or "_themes" in path:
+                continue  # not a file or folder name (a flag, a hook, the wheel-only theme folder)
+            assert any(list(base.glob(path.rstrip("/"))) for base in bases), \
+                f"docs/architecture.md row {piece!r} names {path}, which does not exist"
+            named.add(path.rstrip("/"))
+    core = {p.name for p in (REPO / "kmstui").iterdir()
+            if p.name != "__init__.py" and (p.suffix == ".py" or (p / "__init__.py").exists())}
+    missing = sorted(n for n in core if not any(x == f"kmstui/{n}" or x.startswith(f"kmstui/{n}/") for x in named))
+    assert not missing, f"docs/architecture.md's layout table does not mention kmstui/{missing}"
