@@ -125,12 +125,15 @@ class Session:
         ):
             argname = hook.spec.argnames[0]
             for impl in hook.get_hookimpls():
+                core = impl.plugin_name.startswith("kmstui.")
+                self.registry.registering_plugin = None if core else impl.plugin_name
                 try:
                     impl.function(**{argname: arg_for(impl.plugin_name)})
                 except Exception as exc:  # noqa: BLE001 - plugins are untrusted code
                     msg = f"kmstui: plugin '{impl.plugin_name}' failed in {hook.name} ({type(exc).__name__}: {exc}); skipped"
                     self.plugin_errors.append(msg)
                     print(msg, file=sys.stderr)
+        self.registry.registering_plugin = None
 
     # -- backends ------------------------------------------------------------------------------------
     @property

@@ -248,6 +248,11 @@ for _name in OPERATIONS:
 
 def open_aws_backend(ctx) -> AwsBackend:
     """Factory used by kmstui.backends.builtin: settings from the profile, nothing contacted yet."""
+    import importlib.util
+
+    if importlib.util.find_spec("botocore") is None:
+        raise ConfigError(f"profile '{ctx.profile.name}' uses the aws backend, which needs boto3: "
+                          "pip install 'kmstui[aws]'")
     p = ctx.profile
     endpoint = os.environ.get("KMSTUI_AWS_ENDPOINT_URL") or p.get("endpoint_url")
     return AwsBackend(

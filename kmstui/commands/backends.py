@@ -60,6 +60,10 @@ def _probe(session, profile: Profile) -> dict[str, Any]:
             ok, note = probe(str(module), str(label))
         return {"Location": f"{module} {label}".strip(), "Reachable": ok, "Note": note}
     if profile.backend == "aws":
+        import importlib.util
+
+        if importlib.util.find_spec("botocore") is None:
+            return {"Location": "", "Reachable": False, "Note": "boto3 is not installed: pip install 'kmstui[aws]'"}
         endpoint = profile.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL_KMS") or os.environ.get("AWS_ENDPOINT_URL")
         region = profile.get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
         if endpoint:

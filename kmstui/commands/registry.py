@@ -216,8 +216,13 @@ class CommandRegistry:
         self._commands: dict[tuple[str, ...], Command] = {}
         self._parsers: dict[tuple[str, ...], _Parser] = {}
         self.group_help: dict[tuple[str, ...], str] = {}
+        # The plugin whose register_commands hook is running (set by the Session), so help can say where a
+        # command comes from without every plugin having to name itself.
+        self.registering_plugin: str | None = None
 
     def add(self, command: Command) -> Command:
+        if command.plugin == "kmstui" and self.registering_plugin:
+            command.plugin = self.registering_plugin
         if command.path in self._commands:
             other = self._commands[command.path]
             raise ValueError(f"command '{command.name}' from {command.plugin} clashes with one from {other.plugin}")
