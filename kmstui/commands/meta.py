@@ -75,7 +75,7 @@ def command_help(registry, command: Command) -> str:
     if command.confirm:
         notes.append(f"asks you to type the {command.confirm.replace('_', ' ')} to confirm; --yes skips that")
     if not command.needs_backend:
-        notes.append("never opens a key store")
+        notes.append("works without any key store (file arguments never open or unseal one)")
     if any(a.secret for a in command.args):
         notes.append("lines with secret values are never kept in the REPL history")
     if any(a is OUT for a in command.args):  # only the shared --out means "else print base64"; envelope's --out does not

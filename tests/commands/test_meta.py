@@ -20,7 +20,7 @@ def test_help_for_a_command_shows_arguments_and_notes(run_kmstui):
     r = run_kmstui("help", "config", "init")
     assert r.out.startswith("usage: config init [--force]")
     assert "replace an existing config file" in r.out
-    assert "never opens a key store" in r.out
+    assert "works without any key store" in r.out
     assert run_kmstui("help", "nope").code == 252
 
 

@@ -29,7 +29,7 @@ from kmstui.backends.local import rowsets
 from kmstui.backends.local.seal import RootKeys
 from kmstui.backends.local.store import Store
 from kmstui.errors import (DisabledException, KMSInternalException, KMSInvalidStateException, KmstuiError,
-                           NotFoundException, ValidationException)
+                           NotFoundException, UnsupportedOperationException, ValidationException)
 
 DAY = 86400.0
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -72,6 +72,9 @@ def operation(event_name: str, *, read_only: bool = False, source: str = "kms.am
                 self._resources = []
                 self._params = params
                 try:
+                    if params.get("DryRun"):  # KMS's DryRun checks permissions only; a silent real call would lie
+                        raise UnsupportedOperationException("DryRun is not supported by local backends; "
+                                                            "use 'whatif' to check a permission")
                     result = fn(self, **params)
                 except KmstuiError as exc:
                     self._record(event_name, params, read_only, source, exc)

@@ -95,3 +95,14 @@ def test_close_forgets_cached_key_objects(unsealed_hsm):
     unsealed_hsm.close()
     assert keymaterial._aead.cache_info().currsize == 0
     assert keymaterial.private_key.cache_info().currsize == 0
+
+
+def test_dry_run_is_refused_rather_than_performed(unsealed_hsm):
+    """KMS's DryRun only checks permissions; the local backend must not quietly do the real thing."""
+    from kmstui.errors import UnsupportedOperationException
+
+    key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    with pytest.raises(UnsupportedOperationException, match="DryRun"):
+        unsealed_hsm.create_grant(KeyId=key, GranteePrincipal="arn:aws:iam::111122223333:role/app",
+                                  Operations=["Decrypt"], DryRun=True)
+    assert unsealed_hsm.list_grants(KeyId=key)["Grants"] == []
