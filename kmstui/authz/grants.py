@@ -50,17 +50,25 @@ def principal_matches(named: str | None, caller: Caller) -> bool:
     return False
 
 
+def _fold(pairs: dict[str, str]) -> dict[str, str]:
+    """Grant constraints compare keys case-insensitively and values exactly (GrantConstraints, KMS API
+    reference) — unlike the encryption context of Decrypt itself, and unlike kms:EncryptionContext:
+    conditions, which are case-sensitive in the value too."""
+    return {k.lower(): v for k, v in pairs.items()}
+
+
 def constraints_hold(constraints: dict | None, context: dict[str, str]) -> tuple[bool, str]:
-    """Grant constraints against a request's encryption context: keys and values compared exactly and
+    """Grant constraints against a request's encryption context: keys compared case-insensitively, values
     case-sensitively; Equals needs the very same pairs, Subset needs at least these pairs."""
     if not constraints:
         return True, "no constraints"
     eq = constraints.get("EncryptionContextEquals")
     sub = constraints.get("EncryptionContextSubset")
-    if eq is not None and dict(context) != dict(eq):
+    folded = _fold(context)
+    if eq is not None and (len(folded) != len(context) or folded != _fold(eq)):
         return False, f"EncryptionContextEquals {eq} is not exactly the request's context {context}"
     if sub is not None:
-        missing = {k: v for k, v in sub.items() if context.get(k) != v}
+        missing = {k: v for k, v in sub.items() if folded.get(k.lower()) != v}
         if missing:
             return False, f"EncryptionContextSubset pairs {missing} are not all in the request's context {context}"
     return True, "constraints hold"
@@ -182,7 +190,7 @@ def constraints_at_least_as_strict(child: dict | None, parent: dict | None) -> t
     if p_eq is None and not p_sub:
         return True, "the parent grant has no constraints"
     if c_eq is not None:
-        if any(c_eq.get(k) != v for k, v in c_sub.items()):
+        if any(_fold(c_eq).get(k.lower()) != v for k, v in c_sub.items()):
             return True, "the child's constraints accept no context at all"
         ok, _ = constraints_hold(parent, c_eq)
         return ok, ("the child's EncryptionContextEquals satisfies the parent's constraints" if ok else
@@ -190,7 +198,7 @@ def constraints_at_least_as_strict(child: dict | None, parent: dict | None) -> t
     if p_eq is not None:
         return False, ("the parent has EncryptionContextEquals; the child must use EncryptionContextEquals with "
                        "the same pairs" if c_sub else "the child drops the parent's EncryptionContextEquals constraint")
-    missing = {k: v for k, v in p_sub.items() if c_sub.get(k) != v}
+    missing = {k: v for k, v in p_sub.items() if _fold(c_sub).get(k.lower()) != v}
     if missing:
         return False, (f"the child's constraints do not require the parent's pairs {missing}" if c_sub else
                        "the child drops the parent's EncryptionContextSubset constraint")

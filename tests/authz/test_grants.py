@@ -82,10 +82,16 @@ class TestConstraints:
         assert constraints_hold(c, {"a": "1", "z": "9"})[0]
         assert not constraints_hold(c, {"z": "9"})[0]
 
-    def test_keys_and_values_are_case_sensitive(self):
+    def test_keys_are_case_insensitive_and_values_case_sensitive(self):
+        """GrantConstraints (KMS API reference): "in a grant constraint, the key in each key-value pair is
+        not case sensitive, but the value is case sensitive"."""
         c = {"EncryptionContextSubset": {"a": "x"}}
-        assert not constraints_hold(c, {"A": "x"})[0]
+        assert constraints_hold(c, {"A": "x"})[0]
         assert not constraints_hold(c, {"a": "X"})[0]
+        e = {"EncryptionContextEquals": {"App": "web"}}
+        assert constraints_hold(e, {"app": "web"})[0]
+        assert not constraints_hold(e, {"app": "Web"})[0]
+        assert not constraints_hold(e, {"app": "web", "APP": "web"})[0]
 
     def test_constraints_bind_only_operations_with_a_context(self):
         g = grant(Operations=["Decrypt", "DescribeKey"], Constraints={"EncryptionContextEquals": {"a": "1"}})

@@ -50,7 +50,7 @@ class MainScreen(Screen):
     DEFAULT_CSS = """
     MainScreen #top { height: 1; }
     MainScreen #top StatusHeader { width: 1fr; }
-    MainScreen #profile { width: 26; }
+    MainScreen #profile { width: 18; }
     MainScreen #body { height: 1fr; }
     MainScreen #left { width: 3fr; }
     MainScreen #filter { border: none; height: 1; padding: 0 1; background: $surface; }
@@ -70,7 +70,7 @@ class MainScreen(Screen):
             current = self.session.profile_name
             if current not in names:
                 names = sorted([*names, current])
-            yield Select([(f"profile: {n}", n) for n in names], value=current, allow_blank=False,
+            yield Select([(n, n) for n in names], value=current, allow_blank=False,
                          compact=True, id="profile", tooltip="Switch profile (p)")
         with Horizontal(id="body"):
             with Vertical(id="left"):
@@ -117,7 +117,7 @@ class MainScreen(Screen):
         name = self.session.profile_name
         if select.value != name:
             if name not in [value for _label, value in select._options]:
-                select.set_options([(f"profile: {n}", n) for n in sorted({*self.session.config.profile_names(), name})])
+                select.set_options([(n, n) for n in sorted({*self.session.config.profile_names(), name})])
             with select.prevent(Select.Changed):
                 select.value = name
 

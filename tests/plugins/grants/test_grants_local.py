@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from kmstui.errors import (AccessDeniedException, DisabledException, InvalidGrantIdException,
+from kmstui.errors import (AccessDeniedException, DisabledException, InvalidCiphertextException, InvalidGrantIdException,
                            InvalidGrantTokenException, KMSInvalidStateException, NotFoundException, UsageError)
 
 ACCOUNT = "111122223333"
@@ -69,8 +69,10 @@ def test_a_grant_lets_b_decrypt_only_with_the_right_context(session, key):
     denied(session, "decrypt", "--ciphertext-blob", _b64(web_prod), "--context", "app=web", "--context",
            "env=prod", "--as", B)  # Equals: an extra pair is not the grant's context
     denied(session, "encrypt", "--key-id", key, "--plaintext", "x", "--context", "app=web", "--as", B)
-    with pytest.raises(AccessDeniedException):
-        decrypt(session, web, "App=web")  # keys compared case-sensitively (and the blob would not open anyway)
+    # Grant constraint keys are case-insensitive, so the grant admits "App=web"; the ciphertext itself,
+    # bound to "app=web", still refuses to open under another context.
+    with pytest.raises(InvalidCiphertextException):
+        decrypt(session, web, "App=web")
     assert decrypt(session, web, "app=web", who=None) == b"s3cret"  # the account root is unaffected
 
 
