@@ -7,6 +7,7 @@ relocates all config and state under one folder (tests use it).
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import tomllib
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from typing import Any
 from kmstui.errors import ConfigError
 
 DEFAULT_PROFILE = "local"
+# Top-level settings kmstui reads; anything else in config.toml is reported, so a typo does not pass silently.
+KNOWN_SETTINGS = ("default_profile", "output", "editing_mode", "theme", "profiles")
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,10 @@ class Config:
                 data = tomllib.loads(paths.config_file.read_text(encoding="utf-8"))
             except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"config file {paths.config_file} is not valid TOML ({exc}); fix or move it") from None
+        for key in data:
+            if key not in KNOWN_SETTINGS:
+                print(f"kmstui: {paths.config_file}: unknown setting '{key}' ignored "
+                      f"(known: {', '.join(KNOWN_SETTINGS)})", file=sys.stderr)
         return cls(paths, data)
 
     @property
