@@ -106,7 +106,7 @@ async def test_sealed_hsm_asks_for_the_passphrase_in_a_masked_modal(hsm_file, ma
     app = make_app(session)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await wait_until(pilot, lambda: isinstance(app.screen, PassphraseModal))
+            await wait_until(pilot, lambda: isinstance(app.screen, PassphraseModal) and bool(app.screen.query("#secret")))
             box = app.screen.query_one("#secret", Input)
             await wait_until(pilot, lambda: app.focused is box)
             assert box.password
