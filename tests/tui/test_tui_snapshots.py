@@ -5,6 +5,7 @@ Set KMSTUI_UPDATE_SNAPSHOTS=1 to (re)write them after a deliberate change, then 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -17,14 +18,20 @@ SNAPSHOTS = Path(__file__).parent / "snapshots"
 
 @pytest.fixture
 def snapshot():
-    def check(app, name: str) -> None:
-        svg = app.export_screenshot(title="kmstui")
+    async def check(app, pilot, name: str, timeout: float = 20.0) -> None:
+        """The screen must come to match the snapshot: background loads (the header, the key table) may
+        still be settling on a loaded machine, so compare until it matches or `timeout` runs out."""
         path = SNAPSHOTS / f"{name}.svg"
         if os.environ.get("KMSTUI_UPDATE_SNAPSHOTS") == "1":
-            path.write_text(svg, encoding="utf-8")
+            await settle(pilot)
+            path.write_text(app.export_screenshot(title="kmstui"), encoding="utf-8")
             return
         assert path.exists(), f"no snapshot {path.name}; run with KMSTUI_UPDATE_SNAPSHOTS=1 and review it"
-        assert svg == path.read_text(encoding="utf-8"), (
+        expected = path.read_text(encoding="utf-8")
+        deadline = time.monotonic() + timeout
+        while (svg := app.export_screenshot(title="kmstui")) != expected and time.monotonic() < deadline:
+            await pilot.pause(0.1)
+        assert svg == expected, (
             f"{name} differs from {path}; if the change is intended re-run with KMSTUI_UPDATE_SNAPSHOTS=1")
 
     return check
@@ -42,7 +49,7 @@ async def test_snapshot_empty_main_view(tui_session, make_app, snapshot):
     app = make_app(tui_session)
     async with app.run_test(size=SIZE, notifications=False) as pilot:
         await steady(app, pilot, "dark")
-        snapshot(app, "main_empty_dark")
+        await snapshot(app, pilot, "main_empty_dark")
 
 
 async def test_snapshot_create_key_form(tui_session, make_app, snapshot):
@@ -52,7 +59,7 @@ async def test_snapshot_create_key_form(tui_session, make_app, snapshot):
         await pilot.press("n")
         await wait_until(pilot, lambda: isinstance(app.screen, CreateKeyModal))
         await pilot.pause()
-        snapshot(app, "create_key_high_contrast")
+        await snapshot(app, pilot, "create_key_high_contrast")
 
 
 async def test_snapshot_typed_confirmation(tui_session, make_app, snapshot):
@@ -62,4 +69,4 @@ async def test_snapshot_typed_confirmation(tui_session, make_app, snapshot):
         app.push_screen(ConfirmModal("key disable alias/app: type 'alias/app' to confirm", "alias/app"))
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.pause()
-        snapshot(app, "confirm_light")
+        await snapshot(app, pilot, "confirm_light")

@@ -47,6 +47,13 @@ class Tmux:
             time.sleep(0.1)
         raise AssertionError(f"{text!r} did not appear within {timeout}s; screen was:\n{self.screen()}")
 
+    def wait_gone(self, text: str, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text in self.screen():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} still shown after {timeout}s; screen was:\n{self.screen()}")
+            time.sleep(0.1)
+
 
 def test_unseal_create_key_and_encrypt_in_tmux(hsm_file, kmstui_home, tmp_path):
     data = tmp_path / "notes.txt"
@@ -78,6 +85,7 @@ def test_unseal_create_key_and_encrypt_in_tmux(hsm_file, kmstui_home, tmp_path):
 
         tmux.wait_for("n New key")
         tmux.key(":")
+        tmux.wait_gone("n New key")  # the footer drops the table's keys once the console line has focus
         line = f"envelope encrypt {data.name} --key-id alias/e2e --out {data.name}.enc"
         tmux.type(line)
         tmux.wait_for(line[:40])  # it landed on the console line

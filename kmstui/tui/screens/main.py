@@ -95,11 +95,13 @@ class MainScreen(Screen):
         return True
 
     # -- actions ------------------------------------------------------------------------------------
+    # set_focus, not Widget.focus(): focus() moves later, so keys typed right after ':' or '/' would still
+    # reach the key table (and its 'n', 'd' ... bindings) instead of the input.
     def action_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        self.set_focus(self.query_one("#filter", Input))
 
     def action_console(self) -> None:
-        self.query_one("#console-input", Input).focus()
+        self.set_focus(self.query_one("#console-input", Input))
 
     def action_profile(self) -> None:
         select = self.query_one("#profile", Select)
