@@ -42,6 +42,8 @@ async def steady(app, pilot, theme: str) -> None:
     await settle(pilot)
     app.theme = theme
     app.screen.query_one("#status").location = "hsm.kmstui"
+    # Focus decides the footer's keys; pin it rather than depend on when the key list finished loading.
+    app.screen.set_focus(app.screen.query_one("#keys"))
     await settle(pilot)
 
 
