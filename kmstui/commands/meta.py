@@ -5,15 +5,13 @@ None of them touches a key store (needs_backend=False), so they work before any 
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from kmstui import __version__
-from kmstui.commands.args import OUT
+from kmstui.commands.args import OUT, write_output
 from kmstui.commands.registry import GLOBAL_ARGS, Arg, Command, Result, TableHint
 from kmstui.errors import UsageError
 
@@ -237,14 +235,7 @@ def _config_init(session, args) -> Result:
         raise UsageError(f"{path} already exists; use --force to replace it (or edit it)")
     path.parent.mkdir(parents=True, exist_ok=True)
     text = STARTER_HEADER + tomli_w.dumps(starter_config())
-    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_output(session, str(path), text.encode("utf-8"), force=args.force, flag="config init")
     return Result(data={"ConfigFile": str(path), "Written": True}, text=str(path), message=f"wrote {path}")
 
 
