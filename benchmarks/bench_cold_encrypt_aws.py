@@ -13,14 +13,13 @@ in this process on 127.0.0.1; both programs get the same dummy credentials and A
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from peers import AWS_ENV, aws_cli, kmstui_cmd, timed
+from peers import AWS_ENV, aws_cli, clean_env, kmstui_cmd, start_moto, timed
 
 
 def compare(name: str, kcmd: list[str], kenv: dict, acmd: list[str], aenv: dict, rounds: int) -> float:
@@ -40,20 +39,12 @@ def main() -> int:
     parser.add_argument("--keys", type=int, default=5, help="keys on the server for the key list comparison")
     opts = parser.parse_args()
 
-    import logging
-
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     aws = aws_cli()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
+    server, url = start_moto()
     home = Path(tempfile.mkdtemp(prefix="kmstui-bench-"))
-    base_env = {k: v for k, v in os.environ.items()
-                if not k.startswith(("KMSTUI_", "AWS_")) and k != "PYTHONDONTWRITEBYTECODE"}
+    base_env = clean_env()
     env = {**base_env, **AWS_ENV, "AWS_ENDPOINT_URL": url}
     kenv = {**env, "KMSTUI_HOME": str(home), "NO_COLOR": "1"}
     kms = kmstui_cmd()

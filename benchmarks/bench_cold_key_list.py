@@ -11,14 +11,13 @@ medians are compared. Everything binds 127.0.0.1; the kmstui side uses a throwaw
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
 import tempfile
 from pathlib import Path
 
-from peers import AWS_ENV, aws_cli, kmstui_cmd, timed
+from peers import AWS_ENV, aws_cli, clean_env, kmstui_cmd, start_moto, timed
 
 PASSPHRASE = "benchmark passphrase"
 
@@ -29,22 +28,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     opts = parser.parse_args()
 
-    import logging
-
     import boto3
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     aws = aws_cli()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
+    server, url = start_moto()
     home = Path(tempfile.mkdtemp(prefix="kmstui-bench-"))
-    # Bytecode caching on, as after a normal install (a developer shell may set PYTHONDONTWRITEBYTECODE).
-    base_env = {k: v for k, v in os.environ.items()
-                if not k.startswith(("KMSTUI_", "AWS_")) and k != "PYTHONDONTWRITEBYTECODE"}
+    base_env = clean_env()
     kenv = {**base_env, "KMSTUI_HOME": str(home), "NO_COLOR": "1"}
     kms = kmstui_cmd()
     try:

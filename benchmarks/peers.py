@@ -37,3 +37,23 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
     return elapsed
+
+
+def start_moto():
+    """A moto server on 127.0.0.1 (any free port), quiet; returns (server, url). Call server.stop() after."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return server, f"http://{host}:{port}"
+
+
+def clean_env() -> dict[str, str]:
+    """This environment without kmstui or AWS settings, and with bytecode caching on, as after a normal
+    install (a developer shell may set PYTHONDONTWRITEBYTECODE)."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(("KMSTUI_", "AWS_")) and k != "PYTHONDONTWRITEBYTECODE"}
