@@ -258,13 +258,20 @@ def _message(message: bytes, args, algorithm: str | None) -> tuple[bytes, str, s
         f"with {name.upper()} and sent as a DIGEST"
 
 
-def cmd_sign(session, args) -> Result:
-    params = _request(args)
+def _signing(session, args) -> tuple[Any, str, str, bytes, str, str | None]:
+    """What sign and verify share: the backend and key, the algorithm (the key's only one by default), and
+    the message as sent (a RAW message too long for KMS is hashed here)."""
     raw = read_input(session, args, text="message")
-    check_writable(args.out, args.force)
     backend, key = session.key_ref(args.key_id)
     algorithm = args.signing_algorithm or _default_algorithm(backend, key, "SigningAlgorithms", "--signing-algorithm")
     message, message_type, note = _message(raw, args, algorithm)
+    return backend, key, algorithm, message, message_type, note
+
+
+def cmd_sign(session, args) -> Result:
+    params = _request(args)
+    check_writable(args.out, args.force)
+    backend, key, algorithm, message, message_type, note = _signing(session, args)
     response = _clean(backend.sign(KeyId=key, Message=message, MessageType=message_type,
                                    SigningAlgorithm=algorithm, **params))
     result = _emit(session, args, response, "Signature")
@@ -282,11 +289,8 @@ def _given_bytes(session, args, name: str) -> bytes:
 
 def cmd_verify(session, args) -> Result:
     params = _request(args)
-    raw = read_input(session, args, text="message")
     signature = _given_bytes(session, args, "signature")
-    backend, key = session.key_ref(args.key_id)
-    algorithm = args.signing_algorithm or _default_algorithm(backend, key, "SigningAlgorithms", "--signing-algorithm")
-    message, message_type, note = _message(raw, args, algorithm)
+    backend, key, algorithm, message, message_type, note = _signing(session, args)
     return _checked(lambda: backend.verify(KeyId=key, Message=message, MessageType=message_type, Signature=signature,
                                            SigningAlgorithm=algorithm, **params),
                     KMSInvalidSignatureException, backend, key, ("SignatureValid", "SigningAlgorithm", algorithm),
