@@ -228,6 +228,28 @@ def memory_keyring():
     keyring.set_keyring(previous)
 
 
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="also run the long campaigns marked 'slow' (adversarial loops, long fuzzing)")
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "packaging: builds and installs the wheel (needs the build backend from the "
                                        "package index); deselect offline with -m 'not packaging'")
+    config.addinivalue_line("markers", "slow: a long campaign, run only with --slow (CI keeps the short form)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `slow` are skipped unless --slow is given; `slow_mode` tells a test which length to run."""
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="long campaign: run with --slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def slow_mode(request) -> bool:
+    """True under --slow: a test with a short CI form and a long form picks its length from this."""
+    return bool(request.config.getoption("--slow"))
