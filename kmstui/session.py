@@ -16,6 +16,7 @@ from typing import Any, BinaryIO, Callable, Iterator
 
 from kmstui.backends.base import MUTATING_OPERATIONS, Backend
 from kmstui.commands.registry import GLOBAL_DESTS, Command, CommandRegistry, Result
+from kmstui.commands.values import resolve_args
 from kmstui.config import Config, Paths, Profile
 from kmstui.errors import ConfigError, UsageError
 from kmstui.plugins import make_manager
@@ -223,6 +224,7 @@ class Session:
         options = self.options.overridden(args)
         if command.mutates and options.read_only:
             raise UsageError(f"read-only mode: '{command.name}' changes backend state; run without --read-only")
+        resolve_args(self, command, args)  # file://, fileb://, inline blobs, UTF-8 text: before anything runs
         with self._scoped(options, command):
             if command.confirm and not options.yes:
                 self._confirm(command, args)

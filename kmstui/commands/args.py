@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kmstui.commands.registry import Arg
+from kmstui.commands.values import BYTES, MAX_INPUT_BYTES, TEXT, read_bounded
 from kmstui.errors import InvalidAliasNameException, UsageError
 
 if TYPE_CHECKING:
@@ -32,18 +33,20 @@ KEY_HELP = "key id, key ARN, alias/NAME or alias ARN; prefix 'PROFILE:' to use a
 KEY_ID = Arg("--key-id", KEY_HELP, required=True, complete="key", metavar="KEY")
 KEY = Arg("key_id", KEY_HELP + " (or give it as --key-id KEY)", complete="key", metavar="KEY",
           aliases=("--key-id",))  # `key describe KEY` or `key describe --key-id KEY`, as the AWS CLI spells it
-CONTEXT = Arg("--context", "encryption context pair KEY=VALUE (repeatable, or a JSON object); bound to the "
-              "ciphertext, the same pairs are needed to decrypt", aliases=("--encryption-context",),
-              repeat=True, metavar="K=V")
-GRANT_TOKENS = Arg("--grant-token", "grant token to use for this request (repeatable)", repeat=True,
-                   metavar="TOKEN", secret=True)  # a bearer value: kept out of history like a passphrase
+CONTEXT = Arg("--context", "encryption context pair KEY=VALUE (repeatable, or a JSON object, or file://PATH "
+              "holding one); bound to the ciphertext, the same pairs are needed to decrypt",
+              aliases=("--encryption-context",), repeat=True, metavar="K=V", kind=TEXT)
+GRANT_TOKENS = Arg("--grant-token", "grant token to use for this request (repeatable; file:///dev/stdin reads it "
+                   "from standard input)", repeat=True, metavar="TOKEN", secret=True,
+                   kind=TEXT)  # a bearer value: kept out of history like a passphrase
 IN = Arg("--in", "read the input bytes from PATH, or from standard input with '-'", complete="file",
          metavar="PATH|-")
 OUT = Arg("--out", "write the raw result bytes to PATH, or to standard output with '-' (without --out the "
           "result is printed, binary fields base64-encoded)", complete="file", metavar="PATH|-")
 FORCE = Arg("--force", "overwrite an existing --out file", flag=True)
-PLAINTEXT = Arg("--plaintext", "the plaintext as text on the command line (UTF-8; never kept in history); "
-                "use --in for binary data", secret=True, metavar="TEXT")
+PLAINTEXT = Arg("--plaintext", "the plaintext: TEXT (its UTF-8 bytes), fileb://PATH (raw bytes) or file://PATH; "
+                "fileb:///dev/stdin or --in - read standard input, out of sight of `ps` (see 'help values'; never "
+                "kept in history)", secret=True, metavar="TEXT", kind=BYTES)
 
 
 # KMS's AliasName rule: "alias/" then letters, digits, / _ -, 256 characters in all; alias/aws/ is AWS's.
@@ -106,11 +109,35 @@ def parse_context(pairs: list[str] | None) -> dict[str, str]:
     return context
 
 
+def _tag_pairs(items: list[str], flag: str) -> list[str]:
+    """KEY=VALUE words, with the aws CLI's JSON form (`[{"TagKey": "k", "TagValue": "v"}]`, inline or from
+    file://) turned into the same words."""
+    out: list[str] = []
+    for item in items:
+        if not item.lstrip().startswith("["):
+            out.append(item)
+            continue
+        try:
+            doc = json.loads(item)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{flag}: tags JSON is not valid ({exc.msg} at line {exc.lineno} column {exc.colno})") \
+                from None
+        if not isinstance(doc, list) or not all(
+                isinstance(t, dict) and set(t) == {"TagKey", "TagValue"} and all(isinstance(v, str) for v in t.values())
+                for t in doc):
+            raise UsageError(f'{flag}: tags JSON must be a list of {{"TagKey": "...", "TagValue": "..."}} objects')
+        for tag in doc:
+            if not tag["TagKey"]:
+                raise UsageError(f"{flag}: a TagKey in the tags JSON is empty")
+            out.append(f"{tag['TagKey']}={tag['TagValue']}")
+    return out
+
+
 def parse_tags(pairs: list[str] | None, flag: str = "--tag") -> list[dict[str, str]]:
     """`["k=v", ...]` as KMS Tags ([{"TagKey": k, "TagValue": v}]); the value may be empty. `flag` names
     where the pairs came from in errors ("--tag", or "tag" for positional pairs)."""
     tags: dict[str, str] = {}
-    for item in pairs or []:
+    for item in _tag_pairs(pairs or [], flag):
         key, sep, value = item.partition("=")
         if not sep or not key:
             example = f"{flag} team=payments" if flag.startswith("-") else "team=payments"
@@ -121,27 +148,10 @@ def parse_tags(pairs: list[str] | None, flag: str = "--tag") -> list[dict[str, s
     return [{"TagKey": k, "TagValue": v} for k, v in tags.items()]
 
 
-def decode_b64(value: str, flag: str, file_flag: str = "--in") -> bytes:
-    """Strict base64 (standard alphabet, whitespace ignored); UsageError naming the flag, and the flag
-    (`file_flag`) that takes the same bytes raw from a file, otherwise."""
-    try:
-        return base64.b64decode("".join(value.split()), validate=True)
-    except (binascii.Error, ValueError):
-        raise UsageError(f"{flag} is not valid base64; pass raw bytes with {file_flag} PATH instead") from None
-
-
-def read_file(session: "Session", path: str, flag: str) -> bytes:
-    """Bytes of PATH ('-' reads standard input); UsageError naming the flag when it cannot be read."""
-    if path == "-":
-        return session.stdin.read()
-    try:
-        return Path(path).expanduser().read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{flag} {path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{flag} {path}: is a directory, not a file") from None
-    except OSError as exc:
-        raise UsageError(f"{flag} {path}: cannot read ({exc.strerror})") from None
+def read_file(session: "Session", path: str, flag: str, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """Bytes of PATH ('-' reads standard input), at most `limit` (64 MiB unless the caller says less);
+    UsageError naming the flag when it cannot be read or is larger."""
+    return read_bounded(session, path, f"{flag} {path}", limit)
 
 
 def read_input(session: "Session", args: "argparse.Namespace", *, text: str = "plaintext",
@@ -152,8 +162,8 @@ def read_input(session: "Session", args: "argparse.Namespace", *, text: str = "p
     flag = "--" + text.replace("_", "-")
     if text_value is not None and path is not None:
         raise UsageError(f"give either {flag} or --in, not both")
-    if text_value is not None:
-        return text_value.encode("utf-8")
+    if text_value is not None:  # already bytes: the Arg's kind resolved inline text, file:// and fileb://
+        return text_value if isinstance(text_value, bytes) else text_value.encode("utf-8")
     if path is not None:
         return read_file(session, path, "--in")
     if required:

@@ -15,9 +15,10 @@ import re
 from typing import Any
 
 from kmstui.commands.args import (CONTEXT, FORCE, GRANT_TOKENS, IN, KEY_ID, OUT, PLAINTEXT, check_writable,
-                                  decode_b64, optional, parse_context, read_file, read_input, without,
+                                  optional, parse_context, read_file, read_input, without,
                                   write_output)
 from kmstui.commands.registry import Arg, Result
+from kmstui.commands.values import BASE64, BYTES
 from kmstui.errors import (InvalidCiphertextException, InvalidKeyUsageException, KMSInvalidMacException,
                            KMSInvalidSignatureException, UsageError)
 
@@ -29,10 +30,13 @@ MAC_ALGORITHMS = ("HMAC_SHA_224", "HMAC_SHA_256", "HMAC_SHA_384", "HMAC_SHA_512"
 MAX_RAW_MESSAGE = 4096  # KMS's limit for Sign/Verify messages and GenerateMac input
 
 BLOB_NOTE = "Without --out, binary fields are printed base64-encoded; with --out they are written as raw bytes."
-CIPHERTEXT = Arg("--ciphertext-blob", "the ciphertext, base64-encoded (or give raw bytes with --in)", metavar="B64")
+CIPHERTEXT = Arg("--ciphertext-blob", "the ciphertext: base64 text, or fileb://PATH for raw bytes (or --in PATH)",
+                 metavar="B64", kind=BASE64)
 ENCRYPTION_ALGORITHM = Arg("--encryption-algorithm", "algorithm (default SYMMETRIC_DEFAULT; asymmetric keys "
                            "must name one)", choices=ENCRYPTION_ALGORITHMS)
-MESSAGE = Arg("--message", "the message as text (UTF-8); use --in for bytes or files", metavar="TEXT")
+MESSAGE = Arg("--message", "the message: TEXT (its UTF-8 bytes), fileb://PATH (raw bytes) or file://PATH; "
+              "fileb:///dev/stdin or --in - read standard input (see 'help values'; never kept in history)",
+              metavar="TEXT", kind=BYTES, secret=True)
 MESSAGE_TYPE = Arg("--message-type", "RAW message (default) or a DIGEST you computed", choices=("RAW", "DIGEST"),
                    default="RAW")
 SIGNING_ALGORITHM = Arg("--signing-algorithm", "signature algorithm (default: the key's only one)",
@@ -68,7 +72,7 @@ def _ciphertext(session, args, b64_flag: str = "ciphertext_blob") -> bytes:
     path = getattr(args, "in")
     if (value is None) == (path is None):
         raise UsageError("give the ciphertext with --ciphertext-blob B64 or --in PATH (raw bytes; '-' for stdin)")
-    return decode_b64(value, "--ciphertext-blob") if value is not None else read_file(session, path, "--in")
+    return value if value is not None else read_file(session, path, "--in")
 
 
 def _looks_base64(blob: bytes) -> bool:
@@ -284,7 +288,7 @@ def _given_bytes(session, args, name: str) -> bytes:
     flag = "--" + name
     if (value is None) == (path is None):
         raise UsageError(f"give the {name} with {flag} B64 or {flag}-file PATH (raw bytes)")
-    return decode_b64(value, flag, f"{flag}-file") if value is not None else read_file(session, path, f"{flag}-file")
+    return value if value is not None else read_file(session, path, f"{flag}-file")
 
 
 def cmd_verify(session, args) -> Result:
@@ -381,7 +385,7 @@ def register(registry) -> None:
       )(cmd_sign)
     c("verify", "Check a signature (exit 1 when it is not valid)", [
         KEY_ID, MESSAGE, IN, MESSAGE_TYPE, SIGNING_ALGORITHM,
-        Arg("--signature", "the signature, base64-encoded", metavar="B64"),
+        Arg("--signature", "the signature: base64 text, or fileb://PATH for raw bytes", metavar="B64", kind=BASE64),
         Arg("--signature-file", "file holding the raw signature", complete="file", metavar="PATH"),
         GRANT_TOKENS,
     ])(cmd_verify)
@@ -392,7 +396,7 @@ def register(registry) -> None:
     ])(cmd_mac_generate)
     c("mac verify", "Check an HMAC (exit 1 when it is not valid)", [
         KEY_ID, MESSAGE, IN, MAC_ALGORITHM,
-        Arg("--mac", "the MAC, base64-encoded", metavar="B64"),
+        Arg("--mac", "the MAC: base64 text, or fileb://PATH for raw bytes", metavar="B64", kind=BASE64),
         Arg("--mac-file", "file holding the raw MAC", complete="file", metavar="PATH"),
         GRANT_TOKENS,
     ])(cmd_mac_verify)

@@ -12,8 +12,9 @@ import json
 from typing import Any
 
 from kmstui.backends.base import IAM_POLICIES
-from kmstui.commands.args import FORCE, OUT, read_file, write_output
+from kmstui.commands.args import FORCE, OUT, write_output
 from kmstui.commands.registry import Arg, Result, TableHint
+from kmstui.commands.values import DOCUMENT
 from kmstui.errors import UsageError
 
 PRINCIPAL = Arg("--principal", "IAM principal ARN the policy is attached to (user, role, ...)", required=True,
@@ -73,8 +74,7 @@ def _pretty(text: str) -> str:
 
 def cmd_put(session, args) -> Result:
     principal = _attachable(args.principal)
-    text = read_file(session, args.file, "--file").decode("utf-8", errors="replace")
-    text = check_identity_policy(text, args.file)
+    text = check_identity_policy(args.file, "--file")  # the Arg's kind read PATH, file://PATH or inline JSON
     _backend(session).put_identity_policy(PrincipalArn=principal, PolicyName=args.name, PolicyDocument=text)
     return Result(message=f"stored identity policy '{args.name}' for {principal}")
 
@@ -107,8 +107,8 @@ def register(registry) -> None:
     registry.describe_group("iam", "identity (IAM) policies kept by the local HSM, for exact --as decisions")
     c = registry.command
     c("iam put-policy", "Attach (or replace) an identity policy of a principal", [
-        PRINCIPAL, NAME, Arg("--file", "the policy document (JSON); '-' reads standard input", required=True,
-                             complete="file", metavar="PATH|-"),
+        PRINCIPAL, NAME, Arg("--file", "the policy document: a JSON file PATH ('-' standard input), file://PATH or "
+                             "the JSON text", required=True, complete="file", metavar="PATH|-", kind=DOCUMENT),
     ], mutates=True, description=(
         "Store an IAM identity policy for a principal of the local HSM's account. The local backend then "
         "decides that principal's requests (--as ARN) with the key policy, these policies and the grants, "

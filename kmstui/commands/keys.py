@@ -14,6 +14,7 @@ from typing import Any, Callable
 from kmstui.commands.args import (FORCE, KEY, OUT, check_alias_name, check_writable, parse_tags, read_file,
                                   resolved_key, without, write_output)
 from kmstui.commands.registry import Arg, Result, TableHint
+from kmstui.commands.values import DOCUMENT, TEXT
 from kmstui.errors import AlreadyExistsException, KMSError, NotFoundException, UsageError
 
 KEY_SPECS = ("SYMMETRIC_DEFAULT", "RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384",
@@ -45,16 +46,11 @@ def default_usage(spec: str) -> str:
     return "ENCRYPT_DECRYPT"
 
 
-def read_policy_file(session, path: str, flag: str = "--policy") -> str:
-    """A key policy file's text, checked to be a JSON policy (one-line error with line and column)."""
+def checked_policy(text: str, where: str) -> str:
+    """A key policy's text, checked to be a JSON policy (one-line error with line and column)."""
     from kmstui.commands.policy import validate_policy_text
 
-    raw = read_file(session, path, flag)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{flag} {path}: not UTF-8 text") from None
-    validate_policy_text(text, f"{flag} {path}")
+    validate_policy_text(text, where)
     return text
 
 
@@ -101,7 +97,7 @@ def cmd_create(session, args) -> Result:
     if args.origin:
         params["Origin"] = args.origin
     if args.policy:
-        params["Policy"] = read_policy_file(session, args.policy)
+        params["Policy"] = checked_policy(args.policy, "--policy")
     if args.tag:
         params["Tags"] = parse_tags(args.tag)
     profile, alias = (session.split_key_ref(args.alias) if args.alias else (None, None))
@@ -329,12 +325,14 @@ def register(registry) -> None:
     c("key create", "Create a key (symmetric by default; RSA, ECC or HMAC with --key-spec)", [
         Arg("--key-spec", "key type (default SYMMETRIC_DEFAULT, an AES-256 key)", choices=KEY_SPECS),
         Arg("--key-usage", "what the key is for (default: implied by the spec; RSA must choose)", choices=KEY_USAGES),
-        Arg("--description", "free-text description shown in 'key list'", metavar="TEXT"),
+        Arg("--description", "free-text description shown in 'key list' (TEXT or file://PATH)", metavar="TEXT",
+            kind=TEXT),
         Arg("--origin", "AWS_KMS (the backend makes the material) or EXTERNAL (you import it)",
             choices=("AWS_KMS", "EXTERNAL")),
-        Arg("--policy", "key policy JSON file (default: the backend's default key policy)", complete="file",
-            metavar="FILE"),
-        Arg("--tag", "tag KEY=VALUE (repeatable)", repeat=True, metavar="K=V"),
+        Arg("--policy", "key policy: a JSON file PATH, file://PATH or the JSON text (default: the backend's "
+            "default key policy)", complete="file", metavar="FILE", kind=DOCUMENT),
+        Arg("--tag", "tag KEY=VALUE (repeatable), or a JSON list of {\"TagKey\": ..., \"TagValue\": ...} (inline or "
+            "file://PATH)", repeat=True, metavar="K=V", kind=TEXT),
         Arg("--alias", "also create this alias (alias/NAME) for the new key", metavar="alias/NAME"),
     ], mutates=True, examples=["key create --description 'app data' --alias alias/app",
                                "key create --key-spec ECC_NIST_P256", "key create --key-spec HMAC_256"])(cmd_create)
@@ -352,7 +350,8 @@ def register(registry) -> None:
     c("key cancel-deletion", "Cancel a scheduled deletion (the key comes back Disabled)", [KEY],
       mutates=True)(cmd_cancel_deletion)
     c("key update-description", "Change a key's description", [
-        KEY, Arg("--description", "the new description", required=True, metavar="TEXT"),
+        KEY, Arg("--description", "the new description (TEXT or file://PATH)", required=True, metavar="TEXT",
+                 kind=TEXT),
     ], mutates=True)(cmd_update_description)
     c("key rotate", "Rotate a key's material now (older versions still decrypt)", [KEY],
       mutates=True)(cmd_rotate)
@@ -362,7 +361,8 @@ def register(registry) -> None:
         Arg("--disable", "turn automatic rotation off", flag=True),
     ])(cmd_rotation)
     c("key tag", "Add or change tags on a key", [
-        KEY, Arg("tags", "tags as KEY=VALUE", nargs="+", metavar="K=V"),
+        KEY, Arg("tags", "tags as KEY=VALUE, or a JSON list of {\"TagKey\": ..., \"TagValue\": ...} (inline or "
+                 "file://PATH)", nargs="+", metavar="K=V", kind=TEXT),
     ], mutates=True)(cmd_tag)
     c("key untag", "Remove tags from a key", [
         KEY, Arg("tag_keys", "tag keys to remove", nargs="+", metavar="TAGKEY"),

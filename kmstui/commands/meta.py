@@ -13,6 +13,7 @@ from typing import Any
 from kmstui import __version__
 from kmstui.commands.args import OUT, write_output
 from kmstui.commands.registry import GLOBAL_ARGS, Arg, Command, Result, TableHint
+from kmstui.commands.values import HELP as VALUES_HELP
 from kmstui.errors import UsageError
 
 EXIT_CODES = ("0 ok, 1 a check ran and failed, 252 usage, 253 config/credentials/sealed, "
@@ -74,8 +75,12 @@ def command_help(registry, command: Command) -> str:
         notes.append(f"asks you to type the {command.confirm.replace('_', ' ')} to confirm; --yes skips that")
     if not command.needs_backend:
         notes.append("works without any key store (file arguments never open or unseal one)")
+    if any(a.kind for a in command.args):
+        notes.append("values may be typed, or given as fileb://PATH (raw bytes) or file://PATH (text); "
+                     "'help values' has the rule")
     if any(a.secret for a in command.args):
-        notes.append("lines with secret values are never kept in the REPL history")
+        notes.append("lines with secret values are never kept in the REPL history; to keep a secret out of `ps` "
+                     "too, give it as fileb://PATH, --in PATH or on standard input (fileb:///dev/stdin, --in -)")
     if any(a is OUT for a in command.args):  # only the shared --out means "else print base64"; envelope's --out does not
         notes.append("without --out, binary results are printed base64-encoded in the output format")
     if command.plugin != "kmstui":
@@ -115,6 +120,8 @@ def overview(registry) -> str:
              *_columns(list(MODES)), "", "Commands:", *_columns(rows), "", "Global flags (before or after the command):",
              *_columns([_arg_help(a) for a in GLOBAL_ARGS]), "",
              "Binary results (ciphertexts, data keys, signatures) are printed base64-encoded unless --out is given.",
+             "Values may be typed, or read with fileb://PATH (raw bytes), file://PATH (text) or fileb:///dev/stdin: "
+             "run 'help values'.",
              f"Exit codes: {EXIT_CODES}.", "Run 'help COMMAND' (or COMMAND --help) for details."]
     return "\n".join(lines)
 
@@ -127,6 +134,8 @@ def _help(session, args) -> Result:
     command = registry.get(words)
     if command is not None:
         return Result(text=command_help(registry, command))
+    if words in (["values"], ["value"], ["input"], ["inputs"]):
+        return Result(text=VALUES_HELP)
     if tuple(words) in registry.groups():
         return Result(text=group_help(registry, tuple(words)))
     raise UsageError(registry._unknown(words).replace("(try 'help')", "(run 'help' for the list)"))

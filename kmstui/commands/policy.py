@@ -14,8 +14,9 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from kmstui.commands.args import FORCE, KEY, OUT, read_file, resolved_key, write_output
+from kmstui.commands.args import FORCE, KEY, OUT, resolved_key, write_output
 from kmstui.commands.registry import Arg, Result
+from kmstui.commands.values import DOCUMENT
 from kmstui.errors import UsageError
 
 POLICY_NAME = Arg("--policy-name", "policy name (KMS keys have one, 'default')", default="default",
@@ -115,12 +116,8 @@ def cmd_put(session, args) -> Result:
         raise UsageError("give the new policy with --file PATH or --edit (opens $EDITOR in the shell)")
     text = None
     if args.file is not None:
-        raw = read_file(session, args.file, "--file")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise UsageError(f"--file {args.file}: not UTF-8 text") from None
-        validate_policy_text(text, f"--file {args.file}")
+        text = args.file  # the document's text: the Arg's kind read PATH, file://PATH or inline JSON
+        validate_policy_text(text, "--file")
     if args.bypass_lockout_check:
         _confirm_bypass(session, args.key_id)
     backend, key = resolved_key(session, args.key_id)
@@ -144,7 +141,8 @@ def register(registry) -> None:
     ], examples=["policy get alias/app --out app-policy.json"])(cmd_get)
     registry.command("policy put", "Replace a key's key policy (checked before it is sent)", [
         KEY,
-        Arg("--file", "the policy JSON file", complete="file", metavar="PATH"),
+        Arg("--file", "the policy: a JSON file PATH ('-' standard input), file://PATH or the JSON text",
+            complete="file", metavar="PATH", kind=DOCUMENT),
         Arg("--edit", "edit the current policy in $EDITOR (interactive shell only)", flag=True),
         Arg("--bypass-lockout-check", "skip the backend's check that the policy still lets you manage the key "
             "(dangerous; asks again)", flag=True),

@@ -54,6 +54,9 @@ class Arg:
     nargs: for positionals ("?", "*", "+").  complete: name of a value completer ("key", "alias",
     "file", "dir", "profile", "principal", "theme", "command", "backend", or a choices list is used).
     secret: the value must never be echoed or kept in history (a passphrase given on the line).
+    kind: how the value is read (kmstui/commands/values.py, the same rule everywhere): "bytes" or "base64"
+    (a blob) or "text"; such a value may also be `fileb://PATH` or `file://PATH`, and the handler gets the
+    final bytes or text. limit: the most bytes such a value may read from a file (default 1 MiB).
     """
 
     name: str
@@ -69,6 +72,8 @@ class Arg:
     metavar: str | None = None
     complete: str | None = None
     secret: bool = False
+    kind: str | None = None
+    limit: int | None = None
 
     @property
     def is_flag(self) -> bool:

@@ -7,6 +7,7 @@ import argparse
 import re
 
 from kmstui.commands.registry import Arg
+from kmstui.commands.values import TEXT
 
 DEFAULT_MAX_EDKS = 10  # kmstui_envelope.header.DEFAULT_MAX_EDKS, repeated to keep this module light
 DEFAULT_FRAME = 4 << 20  # kmstui_envelope.stream.DEFAULT_FRAME
@@ -57,8 +58,8 @@ def register(registry) -> None:
          Arg("--key-id", "wrapping key in a backend (repeatable; 'PROFILE:alias/app' picks another backend)",
              repeat=True, complete="key", metavar="KEY"),
          *KEY_ARGS,
-         Arg("--context", "encryption context KEY=VALUE (repeatable)", aliases=("--encryption-context",),
-             repeat=True, metavar="K=V"),
+         Arg("--context", "encryption context KEY=VALUE (repeatable, or a JSON object inline or as file://PATH)",
+             aliases=("--encryption-context",), repeat=True, metavar="K=V", kind=TEXT),
          *common_out,
          Arg("--suite", "0x0478 (committing, default) or 0x0578 (committing + ECDSA P-384 signature)",
              choices=None, metavar="SUITE"),

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from kmstui.commands.args import GRANT_TOKENS, KEY_ID
 from kmstui.commands.registry import Arg
+from kmstui.commands.values import TEXT
 
 GRANTEE = Arg("--grantee-principal", "principal ARN the grant gives permissions to (user, role, session, account)",
               complete="principal", metavar="ARN")
@@ -24,8 +25,10 @@ def register(registry) -> None:
         Arg("--operations", "comma-separated grant operations, e.g. Decrypt,GenerateDataKey (repeatable)",
             required=True, repeat=True, metavar="OPS"),
         Arg("--retiring-principal", "principal ARN that may retire the grant", complete="principal", metavar="ARN"),
-        Arg("--constraint", "encryption-context-equals|encryption-context-subset then KEY=VALUE pairs "
-            "(repeatable; case-sensitive, as KMS compares them)", repeat=True, nargs="+", metavar="TYPE K=V"),
+        Arg("--constraint", "encryption-context-equals|encryption-context-subset then KEY=VALUE pairs, or the "
+            "aws CLI's JSON ({\"EncryptionContextSubset\": {...}}) inline or as file://PATH (repeatable; "
+            "case-sensitive, as KMS compares them)", repeat=True, nargs="+", metavar="TYPE K=V",
+            aliases=("--constraints",), kind=TEXT),
         Arg("--name", "grant name: creating the same grant with the same name again returns the first one",
             metavar="NAME"),
         replace(GRANT_TOKENS, secret=True),
@@ -47,8 +50,8 @@ def register(registry) -> None:
             metavar="ARN"),
     ], handler="kmstui_grants.commands:cmd_list_retirable")
     c("grant retire", "Retire a grant (by its token, or by key and grant id)", [
-        Arg("--grant-token", "token of the grant to retire (a bearer value: never kept in history)", metavar="TOKEN",
-            secret=True),
+        Arg("--grant-token", "token of the grant to retire (a bearer value: never kept in history; "
+            "file:///dev/stdin reads it from standard input)", metavar="TOKEN", secret=True, kind=TEXT),
         Arg("--key-id", KEY_ID.help, complete="key", metavar="KEY"), GRANT_ID,
     ], mutates=True, description="Retire a grant (KMS RetireGrant). Allowed for the grant's retiring "
                                  "principal, for the grantee when the grant lists RetireGrant, and for the "

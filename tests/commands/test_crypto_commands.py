@@ -271,11 +271,11 @@ def test_a_failed_verification_names_the_key_by_arn_like_a_valid_one(session, un
     assert checked.exit_code == 1 and checked.data["KeyId"] == mac["Arn"] and checked.data["MacValid"] is False
 
 
-def test_bad_base64_points_at_the_matching_file_flag(session, unsealed_hsm):
+def test_bad_base64_points_at_the_raw_bytes_form(session, unsealed_hsm):
     key = unsealed_hsm.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
-    with pytest.raises(UsageError, match="--signature is not valid base64; pass raw bytes with --signature-file"):
+    with pytest.raises(UsageError, match="--signature is not valid base64; give the raw bytes with --signature fileb://"):
         session.execute(["verify", "--key-id", key, "--message", "m", "--signature", "not*base64"])
-    with pytest.raises(UsageError, match="--mac is not valid base64; pass raw bytes with --mac-file"):
+    with pytest.raises(UsageError, match="--mac is not valid base64; give the raw bytes with --mac fileb://"):
         session.execute(["mac", "verify", "--key-id", key, "--message", "m", "--mac", "not*base64"])
 
 
