@@ -79,6 +79,7 @@ InvalidGrantIdException = _kms("InvalidGrantIdException", "The grant id is not v
 InvalidAliasNameException = _kms("InvalidAliasNameException", "The alias name is not valid.")
 InvalidArnException = _kms("InvalidArnException", "The ARN is not valid.")
 LimitExceededException = _kms("LimitExceededException", "A quota was exceeded.")
+LimitExceeded = _kms("LimitExceeded", "An IAM quota was exceeded (IAM's error code, e.g. an identity policy too large).")
 MalformedPolicyDocumentException = _kms(
     "MalformedPolicyDocumentException", "The policy document is malformed or would lock the key out."
 )

@@ -145,13 +145,26 @@ class Session:
         return self.config.profile(name or self.profile_name)
 
     def caller_arn(self, profile: Profile) -> str | None:
-        return self.options.as_ or os.environ.get("KMSTUI_AS") or profile.get("principal")
+        """Who the backend acts as: --as, then KMSTUI_AS, then the profile's `principal`; None means the
+        backend's default (the local HSM's account root). A given but empty or blank value is a usage
+        error, never the default: falling back to the root would fail open."""
+        for where, value in (("--as", self.options.as_), ("KMSTUI_AS", os.environ.get("KMSTUI_AS")),
+                             (f"profile '{profile.name}' principal", profile.get("principal"))):
+            if value is None:
+                continue
+            if not isinstance(value, str) or not value.strip():
+                error = ConfigError if where.startswith("profile") else UsageError
+                raise error(f"{where} is empty: give a principal ARN (arn:aws:iam::ACCOUNT:role/NAME), or "
+                            "leave it unset to act as the account root")
+            return value
+        return None
 
     def backend(self, profile_name: str | None = None) -> Backend:
         """The backend for a profile (the active one by default), opened on first use."""
         if self._no_backend_command:
             raise RuntimeError(f"command '{self._no_backend_command}' declared needs_backend=False but opened a backend")
         name = profile_name or self.profile_name
+        caller = self.caller_arn(self.profile(name))  # a bad --as fails before any store is opened or created
         backend = self._backends.get(name)
         if backend is None:
             profile = self.profile(name)
@@ -162,7 +175,6 @@ class Session:
             ctx = BackendContext(profile, self.config.paths, self.prompt_secret, self.interactive, self.options.debug)
             backend = kind.factory(ctx)
             self._backends[name] = backend
-        caller = self.caller_arn(self.profile(name))
         if caller is not None or backend.caller_arn is not None:
             backend.set_caller(caller)
         return _ReadOnlyBackend(backend) if self.options.read_only else backend  # type: ignore[return-value]

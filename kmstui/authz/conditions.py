@@ -237,8 +237,8 @@ class Condition:
             for v in self.values:
                 parts = template_parts(scalar_str(v), ctx)
                 if parts is not None:
-                    rxs.append(like_template(parts).fullmatch)
-            return lambda rv: any(r(scalar_str(rv)) is not None for r in rxs)
+                    rxs.append(like_template(parts))
+            return lambda rv: any(r(scalar_str(rv)) for r in rxs)
         if base == "ArnEquals" or base == "ArnLike":
             ms = [arn_template(parts) for v in self.values
                   if (parts := template_parts(scalar_str(v), ctx)) is not None]

@@ -12,6 +12,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from kmstui.authz import requestkeys
 from kmstui.authz.actions import GRANT_MANAGEMENT_ACTIONS
 from kmstui.authz.model import Request
 from kmstui.authz.principals import Caller
@@ -23,10 +24,18 @@ MULTIVALUED = frozenset({"kms:encryptioncontextkeys", "kms:grantoperations", "km
                          "aws:tagkeys", "aws:principalorgpaths", "aws:calledvia"})
 
 _VAR = re.compile(r"\$\{([^}]*)\}")
+# The condition keys RequestContext derives itself (besides kms:EncryptionContext:* and requestkeys.KEYS).
+DERIVED_KEYS = ("kms:encryptioncontextkeys", "kms:calleraccount", "aws:principalaccount", "aws:principalarn",
+                "aws:principaltype", "aws:username", "aws:userid", "aws:principalisawsservice",
+                "aws:principalservicename", "aws:securetransport", "aws:viaawsservice", "aws:currenttime",
+                "aws:epochtime", "aws:requestedregion", "aws:resourceaccount", "kms:grantisforawsresource",
+                "kms:grantoperations", "kms:granteeprincipal", "kms:retiringprincipal",
+                "kms:granteeserviceprincipal", "kms:grantconstrainttype", "kms:grantconstraintsourcearn")
 
 
 class RequestContext:
-    __slots__ = ("request", "caller", "action_name", "key_account", "key_region", "_given", "_cache")
+    __slots__ = ("request", "caller", "action_name", "key_account", "key_region", "_given", "_cache",
+                 "_parameters", "_aliases", "_tags", "_request_tags")
 
     def __init__(self, request: Request, caller: Caller, action_name: str,
                  key_account: str | None, key_region: str | None) -> None:
@@ -38,6 +47,38 @@ class RequestContext:
         given = request.context
         self._given = {k.lower(): v for k, v in given.items()} if given else {}
         self._cache: dict[str, Any] = {}
+        self._parameters: Any = _MISSING
+        self._aliases: Any = _MISSING
+        self._tags: Any = _MISSING
+        self._request_tags: Any = _MISSING
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The request's API parameters by lower-cased name."""
+        if self._parameters is _MISSING:
+            p = self.request.parameters
+            self._parameters = {str(k).lower(): v for k, v in p.items()} if isinstance(p, dict) else {}
+        return self._parameters
+
+    def key_aliases(self) -> list[str]:
+        if self._aliases is _MISSING:
+            a = self.request.key_aliases
+            a = a() if callable(a) else a
+            self._aliases = [x for x in a if isinstance(x, str)] if isinstance(a, (list, tuple)) else []
+        return self._aliases
+
+    def key_tags(self) -> dict[str, str]:
+        if self._tags is _MISSING:
+            t = self.request.key_tags
+            self._tags = requestkeys.tags_dict(t() if callable(t) else t)
+        return self._tags
+
+    def request_tags(self) -> dict[str, str]:
+        if self._request_tags is _MISSING:
+            t = self.request.request_tags
+            self._request_tags = requestkeys.tags_dict(t) if t is not None else \
+                (requestkeys.request_tags_of(self.action_name, self.parameters) or {})
+        return self._request_tags
 
     def get(self, key: str) -> Any:
         """The value of a condition key given its lower-cased name, or None when absent."""
@@ -111,7 +152,7 @@ class RequestContext:
                 return types[0] if len(types) == 1 else (types or None)
             if key == "kms:grantconstraintsourcearn":
                 return (gr.get("Constraints") or {}).get("SourceArn")
-        return None
+        return requestkeys.derive(key, self)
 
     def resolve(self, template: str) -> str | None:
         """Substitute policy variables (`${aws:username}`, `${aws:PrincipalTag/team, 'default'}`, `${*}`);

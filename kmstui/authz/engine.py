@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections import OrderedDict
+from functools import lru_cache
 from typing import Any, Sequence
 
 from kmstui.authz import actions as A
@@ -91,6 +92,13 @@ def _split_key(key_arn: str | None) -> tuple[str | None, str | None]:
     return parts[4] or None, parts[3] or None
 
 
+@lru_cache(maxsize=4096)
+def _key_partition(key_arn: str | None) -> str | None:
+    if not key_arn or not key_arn.startswith("arn:"):
+        return None
+    return key_arn.split(":", 2)[1] or None
+
+
 def _principal_how(s: Statement, caller: Caller) -> str | None:
     """How a key-policy statement's Principal/NotPrincipal covers the caller (for Deny, ACCOUNT also hits)."""
     spec = s.principal
@@ -169,6 +177,23 @@ def _decide(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet,
     keyless = _is_keyless(op, req.key_arn)
     resource = req.key_arn if req.key_arn else "*"
     use_kp = kp is not None and not keyless
+
+    # 0. who is calling, and from which partition: fail closed on a missing caller; "You cannot use IAM
+    # credentials from one partition to interact with resources in a different partition" (AWS Fault
+    # Isolation Boundaries, "Partitions").
+    if not caller.arn:
+        why = "the request names no principal (an empty caller is never the account root)"
+        if rec:
+            rec.step("caller", "deny", why)
+        return False, why, "caller"
+    partition = _key_partition(req.key_arn) or req.partition
+    if partition and caller.kind != "service" and caller.partition != partition:
+        why = (f"the caller is in partition {caller.partition} and the " +
+               ("key" if req.key_arn else "account") + f" in partition {partition}: credentials of one "
+               "partition can never act on resources of another")
+        if rec:
+            rec.step("partition", "deny", why)
+        return False, why, "partition"
 
     # 1. explicit deny anywhere
     if use_kp:

@@ -12,6 +12,7 @@ from kmstui.authz import actions as A
 from kmstui.authz.engine import _principal_how, as_compiled
 from kmstui.authz.model import Finding, Request
 from kmstui.authz.policy import CompiledPolicy, Statement, validate_policy
+from kmstui.authz.patterns import star_count
 from kmstui.authz.principals import ACCOUNT, DIRECT, parse_caller
 from kmstui.authz.context import RequestContext
 
@@ -117,7 +118,35 @@ def lint_policy(doc: Any, *, key_account: str | None = None, principal: str | No
                 "Condition", 'add "StringEquals": {"kms:ViaService": "SERVICE.REGION.amazonaws.com"}')
     for g in grants:
         _lint_grant(g, key_account, findings)
+    findings.extend(wildcard_findings(kp))
     return findings
+
+
+MAX_STARS = 8  # more `*` than this in one pattern is never needed; backtracking matchers blow up on it
+
+
+def wildcard_findings(policy: CompiledPolicy) -> list[Finding]:
+    """Pathological wildcard patterns (in Action, Resource and Like/Arn conditions): many `*`s, or runs of
+    `**`. kmstui matches them in linear time, but naive matchers backtrack catastrophically on them, and
+    they are almost always a mistake or an attempt to slow an evaluator down."""
+    out: list[Finding] = []
+    for s in policy.statements:
+        places = [("NotAction" if s.not_action else "Action", a) for a in s.actions]
+        places += [("NotResource" if s.not_resource else "Resource", r) for r in s.resources]
+        places += [(f"Condition.{c.op.name}.{c.key}", v) for c in s.conditions
+                   if c.op.base in ("StringLike", "StringNotLike", "ArnLike", "ArnNotLike")
+                   for v in c.values if isinstance(v, str)]
+        for el, value in places:
+            stars = star_count(value)
+            if stars > MAX_STARS or "**" in value:
+                shown = value if len(value) <= 60 else value[:57] + "..."
+                out.append(Finding("warning", "PathologicalWildcard",
+                                   f"pattern {shown!r} has {stars} '*' wildcards" +
+                                   (" and repeated '**'" if "**" in value else "") +
+                                   ": it matches what a far simpler pattern matches, and naive wildcard "
+                                   "matchers take exponential time on it", s.label, el,
+                                   "use one '*' per run and as few as the intent needs"))
+    return out
 
 
 def _summ(actions: set[str]) -> str:

@@ -26,9 +26,12 @@ from kmstui.authz.engine import evaluate
 from kmstui.authz.grants import GrantSet
 from kmstui.authz.lint import would_lock_out
 from kmstui.authz.model import PolicyError, Request
-from kmstui.authz.policy import CompiledPolicy, compile_policy, load_document
+from kmstui.authz.policy import (MAX_KEY_POLICY_BYTES, MAX_ROLE_INLINE_CHARS, MAX_TEXT, MAX_USER_INLINE_CHARS,
+                                 CompiledPolicy, compile_policy, identity_policy_size, load_document)
 from kmstui.authz.principals import parse_caller
-from kmstui.errors import AccessDeniedException, MalformedPolicyDocumentException
+from kmstui.authz.requestkeys import keep_parameters, request_facts
+from kmstui.errors import (AccessDeniedException, LimitExceeded, LimitExceededException,
+                           MalformedPolicyDocumentException)
 
 _CONTEXT_PARAM = {"kms:ReEncryptFrom": "SourceEncryptionContext", "kms:ReEncryptTo": "DestinationEncryptionContext"}
 _GRANT_FIELDS = ("GranteePrincipal", "RetiringPrincipal", "Operations", "Constraints", "Name")
@@ -171,12 +174,29 @@ class Authorizer:
         context = params.get(_CONTEXT_PARAM.get(action, "EncryptionContext"))
         context = context if isinstance(context, dict) else {}
         memo = memo_key = None
+        request = Request(principal=caller, action=action, encryption_context=context,
+                          grant_request=({k: params[k] for k in _GRANT_FIELDS if params.get(k) is not None}
+                                         if action == "kms:CreateGrant" else None),
+                          target_grant_id=self._target_grant(backend, action, params),
+                          grant_tokens=list(tokens) if tokens else [], parameters=keep_parameters(params),
+                          partition=backend.root_arn.split(":")[1])
         if key_doc:
             entry = self.key_entry(backend, key_doc)
             policy, grants, key_arn = entry.policy, entry.grants, backend.key_arn(key_doc["KeyId"])
+            key_id = key_doc["KeyId"]
+            request.key_arn = key_arn
+            request.key = {"KeyId": key_id, "Arn": key_arn, "KeySpec": key_doc.get("KeySpec"),
+                           "KeyUsage": key_doc.get("KeyUsage"), "Origin": key_doc.get("Origin"),
+                           "KeyManager": "CUSTOMER", "MultiRegion": False}
+            request.key_tags = dict(key_doc.get("Tags") or {})
+            request.key_aliases = lambda: backend.aliases_of(key_id)  # read only when a policy asks
+            reads = entry.policy.condition_keys.union(*(p.condition_keys for p in iams))
+            if "kms:reencryptonsamekey" in reads and action in ("kms:ReEncryptFrom", "kms:ReEncryptTo"):
+                request.context = {"kms:ReEncryptOnSameKey": self._same_key(backend, action, key_id, params)}
             if entry.timeless and iam_timeless and not tokens and action not in _NOT_CACHED:
                 try:
-                    memo_key = (caller, action, generation, tuple(sorted(context.items())))
+                    memo_key = (caller, action, generation, tuple(sorted(context.items())),
+                                request_facts(request, reads))
                     decision = entry.decisions.get(memo_key)
                 except TypeError:  # an unhashable context value: the backend rejects it after this check
                     decision = None
@@ -186,17 +206,29 @@ class Authorizer:
                     return self._enforce(decision, caller, action, key_arn)
         else:
             key_arn, policy, grants = None, None, _NO_GRANTS
-        request = Request(principal=caller, action=action, key_arn=key_arn, encryption_context=context,
-                          grant_request=({k: params[k] for k in _GRANT_FIELDS if params.get(k) is not None}
-                                         if action == "kms:CreateGrant" else None),
-                          target_grant_id=self._target_grant(backend, action, params),
-                          grant_tokens=list(tokens) if tokens else [])
         decision = evaluate(policy, iams, grants, request)
         if memo is not None:
             if len(memo) >= _MAX_DECISIONS:
                 memo.clear()
             memo[memo_key] = decision
         self._enforce(decision, caller, action, key_arn)
+
+    @staticmethod
+    def _same_key(backend, action: str, key_id: str, params: dict[str, Any]) -> str | None:
+        """kms:ReEncryptOnSameKey: whether ReEncrypt's source and destination keys are the same key (None when
+        the other key cannot be resolved: the call then fails on that key anyway)."""
+        try:
+            if action == "kms:ReEncryptFrom":
+                other = backend.resolve(params.get("DestinationKeyId"))
+            elif params.get("SourceKeyId"):
+                other = backend.resolve(params["SourceKeyId"])
+            else:
+                from kmstui.backends.local import blob as blobfmt
+
+                other = blobfmt.parse(params.get("CiphertextBlob")).key_id
+        except Exception:  # noqa: BLE001 - any unresolvable reference leaves the key absent
+            return None
+        return "true" if other == key_id else "false"
 
     @staticmethod
     def _enforce(decision, caller: str, action: str, key_arn: str | None) -> None:
@@ -219,8 +251,14 @@ class Authorizer:
     @staticmethod
     def check_new_policy(text: Any, caller: str, bypass: bool) -> None:
         """KMS's checks on a policy being set: well-formed, and (unless bypassed) not locking the caller out."""
+        text = text if isinstance(text, str) else json.dumps(text)
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_KEY_POLICY_BYTES:  # "If the key policy exceeds the length constraint, KMS returns a
+            # LimitExceededException" (KMS API reference, PutKeyPolicy/CreateKey Policy); refused before parsing
+            raise LimitExceededException(f"the key policy is {size} bytes; a key policy can be at most "
+                                         f"{MAX_KEY_POLICY_BYTES} bytes (32 KiB)")
         try:
-            compiled = compile_policy(load_document(text if isinstance(text, str) else json.dumps(text)), "key")
+            compiled = compile_policy(load_document(text), "key")
         except PolicyError as exc:
             raise MalformedPolicyDocumentException(f"the key policy is malformed: {exc}") from None
         if not bypass and would_lock_out(compiled, caller):
@@ -228,6 +266,27 @@ class Authorizer:
                 f"the new key policy will not allow you ({caller}) to update the key policy in the future "
                 "(KMS's lockout safety check); allow kms:PutKeyPolicy for this principal or keep the root "
                 "delegation, or set BypassPolicyLockoutSafetyCheck")
+
+
+def check_identity_policy(text: Any, principal: str, name: str, existing: dict[str, str]) -> None:
+    """IAM's checks on an inline identity policy being put (PutUserPolicy/PutRolePolicy): well-formed
+    (MalformedPolicyDocument), and the principal's inline policies together within IAM's quota, white space
+    not counted ("User policy size cannot exceed 2,048 characters. Role policy size cannot exceed 10,240
+    characters." ... "IAM does not count white space", IAM and AWS STS quotas) -> LimitExceeded, checked on
+    the raw length first so a huge document is refused before it is parsed."""
+    if not isinstance(text, str):
+        raise MalformedPolicyDocumentException("PolicyDocument must be JSON text")
+    role = ":role/" in principal or ":assumed-role/" in principal
+    limit, kind = (MAX_ROLE_INLINE_CHARS, "role") if role else (MAX_USER_INLINE_CHARS, "user")
+    others = sum(identity_policy_size(t) for n, t in existing.items() if n != name)
+    if len(text) > MAX_TEXT or others + identity_policy_size(text) > limit:
+        size = others + identity_policy_size(text) if len(text) <= MAX_TEXT else len(text)
+        raise LimitExceeded(f"Maximum policy size of {limit} bytes exceeded for {kind} {principal} (its inline "
+                            f"policies would total {size} characters without white space)")
+    try:
+        compile_policy(load_document(text), "iam", name)
+    except PolicyError as exc:
+        raise MalformedPolicyDocumentException(f"the identity policy is malformed: {exc}") from None
 
 
 def install(backend) -> None:

@@ -29,6 +29,19 @@ class Request:
     target_grant_id: str | None = None
     context: dict[str, Any] = field(default_factory=dict)
     grant_tokens: list[str] = field(default_factory=list)
+    # The call as made, for the condition keys read from it (kmstui.authz.requestkeys): the API parameters
+    # (KMS names, any case; only requestkeys.PARAMETERS are read, so never pass secrets through others),
+    # the key's DescribeKey metadata (KeySpec, KeyUsage, Origin, KeyManager, MultiRegion...), its aliases
+    # and tags (lists/dicts, or zero-argument callables read only when a policy asks), the alias the
+    # request named (default: from the KeyId parameter) and the tags it sets (default: its Tags parameter).
+    parameters: dict[str, Any] | None = None
+    key: dict[str, Any] | None = None
+    key_aliases: Any = None
+    key_tags: Any = None
+    request_alias: str | None = None
+    request_tags: dict[str, str] | None = None
+    # The partition of the account that receives the call, for requests on no key (default: the key ARN's).
+    partition: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"principal": self.principal, "caller_account": self.caller_account,
@@ -43,6 +56,16 @@ class Request:
             out["context"] = dict(self.context)
         if self.grant_tokens:
             out["grant_tokens"] = list(self.grant_tokens)
+        if self.parameters:
+            out["parameters"] = dict(self.parameters)
+        if self.request_alias is not None:
+            out["request_alias"] = self.request_alias
+        for name in ("key_aliases", "key_tags"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                out[name] = value
+        if self.request_tags is not None:
+            out["request_tags"] = dict(self.request_tags)
         return out
 
 

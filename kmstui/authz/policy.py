@@ -9,6 +9,7 @@ naming the statement and element) and what AWS accepts but is risky or inert (wa
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Iterable
 
 from kmstui.authz import actions as A
@@ -23,6 +24,14 @@ TOP_KEYS = {"Version", "Id", "Statement"}
 STATEMENT_KEYS = {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource",
                   "Condition"}
 MAX_KEY_POLICY_BYTES = 32768
+# IAM quotas ("IAM and AWS STS quotas"): "User policy size cannot exceed 2,048 characters. Role policy size
+# cannot exceed 10,240 characters." (the sum of a principal's inline policies), a managed policy 6,144
+# characters, and "IAM does not count white space when calculating the size of a policy".
+MAX_USER_INLINE_CHARS = 2048
+MAX_ROLE_INLINE_CHARS = 10240
+MAX_MANAGED_POLICY_CHARS = 6144
+MAX_IDENTITY_POLICY_CHARS = MAX_ROLE_INLINE_CHARS  # no single identity policy can be larger
+_VAR_KEY = re.compile(r"\$\{([^},]+)")
 _KNOWN_SINGLE = ("kms:calleraccount", "kms:viaservice", "kms:encryptioncontext:", "aws:sourceip",
                  "aws:principalarn", "kms:granteeprincipal", "kms:retiringprincipal", "aws:principalaccount",
                  "kms:grantisforawsresource", "aws:principalorgid", "aws:requesttag/")
@@ -79,7 +88,7 @@ class Statement:
                     hit = glob(r)(resource)
                 else:  # substituted values and the ${*} ${?} ${$} escapes are literal, not wildcards
                     parts = template_parts(r, ctx)
-                    hit = parts is not None and like_template(parts).fullmatch(resource) is not None
+                    hit = parts is not None and like_template(parts)(resource)
                 if hit:
                     break
         else:
@@ -98,6 +107,12 @@ class CompiledPolicy:
         self.findings = findings
         self.version = doc.get("Version")
         self._index: dict[str, tuple[tuple[Statement, ...], tuple[Statement, ...]]] = {}
+        # Every condition key the policy reads (lower-cased), also inside policy variables: callers that
+        # memoise decisions key them on exactly these request values.
+        keys = {c.lkey for st in statements for c in st.conditions}
+        text = json.dumps(doc) if any("${" in json.dumps(st.raw) for st in statements) else ""
+        keys.update(m.group(1).strip().lower() for m in _VAR_KEY.finditer(text))
+        self.condition_keys = frozenset(keys)
 
     def for_action(self, action: str) -> tuple[tuple[Statement, ...], tuple[Statement, ...]]:
         """(Deny statements, Allow statements) whose Action element matches `action`."""
@@ -132,20 +147,55 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
     return seen
 
 
+MAX_DEPTH = 32  # a policy needs 5 levels (Statement, statement, Condition, operator, values); JSON allows any
+MAX_TEXT = 1 << 20  # no policy type AWS stores exceeds 128 KiB of text; refuse anything past 1 MiB unparsed
+
+
+def too_deep(obj: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether a parsed JSON value nests deeper than `limit` (iterative: never a RecursionError)."""
+    stack = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            items = value.values()
+        elif isinstance(value, list):
+            items = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((v, depth + 1) for v in items if isinstance(v, (dict, list)))
+    return False
+
+
+def _deep_error() -> PolicyError:
+    return PolicyError([Finding("error", "TooDeep", f"the document nests more than {MAX_DEPTH} levels deep; a "
+                                "policy needs about 5 (Statement, statement, Condition, operator, values)")])
+
+
 def load_document(doc: Any) -> dict:
-    """A policy document from a dict, JSON text or bytes; PolicyError when it is not a JSON object."""
+    """A policy document from a dict, JSON text or bytes; PolicyError when it is not a JSON object, is larger
+    than any policy AWS stores (1 MiB, refused before parsing) or nests deeper than MAX_DEPTH."""
     if isinstance(doc, (bytes, bytearray)):
         doc = doc.decode("utf-8", errors="replace")
     if isinstance(doc, str):
+        if len(doc) > MAX_TEXT:
+            raise PolicyError([Finding("error", "TooLarge", f"the document is {len(doc)} characters; no AWS policy "
+                                       f"may exceed {MAX_KEY_POLICY_BYTES} bytes (key policy) or 10,240 "
+                                       "characters (identity policy)")])
         try:
             doc = json.loads(doc, object_pairs_hook=lambda p: _no_duplicates(p))
         except json.JSONDecodeError as exc:
             raise PolicyError([Finding("error", "InvalidJson", f"not valid JSON ({exc.msg} at line {exc.lineno} "
                                        f"column {exc.colno})")]) from None
+        except RecursionError:
+            raise _deep_error() from None
         except ValueError as exc:
             raise PolicyError([Finding("error", "DuplicateKey", f"{exc}; JSON object keys must be unique")]) from None
     if not isinstance(doc, dict):
         raise PolicyError([Finding("error", "NotAnObject", "a policy document must be a JSON object")])
+    if too_deep(doc):
+        raise _deep_error()
     return doc
 
 
@@ -162,8 +212,16 @@ def _parse(doc: Any, kind: str) -> tuple[dict, list[Statement], list[Finding]]:
 
     if kind == "key":
         size = text_size if text_size is not None else len(json.dumps(doc).encode())
-        if size > MAX_KEY_POLICY_BYTES:
+        if size > MAX_KEY_POLICY_BYTES:  # nothing more is read: a huge document costs nothing further
             err("TooLarge", f"key policy is {size} bytes; KMS allows at most {MAX_KEY_POLICY_BYTES}")
+            return doc, [], findings
+    else:
+        size = identity_policy_size(doc)
+        if size > MAX_IDENTITY_POLICY_CHARS:
+            err("TooLarge", f"identity policy is {size} characters (whitespace not counted); IAM allows at most "
+                f"{MAX_IDENTITY_POLICY_CHARS} (role inline policies, all together), 6,144 (a managed policy), "
+                "2,048 (user inline policies, all together)")
+            return doc, [], findings
     for k in doc:
         if k not in TOP_KEYS:
             err("UnknownElement", f"unknown top-level element '{k}' (allowed: Version, Id, Statement)", el=k)
@@ -337,3 +395,9 @@ def validate_policy(doc: Any, kind: str = "key") -> list[Finding]:
     except PolicyError as exc:
         return exc.findings
     return findings
+
+
+def identity_policy_size(doc: Any) -> int:
+    """A policy's size as IAM counts it against its quotas: characters, white space not counted."""
+    text = doc if isinstance(doc, str) else json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    return len(text) - sum(text.count(c) for c in " \t\n\r")

@@ -92,10 +92,10 @@ def parse_caller(principal: str, caller_account: str | None = None) -> Caller:
     return Caller(p, "unknown", caller_account)
 
 
-def _role_key(arn: str) -> tuple[str, str] | None:
+def _role_key(arn: str) -> tuple[str, str, str] | None:
     m = _IAM_ARN.match(arn)
     if m and m.group(2) == "iam" and m.group(4).startswith("role/"):
-        return m.group(3), m.group(4).rsplit("/", 1)[-1]
+        return m.group(1), m.group(3), m.group(4).rsplit("/", 1)[-1]
     return None
 
 
@@ -143,13 +143,16 @@ def check_principal_value(ptype: str, value: str, *, key_policy: bool) -> str | 
 class PrincipalSpec:
     """A compiled Principal / NotPrincipal element."""
 
-    __slots__ = ("wildcard", "accounts", "exact", "roles", "services", "values", "_memo")
+    __slots__ = ("wildcard", "accounts", "_account_keys", "exact", "roles", "services", "values", "_memo")
 
     def __init__(self, element: Any) -> None:
         self.wildcard = False
-        self.accounts: set[str] = set()
+        self.accounts: set[str] = set()  # account ids named (any partition), for lint and the matrix
+        # (partition, account): a bare 12-digit id is None, i.e. the key's own partition (callers of another
+        # partition are refused before any statement is read); an ARN names its partition's account only.
+        self._account_keys: set[tuple[str | None, str]] = set()
         self.exact: set[str] = set()
-        self.roles: set[tuple[str, str]] = set()
+        self.roles: set[tuple[str, str, str]] = set()  # (partition, account, role name)
         self.services: set[str] = set()
         self.values = principal_values(element)
         self._memo: dict[Any, str | None] = {}
@@ -159,10 +162,12 @@ class PrincipalSpec:
                     self.wildcard = True
                 elif ACCOUNT_RE.match(v):
                     self.accounts.add(v)
+                    self._account_keys.add((None, v))
                 else:
                     m = _IAM_ARN.match(v)
                     if m and m.group(2) == "iam" and m.group(4) == "root":
                         self.accounts.add(m.group(3))
+                        self._account_keys.add((m.group(1), m.group(3)))
                     elif (rk := _role_key(v)) is not None:
                         self.roles.add(rk)
                         self.exact.add(v)
@@ -192,11 +197,14 @@ class PrincipalSpec:
             return DIRECT if c.arn in self.services else None
         if c.arn in self.exact:
             return DIRECT
-        if c.role_name and c.account and (c.account, c.role_name) in self.roles:
+        if c.role_name and c.account and (c.partition, c.account, c.role_name) in self.roles:
             return DIRECT
-        if c.account in self.accounts:
+        if (None, c.account) in self._account_keys or (c.partition, c.account) in self._account_keys:
             return DIRECT if c.is_root else ACCOUNT
         return None
+
+    def names_account(self, c: Caller) -> bool:
+        return (None, c.account) in self._account_keys or (c.partition, c.account) in self._account_keys
 
     def forms_listed(self, c: Caller) -> tuple[int, int]:
         """(how many of the caller's identity forms are listed, how many forms it has), for NotPrincipal.
@@ -207,13 +215,13 @@ class PrincipalSpec:
         listed = 0
         if c.account:
             forms += 1
-            listed += c.account in self.accounts
+            listed += self.names_account(c)
         if c.kind == "session":
             forms += 1
-            listed += (c.account, c.role_name) in self.roles
+            listed += (c.partition, c.account, c.role_name) in self.roles
         if c.kind not in ("root",):
             forms += 1
-            listed += c.arn in self.exact or (c.kind == "role" and (c.account, c.role_name) in self.roles)
+            listed += c.arn in self.exact or (c.kind == "role" and (c.partition, c.account, c.role_name) in self.roles)
         return listed, forms
 
     def named_principals(self) -> list[str]:

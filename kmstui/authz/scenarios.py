@@ -16,12 +16,14 @@ request (kms:CallerAccount, aws:PrincipalArn, kms:EncryptionContext:k, kms:Grant
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kmstui.authz.engine import evaluate
 from kmstui.authz.model import Decision, Request
+from kmstui.authz.policy import too_deep
 
 SUFFIX = ".scenario.json"
 _REQUEST_FIELDS = {"principal", "caller_account", "action", "key_arn", "encryption_context", "grant_request",
@@ -44,15 +46,52 @@ class Scenario:
     expected: str | None = None
 
 
+MAX_FILE_BYTES = 8 << 20  # a scenario file (or a policy or grants file it names) larger than this is refused
+MAX_DEPTH = 40  # scenarios nest a policy (5 levels) a few levels down; JSON itself has no limit
+MAX_WALK_DIRS = 20_000  # `policy test DIR` gives up past this many folders (e.g. `policy test /`)
+MAX_WALK_FILES = 10_000  # ... or this many scenario files
+_SKIP_DIRS = {"node_modules", "__pycache__"}
+
+
 def _read_json(path: Path, what: str) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        if not path.is_file():
+            raise ScenarioError(f"{what}: {path}: " + ("is a folder, not a file" if path.is_dir() else
+                                                       "no such file" if not path.exists() else
+                                                       "not a regular file"))
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise ScenarioError(f"{what}: {path}: larger than {MAX_FILE_BYTES >> 20} MiB; a scenario file is never "
+                                "that large")
+        data = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ScenarioError(f"{what}: {path}: no such file") from None
     except json.JSONDecodeError as exc:
         raise ScenarioError(f"{what}: {path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise ScenarioError(f"{what}: {path}: the JSON nests too deeply (more than {MAX_DEPTH} levels)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{what}: {path}: cannot read ({exc})") from None
+    if too_deep(data, MAX_DEPTH):
+        raise ScenarioError(f"{what}: {path}: the JSON nests too deeply (more than {MAX_DEPTH} levels)")
+    return data
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _want(value: Any, types: tuple, where: str, what: str) -> Any:
+    if not isinstance(value, types) or (bool not in types and isinstance(value, bool) and int in types):
+        raise ScenarioError(f"{where} must be {what}, not {_type_name(value)}")
+    return value
+
+
+def _condition_value(v: Any) -> bool:
+    scalar = (str, int, float, bool)
+    return isinstance(v, scalar) or (isinstance(v, list) and all(isinstance(x, scalar) for x in v))
 
 
 def _resolve(value: Any, base: Path | None, where: str) -> Any:
@@ -74,8 +113,9 @@ def request_from_dict(d: Any, where: str = "request") -> Request:
     if not isinstance(ec, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in ec.items()):
         raise ScenarioError(f"{where}.encryption_context must be an object of strings")
     ctx = d.get("context") or {}
-    if not isinstance(ctx, dict):
-        raise ScenarioError(f"{where}.context must be an object of condition key -> value or list")
+    if not isinstance(ctx, dict) or not all(_condition_value(v) for v in ctx.values()):
+        raise ScenarioError(f"{where}.context must be an object of condition key -> string, number, boolean or a "
+                            "list of them")
     for opt in ("key_arn", "caller_account", "target_grant_id"):
         if d.get(opt) is not None and not isinstance(d[opt], str):
             raise ScenarioError(f"{where}.{opt} must be a string or null")
@@ -99,6 +139,11 @@ def from_dict(d: Any, source: str = "<scenario>", base: Path | None = None) -> S
         raise ScenarioError(f"{source}: unknown field(s) {sorted(unknown)} (allowed: {sorted(_SCENARIO_FIELDS)})")
     if "request" not in d:
         raise ScenarioError(f"{source}: 'request' is required")
+    for opt in ("name", "description"):
+        if d.get(opt) is not None:
+            _want(d[opt], (str,), f"{source}: {opt}", "a string")
+    if d.get("key_policy") is not None:
+        _want(d["key_policy"], (dict, str), f"{source}: key_policy", "a policy object or a file path")
     expected = d.get("expected")
     if expected is not None:
         if not isinstance(expected, str) or expected.upper() not in ("ALLOW", "DENY"):
@@ -110,6 +155,23 @@ def from_dict(d: Any, source: str = "<scenario>", base: Path | None = None) -> S
         grants = grants["Grants"]
     if not isinstance(iam, list) or not isinstance(grants, list):
         raise ScenarioError(f"{source}: iam_policies and grants must be lists")
+    for i, p in enumerate(iam):
+        _want(p, (dict, str), f"{source}: iam_policies[{i}]", "a policy object or a file path")
+    for i, g in enumerate(grants):
+        _want(g, (dict,), f"{source}: grants[{i}]", "a grant object (as ListGrants returns it)")
+        for name in ("GrantId", "GranteePrincipal", "RetiringPrincipal", "KeyId", "Name", "IssuingAccount"):
+            if g.get(name) is not None:
+                _want(g[name], (str,), f"{source}: grants[{i}].{name}", "a string")
+        ops = g.get("Operations")
+        if ops is not None and not (isinstance(ops, list) and all(isinstance(o, str) for o in ops)):
+            raise ScenarioError(f"{source}: grants[{i}].Operations must be a list of operation names")
+        cons = g.get("Constraints")
+        if cons is not None:
+            _want(cons, (dict,), f"{source}: grants[{i}].Constraints", "an object")
+            for cname, pairs in cons.items():
+                if not isinstance(pairs, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                          for k, v in pairs.items()):
+                    raise ScenarioError(f"{source}: grants[{i}].Constraints.{cname} must be an object of strings")
     return Scenario(
         name=str(d.get("name") or source), source=source,
         key_policy=_resolve(d.get("key_policy"), base, f"{source}.key_policy"),
@@ -131,17 +193,35 @@ def load(path: str | Path) -> list[Scenario]:
 
 
 def discover(paths: list[str | Path]) -> list[Path]:
-    """Files named directly, plus every *.scenario.json under each folder (sorted)."""
+    """Files named directly, plus every *.scenario.json under each folder (sorted). The walk is bounded: it
+    never follows symbolic links to folders, skips hidden folders (.git, .venv, ...), node_modules and
+    __pycache__, and stops with a ScenarioError past MAX_WALK_DIRS folders or MAX_WALK_FILES files (so
+    `policy test /` says to name a smaller folder instead of walking the whole filesystem)."""
     files: list[Path] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            files.extend(sorted(p.rglob("*" + SUFFIX)))
+            files.extend(_walk(p))
         elif p.exists():
             files.append(p)
         else:
             raise ScenarioError(f"{p}: no such file or folder")
     return files
+
+
+def _walk(top: Path) -> list[Path]:
+    found: list[Path] = []
+    dirs = 0
+    for folder, subdirs, names in os.walk(top, followlinks=False, onerror=None):
+        dirs += 1
+        if dirs > MAX_WALK_DIRS:
+            raise ScenarioError(f"{top}: more than {MAX_WALK_DIRS} folders below it; name the folder that holds "
+                                "your *.scenario.json files (e.g. policy test samples/)")
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and d not in _SKIP_DIRS)
+        found.extend(Path(folder) / n for n in sorted(names) if n.endswith(SUFFIX))
+        if len(found) > MAX_WALK_FILES:
+            raise ScenarioError(f"{top}: more than {MAX_WALK_FILES} scenario files below it; name a smaller folder")
+    return sorted(found)
 
 
 def run(scenario: Scenario | dict) -> Decision:

@@ -53,7 +53,7 @@ def _whatif_live(session, args) -> Result:
 def _whatif(session, args) -> Result:
     ki = key_inputs(session, args)
     grants = ki.grants + (inputs.read_grants(args.grants) if args.key_id and args.grants else [])
-    request = inputs.build_request(args, ki.key_arn)
+    request = inputs.build_request(args, ki.key_arn, ki)
     decision = evaluate(ki.policy, _iam(args, ki, args.principal), grants, request)
     return Result(data=decision.to_dict(), text=trace_text(decision.trace))  # the trace reads best as text
 

@@ -13,13 +13,14 @@ from typing import Any
 
 from kmstui.authz import PolicyError, Request, compile_policy
 from kmstui.authz.grants import GrantSet
-from kmstui.authz.policy import load_document
+from kmstui.authz.policy import load_document, too_deep
 from kmstui.authz.principals import parse_caller
-from kmstui.backends.base import GRANTS, IAM_POLICIES
+from kmstui.backends.base import ALIASES, GRANTS, IAM_POLICIES, TAGS
 from kmstui.errors import UsageError
 
 DEFAULT_REGION = "us-east-1"
 PLACEHOLDER_KEY_ID = "00000000-0000-0000-0000-000000000000"
+MAX_JSON_DEPTH = 40
 
 
 def read_json(path: str, flag: str) -> Any:
@@ -32,9 +33,15 @@ def read_json(path: str, flag: str) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{flag} {path}: cannot read ({exc})") from None
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{flag} {path}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        data = None
+    if data is None and text.strip() != "null" or too_deep(data, MAX_JSON_DEPTH):
+        raise UsageError(f"{flag} {path}: the JSON nests more than {MAX_JSON_DEPTH} levels deep; no policy, grant "
+                         "list or request needs that")
+    return data
 
 
 def read_policy(path: str, flag: str, kind: str = "key"):
@@ -100,6 +107,10 @@ class KeyInputs:
     grants: list[dict] = field(default_factory=list)
     backend: Any = None
     source: str = ""
+    key: dict[str, Any] | None = None  # DescribeKey metadata (kms:KeySpec, kms:KeyUsage, kms:KeyOrigin, ...)
+    aliases: list[str] | None = None  # kms:ResourceAliases
+    tags: dict[str, str] | None = None  # aws:ResourceTag/*
+    key_ref: str | None = None  # the key as the request names it (an alias fills kms:RequestAlias)
 
     def grant_set(self) -> GrantSet:
         return GrantSet(self.grants)
@@ -127,7 +138,25 @@ def from_backend(session, key_ref: str) -> KeyInputs:
             marker = page.get("NextMarker")
             if not page.get("Truncated") or not marker:
                 break
-    return KeyInputs(policy, key_arn, grants, backend, source=key_arn)
+    aliases = tags = None
+    if backend.supports(ALIASES):
+        aliases = [a["AliasName"] for a in _pages(backend.list_aliases, "Aliases", KeyId=meta["KeyId"])]
+    if backend.supports(TAGS):
+        tags = {t["TagKey"]: t["TagValue"] for t in _pages(backend.list_resource_tags, "Tags", KeyId=meta["KeyId"])}
+    return KeyInputs(policy, key_arn, grants, backend, source=key_arn, key=meta, aliases=aliases, tags=tags,
+                     key_ref=key)
+
+
+def _pages(call, field_name: str, **kw) -> list[dict]:
+    out: list[dict] = []
+    marker = None
+    for _ in range(10_000):  # bounded: a backend that never stops paging is refused, not followed forever
+        page = call(**kw, **({"Marker": marker} if marker else {}))
+        out.extend(page.get(field_name, []))
+        marker = page.get("NextMarker")
+        if not page.get("Truncated") or not marker:
+            return out
+    raise UsageError(f"the backend kept paging {field_name}; giving up")
 
 
 def identity_policies(backend, principal: str) -> list:
@@ -149,8 +178,40 @@ def identity_policies(backend, principal: str) -> list:
     return out
 
 
-def build_request(args, key_arn: str) -> Request:
+def parse_parameters(args) -> dict[str, Any]:
+    """The request's API parameters: --parameters JSON (text or file) plus the algorithm flags."""
+    params: dict[str, Any] = {}
+    raw = getattr(args, "parameters", None)
+    if raw:
+        data = _json_arg(raw, "--parameters")
+        if not isinstance(data, dict):
+            raise UsageError("--parameters must be a JSON object of KMS request parameters, e.g. "
+                             "{\"EncryptionAlgorithm\": \"RSAES_OAEP_SHA_256\"}")
+        params.update(data)
+    for flag, name in (("encryption_algorithm", "EncryptionAlgorithm"), ("signing_algorithm", "SigningAlgorithm"),
+                       ("mac_algorithm", "MacAlgorithm")):
+        value = getattr(args, flag, None)
+        if value:
+            params[name] = value
+    return params
+
+
+def _json_arg(raw: str, flag: str) -> Any:
+    if raw.lstrip().startswith(("{", "[")):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{flag}: invalid JSON: {exc.msg} at column {exc.colno}") from None
+        except RecursionError:
+            raise UsageError(f"{flag}: the JSON is nested too deeply") from None
+    return read_json(raw, flag)
+
+
+def build_request(args, key_arn: str, ki: "KeyInputs | None" = None) -> Request:
+    """The request as AWS would see it: the flags, plus what the key inputs know about the key (its
+    metadata, aliases and tags) and the alias the request names (--key-id alias/x fills kms:RequestAlias)."""
     from kmstui.commands.args import parse_context
+    from kmstui.authz.requestkeys import KEY_PARAM
 
     if not args.principal or not args.action:
         raise UsageError("give --principal ARN and --action kms:OPERATION (or --scenario FILE)")
@@ -166,8 +227,16 @@ def build_request(args, key_arn: str) -> Request:
             grant_request = read_json(raw, "--grant-request")
         if not isinstance(grant_request, dict):
             raise UsageError("--grant-request must be a CreateGrant body object")
+    params = parse_parameters(args)
+    if ki is not None and ki.key_ref is not None:
+        from kmstui.authz.engine import _action
+
+        op = _action(args.action)[1]
+        params.setdefault(KEY_PARAM.get(op, "KeyId"), ki.key_ref)
     return Request(principal=args.principal, action=args.action, key_arn=key_arn,
                    caller_account=getattr(args, "caller_account", None),
                    encryption_context=parse_context(args.context), grant_request=grant_request,
                    target_grant_id=getattr(args, "target_grant_id", None),
-                   context=parse_conditions(args.condition), grant_tokens=list(getattr(args, "grant_token", None) or []))
+                   context=parse_conditions(args.condition), grant_tokens=list(getattr(args, "grant_token", None) or []),
+                   parameters=params or None, key=ki.key if ki else None, key_aliases=ki.aliases if ki else None,
+                   key_tags=ki.tags if ki else None)

@@ -34,6 +34,12 @@ def register(registry) -> None:
             metavar="JSON|FILE"),
         Arg("--target-grant-id", "the grant a RetireGrant/RevokeGrant names", metavar="GRANT_ID"),
         GRANT_TOKENS,
+        Arg("--encryption-algorithm", "the request's EncryptionAlgorithm (kms:EncryptionAlgorithm; default "
+            "SYMMETRIC_DEFAULT)", metavar="ALG"),
+        Arg("--signing-algorithm", "the request's SigningAlgorithm (kms:SigningAlgorithm)", metavar="ALG"),
+        Arg("--mac-algorithm", "the request's MacAlgorithm (kms:MacAlgorithm)", metavar="ALG"),
+        Arg("--parameters", "other KMS request parameters as JSON text or a file, e.g. {\"KeySpec\": "
+            "\"RSA_2048\"} for CreateKey (they fill kms:KeySpec, aws:RequestTag/*, ...)", metavar="JSON|FILE"),
         Arg("--scenario", "evaluate the scenarios in FILE instead (repeatable)", repeat=True, complete="file",
             metavar="FILE"),
     ], needs_backend=False, examples=[

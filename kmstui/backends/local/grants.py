@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import base64
 import hmac
-import json
 import os
 import re
 from typing import Any
 
 from kmstui.authz.grants import validate_grant_request
+from kmstui.authz.local import check_identity_policy
 from kmstui.backends.local.core import LocalCore, operation, ts
-from kmstui.errors import (InvalidGrantIdException, InvalidGrantTokenException, MalformedPolicyDocumentException,
+from kmstui.errors import (InvalidGrantIdException, InvalidGrantTokenException,
                            NotFoundException, ValidationException)
 
 _GRANT_ID = re.compile(r"^[0-9a-f]{64}$")
@@ -182,12 +182,7 @@ class GrantsMixin(LocalCore):
             raise ValidationException("PrincipalArn must be an IAM principal ARN")
         if not isinstance(PolicyName, str) or not re.fullmatch(r"[\w+=,.@-]{1,128}", PolicyName):
             raise ValidationException("PolicyName must be 1-128 of letters, digits and +=,.@_-")
-        try:
-            parsed = json.loads(PolicyDocument)
-        except (TypeError, ValueError) as exc:
-            raise MalformedPolicyDocumentException(f"the policy is not valid JSON ({exc})") from None
-        if not isinstance(parsed, dict) or "Statement" not in parsed:
-            raise MalformedPolicyDocumentException("the policy needs a Statement")
+        check_identity_policy(PolicyDocument, PrincipalArn, PolicyName, self.iam_policies_for(PrincipalArn))
         self._authorize_iam("Put{}Policy", PrincipalArn)
         with self.store.transaction() as conn:
             payload, mac = self.store.seal_doc("iam_policies", self._iam_pk(PrincipalArn, PolicyName), PolicyDocument)

@@ -11,7 +11,7 @@ from kmstui.backends.local import keymaterial as km
 from kmstui.backends.local.core import (DAY, DISABLED, ENABLED, PENDING_DELETION, PENDING_IMPORT, LocalCore,
                                         operation, ts)
 from kmstui.errors import (AccessDeniedException, AlreadyExistsException, InvalidAliasNameException,
-                           InvalidMarkerException, KMSInternalException, KMSInvalidStateException, MalformedPolicyDocumentException, NotFoundException,
+                           InvalidMarkerException, KMSInternalException, KMSInvalidStateException, LimitExceededException, MalformedPolicyDocumentException, NotFoundException,
                            TagException, UnsupportedOperationException, ValidationException)
 
 _ALIAS_NAME = re.compile(r"^alias/[a-zA-Z0-9/_-]{1,250}$")
@@ -30,10 +30,15 @@ def default_policy(account_id: str) -> str:
 def check_policy(policy: Any) -> str:
     if not isinstance(policy, str) or not policy.strip():
         raise MalformedPolicyDocumentException("Policy must be a JSON policy document")
-    if len(policy.encode()) > 32768:
-        raise MalformedPolicyDocumentException("the key policy is larger than 32 KiB")
+    size = len(policy.encode())
+    if size > 32768:  # PutKeyPolicy/CreateKey: "If the key policy exceeds the length constraint, KMS returns a
+        # LimitExceededException." (KMS API reference, Policy parameter)
+        raise LimitExceededException(f"the key policy is {size} bytes; a key policy can be at most 32768 bytes "
+                                     "(32 KiB)")
     try:
         doc = json.loads(policy)
+    except RecursionError:
+        raise MalformedPolicyDocumentException("the key policy nests too deeply to be a policy") from None
     except ValueError as exc:
         raise MalformedPolicyDocumentException(f"the key policy is not valid JSON ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("Statement"), (list, dict)) or not doc["Statement"]:
@@ -330,6 +335,12 @@ class KeysMixin(LocalCore):
             conn.execute("DELETE FROM aliases WHERE name=?", (name,))
         self.store.forget("aliases", name)
         return {}
+
+    def aliases_of(self, key_id: str) -> list[str]:
+        """The verified alias names that point at a key (kms:ResourceAliases, for the authorization engine)."""
+        rows = self.store.conn.execute("SELECT name, doc, mac FROM aliases WHERE key_id=? ORDER BY name", (key_id,))
+        return [name for name, payload, mac in rows.fetchall()
+                if self.store.open_doc("aliases", name, payload, mac)["TargetKeyId"] == key_id]
 
     @operation("ListAliases", read_only=True)
     def list_aliases(self, *, KeyId: str | None = None, Limit: int | None = None, Marker: str | None = None) -> dict:
