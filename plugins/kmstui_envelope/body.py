@@ -102,21 +102,14 @@ def encrypt_body(suite: Suite, message_id: bytes, key: bytes, frame_length: int,
     """Read `source` to its end, write framed ciphertext to `out`; returns the plaintext length.
 
     A full last chunk is written as a regular frame followed by an empty final frame (ESDK-Python < 4
-    rejects a full-length final frame). `size_hint` (the input file's size) keeps the read buffer small for
-    small files; if the input turns out longer, the buffer grows to a full frame."""
+    rejects a full-length final frame). `size_hint` (the input file's size) keeps the first read buffer
+    small for small files (and threadless); an input that turns out longer continues in full frames."""
     aead = AESGCM(key)
     seq, total = 1, 0
-    cap = frame_length if size_hint is None else max(1, min(frame_length, size_hint + 1))
-    inbuf = bytearray(cap)
-    inview = memoryview(inbuf)
+    source.read_ahead(frame_length, size_hint)
     while True:
-        n = source.readinto(inview)
-        if n == cap < frame_length:  # longer than announced: continue with full-size frames
-            inview.release()
-            inbuf.extend(bytes(frame_length - cap))
-            inview = memoryview(inbuf)
-            cap = frame_length
-            n += source.readinto(inview[n:])
+        block = source.take(frame_length)  # a view into the reader's block: no copy
+        n = len(block)
         total += n
         if n == frame_length:
             if seq >= MAX_FRAMES:
@@ -126,7 +119,7 @@ def encrypt_body(suite: Suite, message_id: bytes, key: bytes, frame_length: int,
             iv = frame_iv(seq)
             buf[0:4] = seq.to_bytes(4, "big")
             buf[4:16] = iv
-            aead.encrypt_into(iv, inbuf, body_aad(message_id, FRAME_LABEL, seq, n),
+            aead.encrypt_into(iv, block, body_aad(message_id, FRAME_LABEL, seq, n),
                               memoryview(buf)[16:frame_length + 32])
             out.submit(buf, frame_length + 32)
             seq += 1
@@ -139,7 +132,7 @@ def encrypt_body(suite: Suite, message_id: bytes, key: bytes, frame_length: int,
         buf[4:8] = seq.to_bytes(4, "big")
         buf[8:20] = iv
         buf[20:24] = n.to_bytes(4, "big")
-        aead.encrypt_into(iv, inview[:n], body_aad(message_id, FINAL_LABEL, seq, n), memoryview(buf)[24:n + 40])
+        aead.encrypt_into(iv, block, body_aad(message_id, FINAL_LABEL, seq, n), memoryview(buf)[24:n + 40])
         out.submit(buf, n + 40)
         if progress:
             progress(n)
@@ -163,6 +156,14 @@ class Sink:
 
 def _read_exact(source: Source, n: int, what: str) -> bytes:
     data = source.read(n)
+    if len(data) != n:
+        raise truncated(what)
+    return data
+
+
+def _take_exact(source: Source, n: int, what: str) -> memoryview:
+    """Like _read_exact, without a copy: the view is valid until the next read from `source`."""
+    data = source.take(n)
     if len(data) != n:
         raise truncated(what)
     return data
@@ -200,8 +201,9 @@ def _stream_segment(source: Source, key: bytes, iv: bytes, aad: bytes, length: i
 
 
 def decrypt_body(header: Header, key: bytes, source: Source, sink: Sink,
-                 progress: Callable[[int], Any] | None = None) -> int:
-    """Decrypt the body that follows `header` in `source`; returns the plaintext length."""
+                 progress: Callable[[int], Any] | None = None, size_hint: int | None = None) -> int:
+    """Decrypt the body that follows `header` in `source`; returns the plaintext length. `size_hint`: the
+    whole message's size when known (a one-frame message then reads without a thread)."""
     mid = header.message_id
     if header.content_type == NON_FRAMED:
         iv = _read_exact(source, IV_LEN, "non-framed body")
@@ -215,7 +217,8 @@ def decrypt_body(header: Header, key: bytes, source: Source, sink: Sink,
     flen = header.frame_length
     seq, total = 1, 0
     big = flen > IN_MEMORY_FRAME
-    inbuf: bytearray | None = None  # allocated at the first regular frame (small files have none)
+    if not big:  # whole frames per block, aligned to the body: each frame is handed over without a copy
+        source.read_ahead(4 + IV_LEN + flen + TAG_LEN, None if size_hint is None else max(0, size_hint - source.pos))
     while True:
         mark = _read_exact(source, 4, f"frame {seq}")
         if mark == FINAL_MARK:
@@ -230,7 +233,7 @@ def decrypt_body(header: Header, key: bytes, source: Source, sink: Sink,
             if n > IN_MEMORY_FRAME:
                 _stream_segment(source, key, iv, aad, n, sink, "final frame", progress)
             else:
-                ct = _read_exact(source, n + TAG_LEN, "final frame")
+                ct = _take_exact(source, n + TAG_LEN, "final frame")
                 buf = sink.pipe.buffer(max(n, 1))
                 try:
                     aead.decrypt_into(iv, ct, aad, memoryview(buf)[:n])
@@ -248,11 +251,7 @@ def decrypt_body(header: Header, key: bytes, source: Source, sink: Sink,
             iv = _read_exact(source, IV_LEN, f"frame {seq}")
             _stream_segment(source, key, iv, aad, flen, sink, f"frame {seq}", progress)
         else:
-            if inbuf is None:
-                inbuf = bytearray(IV_LEN + flen + TAG_LEN)
-            view = memoryview(inbuf)
-            if source.readinto(view) != len(view):
-                raise truncated(f"frame {seq}")
+            view = _take_exact(source, IV_LEN + flen + TAG_LEN, f"frame {seq}")
             buf = sink.pipe.buffer(flen)
             try:
                 aead.decrypt_into(view[:IV_LEN], view[IV_LEN:], aad, memoryview(buf)[:flen])

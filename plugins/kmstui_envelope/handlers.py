@@ -23,7 +23,7 @@ from kmstui_envelope.header import DEFAULT_MAX_EDKS, EncryptedDataKey
 from kmstui_envelope.inspect import UNRECOGNISED
 from kmstui_envelope.keyrings import BackendKeyring, Counter, DiscoveryKeyring, Keyring, load_raw_key
 from kmstui_envelope.materials import UnwrapCache, cache_key, encryption_materials
-from kmstui_envelope.pipe import OutputPipe
+from kmstui_envelope.pipe import OutputPipe, widen_pipe
 from kmstui_envelope.progress import Progress, human_size
 from kmstui_envelope.suites import DEFAULT_SUITE, parse_suite
 from kmstui_envelope.stream import DEFAULT_FRAME, MAX_FRAME, DecryptOptions, decrypt_stream, encrypt_stream
@@ -132,6 +132,7 @@ def _open_input(session, src: Path, *, buffered: bool = False):
     """(stream, size or None). Raw for encryption (whole frames per read); buffered for decryption, whose
     header is read field by field."""
     if str(src) == "-":
+        widen_pipe(session.stdin)
         return session.stdin, None
     try:
         f = open(src, "rb", buffering=-1 if buffered else 0)
@@ -216,6 +217,7 @@ def _encrypt_one(session, src, dest, keyrings, suite, context, frame, cache, for
         progress = Progress(size, f"encrypt {src.name}")
         try:
             if dest is None:
+                widen_pipe(session.stdout)
                 n, written = encrypt_stream(f, session.stdout.write, mats, frame, progress)
                 session.stdout.flush()
             else:
@@ -270,7 +272,7 @@ def _decrypt_one(session, src, dest, keyrings, opts, args) -> dict:
                 raise UsageError("output would overwrite the input")
             with AtomicFile(dest, force=args.force, private=True) as out:
                 sink = Sink(OutputPipe(out.write), out.spill, private=True)
-                result = decrypt_stream(f, keyrings, sink, opts, progress)
+                result = decrypt_stream(f, keyrings, sink, opts, progress, size)
                 out.commit()
     finally:
         progress.finish()
@@ -287,6 +289,7 @@ def _decrypt_to_stdout(session, f, keyrings, opts, buffer_signed: bool, progress
     from dataclasses import replace
 
     out = session.stdout
+    widen_pipe(out)
     sink = Sink(OutputPipe(out.write), tempfile.TemporaryFile)
     result = decrypt_stream(f, keyrings, sink, replace(opts, refuse_signed=not buffer_signed), progress)
     out.flush()

@@ -1,32 +1,108 @@
-"""Byte plumbing for the codec: an exact reader that can hash what it reads, and an output pipe that writes
-on a second thread.
+"""Byte plumbing for the codec: an exact reader that reads ahead on a thread and can hash what it hands
+out, and an output pipe that writes on a second thread.
 
-Why a thread: on a 2-core machine AES-GCM (VAES) runs at several GB/s, so a file-to-file run is bound by
-the two page-cache copies (read and write). Both system calls release the GIL, so writing frame N while
-frame N+1 is read and sealed overlaps them; measured, this is what lets a Python process keep up with
-`cat`. The pipe recycles a few preallocated buffers, so memory stays flat whatever the file size.
+Why threads: on a 2-core machine AES-GCM (VAES) runs at several GB/s, so a large file is bound by the two
+page-cache copies (read and write), not by the cipher. Reads, writes and AESGCM all release the GIL, so
+reading frame N+1, sealing frame N and writing frame N-1 at the same time overlaps them: a three-stage
+pipeline (reader thread -> AEAD on the caller's thread -> writer thread) with bounded queues of recycled,
+preallocated buffers. Memory therefore stays flat whatever the file size (about POOL x frame per side), no
+frame allocates, and nothing waits for a thread on small files: a thread starts only once a second block
+is needed.
+
+Input is read with read()/readinto(), never mmap'ed: a file truncated while we read it then simply ends
+early (a clean "truncated" error or a shorter plaintext), where an mmap would raise SIGBUS.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import queue
 import threading
 from typing import Any, BinaryIO, Callable
 
-POOL = 3  # buffers in flight: one being filled, one queued, one being written
+POOL = 3  # buffers in flight per side: one being filled, one queued, one being used
+PIPE_SIZE = 1 << 20
 
 
 class Source:
-    """read(n) that returns fewer than n bytes only at end of input; optional hashing of everything read."""
+    """Exact reads from `stream`: `take(n)` returns n bytes (fewer only at end of input) as a memoryview
+    that stays valid until the next call on this Source; `read(n)` returns a copy. `hasher`, when set,
+    sees every byte handed out, in order.
+
+    `read_ahead(block, remaining)` switches to block-sized reads, on a reader thread once a second block
+    is needed (`remaining`, the input's size when known, keeps one-block inputs threadless). Blocks come
+    from a fixed pool and are recycled, so a caller that asks for whole blocks (a frame, aligned to the
+    body's start) gets zero-copy views; a field that straddles two blocks is copied into a scratch buffer.
+    Call close() when done (it stops the reader thread).
+    """
 
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
         self.hasher: Any = None
-        self.pos = 0
+        self.pos = 0  # bytes handed out
+        self._block = 0  # 0: no read-ahead (read straight from the stream)
+        self._remaining: int | None = None
+        self._cur: bytearray | None = None  # block being consumed, its length, and the offset in it
+        self._cur_len = 0
+        self._off = 0
+        self._ended = False  # the last block has been loaded (a short read)
+        self._made = 0  # blocks allocated (at most POOL)
+        self._free: queue.SimpleQueue = queue.SimpleQueue()
+        self._full: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._scratch = bytearray()
+
+    def read_ahead(self, block: int, remaining: int | None = None) -> None:
+        """Read in `block`-sized pieces from here on; `remaining` (bytes left, if known) sizes the first."""
+        if not self._block:
+            self._block = max(1, block)
+            self._remaining = remaining
+
+    def take(self, n: int) -> memoryview:
+        if n <= 0:
+            return memoryview(b"")
+        view = self._take_blocks(n) if self._block else memoryview(self._read_direct(n))
+        self._account(view)
+        return view
 
     def read(self, n: int) -> bytes:
-        if n <= 0:
-            return b""
+        if self._block:
+            return bytes(self.take(n))
+        data = self._read_direct(n) if n > 0 else b""
+        self._account(data)
+        return data
+
+    def readinto(self, view: memoryview) -> int:
+        """Fill `view` completely unless the input ends first; returns the count."""
+        if self._block:
+            got = self.take(len(view))
+            view[:len(got)] = got
+            return len(got)
+        total = _fill(self._stream, view)
+        self._account(view[:total])
+        return total
+
+    def at_eof(self) -> bool:
+        return len(self.take(1)) == 0
+
+    def close(self) -> None:
+        """Stop the reader thread, if any. Safe to call more than once."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._free.put(None)  # wakes a reader waiting for a free block
+            thread.join(timeout=1.0)  # a reader blocked on a silent pipe is a daemon: let it be
+        self._cur = None
+
+    # internals ---------------------------------------------------------------------------------------
+    def _account(self, data) -> None:
+        self.pos += len(data)
+        if self.hasher is not None and len(data):
+            self.hasher.update(data)
+
+    def _read_direct(self, n: int) -> bytes:
         data = self._stream.read(n) or b""
         if len(data) < n:
             parts = [data]
@@ -38,26 +114,107 @@ class Source:
                 parts.append(more)
                 got += len(more)
             data = b"".join(parts)
-        self.pos += len(data)
-        if self.hasher is not None and data:
-            self.hasher.update(data)
         return data
 
-    def readinto(self, view: memoryview) -> int:
-        """Fill `view` completely unless the input ends first; returns the count."""
-        total, n = 0, len(view)
-        while total < n:
-            got = self._stream.readinto(view[total:])
-            if not got:
+    def _take_blocks(self, n: int) -> memoryview:
+        if self._cur is None or self._off == self._cur_len:
+            if not self._advance():
+                return memoryview(b"")
+        if self._cur_len - self._off >= n:  # the common case: inside the current block, no copy
+            start = self._off
+            self._off += n
+            return memoryview(self._cur)[start:start + n]  # type: ignore[index]
+        if len(self._scratch) < n:
+            self._scratch = bytearray(n)
+        out = memoryview(self._scratch)
+        got = 0
+        while got < n:
+            if self._off == self._cur_len and not self._advance():
                 break
-            total += got
-        self.pos += total
-        if self.hasher is not None and total:
-            self.hasher.update(view[:total])
-        return total
+            k = min(n - got, self._cur_len - self._off)
+            out[got:got + k] = memoryview(self._cur)[self._off:self._off + k]  # type: ignore[index]
+            self._off += k
+            got += k
+        return out[:got]
 
-    def at_eof(self) -> bool:
-        return self.read(1) == b""
+    def _advance(self) -> bool:
+        """Recycle the current block and load the next one; False at the end of the input."""
+        if self._cur is not None:
+            self._free.put(self._cur)
+            self._cur, self._cur_len, self._off = None, 0, 0
+        if self._ended:
+            return False
+        if self._made == 0:  # the first block is read here: small inputs never start a thread
+            size = self._block if self._remaining is None else max(1, min(self._block, self._remaining + 1))
+            buf = bytearray(size)
+            self._made = 1
+            n = _fill(self._stream, memoryview(buf))
+        else:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="kmstui-envelope-reader", daemon=True)
+                self._thread.start()
+            item = self._full.get()
+            if isinstance(item, BaseException):
+                self._ended = True
+                raise item
+            buf, n = item
+        if n < len(buf):
+            self._ended = True
+        if n == 0:
+            self._free.put(buf)
+            return False
+        self._cur, self._cur_len, self._off = buf, n, 0
+        return True
+
+    def _run(self) -> None:
+        """Reader thread: fill free blocks in order until a short read (end of input) or close()."""
+        try:
+            while not self._stop.is_set():
+                try:
+                    buf = self._free.get_nowait()
+                except queue.Empty:
+                    if self._made < POOL:
+                        self._made += 1
+                        buf = bytearray(self._block)
+                    else:
+                        buf = self._free.get()
+                if buf is None or self._stop.is_set():
+                    return
+                if len(buf) < self._block:  # the small first block (the input grew): use a full one
+                    buf = bytearray(self._block)
+                n = _fill(self._stream, memoryview(buf))
+                self._full.put((buf, n))
+                if n < len(buf):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
+            self._full.put(exc)
+
+
+def widen_pipe(stream: Any) -> None:
+    """Give a pipe (standard input or output) a 1 MiB kernel buffer instead of 64 KiB, so each side
+    wakes 16x less often (F_SETPIPE_SZ, Linux; 1 MiB is the unprivileged maximum by default). Anything
+    else (a file, a terminal, another OS, a refused size) is left as it is."""
+    import fcntl
+    import stat
+
+    try:
+        fd = stream.fileno()
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode) or not hasattr(fcntl, "F_SETPIPE_SZ"):
+            return
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        pass
+
+
+def _fill(stream: BinaryIO, view: memoryview) -> int:
+    """readinto until `view` is full or the input ends."""
+    total, n = 0, len(view)
+    while total < n:
+        got = stream.readinto(view[total:])
+        if not got:
+            break
+        total += got
+    return total
 
 
 class OutputPipe:

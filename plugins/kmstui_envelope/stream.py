@@ -57,13 +57,16 @@ def encrypt_stream(src: BinaryIO, write: Callable[[Any], Any], mats: EncryptionM
     signer = Signer(suite, mats.signing_key) if suite.signed else None
     if signer is not None:
         pipe.hasher = signer.hasher
+    source = Source(src)
     try:
         pipe.write(header_bytes)
-        n = encrypt_body(suite, message_id, enc_key, frame_length, Source(src), pipe, progress, size_hint)
+        n = encrypt_body(suite, message_id, enc_key, frame_length, source, pipe, progress, size_hint)
         pipe.close()
     except BaseException:
         pipe.abort()
         raise
+    finally:
+        source.close()
     if signer is not None:
         pipe.hasher = None
         pipe.write(signer.footer())
@@ -71,9 +74,18 @@ def encrypt_stream(src: BinaryIO, write: Callable[[Any], Any], mats: EncryptionM
 
 
 def decrypt_stream(src: BinaryIO, keyrings: list[Keyring], sink: Sink, opts: DecryptOptions,
-                   progress: Callable[[int], Any] | None = None) -> Decrypted:
-    """Decrypt one message from `src` into `sink`; raises before the caller may commit anything."""
+                   progress: Callable[[int], Any] | None = None, size_hint: int | None = None) -> Decrypted:
+    """Decrypt one message from `src` into `sink`; raises before the caller may commit anything.
+    `size_hint`: the message's size when known (small messages then read without a thread)."""
     source = Source(src)
+    try:
+        return _decrypt(source, keyrings, sink, opts, progress, size_hint)
+    finally:
+        source.close()
+
+
+def _decrypt(source: Source, keyrings: list[Keyring], sink: Sink, opts: DecryptOptions,
+             progress: Callable[[int], Any] | None, size_hint: int | None) -> Decrypted:
     header = read_header(source.read, allow_legacy=opts.allow_legacy, max_edks=opts.max_edks)
     if opts.refuse_signed and header.suite.signed:
         raise UsageError(f"message uses signed suite {header.suite.hex}: streaming it to standard output would "
@@ -94,7 +106,7 @@ def decrypt_stream(src: BinaryIO, keyrings: list[Keyring], sink: Sink, opts: Dec
     hold = sink.unverified() if header.suite.signed and not sink.private else None
     body_sink = sink if hold is None else Sink(OutputPipe(hold.write), sink.unverified, private=True)
     try:
-        n = decrypt_body(header, enc_key, source, body_sink, progress)
+        n = decrypt_body(header, enc_key, source, body_sink, progress, size_hint)
         if source.hasher is not None:
             digest = source.hasher.finalize()
             source.hasher = None
