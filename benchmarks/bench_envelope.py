@@ -1,30 +1,36 @@
 """Envelope encryption of one large file, side by side with its peers (run by hand, not in CI).
 
-Targets (issue 3), each direction, file in the page cache, local HSM backend:
-  kmstui >= 0.8x `cat in > out`, >= 1.0x the `age` CLI, >= 4x aws-encryption-sdk (Python, default 4 KiB
-  frames, 64 KiB reads); peak RSS <= 80 MiB whatever the size.
-Every tool runs as its own process (interpreter start and imports included), rounds are interleaved, and
-the median is reported. Wall time and CPU time (user+sys of the child) are both shown: on a loaded shared
-machine the CPU figure is the steadier one.
+Targets (issue 13), each direction, file in tmpfs, output to tmpfs, local HSM backend set up as the README
+does (default KDF cost, unseal agent running):
+  file -> file:      kmstui >= 0.8x `cat in > out`, >= 2x the `age` CLI; peak RSS <= 80 MiB whatever the size;
+  stdin -> stdout:   the same through pipes (`cat in | TOOL | cat > out`, what operators do with tar);
+  aws-encryption-sdk (Python, default 4 KiB frames, 64 KiB reads) for reference (issue 3: kmstui >= 4x).
+Every tool runs as its own process (interpreter start and imports included); rounds are interleaved
+(rotating order); medians and min-max are reported. Wall time and CPU time (user+sys of the child and,
+for pipes, of the whole pipeline) are both shown: on a loaded shared machine the CPU figure is the
+steadier one. No tool here syncs its output to disk (kmstui does not fsync: like cat and age it leaves
+writeback to the kernel), so there is no "with sync" row.
 
-    python benchmarks/bench_envelope.py [--size 1GiB] [--rounds 3] [--frame-size SIZE] [--no-sdk]
-                                        [--baseline DIR]
+    python benchmarks/bench_envelope.py [--size 1GiB] [--rounds 5] [--frame-size SIZE] [--no-sdk]
+                                        [--no-pipes] [--baseline REV_OR_DIR] [--kdf-cost N] [--dir DIR]
 
---baseline DIR adds a row "kmstui-baseline" running another copy of the plugin (DIR holds a
-`kmstui_envelope` package, e.g. a saved earlier version), for before/after figures from one run.
+--baseline adds rows "kmstui-baseline" running an earlier copy of the plugin with today's core: a folder
+holding a `kmstui_envelope` package, or a git revision of this repository (e.g. 248ed19) to extract.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from peers import ReadmeHsm, banner, baseline_dir, closing, interleaved, median, spread, with_pythonpath
 
 SDK_SCRIPT = r"""
 import sys, aws_encryption_sdk
@@ -42,6 +48,7 @@ with open(src, "rb") as fi, open(dst, "wb") as fo:
         while chunk := s.read(65536):
             fo.write(chunk)
 """
+TARGETS = {"cat": 0.8, "age": 2.0, "aws-encryption-sdk": 4.0}
 
 
 def parse_size(text: str) -> int:
@@ -50,48 +57,48 @@ def parse_size(text: str) -> int:
     return int(t[:-1]) * units[t[-1]] if t[-1] in units else int(t)
 
 
-def run(cmd: list[str], env: dict, stdout=None) -> tuple[float, float, int]:
-    """(wall s, cpu s, peak RSS KiB) of one child process."""
+def run(cmd: list[str], env: dict) -> tuple[float, float, int]:
+    """(wall s, cpu s, peak RSS KiB) of one child process (and the children it waited for)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=stdout or subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     err = proc.stderr.read().decode() if proc.stderr else ""
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err.strip()}")
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({code}): {err.strip()[-2000:]}")
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="1GiB", type=parse_size)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--frame-size", default=None)
     parser.add_argument("--no-sdk", action="store_true", help="skip the (slow) aws-encryption-sdk rows")
-    parser.add_argument("--baseline", metavar="DIR", help="folder holding another kmstui_envelope package to "
-                        "measure side by side (row kmstui-baseline)")
+    parser.add_argument("--no-pipes", action="store_true", help="skip the stdin -> stdout rows")
+    parser.add_argument("--baseline", metavar="REV_OR_DIR",
+                        help="an earlier kmstui_envelope (folder, or git revision such as 248ed19) to measure "
+                             "side by side (rows kmstui-baseline)")
+    parser.add_argument("--kdf-cost", type=int, default=None,
+                        help="hsm init at this KDF cost instead of the default (said loudly in the output)")
     parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
                         help="work folder (default /dev/shm: tmpfs is the page cache with no disk writeback, "
                              "which otherwise dominates and varies; pass --dir /tmp to include a disk)")
     args = parser.parse_args()
-
     tmp = Path(tempfile.mkdtemp(prefix="kmstui-bench-env-", dir=args.dir))
     try:
-        bench(args, tmp)
+        with ReadmeHsm(tmp / "home", args.kdf_cost, plugins="envelope") as hsm:
+            bench(args, tmp, hsm)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def bench(args, tmp: Path) -> None:
-    env = {**os.environ, "KMSTUI_HOME": str(tmp / "home"), "KMSTUI_PASSPHRASE": "bench passphrase",
-           "KMSTUI_KDF_COST": "10", "KMSTUI_PLUGINS": "envelope"}
-    py = sys.executable
-    kms = [py, "-m", "kmstui"]
-    subprocess.run([*kms, "hsm", "init"], env=env, check=True, capture_output=True)
-    key = subprocess.run([*kms, "key", "create", "--query", "KeyMetadata.KeyId", "--output", "text"], env=env,
-                         check=True, capture_output=True, text=True).stdout.strip()
-    subprocess.run([*kms, "alias", "create", "alias/bench", key], env=env, check=True, capture_output=True)
+def bench(args, tmp: Path, hsm: ReadmeHsm) -> None:
+    key = hsm.run("key", "create", "--query", "KeyMetadata.KeyId", "--output", "text", setup=True).strip()
+    hsm.run("alias", "create", "alias/bench", key, setup=True)
+    env = hsm.env
     src = tmp / "in.bin"
     with open(src, "wb") as f:
         chunk = os.urandom(1 << 20)
@@ -101,68 +108,100 @@ def bench(args, tmp: Path) -> None:
     subprocess.run(["age-keygen", "-o", str(tmp / "age.key")], check=True, capture_output=True)
     recipient = [line.split(": ")[1] for line in (tmp / "age.key").read_text().splitlines() if "public key" in line][0]
     frame = ["--frame-size", args.frame_size] if args.frame_size else []
-    sdk_script = tmp / "sdk.py"
-    sdk_script.write_text(SDK_SCRIPT)
+    (tmp / "sdk.py").write_text(SDK_SCRIPT)
+    kms = hsm.kms
+    q = shlex.quote
 
-    def rm(*paths):
-        for p in paths:
-            if Path(p).exists():
-                os.unlink(p)
+    def contender(name: str, enc, dec, tool_env: dict):
+        """Encrypt src to NAME.enc (`enc(out)` is the command), decrypt that to NAME.dec (`dec(inp, out)`),
+        then remove both, untimed: freeing a large old output is nobody's cost."""
+        e, d = tmp / f"{name}.enc", tmp / f"{name}.dec"
 
-    tools = {
-        "cat": (lambda: run(["sh", "-c", f"cat {src} > {tmp / 'cat.out'}"], env),
-                lambda: run(["sh", "-c", f"cat {tmp / 'cat.out'} > {tmp / 'cat.back'}"], env)),
-        "kmstui": (lambda: run([*kms, "envelope", "encrypt", str(src), "--key-id", "alias/bench", "--out",
-                                str(tmp / "k.enc"), *frame], env),
-                   lambda: run([*kms, "envelope", "decrypt", str(tmp / "k.enc"), "--out", str(tmp / "k.dec")], env)),
-        "age": (lambda: run(["age", "-r", recipient, "-o", str(tmp / "a.age"), str(src)], env),
-                lambda: run(["age", "-d", "-i", str(tmp / "age.key"), "-o", str(tmp / "a.dec"), str(tmp / "a.age")], env)),
+        def go():
+            times = (run(enc(e), tool_env), run(dec(e, d), tool_env))
+            for p in (e, d):
+                p.unlink(missing_ok=True)
+            return times
+        return go
+
+    def sh(template: str):
+        return lambda *paths: ["sh", "-c", template.format(*(q(str(p)) for p in paths), src=q(str(src)))]
+
+    k = " ".join(map(q, kms))
+    fr = " ".join(map(q, frame))
+    kenc = [*kms, "envelope", "encrypt", str(src), "--key-id", "alias/bench", *frame, "--out"]
+    kdec = [*kms, "envelope", "decrypt"]
+    contenders = {
+        "cat": contender("cat", sh("cat {src} > {0}"), sh("cat {0} > {1}"), env),
+        "kmstui": contender("k", lambda out: [*kenc, str(out)], lambda inp, out: [*kdec, str(inp), "--out", str(out)],
+                            env),
+        "age": contender("a", lambda out: ["age", "-r", recipient, "-o", str(out), str(src)],
+                         lambda inp, out: ["age", "-d", "-i", str(tmp / "age.key"), "-o", str(out), str(inp)], env),
     }
+    benv = None
     if args.baseline:
-        benv = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [args.baseline, env.get("PYTHONPATH")]))}
-        tools["kmstui-baseline"] = (
-            lambda: run([*kms, "envelope", "encrypt", str(src), "--key-id", "alias/bench", "--out",
-                         str(tmp / "b.enc"), *frame], benv),
-            lambda: run([*kms, "envelope", "decrypt", str(tmp / "b.enc"), "--out", str(tmp / "b.dec")], benv))
+        benv = with_pythonpath(env, baseline_dir(args.baseline, into=tmp))
+        contenders["kmstui-baseline"] = contender(
+            "b", lambda out: [*kenc, str(out)], lambda inp, out: [*kdec, str(inp), "--out", str(out)], benv)
     if not args.no_sdk:
-        tools["aws-encryption-sdk"] = (lambda: run([py, str(sdk_script), "encrypt", str(src), str(tmp / "s.enc")], env),
-                                       lambda: run([py, str(sdk_script), "decrypt", str(tmp / "s.enc"), str(tmp / "s.dec")], env))
-    outputs = {"cat": ("cat.out", "cat.back"), "kmstui": ("k.enc", "k.dec"), "age": ("a.age", "a.dec"),
-               "kmstui-baseline": ("b.enc", "b.dec"),
-               "aws-encryption-sdk": ("s.enc", "s.dec")}
-    results: dict[str, dict[str, list]] = {t: {"enc": [], "dec": []} for t in tools}
-    for _ in range(args.rounds):
-        for name, (enc, dec) in tools.items():
-            # every tool writes a new file (freeing an old 1 GiB output is not part of anyone's time)
-            rm(*(tmp / o for o in outputs[name]))
-            results[name]["enc"].append(enc())
-            results[name]["dec"].append(dec())
-        rm(*(tmp / o for name in tools for o in outputs[name][1:]))
-    assert (tmp / "k.dec").exists() is False
+        sdk = [sys.executable, str(tmp / "sdk.py")]
+        contenders["aws-encryption-sdk"] = contender("s", lambda out: [*sdk, "encrypt", str(src), str(out)],
+                                                     lambda inp, out: [*sdk, "decrypt", str(inp), str(out)], env)
+    pipes = {}
+    if not args.no_pipes:
+        kpipe = (sh(f"cat {{src}} | {k} envelope encrypt - --key-id alias/bench {fr} | cat > {{0}}"),
+                 sh(f"cat {{0}} | {k} envelope decrypt - | cat > {{1}}"))
+        pipes = {
+            "cat | cat | cat": contender("pc", sh("cat {src} | cat | cat > {0}"), sh("cat {0} | cat | cat > {1}"), env),
+            "cat | kmstui | cat": contender("pk", *kpipe, env),
+            "cat | age | cat": contender("pa", sh(f"cat {{src}} | age -r {q(recipient)} | cat > {{0}}"),
+                                        sh(f"cat {{0}} | age -d -i {q(str(tmp / 'age.key'))} | cat > {{1}}"), env),
+        }
+        if benv is not None:
+            pipes["cat | kmstui-baseline | cat"] = contender("pb", *kpipe, benv)
+
+    # correctness first (and a warm-up of every code path): kmstui's round trip is exact
+    run([*kms, "envelope", "encrypt", str(src), "--key-id", "alias/bench", *frame, "--out", str(tmp / "k.enc")], env)
     run([*kms, "envelope", "decrypt", str(tmp / "k.enc"), "--out", str(tmp / "k.dec")], env)
     assert subprocess.run(["cmp", str(src), str(tmp / "k.dec")]).returncode == 0, "kmstui round trip differs"
+    (tmp / "k.enc").unlink()
+    (tmp / "k.dec").unlink()
 
     mib = args.size / (1 << 20)
-    print(f"{mib:.0f} MiB file in {tmp.parent}, {args.rounds} rounds, load average {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} CPUs; medians")
-    print(f"{'tool':<20}{'enc s':>8}{'enc MiB/s':>11}{'dec s':>8}{'dec MiB/s':>11}{'enc cpu':>9}{'dec cpu':>9}{'RSS MiB':>9}")
+    banner(f"Envelope encrypt/decrypt of one {mib:.0f} MiB file in {args.dir or tempfile.gettempdir()} "
+           f"({args.rounds} interleaved rounds; median (min-max))",
+           [hsm.describe(), "output: not synced to disk by any tool (kmstui does not fsync)"])
+    results = interleaved(args.rounds, {**contenders, **{f"pipe:{n}": fn for n, fn in pipes.items()}})
+    report("file -> file", {n: results[n] for n in contenders}, mib, "kmstui")
+    if pipes:
+        report("stdin -> stdout (pipes; times and CPU include the cat at each end)",
+               {n: results[f"pipe:{n}"] for n in pipes}, mib, "cat | kmstui | cat")
+    closing()
+
+
+def report(title: str, results: dict[str, list], mib: float, us: str) -> None:
+    print(f"\n{title}")
+    print(f"{'tool':<28}{'enc s':>22}{'dec s':>22}{'enc CPU s':>10}{'dec CPU s':>10}{'RSS MiB':>9}")
     med = {}
-    for name, r in results.items():
-        e = [statistics.median(x[i] for x in r["enc"]) for i in range(3)]
-        d = [statistics.median(x[i] for x in r["dec"]) for i in range(3)]
-        rss = max(x[2] for x in r["enc"] + r["dec"]) / 1024
-        med[name] = (e, d, rss)
-        print(f"{name:<20}{e[0]:8.2f}{mib / e[0]:11.0f}{d[0]:8.2f}{mib / d[0]:11.0f}{e[1]:9.2f}{d[1]:9.2f}{rss:9.0f}")
-    ke, kd, krss = med["kmstui"]
-    rows = [(p, t) for p, t in (("cat", 0.8), ("age", 1.0), ("aws-encryption-sdk", 4.0), ("kmstui-baseline", None))
-            if p in med]
-    for what, i in (("wall", 0), ("CPU, user+sys", 1)):
-        print(f"\nkmstui throughput ratio ({what}; >1 = kmstui faster)".ljust(58) + "encrypt  decrypt   target")
-        for peer, target in rows:
-            pe, pd, _ = med[peer]
-            print(f"  vs {peer:<52}{pe[i] / ke[i]:8.2f} {pd[i] / kd[i]:8.2f}   "
-                  + (f">= {target}" if target else "(before/after)"))
-    print(f"kmstui peak RSS {krss:.0f} MiB (target <= 80); work folder {tmp.parent}")
+    for name, rounds in results.items():
+        enc = [r[0] for r in rounds]
+        dec = [r[1] for r in rounds]
+        rss = max(x[2] for x in enc + dec) / 1024
+        med[name] = [median([x[i] for x in enc]) for i in range(2)] + [median([x[i] for x in dec]) for i in range(2)]
+        print(f"{name:<28}{spread([x[0] for x in enc], '{:.2f}'):>22}{spread([x[0] for x in dec], '{:.2f}'):>22}"
+              f"{med[name][1]:10.2f}{med[name][3]:10.2f}{rss:9.0f}")
+    ke, kec, kd, kdc = med[us]
+    print(f"\n  throughput ratio of {us} to each peer (>1 = kmstui faster)".ljust(60)
+          + f"{'enc wall':>9}{'dec wall':>9}{'enc CPU':>9}{'dec CPU':>9}   target")
+    for peer, (pe, pec, pd, pdc) in med.items():
+        if peer == us:
+            continue
+        base = peer.replace("cat | ", "").replace(" | cat", "") if "|" in peer and peer != "cat | cat | cat" else peer
+        target = TARGETS.get("cat" if peer == "cat | cat | cat" else base)
+        label = f">= {target}" if target else ("(before/after)" if "baseline" in peer else "")
+        print(f"    vs {peer:<54}{pe / ke:9.2f}{pd / kd:9.2f}{pec / kec:9.2f}{pdc / kdc:9.2f}   {label}")
+    rss = max(x[2] for r in results[us] for x in r) / 1024
+    print(f"  {us} peak RSS {rss:.0f} MiB (target <= 80)")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,23 @@
-"""Shared by the cold-start benchmarks: the AWS CLI peer (installed into its own venv on first use), a
-clean AWS environment pointing nowhere but the given endpoint, and a fresh-process timer."""
+"""Shared by the benchmarks: how to report (the machine, the load average with a warning when it exceeds
+the cores, medians with min-max of interleaved rounds), the README set-up of a local HSM (default KDF cost,
+unseal agent running), an earlier copy of a plugin as a before/after baseline, and for the cold-start
+benchmarks the AWS CLI peer (installed into its own venv on first use), a clean AWS environment pointing
+nowhere but the given endpoint, and a fresh-process timer."""
 
 from __future__ import annotations
 
 import os
+import platform
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable, Iterable
+
+REPO = Path(__file__).resolve().parent.parent
 
 AWSCLI_VENV = Path(tempfile.gettempdir()) / "kmstui-bench-awscli"
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
@@ -57,3 +66,134 @@ def clean_env() -> dict[str, str]:
     install (a developer shell may set PYTHONDONTWRITEBYTECODE)."""
     return {k: v for k, v in os.environ.items()
             if not k.startswith(("KMSTUI_", "AWS_")) and k != "PYTHONDONTWRITEBYTECODE"}
+
+
+# -- reporting ---------------------------------------------------------------------------------------------
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    """One line: cores, CPU model, OS, Python."""
+    return (f"{os.cpu_count()} cores, {cpu_model()}, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")
+
+
+def load_line(when: str = "") -> str:
+    """The 1/5/15-minute load averages, with a warning when the 1-minute one exceeds the cores: the
+    ratios below are then as much the other load's as kmstui's (CPU-time figures suffer least)."""
+    one, five, fifteen = os.getloadavg()
+    cores = os.cpu_count() or 1
+    text = f"load average{(' ' + when) if when else ''} {one:.2f} {five:.2f} {fifteen:.2f} on {cores} cores"
+    if one > cores:
+        text += (f"\nWARNING: load average {one:.1f} exceeds the {cores} cores: wall-clock figures are "
+                 "unreliable; rerun on a quiet machine")
+    return text
+
+
+def banner(title: str, notes: Iterable[str] = ()) -> None:
+    """Print what is measured, on what machine, under what load (call first; call `closing()` last)."""
+    print(title)
+    print(f"machine: {machine()}")
+    for note in notes:
+        print(note)
+    print(load_line("at start"))
+
+
+def closing() -> None:
+    print(load_line("at end"))
+
+
+def spread(values: list[float], fmt: str = "{:.3g}") -> str:
+    """median (min-max) of one contender's rounds."""
+    if not values:
+        return "-"
+    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def interleaved(rounds: int, contenders: dict[str, Callable[[], object]]) -> dict[str, list]:
+    """Run every contender once per round, A B C / B C A / C A B ...: load from elsewhere on the machine
+    (and any order effect) hits all of them alike. Returns each contender's results in round order."""
+    names = list(contenders)
+    results: dict[str, list] = {n: [] for n in names}
+    for r in range(rounds):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            results[name].append(contenders[name]())
+    return results
+
+
+# -- baselines ---------------------------------------------------------------------------------------------
+def baseline_dir(spec: str, package: str = "kmstui_envelope", into: Path | None = None) -> Path:
+    """A folder holding `package` as it was: `spec` is either such a folder, or a git revision of this
+    repository (e.g. 248ed19), whose plugins/<package> is extracted into a temporary folder. Put the
+    result first on PYTHONPATH to run the old plugin with today's core."""
+    folder = Path(spec)
+    if (folder / package).is_dir():
+        return folder
+    dest = Path(tempfile.mkdtemp(prefix="kmstui-baseline-", dir=into))
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", spec, f"plugins/{package}"],
+                             capture_output=True, check=False)
+    if archive.returncode != 0:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise SystemExit(f"--baseline {spec}: neither a folder holding {package}/ nor a git revision "
+                         f"({archive.stderr.decode().strip()})")
+    subprocess.run(["tar", "-x", "-C", str(dest), "--strip-components=1"], input=archive.stdout, check=True)
+    return dest
+
+
+def with_pythonpath(env: dict[str, str], folder: Path) -> dict[str, str]:
+    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")]))}
+
+
+# -- the README set-up of the local HSM ----------------------------------------------------------------------
+class ReadmeHsm:
+    """`hsm init` and `hsm unseal` in a throwaway KMSTUI_HOME, as the README tour does: the default KDF cost
+    (unless `kdf_cost` is given, which `describe()` then says loudly) and the unseal agent running, so the
+    measured commands carry no passphrase and pay no KDF. Use as a context manager: the agent is told to
+    forget the key (and exits) at the end."""
+
+    PASSPHRASE = "benchmark passphrase"
+
+    def __init__(self, home: Path, kdf_cost: int | None = None, plugins: str | None = None) -> None:
+        self.home = home
+        self.kdf_cost = kdf_cost
+        base = {**clean_env(), "KMSTUI_HOME": str(home), "NO_COLOR": "1"}
+        if plugins:
+            base["KMSTUI_PLUGINS"] = plugins
+        self.env = base  # what the measured commands run with: no passphrase, no KDF setting
+        self._setup = {**base, "KMSTUI_PASSPHRASE": self.PASSPHRASE}
+        if kdf_cost is not None:
+            self._setup["KMSTUI_KDF_COST"] = str(kdf_cost)
+        self.kms = kmstui_cmd()
+
+    def describe(self) -> str:
+        if self.kdf_cost is None:
+            return "set-up: README flow (hsm init at the default KDF cost, unseal agent running)"
+        return (f"set-up: hsm init with KMSTUI_KDF_COST={self.kdf_cost} (NOT the default; the agent unseals, so "
+                "the measured commands pay no KDF either way)")
+
+    def run(self, *args: str, setup: bool = False) -> str:
+        proc = subprocess.run([*self.kms, *args], env=self._setup if setup else self.env, capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            raise SystemExit(f"kmstui {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
+        return proc.stdout
+
+    def __enter__(self) -> "ReadmeHsm":
+        self.run("hsm", "init", setup=True)
+        self.run("hsm", "unseal", "--ttl", "2h", setup=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        subprocess.run([*self.kms, "hsm", "seal"], env=self.env, capture_output=True, stdin=subprocess.DEVNULL)

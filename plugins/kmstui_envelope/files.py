@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
@@ -19,36 +20,61 @@ from typing import BinaryIO
 from kmstui.errors import UsageError
 
 TMP_SUFFIX = ".kmstui-part"
+_HAVE_TMPFILE = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
+_proc_fd_dir = -1  # descriptor of /proc/<this pid>/fd, opened on first use
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _forget_proc_fds() -> None:
+    global _proc_fd_dir
+    _proc_fd_dir = -1  # a forked child has its own /proc/<pid>/fd
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_proc_fds)
+
+
+def _proc_fds() -> int:
+    """An open descriptor of this process's /proc/PID/fd folder (kept for the process: one open, not
+    one per file)."""
+    global _proc_fd_dir
+    if _proc_fd_dir < 0:
+        _proc_fd_dir = os.open(f"/proc/{os.getpid()}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    return _proc_fd_dir
 
 
 class AtomicFile:
-    def __init__(self, dest: Path, *, force: bool, private: bool) -> None:
+    """`source`: the open input file, when there is one: refuse a destination that is the input itself
+    (under any name), checked with the same single stat that checks the destination."""
+
+    def __init__(self, dest: Path, *, force: bool, private: bool, source: BinaryIO | None = None) -> None:
         self.dest = dest
         self.force = force
         self.private = private
-        if dest.exists() and not force:
+        try:
+            st = os.stat(dest)
+        except (FileNotFoundError, NotADirectoryError):
+            st = None
+        if st is not None and source is not None and os.path.samestat(st, os.fstat(source.fileno())):
+            raise UsageError("output would overwrite the input")
+        if st is not None and not force:
             raise UsageError(f"{dest} exists; use --force to overwrite it, or choose another --out")
-        if dest.is_dir():
+        if st is not None and stat.S_ISDIR(st.st_mode):
             raise UsageError(f"{dest} is a directory")
-        parent = dest.parent if str(dest.parent) else Path(".")
+        parent = os.path.dirname(dest) or "."  # strings, not Path objects: trees have many files
         self.parent = parent
         self.tmp: Path | None = None
         self._spills: list = []
         fd = -1
-        if hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd"):
+        if _HAVE_TMPFILE:
+            # Unnamed until commit, so nobody can open it meanwhile: create it with its final mode (the
+            # umask applies) and save a chmod per file.
             try:
-                fd = os.open(parent, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+                fd = os.open(parent, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o600 if private else 0o666)
             except OSError:
                 fd = -1  # filesystem without O_TMPFILE: fall back to a named file
         if fd < 0:
             try:
-                fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=TMP_SUFFIX, dir=parent)
+                fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", suffix=TMP_SUFFIX, dir=parent)
             except OSError as exc:
                 raise UsageError(f"cannot write in {parent} ({exc.strerror})") from None
             self.tmp = Path(tmp)
@@ -70,11 +96,11 @@ class AtomicFile:
         return f
 
     def commit(self) -> None:
-        if not self.private:
-            os.fchmod(self.file.fileno(), 0o666 & ~_umask())
         if self.tmp is None:
             self._link_anonymous()
             return
+        if not self.private:
+            os.fchmod(self.file.fileno(), 0o666 & ~_umask())
         self.file.close()
         if self.force:
             os.replace(self.tmp, self.dest)
@@ -95,22 +121,22 @@ class AtomicFile:
 
     def _link_anonymous(self) -> None:
         """linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N: the documented way to name an O_TMPFILE file.
-        (os.link only passes that flag when a dir_fd is given, hence the directory descriptor.)"""
-        source = f"/proc/self/fd/{self.file.fileno()}"
-        dirfd = os.open(self.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        (os.link only passes that flag when a dir_fd is given: the source side uses an open /proc/self/fd
+        folder, kept for the process, so naming a file costs one system call.)"""
+        fds, name = _proc_fds(), str(self.file.fileno())
+        dest = os.fspath(self.dest)
         try:
             if self.force:
-                staged = f".{self.dest.name}.{os.getpid()}.{id(self)}{TMP_SUFFIX}"
-                os.link(source, staged, dst_dir_fd=dirfd, follow_symlinks=True)
-                os.replace(staged, self.dest.name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
+                staged = os.path.join(self.parent, f".{os.path.basename(dest)}.{os.getpid()}.{id(self)}{TMP_SUFFIX}")
+                os.link(name, staged, src_dir_fd=fds, follow_symlinks=True)
+                os.replace(staged, dest)
             else:
                 try:
-                    os.link(source, self.dest.name, dst_dir_fd=dirfd, follow_symlinks=True)
+                    os.link(name, dest, src_dir_fd=fds, follow_symlinks=True)
                 except FileExistsError:
                     raise UsageError(f"{self.dest} appeared while writing; nothing was overwritten "
                                      "(use --force)") from None
         finally:
-            os.close(dirfd)
             self.file.close()
             self._close_spills()
 

@@ -29,6 +29,7 @@ from kmstui_envelope.suites import DEFAULT_SUITE, parse_suite
 from kmstui_envelope.stream import DEFAULT_FRAME, MAX_FRAME, DecryptOptions, decrypt_stream, encrypt_stream
 
 SUFFIX = ".enc"
+FADVISE_MIN = 1 << 20  # smaller files are read in one or two calls: no read-ahead hint (a system call per file)
 
 
 # -- argument helpers --------------------------------------------------------------------------------------
@@ -109,8 +110,8 @@ def expand(paths: list[str], recursive: bool) -> list[tuple[Path, Path]]:
     return out
 
 
-def output_for(src: Path, root: Path, out: str | None, many: bool, rename) -> Path | None:
-    """Destination path; None means standard output."""
+def output_for(src: Path, root: Path, out: str | None, many: bool, rename, made: set | None = None) -> Path | None:
+    """Destination path; None means standard output. `made`: output folders this run already created."""
     if out == "-":
         if many:
             raise UsageError("--out - (standard output) takes a single input")
@@ -119,13 +120,23 @@ def output_for(src: Path, root: Path, out: str | None, many: bool, rename) -> Pa
         return None
     if out is None:
         return src.parent / rename(src.name)
-    target = Path(out)
-    if many or target.is_dir() or out.endswith(os.sep):
-        rel = src.relative_to(root) if src != root else Path(src.name)
-        dest = target / rel.parent / rename(rel.name)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        return dest
-    return target
+    if many or out.endswith(os.sep) or os.path.isdir(out):
+        # Strings, not Path arithmetic, on this per-file path: a tree has many files and few folders.
+        name, base_dir = str(src), str(root)
+        if name == base_dir:
+            rel = src.name
+        elif name.startswith(base_dir + os.sep):
+            rel = name[len(base_dir) + 1:]
+        else:  # e.g. a file given by name, whose root is "."
+            rel = str(src.relative_to(root))
+        rel_dir, base = os.path.split(rel)
+        folder = os.path.join(out, rel_dir) if rel_dir else out
+        if made is None or folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            if made is not None:
+                made.add(folder)
+        return Path(os.path.join(folder, rename(base)))
+    return Path(out)
 
 
 def _open_input(session, src: Path, *, buffered: bool = False):
@@ -138,12 +149,13 @@ def _open_input(session, src: Path, *, buffered: bool = False):
         f = open(src, "rb", buffering=-1 if buffered else 0)
     except OSError as exc:
         raise UsageError(f"{src}: cannot read ({exc.strerror})") from None
-    if hasattr(os, "posix_fadvise"):  # one pass front to back: a cold file on disk gets a larger read-ahead
-        try:
+    size = os.fstat(f.fileno()).st_size
+    if size > FADVISE_MIN and hasattr(os, "posix_fadvise"):
+        try:  # one pass front to back: a cold file on disk gets a larger read-ahead
             os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
         except OSError:
             pass
-    return f, os.fstat(f.fileno()).st_size
+    return f, size
 
 
 def _with_path(exc: Exception, src: Path) -> KmstuiError:
@@ -193,10 +205,10 @@ def cmd_encrypt(session, args) -> Result:
             raise UsageError(str(exc)) from None
     inputs = expand(args.paths, args.recursive)
     many = len(inputs) > 1 or args.recursive
-    rows, total = [], 0
+    rows, total, made = [], 0, set()
     try:
         for src, root in inputs:
-            dest = output_for(src, root, args.out, many, lambda n: n + SUFFIX)
+            dest = output_for(src, root, args.out, many, lambda n: n + SUFFIX, made)
             rows.append(_encrypt_one(session, src, dest, keyrings, suite, context, frame, cache, args.force))
             total += rows[-1]["Bytes"]
     except (KmstuiError, OSError) as exc:
@@ -211,22 +223,14 @@ def cmd_encrypt(session, args) -> Result:
 def _encrypt_one(session, src, dest, keyrings, suite, context, frame, cache, force) -> dict:
     f, size = _open_input(session, src)
     try:
-        if dest is not None and size is not None and dest.resolve() == Path(src).resolve():
-            raise UsageError("output would overwrite the input")
-        mats = encryption_materials(keyrings, suite, context, cache=cache, plaintext_len=size)
-        progress = Progress(size, f"encrypt {src.name}")
-        try:
-            if dest is None:
-                widen_pipe(session.stdout)
-                n, written = encrypt_stream(f, session.stdout.write, mats, frame, progress)
-                session.stdout.flush()
-            else:
-                with AtomicFile(dest, force=force, private=False) as out:
-                    n, written = encrypt_stream(f, out.write, mats, frame, progress, size)
-                    out.commit()
-        finally:
-            progress.finish()
-            mats.release()
+        if dest is None:
+            widen_pipe(session.stdout)
+            n, written = _encrypt_to(session.stdout.write, f, size, keyrings, suite, context, frame, cache, src)
+            session.stdout.flush()
+        else:
+            with AtomicFile(dest, force=force, private=False, source=f if size is not None else None) as out:
+                n, written = _encrypt_to(out.write, f, size, keyrings, suite, context, frame, cache, src)
+                out.commit()
         if cache is not None and size is None:
             cache.charge(cache_key(suite, keyrings, context), n)
     finally:
@@ -234,6 +238,16 @@ def _encrypt_one(session, src, dest, keyrings, suite, context, frame, cache, for
             f.close()
     return {"Input": str(src), "Output": str(dest) if dest else "-", "Bytes": n, "CiphertextBytes": written,
             "Suite": suite.hex}
+
+
+def _encrypt_to(write, f, size, keyrings, suite, context, frame, cache, src) -> tuple[int, int]:
+    mats = encryption_materials(keyrings, suite, context, cache=cache, plaintext_len=size)
+    progress = Progress(size, f"encrypt {src.name}")
+    try:
+        return encrypt_stream(f, write, mats, frame, progress, size)
+    finally:
+        progress.finish()
+        mats.release()
 
 
 # -- decrypt ---------------------------------------------------------------------------------------------
@@ -248,10 +262,10 @@ def cmd_decrypt(session, args) -> Result:
     opts.unwrap_cache = UnwrapCache()
     inputs = expand(args.paths, args.recursive)
     many = len(inputs) > 1 or args.recursive
-    rows, total = [], 0
+    rows, total, made = [], 0, set()
     try:
         for src, root in inputs:
-            dest = output_for(src, root, args.out, many, _decrypted_name)
+            dest = output_for(src, root, args.out, many, _decrypted_name, made)
             rows.append(_decrypt_one(session, src, dest, keyrings, opts, args))
             total += rows[-1]["Bytes"]
     except (KmstuiError, OSError) as exc:
@@ -268,9 +282,7 @@ def _decrypt_one(session, src, dest, keyrings, opts, args) -> dict:
         if dest is None:
             result = _decrypt_to_stdout(session, f, keyrings, opts, args.buffer_signed, progress)
         else:
-            if size is not None and dest.resolve() == Path(src).resolve():
-                raise UsageError("output would overwrite the input")
-            with AtomicFile(dest, force=args.force, private=True) as out:
+            with AtomicFile(dest, force=args.force, private=True, source=f if size is not None else None) as out:
                 sink = Sink(OutputPipe(out.write), out.spill, private=True)
                 result = decrypt_stream(f, keyrings, sink, opts, progress, size)
                 out.commit()

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, Callable
 
 POOL = 3  # buffers in flight per side: one being filled, one queued, one being used
 PIPE_SIZE = 1 << 20
+COALESCE = 64 << 10  # writes up to this size may be held and joined with the next
 
 
 class Source:
@@ -33,7 +34,7 @@ class Source:
     `read_ahead(block, remaining)` switches to block-sized reads, on a reader thread once a second block
     is needed (`remaining`, the input's size when known, keeps one-block inputs threadless). Blocks come
     from a fixed pool and are recycled, so a caller that asks for whole blocks (a frame, aligned to the
-    body's start) gets zero-copy views; a field that straddles two blocks is copied into a scratch buffer.
+    body's start) gets zero-copy views; a field that straddles two blocks is copied.
     Call close() when done (it stops the reader thread).
     """
 
@@ -48,11 +49,11 @@ class Source:
         self._off = 0
         self._ended = False  # the last block has been loaded (a short read)
         self._made = 0  # blocks allocated (at most POOL)
-        self._free: queue.SimpleQueue = queue.SimpleQueue()
-        self._full: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._scratch = bytearray()
+        self._thread: threading.Thread | None = None  # the queues and the flag exist once it does
+        self._free: queue.SimpleQueue
+        self._full: queue.SimpleQueue
+        self._stop = False
+        self._first: bytearray | None = None  # the first block, read on the caller's thread
 
     def read_ahead(self, block: int, remaining: int | None = None) -> None:
         """Read in `block`-sized pieces from here on; `remaining` (bytes left, if known) sizes the first."""
@@ -89,7 +90,7 @@ class Source:
 
     def close(self) -> None:
         """Stop the reader thread, if any. Safe to call more than once."""
-        self._stop.set()
+        self._stop = True
         thread, self._thread = self._thread, None
         if thread is not None:
             self._free.put(None)  # wakes a reader waiting for a free block
@@ -120,27 +121,27 @@ class Source:
         if self._cur is None or self._off == self._cur_len:
             if not self._advance():
                 return memoryview(b"")
-        if self._cur_len - self._off >= n:  # the common case: inside the current block, no copy
+        left = self._cur_len - self._off
+        if left >= n or (self._ended and left):  # inside the current (or last) block: no copy
             start = self._off
-            self._off += n
-            return memoryview(self._cur)[start:start + n]  # type: ignore[index]
-        if len(self._scratch) < n:
-            self._scratch = bytearray(n)
-        out = memoryview(self._scratch)
-        got = 0
-        while got < n:
+            self._off += min(n, left)
+            return memoryview(self._cur)[start:self._off]  # type: ignore[index]
+        out = bytearray()  # straddles blocks: gather a copy (grown only as far as the data goes)
+        while len(out) < n:
             if self._off == self._cur_len and not self._advance():
                 break
-            k = min(n - got, self._cur_len - self._off)
-            out[got:got + k] = memoryview(self._cur)[self._off:self._off + k]  # type: ignore[index]
+            k = min(n - len(out), self._cur_len - self._off)
+            out += memoryview(self._cur)[self._off:self._off + k]  # type: ignore[index]
             self._off += k
-            got += k
-        return out[:got]
+        return memoryview(out)
 
     def _advance(self) -> bool:
         """Recycle the current block and load the next one; False at the end of the input."""
         if self._cur is not None:
-            self._free.put(self._cur)
+            if self._thread is not None:
+                self._free.put(self._cur)
+            else:
+                self._first = self._cur  # handed to the reader thread if one starts
             self._cur, self._cur_len, self._off = None, 0, 0
         if self._ended:
             return False
@@ -151,6 +152,10 @@ class Source:
             n = _fill(self._stream, memoryview(buf))
         else:
             if self._thread is None:
+                self._free, self._full = queue.SimpleQueue(), queue.SimpleQueue()
+                if self._first is not None:
+                    self._free.put(self._first)
+                    self._first = None
                 self._thread = threading.Thread(target=self._run, name="kmstui-envelope-reader", daemon=True)
                 self._thread.start()
             item = self._full.get()
@@ -161,7 +166,6 @@ class Source:
         if n < len(buf):
             self._ended = True
         if n == 0:
-            self._free.put(buf)
             return False
         self._cur, self._cur_len, self._off = buf, n, 0
         return True
@@ -169,7 +173,7 @@ class Source:
     def _run(self) -> None:
         """Reader thread: fill free blocks in order until a short read (end of input) or close()."""
         try:
-            while not self._stop.is_set():
+            while not self._stop:
                 try:
                     buf = self._free.get_nowait()
                 except queue.Empty:
@@ -178,7 +182,7 @@ class Source:
                         buf = bytearray(self._block)
                     else:
                         buf = self._free.get()
-                if buf is None or self._stop.is_set():
+                if buf is None or self._stop:
                     return
                 if len(buf) < self._block:  # the small first block (the input grew): use a full one
                     buf = bytearray(self._block)
@@ -232,7 +236,9 @@ class OutputPipe:
         self._todo: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
-        self._pending: list = []  # writes queued before the thread starts (first buffer)
+        self._pending: list = []  # writes held back before the thread starts
+        self._pending_pooled = False  # ... one of them a pooled buffer (a second one starts the thread)
+        self._closed = False
 
     # buffers ---------------------------------------------------------------------------------------
     def buffer(self, size: int) -> bytearray:
@@ -257,18 +263,23 @@ class OutputPipe:
     def submit(self, buf: Any, n: int | None = None) -> None:
         """Write buf[:n] (all of buf when n is None) in order, then recycle buf if it came from buffer().
 
-        The writer thread starts with the second pooled buffer, so a one-frame message costs no thread."""
+        The writer thread starts with the second pooled buffer, so a one-frame message costs no thread, and
+        until then small writes are held and joined: a small file's header and body go out in one write."""
         self._check()
         view = memoryview(buf) if n is None else memoryview(buf)[:n]
         pooled = self._is_pooled(buf)
-        if self._thread is None and not self._pending:
-            if not pooled or not self._threaded:
+        if self._thread is None:
+            if pooled and self._pending_pooled and self._threaded:
+                self._flush_pending()
+            elif self._closed or not self._threaded or (not pooled and len(view) > COALESCE):
+                self._emit_pending()
                 self._emit(view)
                 self._recycle(buf)
                 return
-            self._pending.append((buf, view))
-            return
-        self._flush_pending()
+            else:
+                self._pending.append((buf, view))
+                self._pending_pooled |= pooled
+                return
         self._todo.put((buf, view))
 
     def write(self, data: bytes) -> None:
@@ -281,10 +292,8 @@ class OutputPipe:
             self._thread.join()
             self._thread = None
         else:
-            for buf, view in self._pending:
-                self._emit(view)
-                self._recycle(buf)
-            self._pending.clear()
+            self._emit_pending()
+        self._closed = True
         self._check()
 
     def abort(self) -> None:
@@ -299,10 +308,24 @@ class OutputPipe:
             self._thread.join()
             self._thread = None
         self._pending.clear()
+        self._pending_pooled = False
+        self._closed = True
         for buf in self._pool:
             buf[:] = bytes(len(buf))
 
     # internals -------------------------------------------------------------------------------------
+    def _emit_pending(self) -> None:
+        """Write what was held back, as one write when it is small."""
+        pending, self._pending = self._pending, []
+        self._pending_pooled = False
+        if len(pending) > 1 and sum(len(v) for _, v in pending) <= 4 * COALESCE:
+            self._emit(memoryview(b"".join(v for _, v in pending)))
+        else:
+            for _, view in pending:
+                self._emit(view)
+        for buf, _ in pending:
+            self._recycle(buf)
+
     def _flush_pending(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="kmstui-envelope-writer", daemon=True)
@@ -310,6 +333,7 @@ class OutputPipe:
         for item in self._pending:
             self._todo.put(item)
         self._pending.clear()
+        self._pending_pooled = False
 
     def _emit(self, view: memoryview) -> None:
         if self.hasher is not None:
