@@ -102,8 +102,9 @@ class Decision:
         return self._trace
 
     def to_dict(self) -> dict[str, Any]:
-        """AWS-style field names, as the whatif command prints them."""
-        return {"Decision": self.decision, "Reason": self.reason, "Trace": self.trace}
+        """AWS-style (PascalCase) top-level field names, as the whatif command prints them; the trace keeps
+        its documented format (docs/authz-trace.md)."""
+        return {"Decision": self.decision, "DecidedBy": self.decided_by, "Reason": self.reason, "Trace": self.trace}
 
     def __repr__(self) -> str:
         return f"Decision({self.decision}, decided_by={self.decided_by!r}, reason={self.reason!r})"

@@ -220,7 +220,7 @@ def cmd_data_key(session, args, without_plaintext: bool | None = None) -> Result
         response = _clean(backend.generate_data_key_without_plaintext(KeyId=key, **params))
     else:
         response = _clean(backend.generate_data_key(KeyId=key, **params))
-    plaintext = response.pop("Plaintext", None)
+    plaintext = response.get("Plaintext")
     notes = []
     if ciphertext_out:
         notes.append(write_output(session, ciphertext_out, response["CiphertextBlob"], args.force,
@@ -231,12 +231,13 @@ def cmd_data_key(session, args, without_plaintext: bool | None = None) -> Result
         else:
             note = write_output(session, args.out, plaintext, args.force, secret=True)
             notes.append(note + (" (plaintext key)" if args.out == "-" else " (plaintext key, file mode 0600)"))
-    if plaintext is not None and getattr(args, "show_plaintext", False):
-        response["Plaintext"] = plaintext
-    elif plaintext is not None and not args.out:
-        notes.append("plaintext data key not shown (a secret): add --show-plaintext to print it or --out PATH to save it")
+    if args.out:
+        response.pop("Plaintext", None)
+    # Otherwise Plaintext stays: GenerateDataKey is the request for a plaintext key and AWS prints it. Only a
+    # table (a screen) masks it, unless --show-plaintext.
     data = None if "-" in (args.out, ciphertext_out) else response
-    return Result(data=data, message="; ".join(notes) or None)
+    masked = () if getattr(args, "show_plaintext", False) else ("Plaintext",)
+    return Result(data=data, message="; ".join(notes) or None, masked=masked)
 
 
 def cmd_random(session, args) -> Result:
@@ -356,17 +357,21 @@ def register(registry) -> None:
             metavar="N"),
         CONTEXT, GRANT_TOKENS,
     ]
-    c("data-key generate", "Make a data key: encrypted copy printed; plaintext only with --show-plaintext/--out", [
+    c("data-key generate", "Make a data key (GenerateDataKey): Plaintext and CiphertextBlob, as AWS returns them", [
         *size_args,
         Arg("--without-plaintext", "do not return the plaintext key at all", flag=True),
-        Arg("--show-plaintext", "print the plaintext data key (a secret) base64-encoded", flag=True),
-        Arg("--out", "write the plaintext data key (raw, mode 0600) to PATH ('-' stdout); with "
-            "--without-plaintext, the encrypted key", complete="file", metavar="PATH|-"),
+        Arg("--show-plaintext", "show the plaintext data key in a table too (JSON, text and YAML always "
+            "include it)", flag=True),
+        Arg("--out", "write the plaintext data key (raw, mode 0600) to PATH ('-' stdout) instead of printing "
+            "it; with --without-plaintext, the encrypted key", complete="file", metavar="PATH|-"),
         Arg("--ciphertext-out", "write the encrypted data key (raw) to PATH", complete="file", metavar="PATH|-"),
         FORCE,
-    ], description="Generate a data key under a key. The encrypted copy (CiphertextBlob) is printed "
-                   "base64-encoded; the plaintext key is a secret and is shown only with --show-plaintext "
-                   "or written with --out.",
+    ], description="Generate a data key under a key. Calling GenerateDataKey is asking for the plaintext key, "
+                   "so JSON, text and YAML output include Plaintext (base64) beside CiphertextBlob, as "
+                   "'aws kms generate-data-key' prints them. A table (the default on a terminal) masks "
+                   "Plaintext unless --show-plaintext. --out PATH writes the plaintext key to a file (mode "
+                   "0600) and leaves it out of the output; 'data-key generate-without-plaintext' never "
+                   "returns it.",
       examples=["data-key generate --key-id alias/app --out dk.bin --ciphertext-out dk.enc"])(cmd_data_key)
     c("data-key generate-without-plaintext", "Make a data key and return only its encrypted copy", [
         *size_args,

@@ -8,11 +8,12 @@ AWS-shaped data (what `aws kms` prints).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from kmstui.commands.args import (FORCE, KEY, OUT, check_alias_name, check_writable, parse_tags, read_file,
                                   resolved_key, without, write_output)
+from kmstui.commands.paging import PAGING_ARGS, paginate
 from kmstui.commands.registry import Arg, Result, TableHint
 from kmstui.commands.values import DOCUMENT, TEXT
 from kmstui.errors import AlreadyExistsException, KMSError, NotFoundException, UsageError
@@ -119,14 +120,45 @@ def cmd_create(session, args) -> Result:
     return Result(data={"KeyMetadata": metadata}, message=message)
 
 
+def _table_time(value: Any) -> str:
+    """A creation time for the key table: the UTC date, so a key's row fits 120 columns (`key describe` and
+    `key list --describe` give the full time)."""
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%d")
+    return str(value or "")
+
+
 def cmd_list(session, args) -> Result:
+    """ListKeys, paged as `aws kms list-keys` pages; the table shows each key's aliases and metadata.
+
+    --state and --key-manager (kmstui's filters; AWS has none) and --describe need each key's metadata,
+    read in one pass (`list_key_metadata`); the JSON stays ListKeys' shape unless --describe is given."""
     backend = session.backend()
-    keys = backend.list_key_metadata()
-    if args.state:
-        keys = [k for k in keys if k.get("KeyState") == args.state]
-    if args.key_manager:
-        keys = [k for k in keys if k.get("KeyManager") == args.key_manager]
-    return Result(data={"Keys": keys}, table=LIST_TABLE)
+    data = paginate(backend.list_keys, "Keys", args)
+    described: dict[str, dict[str, Any]] | None = None
+
+    def metadata() -> dict[str, dict[str, Any]]:
+        nonlocal described
+        if described is None:
+            described = {md["KeyId"]: md for md in backend.list_key_metadata()}
+        return described
+
+    if args.state or args.key_manager:
+        wanted = {"KeyState": args.state, "KeyManager": args.key_manager}
+        data["Keys"] = [k for k in data["Keys"]
+                        if all(v is None or metadata().get(k["KeyId"], {}).get(f) == v for f, v in wanted.items())]
+    if args.describe:
+        data["Keys"] = [metadata().get(k["KeyId"], k) for k in data["Keys"]]
+
+    def table_rows() -> dict[str, Any]:
+        rows = []
+        for key in data["Keys"]:
+            md = dict(metadata().get(key["KeyId"], key))
+            md["CreationDate"] = _table_time(md.get("CreationDate"))
+            rows.append(md)
+        return {"Keys": rows}
+
+    return Result(data=data, table=TableHint(LIST_TABLE.rows, LIST_TABLE.columns, source=table_rows))
 
 
 def cmd_describe(session, args) -> Result:
@@ -156,8 +188,9 @@ def cmd_schedule_deletion(session, args) -> Result:
 
 def cmd_cancel_deletion(session, args) -> Result:
     backend, key = _key(session, args)
-    backend.cancel_key_deletion(KeyId=key)
-    return _describe(backend, key, f"deletion of {args.key_id} cancelled; the key is Disabled until you enable it")
+    response = without(backend.cancel_key_deletion(KeyId=key), "ResponseMetadata")
+    return Result(data=response, message=f"deletion of {args.key_id} cancelled; the key is Disabled until you "
+                  "enable it")
 
 
 def cmd_update_description(session, args) -> Result:
@@ -336,10 +369,20 @@ def register(registry) -> None:
         Arg("--alias", "also create this alias (alias/NAME) for the new key", metavar="alias/NAME"),
     ], mutates=True, examples=["key create --description 'app data' --alias alias/app",
                                "key create --key-spec ECC_NIST_P256", "key create --key-spec HMAC_256"])(cmd_create)
-    c("key list", "List keys with their aliases, description and state", [
-        Arg("--state", "only keys in this state", choices=KEY_STATES),
-        Arg("--key-manager", "only customer-managed or AWS-managed keys", choices=("CUSTOMER", "AWS")),
-    ])(cmd_list)
+    c("key list", "List keys (ListKeys: KeyId, KeyArn); a table shows aliases, description and state", [
+        Arg("--state", "only keys in this state (kmstui filter)", choices=KEY_STATES),
+        Arg("--key-manager", "only customer-managed or AWS-managed keys (kmstui filter)",
+            choices=("CUSTOMER", "AWS")),
+        Arg("--describe", "print each key's full KeyMetadata (with its Aliases) instead of ListKeys' "
+            "{KeyId, KeyArn}", flag=True),
+        *PAGING_ARGS,
+    ], description="ListKeys. JSON, YAML and text print what 'aws kms list-keys' prints: Keys[].KeyId and "
+                   "Keys[].KeyArn, every page fetched (--max-items, --page-size, --starting-token; "
+                   "--no-paginate, --limit and --marker make one call and add Truncated and NextMarker). "
+                   "A table shows each key's aliases, description, state, spec, usage and creation time; "
+                   "--describe puts that metadata in the JSON too.",
+       examples=["key list", "key list --output json --query 'Keys[].KeyId'", "key list --describe --state Enabled",
+                 "key list --max-items 10"])(cmd_list)
     c("key describe", "Show a key's metadata (KeyMetadata)", [KEY])(cmd_describe)
     c("key enable", "Enable a disabled key", [KEY], mutates=True)(cmd_enable)
     c("key disable", "Disable a key: every cryptographic operation with it is refused", [KEY],

@@ -26,10 +26,14 @@ if TYPE_CHECKING:
 @dataclass
 class TableHint:
     """How to show a result as a table: the list inside `data` (a key, or None for data itself) and its
-    columns as (heading, field path) pairs; field paths may be dotted ("KeyMetadata.KeyId")."""
+    columns as (heading, field path) pairs; field paths may be dotted ("KeyMetadata.KeyId").
+
+    `source`, when given, is called (only when a table is actually rendered) for the data the rows come
+    from instead of `data`: `key list` prints ListKeys' shape as JSON but a table of each key's metadata."""
 
     rows: str | None
     columns: Sequence[tuple[str, str]]
+    source: Callable[[], Any] | None = None
 
 
 @dataclass
@@ -37,13 +41,18 @@ class Result:
     """What a command hands back. `data` is AWS-shaped plain data (dicts, lists, str, numbers, bytes);
     json/yaml output and --query see only `data`. `text` is the human rendering for --output text when
     the command has a better one than the generic form. `message` goes to stderr (a diagnostic such as
-    "wrote 3 files"). A non-zero `exit_code` marks a check that ran and found a problem."""
+    "wrote 3 files"). A non-zero `exit_code` marks a check that ran and found a problem. `masked` names
+    top-level fields of `data` that a table shows as a placeholder (a secret the command returns because
+    AWS returns it, e.g. GenerateDataKey's Plaintext, kept off a screen unless asked for). `summary` is one
+    line a table ends with ("3 passed, 0 failed", "no findings"); other formats carry the counts in `data`."""
 
     data: Any = None
     table: TableHint | None = None
     text: str | None = None
     message: str | None = None
     exit_code: int = 0
+    masked: tuple[str, ...] = ()
+    summary: str | None = None
 
 
 @dataclass

@@ -18,6 +18,7 @@ from kmstui.commands.registry import Result, TableHint
 from kmstui.errors import UsageError
 
 FORMATS = ("table", "json", "yaml", "text")
+MASK = "(hidden in a table: add --show-plaintext, or use --output json|text|yaml)"
 
 
 def choose_format(requested: str | None, config_value: str | None, stdout_is_tty: bool) -> str:
@@ -69,7 +70,10 @@ def render(result: Result, fmt: str, *, query: str | None = None, color: bool = 
     """The text to print on stdout for `result` (empty when there is nothing to print)."""
     if result.data is None and not query:
         return _nl(result.text) if result.text else ""
-    data = apply_query(result.data, query)
+    data = result.data
+    if fmt == "table" and result.masked and isinstance(data, dict):
+        data = {k: (MASK if k in result.masked and v is not None else v) for k, v in data.items()}
+    data = apply_query(data, query)
     if fmt == "json":
         return json.dumps(plain(data), indent=4, ensure_ascii=False) + "\n"
     if fmt == "yaml":
@@ -84,7 +88,8 @@ def render(result: Result, fmt: str, *, query: str | None = None, color: bool = 
         return format_text(plain(data))
     if fmt == "table":
         hint = None if query else result.table
-        return format_table(plain(data), hint, color=color)
+        table = format_table(plain(data), hint, color=color)
+        return table + _nl(result.summary) if result.summary and not query else table
     raise UsageError(f"unknown output format '{fmt}' (use {', '.join(FORMATS)})")
 
 
@@ -177,6 +182,8 @@ def _cell(value: Any) -> str:
 
 def format_table(data: Any, hint: TableHint | None = None, *, color: bool = False) -> str:
     if hint is not None:
+        if hint.source is not None:
+            data = plain(hint.source())
         rows = data if hint.rows is None else _dig(data, hint.rows)
         if isinstance(rows, list):
             return _grid([h for h, _ in hint.columns],

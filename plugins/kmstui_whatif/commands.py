@@ -40,10 +40,14 @@ def _iam(args, ki: inputs.KeyInputs | None, principal: str | None) -> list:
 
 def cmd_whatif(session, args) -> Result:
     if args.scenario:
-        return _scenarios(args.scenario)
-    if args.key_id:
-        return with_backend(session, args, "whatif", _whatif_live)
-    return _whatif(session, args)
+        result = _scenarios(args.scenario)
+        denied = any(item["Decision"] == "DENY" for item in result.data)
+    else:
+        result = with_backend(session, args, "whatif", _whatif_live) if args.key_id else _whatif(session, args)
+        denied = result.data["Decision"] == "DENY"
+    if args.exit_code and denied:
+        result.exit_code = 1
+    return result
 
 
 def _whatif_live(session, args) -> Result:
@@ -71,7 +75,8 @@ def _scenarios(paths: list[str]) -> Result:
                 d = evaluate(sc.key_policy, sc.iam_policies, sc.grants, sc.request)
             except ValueError as exc:  # PolicyError: a policy AWS would reject
                 raise UsageError(f"--scenario {sc.name}: {exc}") from None
-            item = {"Scenario": sc.name, "Decision": d.decision, "Reason": d.reason, "Trace": d.trace}
+            item = {"Scenario": sc.name, "Decision": d.decision, "DecidedBy": d.decided_by, "Reason": d.reason,
+                    "Trace": d.trace}
             if sc.expected:
                 item["Expected"] = sc.expected
             out.append(item)
@@ -131,7 +136,7 @@ def cmd_test(session, args) -> Result:
         f" ({len(files)} file(s))"
     lines.append(summary)
     data = {"Passed": passed, "Failed": len(failures), "Skipped": skipped, "Results": results, "Failures": failures}
-    return Result(data=data, text="\n".join(lines), message=None if not failures else summary,
+    return Result(data=data, text="\n".join(lines), message=None if not failures else summary, summary=summary,
                   table=TableHint("Results", [("Result", "Result"), ("Scenario", "Scenario"),
                                               ("Expected", "Expected"), ("Decision", "Decision")]),
                   exit_code=1 if failures else 0)

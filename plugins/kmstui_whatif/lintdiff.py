@@ -52,7 +52,10 @@ def _lint(session, args) -> Result:
         if f.fix:
             lines.append(f"        fix: {f.fix}")
     failing = errors or (args.fail_on == "warning" and warnings)
+    summary = f"{where}: " + (f"{errors} error(s), {warnings} warning(s), {len(rows) - errors - warnings} note(s)"
+                              if rows else "no findings")
     return Result(data={"Findings": rows, "Errors": errors, "Warnings": warnings}, text="\n".join(lines),
+                  summary=summary,
                   table=TableHint("Findings", [("Severity", "Severity"), ("Code", "Code"), ("Statement", "Statement"),
                                                ("Element", "Element"), ("Message", "Message"), ("Fix", "Fix")]),
                   exit_code=1 if failing else 0)

@@ -7,6 +7,8 @@ behind them) are imported only when one of these commands runs.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from kmstui.commands.args import CONTEXT, GRANT_TOKENS
 from kmstui.commands.registry import Arg
 
@@ -27,7 +29,8 @@ def register(registry) -> None:
         Arg("--principal", "the caller: IAM ARN or service principal", complete="principal", metavar="ARN"),
         Arg("--action", "the KMS action, e.g. kms:Decrypt", metavar="ACTION"),
         Arg("--caller-account", "the caller's account when the principal does not show it", metavar="ACCOUNT"),
-        CONTEXT,
+        replace(CONTEXT, help="the request's encryption context KEY=VALUE (repeatable, or a JSON object): what "
+                "the kms:EncryptionContext:KEY and kms:EncryptionContextKeys conditions see"),
         Arg("--condition", "another condition key KEY=VALUE (repeatable; VALUE may be a JSON list), e.g. "
             "kms:ViaService=s3.us-east-1.amazonaws.com or aws:SourceIp=10.0.0.1", repeat=True, metavar="K=V"),
         Arg("--grant-request", "CreateGrant body (JSON text or file) when --action is kms:CreateGrant",
@@ -42,7 +45,10 @@ def register(registry) -> None:
             "\"RSA_2048\"} for CreateKey (they fill kms:KeySpec, aws:RequestTag/*, ...)", metavar="JSON|FILE"),
         Arg("--scenario", "evaluate the scenarios in FILE instead (repeatable)", repeat=True, complete="file",
             metavar="FILE"),
+        Arg("--exit-code", "exit 1 when the decision is DENY (with --scenario: when any is), so a script can "
+            "branch on it", flag=True),
     ], needs_backend=False, examples=[
+        "whatif --key-id alias/app --principal arn:aws:iam::111122223333:role/ci --action kms:Decrypt --exit-code",
         "whatif --key-policy policy.json --principal arn:aws:iam::111122223333:role/App --action kms:Decrypt "
         "--context app=web",
         "whatif --key-id alias/app --principal arn:aws:iam::111122223333:user/bob --action kms:Encrypt",

@@ -55,7 +55,7 @@ def test_key_list_joins_aliases_in_json_and_table(run_kmstui, unsealed_hsm):
     a = unsealed_hsm.create_key(Description="first")["KeyMetadata"]["KeyId"]
     b = unsealed_hsm.create_key(Description="second", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
     unsealed_hsm.create_alias(AliasName="alias/one", TargetKeyId=a)
-    keys = {k["KeyId"]: k for k in ok(run_kmstui, "key", "list")["Keys"]}
+    keys = {k["KeyId"]: k for k in ok(run_kmstui, "key", "list", "--describe")["Keys"]}
     assert keys[a]["Aliases"] == ["alias/one"] and keys[b]["Aliases"] == []
     assert keys[b]["KeySpec"] == "HMAC_256" and keys[a]["Description"] == "first"
     table = run_kmstui("key", "list", "--output", "table")
@@ -126,7 +126,8 @@ def test_schedule_deletion_window_state_and_cancel(run_kmstui, unsealed_hsm):
     assert scheduled["KeyState"] == "PendingDeletion" and scheduled["PendingWindowInDays"] == 7
     enc = run_kmstui("encrypt", "--key-id", key, "--plaintext", "x")
     assert enc.code == 254 and "KMSInvalidStateException" in enc.err
-    assert ok(run_kmstui, "key", "cancel-deletion", key)["KeyMetadata"]["KeyState"] == "Disabled"
+    assert ok(run_kmstui, "key", "cancel-deletion", key) == {"KeyId": scheduled["KeyId"]}
+    assert state(unsealed_hsm, key) == "Disabled"
 
 
 def test_unknown_key_is_not_found(run_kmstui, unsealed_hsm):

@@ -26,6 +26,12 @@ def _bytes(name: str, value: Any, low: int, high: int) -> bytes:
     return bytes(value)
 
 
+def _with_material(response: dict[str, Any], **ids: str | None) -> dict[str, Any]:
+    """The response with the key-material id fields that apply (KMS lists them only for symmetric
+    encryption keys)."""
+    return {**response, **{k: v for k, v in ids.items() if v is not None}}
+
+
 class CryptoMixin(LocalCore):
     def _usage(self, doc: dict[str, Any], usage: str, operation_name: str) -> None:
         if doc["KeyUsage"] != usage:
@@ -99,7 +105,8 @@ class CryptoMixin(LocalCore):
     def generate_data_key(self, *, KeyId: str, EncryptionContext: dict | None = None, NumberOfBytes: int | None = None,
                           KeySpec: str | None = None, GrantTokens: list | None = None, DryRun: bool = False) -> dict:
         doc, plaintext, blob = self._data_key(KeyId, NumberOfBytes, KeySpec, EncryptionContext, "kms:GenerateDataKey")
-        return {"CiphertextBlob": blob, "Plaintext": plaintext, "KeyId": self.key_arn(doc["KeyId"])}
+        return {"CiphertextBlob": blob, "Plaintext": plaintext, "KeyId": self.key_arn(doc["KeyId"]),
+                "KeyMaterialId": km.material_id(doc)}
 
     @operation("GenerateDataKeyWithoutPlaintext", read_only=True)
     def generate_data_key_without_plaintext(self, *, KeyId: str, EncryptionContext: dict | None = None,
@@ -107,11 +114,12 @@ class CryptoMixin(LocalCore):
                                             GrantTokens: list | None = None, DryRun: bool = False) -> dict:
         doc, _plaintext, blob = self._data_key(KeyId, NumberOfBytes, KeySpec, EncryptionContext,
                                                "kms:GenerateDataKeyWithoutPlaintext")
-        return {"CiphertextBlob": blob, "KeyId": self.key_arn(doc["KeyId"])}
+        return {"CiphertextBlob": blob, "KeyId": self.key_arn(doc["KeyId"]), "KeyMaterialId": km.material_id(doc)}
 
     # -- decrypt side -----------------------------------------------------------------------------
     def _decrypt_with(self, blob: Any, context: Any, key_ref: str | None, algorithm: str | None,
-                      action: str) -> tuple[dict[str, Any], bytes, str]:
+                      action: str) -> tuple[dict[str, Any], bytes, str, int | None]:
+        """(key doc, plaintext, algorithm, material version: None for RSA)."""
         data = _bytes("CiphertextBlob", blob, 1, MAX_CIPHERTEXT)
         named = self._key(key_ref, action) if key_ref is not None else None
         if named is not None and self._spec(named).kind == "rsa":
@@ -122,7 +130,7 @@ class CryptoMixin(LocalCore):
                 raise InvalidKeyUsageException(f"EncryptionAlgorithm {algorithm} is not valid for {named['KeySpec']} keys")
             if context:
                 raise ValidationException("an encryption context cannot be used with asymmetric keys")
-            return named, km.rsa_decrypt(self._material_of(named), algorithm, data), algorithm
+            return named, km.rsa_decrypt(self._material_of(named), algorithm, data), algorithm, None
         if algorithm not in (None, "SYMMETRIC_DEFAULT"):
             raise InvalidKeyUsageException(f"EncryptionAlgorithm {algorithm} needs the asymmetric key's KeyId")
         parsed = blobfmt.parse(data)
@@ -141,26 +149,30 @@ class CryptoMixin(LocalCore):
         self._check_usable(doc)
         self._usage(doc, km.ENCRYPT_DECRYPT, "Decrypt")
         plaintext = km.open_blob(self._material_of(doc, parsed.key_version), parsed, blobfmt.canonical_context(context))
-        return doc, plaintext, "SYMMETRIC_DEFAULT"
+        return doc, plaintext, "SYMMETRIC_DEFAULT", parsed.key_version
 
     @operation("Decrypt", read_only=True)
     def decrypt(self, *, CiphertextBlob: bytes, EncryptionContext: dict | None = None, GrantTokens: list | None = None,
                 KeyId: str | None = None, EncryptionAlgorithm: str | None = None, DryRun: bool = False) -> dict:
-        doc, plaintext, algorithm = self._decrypt_with(CiphertextBlob, EncryptionContext, KeyId, EncryptionAlgorithm,
-                                                       "kms:Decrypt")
-        return {"KeyId": self.key_arn(doc["KeyId"]), "Plaintext": plaintext, "EncryptionAlgorithm": algorithm}
+        doc, plaintext, algorithm, version = self._decrypt_with(CiphertextBlob, EncryptionContext, KeyId,
+                                                                EncryptionAlgorithm, "kms:Decrypt")
+        return _with_material({"KeyId": self.key_arn(doc["KeyId"]), "Plaintext": plaintext,
+                               "EncryptionAlgorithm": algorithm}, KeyMaterialId=km.material_id(doc, version))
 
     @operation("ReEncrypt", read_only=True)
     def re_encrypt(self, *, CiphertextBlob: bytes, DestinationKeyId: str, SourceEncryptionContext: dict | None = None,
                    SourceKeyId: str | None = None, DestinationEncryptionContext: dict | None = None,
                    SourceEncryptionAlgorithm: str | None = None, DestinationEncryptionAlgorithm: str | None = None,
                    GrantTokens: list | None = None, DryRun: bool = False) -> dict:
-        src, plaintext, src_alg = self._decrypt_with(CiphertextBlob, SourceEncryptionContext, SourceKeyId,
+        src, plaintext, src_alg, src_version = self._decrypt_with(CiphertextBlob, SourceEncryptionContext, SourceKeyId,
                                                      SourceEncryptionAlgorithm, "kms:ReEncryptFrom")
         dest = self._key(DestinationKeyId, "kms:ReEncryptTo")
         blob, dest_alg = self._encrypt_with(dest, plaintext, DestinationEncryptionContext, DestinationEncryptionAlgorithm)
-        return {"CiphertextBlob": blob, "SourceKeyId": self.key_arn(src["KeyId"]), "KeyId": self.key_arn(dest["KeyId"]),
-                "SourceEncryptionAlgorithm": src_alg, "DestinationEncryptionAlgorithm": dest_alg}
+        return _with_material({"CiphertextBlob": blob, "SourceKeyId": self.key_arn(src["KeyId"]),
+                               "KeyId": self.key_arn(dest["KeyId"]), "SourceEncryptionAlgorithm": src_alg,
+                               "DestinationEncryptionAlgorithm": dest_alg},
+                              SourceKeyMaterialId=km.material_id(src, src_version),
+                              DestinationKeyMaterialId=km.material_id(dest))
 
     @operation("GenerateRandom", read_only=True)
     def generate_random(self, *, NumberOfBytes: int, CustomKeyStoreId: str | None = None) -> dict:

@@ -13,6 +13,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, keywrap, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from kmstui.backends.local import keymaterial as km
 from kmstui.backends.local.core import DAY, PENDING_DELETION, PENDING_IMPORT, ENABLED, LocalCore, epoch_of, operation, ts
 from kmstui.errors import (ExpiredImportTokenException, IncorrectKeyMaterialException, InvalidCiphertextException,
                            InvalidImportTokenException, KMSInternalException, KMSInvalidStateException,
@@ -131,13 +132,14 @@ class ImportMixin(LocalCore):
             if doc["KeyState"] == PENDING_IMPORT:
                 doc["KeyState"] = ENABLED
             self._save(doc)
-        return {}
+        return {"KeyId": self.key_arn(doc["KeyId"]), "KeyMaterialId": km.material_id(doc)}
 
     @operation("DeleteImportedKeyMaterial")
     def delete_imported_key_material(self, *, KeyId: str, **_ignored: Any) -> dict:
         with self.store.transaction():
             doc = dict(self._external(KeyId, "kms:DeleteImportedKeyMaterial"))
+            deleted = km.material_id(doc)
             self._drop_material(doc["KeyId"])
             doc.update(KeyState=PENDING_IMPORT, Version=0, ValidTo=None)
             self._save(doc)
-        return {}
+        return {"KeyId": self.key_arn(doc["KeyId"]), **({"KeyMaterialId": deleted} if deleted else {})}

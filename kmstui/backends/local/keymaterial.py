@@ -28,6 +28,23 @@ _CURVES = {"ECC_NIST_P256": (ec.SECP256R1, "SHA_256"), "ECC_NIST_P384": (ec.SECP
            "ECC_NIST_P521": (ec.SECP521R1, "SHA_512"), "ECC_SECG_P256K1": (ec.SECP256K1, "SHA_256")}
 
 
+def material_id(doc: dict, version: int | None = None) -> str | None:
+    """KMS's KeyMaterialId (64 lowercase hex digits) of one version of a symmetric encryption key's material,
+    None when the key has none (PendingImport) or is not a symmetric encryption key (KMS lists the id only
+    for those). An identifier, not a fingerprint of the secret: derived from the key id and version, or for
+    imported material from its keyed fingerprint, so re-importing the same material keeps its id."""
+    import hashlib
+
+    version = doc.get("Version") if version is None else version
+    if doc.get("KeySpec") != "SYMMETRIC_DEFAULT" or doc.get("KeyUsage") != ENCRYPT_DECRYPT or not version:
+        return None
+    if doc.get("Origin") == "EXTERNAL" and doc.get("MaterialFingerprint"):
+        seed = f"kmstui-key-material/imported/{doc['KeyId']}/{doc['MaterialFingerprint']}"
+    else:
+        seed = f"kmstui-key-material/{doc['KeyId']}/{version}"
+    return hashlib.sha256(seed.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class Spec:
     name: str

@@ -104,8 +104,12 @@ class KeysMixin(LocalCore):
             "KeySpec": doc["KeySpec"], "MultiRegion": False,
         }
         if doc.get("DeletionDate") is not None:
+            # KMS shows PendingDeletionWindowInDays only for a multi-Region primary key waiting for its
+            # replicas (PendingReplicaDeletion), which a local store never has: DeletionDate alone here.
             md["DeletionDate"] = ts(doc["DeletionDate"])
-            md["PendingDeletionWindowInDays"] = doc["PendingWindowInDays"]
+        material = km.material_id(doc)
+        if material is not None:
+            md["CurrentKeyMaterialId"] = material
         if doc["Origin"] == "EXTERNAL":
             md["ExpirationModel"] = doc.get("ExpirationModel") or "KEY_MATERIAL_DOES_NOT_EXPIRE"
             if doc.get("ValidTo") is not None:

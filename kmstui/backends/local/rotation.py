@@ -76,7 +76,9 @@ class RotationMixin(LocalCore):
 
         doc = self._key(KeyId, "kms:ListKeyRotations")
         self._rotatable(doc)
-        rotations = [{"KeyId": self.key_arn(doc["KeyId"]), "RotationDate": ts(r["Date"]), "RotationType": r["Type"]}
+        rotations = [{"KeyId": self.key_arn(doc["KeyId"]), "RotationDate": ts(r["Date"]), "RotationType": r["Type"],
+                      **({"KeyMaterialId": km.material_id(doc, r["Version"])} if km.material_id(doc, r["Version"])
+                         else {})}
                      for r in doc.get("Rotations", [])]
         page, extra = _page(rotations, Limit, Marker)
         return {"Rotations": page, **extra}
