@@ -126,7 +126,7 @@ def test_file_values(session, tmp_path, monkeypatch):
 def _make_keys(s):
     s.execute(["key", "create", "--description", "payments service", "--alias", "alias/app"])
     s.execute(["key", "create", "--description", "old stuff", "--alias", "alias/archive"])
-    return {k["Aliases"][0]: k["KeyId"] for k in s.execute(["key", "list"]).data["Keys"]}
+    return {k["Aliases"][0]: k["KeyId"] for k in s.execute(["key", "list", "--describe"]).data["Keys"]}
 
 
 @pytest.fixture

@@ -20,8 +20,9 @@ def test_key_list_json_and_query(run_kmstui, app_key):
     r = run_kmstui("key", "list", "--output", "json")
     assert r.code == 0, r.err
     keys = json.loads(r.out)["Keys"]
-    assert [k["KeyId"] for k in keys] == [app_key]
-    assert keys[0]["Aliases"] == ["alias/app"] and keys[0]["Description"] == "payments"
+    assert [k["KeyId"] for k in keys] == [app_key] and set(keys[0]) == {"KeyId", "KeyArn"}  # ListKeys' shape
+    described = json.loads(run_kmstui("key", "list", "--describe", "--output", "json").out)["Keys"]
+    assert described[0]["Aliases"] == ["alias/app"] and described[0]["Description"] == "payments"
     q = run_kmstui("key", "list", "--query", "Keys[0].KeyId", "--output", "text")
     assert q.out.strip() == app_key
     table = run_kmstui("--output", "table", "key", "list").out
