@@ -11,12 +11,26 @@ Request(principal, action, key_arn=None, caller_account=None, encryption_context
     principal; caller_account None for a service. context: extra condition keys (derived ones such as
     kms:CallerAccount, aws:PrincipalArn, kms:EncryptionContext:k, kms:GrantOperations fill in when absent).
 
-evaluate(key_policy, iam_policies, grants, request) -> Decision
+evaluate(key_policy, iam_policies, grants, request, *, organization=None, boundary=None,
+         session_policies=None, layers=None) -> Decision
     key_policy: dict | JSON text | CompiledPolicy (None for key-less operations such as kms:ListKeys);
     iam_policies: the caller's identity policies (dicts, CompiledPolicy, or {"PolicyName", "PolicyDocument"});
     grants: ListGrants-shaped dicts or a GrantSet (build one per key when evaluating many requests).
+    The layers around them (issue 14; all optional, none = no organization, no boundary, no session policy):
+      session_policies: what an assumed-role (or federated) session was created with: AssumeRole's inline
+        `Policy` and the documents of its `PolicyArns`, as one policy or a list (dicts, JSON text or
+        CompiledPolicy). None or [] = none passed (no restriction). They cap identity-based permissions and
+        key-policy statements naming the role ARN; a statement naming the session ARN itself is not capped.
+      boundary: the permissions boundary of the calling IAM user or role (for a session: its role's).
+      organization: kmstui.authz.org.Organization.from_dict(org, scps=[...], rcps=[...]) (scenario shape).
+      layers: kmstui.authz.org.make_layers(organization, boundary, session_policies) built once and reused
+        for many evaluations of the same caller (it caches per-caller work); use instead of the three above.
+    On the local backend the same layers come from `backend.call.session_policies` (set by `kmstui serve`
+    for a request made with assumed-role credentials: a list of JSON texts) and from the HSM file
+    (boundaries and organization data: `kmstui iam put-boundary`, `kmstui org ...`).
     Decision.allowed, .decision ("ALLOW"/"DENY"), .reason (one line), .decided_by, .trace (JSON-able dict,
-    built on first access), .to_dict() -> {"Decision", "Reason", "Trace"}.
+    built on first access; "layer" says which layer decided, "confidence" flags medium-confidence answers),
+    .to_dict() -> {"Decision", "Reason", "Trace"}.
 
 compile_policy(doc, kind="key"|"iam", name=None) -> CompiledPolicy   (PolicyError if AWS would reject it)
 validate_policy(doc, kind="key") -> list[Finding]                     (errors and warnings; never raises)

@@ -21,7 +21,7 @@ _MISSING = object()
 _PRINCIPAL_TYPE = {"root": "Account", "user": "User", "session": "AssumedRole", "federated": "FederatedUser",
                    "role": "AssumedRole"}
 MULTIVALUED = frozenset({"kms:encryptioncontextkeys", "kms:grantoperations", "kms:resourcealiases",
-                         "aws:tagkeys", "aws:principalorgpaths", "aws:calledvia"})
+                         "aws:tagkeys", "aws:principalorgpaths", "aws:resourceorgpaths", "aws:calledvia"})
 
 _VAR = re.compile(r"\$\{([^}]*)\}")
 # The condition keys RequestContext derives itself (besides kms:EncryptionContext:* and requestkeys.KEYS).
@@ -35,7 +35,7 @@ DERIVED_KEYS = ("kms:encryptioncontextkeys", "kms:calleraccount", "aws:principal
 
 class RequestContext:
     __slots__ = ("request", "caller", "action_name", "key_account", "key_region", "_given", "_cache",
-                 "_parameters", "_aliases", "_tags", "_request_tags")
+                 "_parameters", "_aliases", "_tags", "_request_tags", "organization")
 
     def __init__(self, request: Request, caller: Caller, action_name: str,
                  key_account: str | None, key_region: str | None) -> None:
@@ -51,6 +51,7 @@ class RequestContext:
         self._aliases: Any = _MISSING
         self._tags: Any = _MISSING
         self._request_tags: Any = _MISSING
+        self.organization: Any = None  # kmstui.authz.org.Organization when the request is evaluated with one
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -109,7 +110,11 @@ class RequestContext:
         if key in ("kms:calleraccount", "aws:principalaccount"):
             return c.account if c.kind != "service" else None
         if key == "aws:principalarn":
+            if r.principal_role_arn and c.kind == "session":
+                return r.principal_role_arn
             return c.principal_arn
+        if key.startswith(("aws:principalorg", "aws:resourceorg")):
+            return self._org_key(key)
         if key == "aws:principaltype":
             return _PRINCIPAL_TYPE.get(c.kind)
         if key == "aws:username":
@@ -153,6 +158,23 @@ class RequestContext:
             if key == "kms:grantconstraintsourcearn":
                 return (gr.get("Constraints") or {}).get("SourceArn")
         return requestkeys.derive(key, self)
+
+    def _org_key(self, key: str) -> Any:
+        """aws:PrincipalOrgID/Paths (the caller's account), aws:ResourceOrgID/Paths (the key's account): present
+        only when that account is in an organization the request knows of ("This key is included in the
+        request context only if the principal is a member of an organization", global condition keys)."""
+        org = self.organization
+        if org is None:
+            return None
+        principal = key.startswith("aws:principalorg")
+        account = self.caller.account if principal else self.key_account
+        if principal and self.caller.kind == "service":
+            return None
+        if key.endswith("orgid"):
+            return org.org_id_of(account)
+        if key.endswith("orgpaths"):
+            return org.org_paths(account)
+        return None
 
     def resolve(self, template: str) -> str | None:
         """Substitute policy variables (`${aws:username}`, `${aws:PrincipalTag/team, 'default'}`, `${*}`);

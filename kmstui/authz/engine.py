@@ -16,6 +16,10 @@ from typing import Any, Sequence
 from kmstui.authz import actions as A
 from kmstui.authz.context import RequestContext
 from kmstui.authz.grants import GrantSet, can_retire_grant, grant_decision
+from kmstui.authz.layers import SOURCES as _SOURCES
+from kmstui.authz.layers import Layers, layer_view
+from kmstui.authz.org import make_layers
+from kmstui.authz.statements import _applies, _iam_allow, _principal_how, _ref  # noqa: F401 - lint imports some
 from kmstui.authz.model import Decision, Request
 from kmstui.authz.policy import CompiledPolicy, Statement, compile_policy
 from kmstui.authz.principals import ACCOUNT, DIRECT, Caller, parse_caller
@@ -28,6 +32,12 @@ NOTE_GRANT_TOKENS = "grant tokens only make a new grant usable before it is cons
 NOTE_XACCOUNT_GRANT = ("medium confidence: a cross-account grantee using a grant needs no IAM policy in its own "
                        "account (kms-authz.md §5.2)")
 NOTE_NOTPRINCIPAL = "medium confidence: NotPrincipal in key policies is undocumented; IAM semantics used"
+NOTE_GRANT_CAPS = ("medium confidence: AWS documents no interaction between KMS grants and permissions boundaries "
+                   "or session policies; kmstui lets them cap a grant to a role (as they cap a key policy naming "
+                   "the role ARN) and fails closed (kms-authz-organizations.md B11)")
+NOTE_GRANT_DIRECT = ("medium confidence: the grant names the caller's own ARN, so, like a key policy naming it, a "
+                     "permissions boundary or session policy does not cap it (kms-authz-organizations.md B3, B5, "
+                     "B11)")
 NOTE_NO_KEY_ARN = ("no key ARN given for an operation on a key: the key policy still decides, the key is taken to "
                    "be in the caller's account, and IAM statements naming key ARNs cannot match; give key_arn")
 _KEY_ACTION_SET = frozenset(A.KEY_ACTIONS)
@@ -99,61 +109,19 @@ def _key_partition(key_arn: str | None) -> str | None:
     return key_arn.split(":", 2)[1] or None
 
 
-def _principal_how(s: Statement, caller: Caller) -> str | None:
-    """How a key-policy statement's Principal/NotPrincipal covers the caller (for Deny, ACCOUNT also hits)."""
-    spec = s.principal
-    if spec is None:
-        return None
-    if not s.not_principal:
-        return spec.match(caller)
-    listed, forms = spec.forms_listed(caller)
-    if s.is_allow:
-        return None if listed else DIRECT
-    return None if listed == forms else DIRECT
-
-
-def _applies(s: Statement, resource: str, ctx: RequestContext, caller: Caller | None) -> str | None:
-    """None if the statement does not apply to the request; else how the principal matched ("iam" for an
-    identity-policy statement, which has no Principal). Action is pre-filtered by CompiledPolicy.for_action."""
-    if caller is not None:
-        how = s.principal.match(caller) if not s.not_principal else _principal_how(s, caller)
-        if how is None:
-            return None
-    else:
-        how = "iam"
-    if not s.matches_resource(resource, ctx):
-        return None
-    for c in s.conditions:
-        if not c.test(ctx):
-            return None
-    return how
-
-
-def _iam_allow(iams: list[CompiledPolicy], full: str, resource: str, ctx: RequestContext
-               ) -> tuple[CompiledPolicy, Statement] | None:
-    """The first identity-policy Allow statement that applies to the request."""
-    for p in iams:
-        for s in p.for_action(full)[1]:
-            if _applies(s, resource, ctx, None) is not None:
-                return p, s
-    return None
-
-
 class _Recorder:
     def __init__(self) -> None:
         self.steps: list[dict[str, Any]] = []
         self.grants: list[dict[str, Any]] = []
         self.notes: list[str] = []
+        self.layer: str | None = None  # the layer that decided, when not evident from decided_by
+        self.medium: list[str] = []  # medium-confidence answers (AWS pages contradict or are silent)
 
     def step(self, name: str, outcome: str, detail: str, statements: Sequence[str] = ()) -> None:
         entry: dict[str, Any] = {"step": name, "outcome": outcome, "detail": detail}
         if statements:
             entry["statements"] = list(statements)
         self.steps.append(entry)
-
-
-def _ref(policy: CompiledPolicy, s: Statement) -> str:
-    return f"{policy.name} {s.label}"
 
 
 def _context(req: Request) -> RequestContext:
@@ -166,9 +134,11 @@ def _context(req: Request) -> RequestContext:
 
 
 def _decide(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet, req: Request,
-            rec: _Recorder | None, ctx: RequestContext | None = None) -> tuple[bool, Any, str]:
+            rec: _Recorder | None, ctx: RequestContext | None = None, lay: Layers | None = None
+            ) -> tuple[bool, Any, str]:
     """(allowed, reason, decided_by); the reason may be a function producing it (lazy, fast path only).
-    `ctx` may be shared between evaluations of the same request under different policies."""
+    `ctx` may be shared between evaluations of the same request under different policies. `lay` adds the
+    organization (SCPs, RCPs), the permissions boundary and session policies (None: none of them)."""
     full, op = _action(req.action)
     if ctx is None:
         ctx = _context(req)
@@ -195,6 +165,10 @@ def _decide(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet,
             rec.step("partition", "deny", why)
         return False, why, "partition"
 
+    view = layer_view(lay, ctx, req, op) if lay is not None else None
+    if view is not None:
+        ctx.organization = lay.organization
+
     # 1. explicit deny anywhere
     if use_kp:
         for s in kp.for_action(full)[0]:
@@ -210,8 +184,29 @@ def _decide(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet,
                 if rec:
                     rec.step("explicit_deny", "deny", why, [_ref(p, s)])
                 return False, why, "explicit_deny"
+    if view is not None:
+        hit = view.explicit_deny(kp if use_kp else None, full, resource, ctx, caller)
+        if hit is not None:
+            why, refs, layer = hit
+            if rec:
+                rec.step("explicit_deny", "deny", why, refs)
+                rec.layer = layer
+            return False, why, "explicit_deny"
     if rec:
         rec.step("explicit_deny", "continue", "no Deny statement applies")
+
+    # 1b. the organization's filters: RCPs on the key's side (E2), SCPs on the caller's (E3)
+    if view is not None:
+        if rec:
+            view.record_rcps(rec)
+        miss = view.scp_filter(full, resource, ctx)
+        if miss is not None:
+            if rec:
+                rec.step("scp", "deny", miss)
+                rec.layer = "scp"
+            return False, miss, "scp"
+        if rec:
+            view.record_scps(rec)
 
     # 2. RetireGrant is decided by the grant itself
     if op == "RetireGrant":
@@ -251,6 +246,13 @@ def _decide(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet,
             return True, why, "iam"
         hit = _iam_allow(iams, full, resource, ctx)
         if hit:
+            cap = view.cap(full, resource, ctx, view.identity_caps) if view is not None else None
+            if cap is not None:
+                why = f"{_ref(*hit)} allows {full}, but {cap[1]}"
+                if rec:
+                    rec.step(cap[0], "deny", why, [_ref(*hit)])
+                    rec.layer = cap[0]
+                return False, why, cap[0]
             why = f"{_ref(*hit)} allows {full} (no key involved, IAM alone decides)"
             if rec:
                 rec.step("iam", "allow", why, [_ref(*hit)])
@@ -262,22 +264,36 @@ def _decide(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet,
 
     # 4. key policy allow (direct, or delegated to the account's IAM policies)
     needs_iam: list[tuple[Statement, str]] = []
+    capped: tuple[str, str] | None = None  # (layer, why) of the first allow a boundary/session policy capped
     if kp is not None:
         for s in kp.for_action(full)[1]:
             how = _applies(s, resource, ctx, caller)
             if how is None:
                 continue
             if how == DIRECT and same_account:
+                cap = view.cap(full, resource, ctx, view.caps_for_statement(s, caller)) if view is not None else None
+                if cap is not None:
+                    capped = capped or (cap[0], f"{_ref(kp, s)} allows {full} for the caller, but {cap[1]}")
+                    if rec:
+                        view.note_uncapped(s, caller, rec)  # the source of the rule that capped it
+                    continue
                 why = f"{_ref(kp, s)} allows {full} for the caller" + \
                     (" (the account root)" if caller.is_root else "")
                 if rec:
                     rec.step("key_policy", "allow", why, [_ref(kp, s)])
+                    if view is not None:
+                        view.note_uncapped(s, caller, rec)
                 return True, why, "key_policy"
             needs_iam.append((s, how))
     if needs_iam:
         s, how = needs_iam[0]
         hit = None if caller.is_root else _iam_allow(iams, full, resource, ctx)
-        if caller.is_root or hit:
+        cap = view.cap(full, resource, ctx, view.identity_caps) if view is not None and hit else None
+        if cap is not None:
+            capped = capped or (cap[0], f"{_ref(kp, s)} " + ("delegates to the account" if how == ACCOUNT else
+                                                             "names the caller") +
+                                f" and {_ref(*hit)} allows {full}, but {cap[1]}")
+        elif caller.is_root or hit:
             by = "the caller is its account's root" if caller.is_root else f"{_ref(*hit)} allows it"
             kind = "delegates to account " + str(caller.account) if how == ACCOUNT else "names the caller"
             why = f"{_ref(kp, s)} {kind} and {by}" + ("" if same_account else " (cross-account: both sides allow)")
@@ -296,12 +312,27 @@ def _decide(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet,
     record = rec.grants if rec else None
     g = grant_decision(gs, caller, op, req.key_arn, req.encryption_context, req.grant_request, record)
     if g is not None:
-        why = f"grant {g.get('GrantId')} allows {op} for the caller"
+        cap = view.cap(full, resource, ctx, view.caps_for_grant(g, caller)) if view is not None else None
+        if cap is not None:
+            capped = capped or (cap[0], f"grant {g.get('GrantId')} allows {op} for the caller's role, but {cap[1]}")
+            if rec:
+                rec.medium.append(NOTE_GRANT_CAPS)
+        else:
+            why = f"grant {g.get('GrantId')} allows {op} for the caller"
+            if rec:
+                rec.step("grants", "allow", why)
+                if not same_account:
+                    rec.notes.append(NOTE_XACCOUNT_GRANT)
+                if view is not None and view.caps_for_grant(g, caller) == () and (view.pb or view.sps):
+                    rec.medium.append(NOTE_GRANT_DIRECT)
+            return True, why, "grant"
+    if capped is not None:
+        layer, why = capped
         if rec:
-            rec.step("grants", "allow", why)
-            if not same_account:
-                rec.notes.append(NOTE_XACCOUNT_GRANT)
-        return True, why, "grant"
+            rec.step(layer, "deny", why)
+            rec.layer = layer
+            return False, why, layer
+        return False, why, layer
     if rec:
         rec.step("grants", "continue", f"grants cannot allow {op}" if op not in A.GRANT_OPERATION_SET else
                  f"no grant allows {op} for the caller ({len(rec.grants)} grant(s) name the caller)")
@@ -392,10 +423,17 @@ def _explain_statement(policy: CompiledPolicy, s: Statement, full: str, resource
     return out
 
 
-def build_trace(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet, req: Request) -> dict[str, Any]:
+_LAYER_OF = {"explicit_deny": None, "retire_grant": "grant", "cross_account_filter": "kms", "iam": "iam",
+             "key_policy": "key_policy", "key_policy_and_iam": "key_policy", "grant": "grant",
+             "implicit_deny": None, "caller": "caller", "partition": "partition", "scp": "scp", "rcp": "rcp",
+             "boundary": "boundary", "session_policy": "session_policy"}
+
+
+def build_trace(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet, req: Request,
+                lay: Layers | None = None) -> dict[str, Any]:
     """The full trace of one decision (shape: docs/authz-trace.md)."""
     rec = _Recorder()
-    allowed, reason, decided_by = _decide(kp, iams, gs, req, rec)
+    allowed, reason, decided_by = _decide(kp, iams, gs, req, rec, None, lay)
     full, op = _action(req.action)
     caller = parse_caller(req.principal, req.caller_account)
     key_account, key_region = _key_parts(req.key_arn)
@@ -411,6 +449,21 @@ def build_trace(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: Grant
             rec.notes.append(NOTE_NOTPRINCIPAL)
     for p in iams:
         statements += [_explain_statement(p, s, full, resource, ctx, None) for s in p.statements]
+    view = None
+    if lay is not None:
+        ctx.organization = lay.organization
+        view = layer_view(lay, ctx, req, op)
+        extra = [p for _layer, pols in view.identity_caps for p in pols]
+        org = view.org
+        for path, kind in ((view.scp_path, "scp"), (view.rcp_path, "rcp")):
+            for target in path or ():
+                extra += [a.policy for a in org.attached(kind, target)]
+        for p in extra:
+            statements += [_explain_statement(p, s, full, resource, ctx, caller if p.kind == "rcp" else None)
+                           for s in p.statements]
+        rec.notes.extend(n for n in view.notes if n not in rec.notes)
+        if view.sps is None and caller.kind in ("session", "role") and lay.organization is not None:
+            rec.notes.append(_SOURCES["no_session_policy"])
     if req.grant_tokens:
         rec.notes.append(NOTE_GRANT_TOKENS)
     account = caller.account or (req.caller_account if caller.kind != "service" else None)
@@ -428,26 +481,52 @@ def build_trace(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: Grant
         "steps": rec.steps,
         "statements": statements,
         "grants": rec.grants,
-        "notes": rec.notes,
-    }
+        "notes": list(dict.fromkeys(rec.notes)),
+    } | _layer_fields(rec, decided_by, view)
+
+
+def _layer_fields(rec: _Recorder, decided_by: str, view) -> dict[str, Any]:
+    """`layer` (which layer decided), `layers` (which applied, with their exemptions) and `confidence`."""
+    out: dict[str, Any] = {"layer": rec.layer or _LAYER_OF.get(decided_by) or
+                           ("key_policy" if decided_by == "implicit_deny" else decided_by)}
+    if view is not None:
+        out["layers"] = view.summary()
+    if rec.medium:
+        out["confidence"] = "medium"
+        out["medium_confidence"] = list(dict.fromkeys(rec.medium))
+    else:
+        out["confidence"] = "high"
+    return out
 
 
 def allowed_under(policies: Sequence[CompiledPolicy], iam_policies: Sequence[CompiledPolicy],
-                  grants: GrantSet, request: Request) -> list[bool]:
+                  grants: GrantSet, request: Request, layers: Layers | None = None) -> list[bool]:
     """Whether `request` is allowed under each of several key policies (same identity policies and grants):
     the fast path for replaying recorded requests; use evaluate() for reasons and traces."""
     ctx = _context(request)
     iams = list(iam_policies)
-    return [_decide(kp, iams, grants, request, None, ctx)[0] for kp in policies]
+    return [_decide(kp, iams, grants, request, None, ctx, layers)[0] for kp in policies]
 
 
 def evaluate(key_policy: Any, iam_policies: Sequence[Any] | None, grants: Sequence[dict] | GrantSet | None,
-             request: Request) -> Decision:
-    """Decide `request` exactly as AWS KMS would. key_policy: dict, JSON text or CompiledPolicy (None for
+             request: Request, *, layers: Layers | None = None, organization: Any = None, boundary: Any = None,
+             session_policies: Any = None) -> Decision:
+    """Decide `request` exactly as AWS would. key_policy: dict, JSON text or CompiledPolicy (None for
     key-less operations); iam_policies: the caller's identity policies (dicts, CompiledPolicy, or
-    {"PolicyName", "PolicyDocument"} entries); grants: ListGrants-shaped dicts or a GrantSet."""
+    {"PolicyName", "PolicyDocument"} entries); grants: ListGrants-shaped dicts or a GrantSet.
+
+    The layers around them (all optional; none given = today's answers):
+      organization: a kmstui.authz.org.Organization (SCPs and RCPs inside; Organization.from_dict builds one
+        from the scenario shape);
+      boundary: the permissions boundary of the calling user or role (a session: its role's), a policy;
+      session_policies: the session policies of an assumed-role / federated session: one policy or a list
+        (AssumeRole's inline Policy plus the documents of its PolicyArns); None when none was passed;
+      layers: a prebuilt kmstui.authz.org.Layers (make_layers) instead of the three above; reuse one across
+        many evaluations (its per-caller view is cached)."""
     kp = as_compiled(key_policy, "key") if key_policy is not None else None
     iams = [as_compiled(p, "iam", f"iam[{i}]") for i, p in enumerate(iam_policies or ())]
     gs = grants if isinstance(grants, GrantSet) else (GrantSet(grants) if grants else _NO_GRANTS)
-    allowed, reason, decided_by = _decide(kp, iams, gs, request, None)
-    return Decision(allowed, reason, decided_by, tracer=lambda: build_trace(kp, iams, gs, request))
+    if layers is None and (organization is not None or boundary is not None or session_policies):
+        layers = make_layers(organization, boundary, session_policies)
+    allowed, reason, decided_by = _decide(kp, iams, gs, request, None, None, layers)
+    return Decision(allowed, reason, decided_by, tracer=lambda: build_trace(kp, iams, gs, request, layers))

@@ -26,6 +26,7 @@ from kmstui.authz.engine import evaluate
 from kmstui.authz.grants import GrantSet
 from kmstui.authz.lint import would_lock_out
 from kmstui.authz.model import PolicyError, Request
+from kmstui.authz.org import Layers, make_layers
 from kmstui.authz.policy import (MAX_KEY_POLICY_BYTES, MAX_ROLE_INLINE_CHARS, MAX_TEXT, MAX_USER_INLINE_CHARS,
                                  CompiledPolicy, compile_policy, identity_policy_size, load_document)
 from kmstui.authz.principals import parse_caller
@@ -114,6 +115,7 @@ class Authorizer:
         self._policies: dict[tuple[str, str], tuple[CompiledPolicy, bool]] = {}
         self._keys: dict[str, _KeyEntry] = {}
         self._iam: dict[str, tuple[Any, list[CompiledPolicy], bool]] = {}
+        self._layers: dict[Any, Layers | None] = {}
         self._checked, self._others = -_RECHECK_OTHERS, None
 
     def _compiled(self, text: str, kind: str, name: str) -> tuple[CompiledPolicy, bool]:
@@ -174,12 +176,15 @@ class Authorizer:
         context = params.get(_CONTEXT_PARAM.get(action, "EncryptionContext"))
         context = context if isinstance(context, dict) else {}
         memo = memo_key = None
+        call = getattr(backend, "call", None)  # what a request over the network adds (kmstui serve)
+        layers, layers_key = self.layers(backend, caller, call)
         request = Request(principal=caller, action=action, encryption_context=context,
                           grant_request=({k: params[k] for k in _GRANT_FIELDS if params.get(k) is not None}
                                          if action == "kms:CreateGrant" else None),
                           target_grant_id=self._target_grant(backend, action, params),
                           grant_tokens=list(tokens) if tokens else [], parameters=keep_parameters(params),
-                          partition=backend.root_arn.split(":")[1])
+                          partition=backend.root_arn.split(":")[1],
+                          context=dict(getattr(call, "condition_context", None) or {}))
         if key_doc:
             entry = self.key_entry(backend, key_doc)
             policy, grants, key_arn = entry.policy, entry.grants, backend.key_arn(key_doc["KeyId"])
@@ -190,13 +195,15 @@ class Authorizer:
                            "KeyManager": "CUSTOMER", "MultiRegion": False}
             request.key_tags = dict(key_doc.get("Tags") or {})
             request.key_aliases = lambda: backend.aliases_of(key_id)  # read only when a policy asks
-            reads = entry.policy.condition_keys.union(*(p.condition_keys for p in iams))
+            reads = entry.policy.condition_keys.union(*(p.condition_keys for p in iams),
+                                                      *(p.condition_keys for p in _layer_policies(layers)))
             if "kms:reencryptonsamekey" in reads and action in ("kms:ReEncryptFrom", "kms:ReEncryptTo"):
-                request.context = {"kms:ReEncryptOnSameKey": self._same_key(backend, action, key_id, params)}
-            if entry.timeless and iam_timeless and not tokens and action not in _NOT_CACHED:
+                request.context["kms:ReEncryptOnSameKey"] = self._same_key(backend, action, key_id, params)
+            if entry.timeless and iam_timeless and not tokens and action not in _NOT_CACHED and \
+                    all(_timeless_policy(p) for p in _layer_policies(layers)):
                 try:
                     memo_key = (caller, action, generation, tuple(sorted(context.items())),
-                                request_facts(request, reads))
+                                request_facts(request, reads), getattr(call, "context_key", ()), layers_key)
                     decision = entry.decisions.get(memo_key)
                 except TypeError:  # an unhashable context value: the backend rejects it after this check
                     decision = None
@@ -206,12 +213,38 @@ class Authorizer:
                     return self._enforce(decision, caller, action, key_arn)
         else:
             key_arn, policy, grants = None, None, _NO_GRANTS
-        decision = evaluate(policy, iams, grants, request)
+        decision = evaluate(policy, iams, grants, request, layers=layers)
         if memo is not None:
             if len(memo) >= _MAX_DECISIONS:
                 memo.clear()
             memo[memo_key] = decision
         self._enforce(decision, caller, action, key_arn)
+
+    def layers(self, backend, caller: str, call: Any) -> tuple[Layers | None, Any]:
+        """The layers around this call: the session policies the request arrived with (`backend.call.
+        session_policies`, set by `kmstui serve` for an assumed-role session: JSON texts or dicts), the
+        caller's permissions boundary and the organization kept in the HSM file (when the backend keeps
+        them). Returns (Layers or None, a hashable key identifying them for the decision memo)."""
+        sessions = getattr(call, "session_policies", None) or []
+        boundary_of = getattr(backend, "boundary_for", None)
+        boundary = boundary_of(caller) if boundary_of is not None else None
+        org_of = getattr(backend, "organization_state", None)
+        org_state = org_of() if org_of is not None else None
+        if not sessions and boundary is None and org_state is None:
+            return None, None
+        texts = tuple(t if isinstance(t, str) else json.dumps(t, sort_keys=True) for t in sessions)
+        key = (texts, boundary, org_state[0] if org_state else None)
+        hit = self._layers.get(key)
+        if hit is None:
+            sps = [self._compiled(t, "iam", "session policy" if len(texts) == 1 else f"session policy [{i}]")[0]
+                   for i, t in enumerate(texts)] or None
+            pb = self._compiled(boundary, "iam", "permissions boundary")[0] if boundary is not None else None
+            org = org_state[1] if org_state else None
+            hit = make_layers(org, pb, sps)
+            if len(self._layers) > 256:
+                self._layers.clear()
+            self._layers[key] = hit
+        return hit, key
 
     @staticmethod
     def _same_key(backend, action: str, key_id: str, params: dict[str, Any]) -> str | None:
@@ -266,6 +299,20 @@ class Authorizer:
                 f"the new key policy will not allow you ({caller}) to update the key policy in the future "
                 "(KMS's lockout safety check); allow kms:PutKeyPolicy for this principal or keep the root "
                 "delegation, or set BypassPolicyLockoutSafetyCheck")
+
+
+def _layer_policies(layers: Layers | None) -> list[CompiledPolicy]:
+    if layers is None:
+        return []
+    out = ([layers.boundary] if layers.boundary is not None else []) + list(layers.session_policies or [])
+    org = layers.organization
+    if org is not None:
+        out += [a.policy for group in (*org.scps.values(), *org.rcps.values()) for a in group]
+    return out
+
+
+def _timeless_policy(p: CompiledPolicy) -> bool:
+    return not any(k in p.condition_keys for k in _TIME_KEYS)
 
 
 def check_identity_policy(text: Any, principal: str, name: str, existing: dict[str, str]) -> None:

@@ -42,6 +42,13 @@ class Request:
     request_tags: dict[str, str] | None = None
     # The partition of the account that receives the call, for requests on no key (default: the key ARN's).
     partition: str | None = None
+    # For the organization layers: the role behind an assumed-role session with its path (aws:PrincipalArn;
+    # a session ARN does not show the path), whether the caller is a service-linked role (SCPs and RCPs never
+    # apply to one; also recognised from a role ARN under /aws-service-role/), and who manages the key
+    # ("CUSTOMER" | "AWS"; RCPs never apply to AWS managed keys; default: the key metadata's KeyManager).
+    principal_role_arn: str | None = None
+    service_linked: bool = False
+    key_manager: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"principal": self.principal, "caller_account": self.caller_account,
@@ -66,6 +73,11 @@ class Request:
                 out[name] = value
         if self.request_tags is not None:
             out["request_tags"] = dict(self.request_tags)
+        for name in ("principal_role_arn", "key_manager"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.service_linked:
+            out["service_linked"] = True
         return out
 
 

@@ -31,6 +31,11 @@ MAX_USER_INLINE_CHARS = 2048
 MAX_ROLE_INLINE_CHARS = 10240
 MAX_MANAGED_POLICY_CHARS = 6144
 MAX_IDENTITY_POLICY_CHARS = MAX_ROLE_INLINE_CHARS  # no single identity policy can be larger
+MAX_ORG_POLICY_CHARS = 5120  # SCP and RCP document size (AWS Organizations quotas)
+# Policy kinds: key policies and RCPs name principals; identity policies (also boundaries and session
+# policies) and SCPs must not.
+KINDS = ("key", "iam", "scp", "rcp")
+_NAMES_PRINCIPALS = ("key", "rcp")
 _VAR_KEY = re.compile(r"\$\{([^},]+)")
 _KNOWN_SINGLE = ("kms:calleraccount", "kms:viaservice", "kms:encryptioncontext:", "aws:sourceip",
                  "aws:principalarn", "kms:granteeprincipal", "kms:retiringprincipal", "aws:principalaccount",
@@ -210,10 +215,18 @@ def _parse(doc: Any, kind: str) -> tuple[dict, list[Statement], list[Finding]]:
     def warn(code: str, msg: str, st: str = "", el: str = "", fix: str = "") -> None:
         findings.append(Finding("warning", code, msg, st, el, fix))
 
+    if kind not in KINDS:
+        raise ValueError(f"unknown policy kind {kind!r} (one of {', '.join(KINDS)})")
     if kind == "key":
         size = text_size if text_size is not None else len(json.dumps(doc).encode())
         if size > MAX_KEY_POLICY_BYTES:  # nothing more is read: a huge document costs nothing further
             err("TooLarge", f"key policy is {size} bytes; KMS allows at most {MAX_KEY_POLICY_BYTES}")
+            return doc, [], findings
+    elif kind in ("scp", "rcp"):
+        size = identity_policy_size(doc)
+        if size > MAX_ORG_POLICY_CHARS:
+            err("TooLarge", f"{kind.upper()} is {size} characters; AWS Organizations allows at most "
+                f"{MAX_ORG_POLICY_CHARS}")
             return doc, [], findings
     else:
         size = identity_policy_size(doc)
@@ -329,6 +342,9 @@ def _check_resources(raw: dict, label: str, kind: str, err, warn) -> None:
 
 def _check_principal(raw: dict, label: str, kind: str, err, warn) -> None:
     el = "NotPrincipal" if "NotPrincipal" in raw else "Principal"
+    if kind == "rcp":
+        _check_rcp(raw, label, err, warn)
+        return
     if el not in raw:
         if kind == "key":
             err("NoPrincipal", "a key policy statement needs a Principal", label, "Principal",
@@ -337,6 +353,10 @@ def _check_principal(raw: dict, label: str, kind: str, err, warn) -> None:
     if kind == "iam":
         err("PrincipalInIdentityPolicy", f"an IAM identity policy cannot have {el}", label, el,
             "remove it: an identity policy applies to the identity it is attached to")
+        return
+    if kind == "scp":
+        err("PrincipalInScp", f"an SCP cannot have {el} (it applies to the principals of the accounts it is "
+            "attached to)", label, el, "remove it; narrow with a Condition on aws:PrincipalArn instead")
         return
     value = raw[el]
     if value != "*" and not (isinstance(value, dict) and value):
@@ -357,6 +377,23 @@ def _check_principal(raw: dict, label: str, kind: str, err, warn) -> None:
              "use Principal \"*\" with a Condition on aws:PrincipalArn (ArnNotEquals / ArnNotLike)")
     if "NotAction" in raw and kind == "key":
         warn("Undocumented", "NotAction in a key policy is not documented by KMS", label, "NotAction")
+
+
+def _check_rcp(raw: dict, label: str, err, warn) -> None:
+    """RCP syntax: "You can only specify "*" in the Principal element of an RCP", "The following elements
+    are not supported in RCPs: NotPrincipal, NotAction", and customer RCPs must be Deny (RCPFullAWSAccess,
+    the only Allow, is attached everywhere and cannot be detached) (AWS Organizations, RCP syntax)."""
+    for el in ("NotPrincipal", "NotAction"):
+        if el in raw:
+            err("UnsupportedInRcp", f"{el} is not supported in RCPs", label, el)
+    if "Principal" not in raw:
+        err("NoPrincipal", "an RCP statement needs \"Principal\": \"*\"", label, "Principal")
+    elif raw["Principal"] not in ("*", {"AWS": "*"}):
+        err("RcpPrincipal", "the Principal of an RCP can only be \"*\"", label, "Principal",
+            "use \"Principal\": \"*\" and narrow with a Condition (e.g. aws:PrincipalOrgID)")
+    if raw.get("Effect") == "Allow":
+        warn("AllowInRcp", "RCPs you create must be Deny; the only Allow is RCPFullAWSAccess, which AWS keeps "
+             "attached everywhere, so this Allow changes nothing", label, "Effect")
 
 
 def _check_condition_keys(conds: Iterable[Condition], effect: Any, label: str, warn) -> None:
@@ -384,7 +421,7 @@ def compile_policy(doc: Any, kind: str = "key", name: str | None = None) -> Comp
     errors = [f for f in findings if f.severity == "error"]
     if errors:
         raise PolicyError(errors)
-    return CompiledPolicy(parsed, kind, name or ("key-policy" if kind == "key" else "iam"), statements, findings)
+    return CompiledPolicy(parsed, kind, name or ("key-policy" if kind == "key" else kind), statements, findings)
 
 
 def validate_policy(doc: Any, kind: str = "key") -> list[Finding]:

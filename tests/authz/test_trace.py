@@ -8,7 +8,8 @@ STEP_NAMES = {"explicit_deny", "retire_grant", "cross_account_filter", "iam", "k
 
 
 def check_shape(t):
-    assert set(t) == {"version", "decision", "decided_by", "reason", "request", "steps", "statements", "grants", "notes"}
+    assert set(t) == {"version", "decision", "decided_by", "reason", "request", "steps", "statements", "grants", "notes",
+                      "layer", "confidence"}
     assert t["version"] == 1 and t["decision"] in ("ALLOW", "DENY")
     assert set(t["request"]) == {"principal", "principal_kind", "caller_account", "action", "key_arn", "key_account",
                                  "cross_account", "encryption_context"}
