@@ -7,7 +7,7 @@ import pytest
 
 from kmstui.authz import Request, evaluate
 from kmstui.authz.org import Organization, OrganizationError
-from tests.authz.helpers import ALLOW_ALL_IAM, allow, deny, policy
+from tests.authz.helpers import ALLOW_ALL_IAM, allow, policy
 
 ORG = "o-a1b2c3d4e5"
 MGMT = "999999999999"
