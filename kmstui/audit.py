@@ -8,23 +8,29 @@ after serialisation::
 ``hash`` is SHA-256 over the exact bytes of the event JSON (the line minus the trailing ``hash``/``mac``
 fields, closed with ``}``), so verification never re-serialises; ``mac`` is HMAC-SHA256 (truncated to 128
 bits) of that hash under a key derived from the HSM's root key, so nobody without the root key can forge a
-line. The newest (seq, hash) is also kept in the sealed store (the "anchor"), updated right after every
-change to the store and at most a second behind for other calls, so deleting or truncating lines is detected.
+line. The newest (seq, hash) is also kept in the sealed store (the "head"), so deleting or truncating
+lines is detected.
 
-Writing is one ``flock``-ed ``O_APPEND`` write per line: several processes can share a log, and the chain
-stays linear because each writer reads the tail again whenever the file grew under someone else.
-Events never carry plaintext, data keys, passphrases, grant tokens or other secrets: request parameters are
-copied through an allow-list.
+Writing is one ``flock``-ed ``O_APPEND`` write per line: several processes can share a log. Before a process
+chains a line onto the log's tail it proves that tail is genuine and not behind the sealed head (`_sync`):
+the first time, and again whenever the file is not the size this process left it. A torn last line (a write
+cut short by a crash or a full disk, no newline) is cut off and the cut recorded in the chain; complete
+lines missing (the tail behind the sealed head, or the head row gone) are evidence loss, refused with
+AuditGapError until `audit acknowledge-gap` records the gap. Events never carry plaintext, data keys,
+passphrases, grant tokens or other secrets: request parameters are copied through an allow-list.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import fcntl
 import hmac
 import json
 import os
+import re
+import stat
 import time
 import weakref
 from dataclasses import dataclass
@@ -32,9 +38,12 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from kmstui.errors import ConfigError, KMSInternalException
+
 GENESIS = "0" * 64
 _SUFFIX_LEN = len(',"hash":""') + 64 + len(',"mac":""') + 32 + 1  # '...,"hash":"<64>","mac":"<32>"}'
 _SUFFIX_HEAD = ',"hash":"'
+_HASH_BACK = 64 + len('","mac":""}\n') + 32  # the last line's hash starts this many bytes before the end
 
 # Request parameters that may appear in an audit line (KMS name -> CloudTrail's camelCase name).
 _ALLOWED = ("KeyId", "EncryptionContext", "EncryptionAlgorithm", "KeySpec", "NumberOfBytes", "KeyUsage",
@@ -67,21 +76,100 @@ class Anchor:
     hash: str
 
 
+class AuditGapError(ConfigError):
+    """Complete audit lines are missing: the log's tail is behind the head sealed in the HSM file, that head is
+    gone, or the last line is not one kmstui wrote. Evidence loss: every backend call is refused (exit 253)
+    until `audit acknowledge-gap` records the gap in the chain."""
+
+
+SERVICE_SOURCE = "hsm.kmstui.local"
+MAX_TAIL_SCAN = 4 << 20  # a last line longer than this is not an audit record (lines are at most ~100 KB)
+_TAIL_FIELDS = re.compile(rb',"seq":(\d+),"prevHash":"[0-9a-f]{64}","hash":"([0-9a-f]{64})","mac":"[0-9a-f]{32}"}$')
+
+
+@dataclass
+class Tail:
+    """The end of the log: its last complete line, and any torn bytes after it (a write cut short)."""
+
+    seq: int  # sequence number of the last complete line (0: there is none)
+    hash: str  # its hash (GENESIS: there is none)
+    end: int  # file offset just after the last complete line
+    fragment: bytes  # bytes after that line without a newline, b"" when the log ends cleanly
+    genuine: bool  # the last complete line's hash and MAC check out (True when there is none)
+    lines: list[bytes]  # complete lines read near the end (the first may be cut), to find the sealed head
+
+    def hash_of(self, seq: int) -> str | None:
+        """The hash of event `seq` if it is among the lines read (parsed from each line's fixed suffix)."""
+        if seq == self.seq:
+            return self.hash
+        for line in reversed(self.lines):
+            m = _TAIL_FIELDS.search(line)
+            if m and int(m.group(1)) == seq:
+                return m.group(2).decode()
+        return None
+
+
+def read_tail(fd: int, size: int, key: bytes) -> Tail:
+    """Read the end of the log through `fd` (bounded: MAX_TAIL_SCAN) and check its last complete line."""
+    if size <= 0:
+        return Tail(0, GENESIS, 0, b"", True, [])
+    chunk = 16384
+    while True:
+        start = max(0, size - chunk)
+        data = os.pread(fd, size - start, start)
+        nl = data.rfind(b"\n")
+        prev = data.rfind(b"\n", 0, nl) if nl > 0 else -1
+        if start > 0 and prev < 0:  # the last complete line (or the fragment) does not fit in what was read
+            if chunk < MAX_TAIL_SCAN:
+                chunk *= 4
+                continue
+            return Tail(0, GENESIS, size, b"", False, [])
+        break
+    if nl < 0:  # no complete line at all: the whole (small) file is one torn write
+        return Tail(0, GENESIS, 0, data, True, [])
+    fragment = data[nl + 1:]
+    lines = data[:nl].split(b"\n")
+    last = lines[-1]
+    parts = split_line(last)
+    m = _TAIL_FIELDS.search(last)
+    genuine = bool(parts and m and sha256(parts[0]).hexdigest() == parts[1]
+                   and hmac.compare_digest(hmac.new(key, parts[1].encode(), sha256).hexdigest()[:32], parts[2]))
+    if not genuine:
+        return Tail(0, GENESIS, start + nl + 1, fragment, False, [])
+    return Tail(int(m.group(1)), parts[1], start + nl + 1, fragment, True, lines[1:] if start > 0 else lines)
+
+
 class AuditLog:
-    """Appends chained lines to one log file. `anchor(seq, hash)` persists the head in the sealed store."""
+    """Appends chained lines to one log file.
+
+    `head()` reads the head sealed in the HSM file (None when its row is missing) and `anchor(seq, hash)`
+    moves it forward; both are optional (a log without a sealed head is only chained). Standalone
+    `append` anchors a change at once and other events at most once a second; inside a store transaction
+    the owner uses `append_held` (the log stays locked), seals the head itself before COMMIT and calls
+    `release(committed)`, which cuts its lines off again if the transaction rolled back."""
 
     def __init__(self, path: Path, key: bytes, *, anchor: Callable[[int, str], None] | None = None,
-                 clock: Callable[[], float] = time.time, source: str = "kmstui") -> None:
+                 head: Callable[[], Anchor | None] | None = None, version: Callable[[], Any] | None = None,
+                 clock: Callable[[], float] = time.time,
+                 source: str = "kmstui", context: dict[str, Any] | None = None) -> None:
         self.path = path
         self.key = key
         self.anchor = anchor
+        self.sealed_head = head
+        self.head_version = version  # changes whenever another process may have moved the sealed head
+        self._version: Any = None
         self.clock = clock
         self.source = source
+        self.context = dict(context or {})  # awsRegion, recipientAccountId for kmstui's own records
+        self.gap: AuditGapError | None = None
         self._fd: int | None = None
-        self._size = -1
+        self._ident: tuple[int, int] = (0, 0)
+        self._size = -1  # the size this process last left the file at (-1: tail not checked yet)
         self._seq = 0
         self._hash = GENESIS
         self._anchored_seq = 0
+        self._held = 0
+        self._held_state: tuple[int, int, str] = (-1, 0, GENESIS)
         self._last_anchor = time.monotonic()
         self._tsec = -1
         self._tstr = ""
@@ -89,13 +177,134 @@ class AuditLog:
         ref = weakref.ref(self)
         atexit.register(lambda: (lambda log: log is not None and log.close())(ref()))  # anchor the tail at exit
 
-    # -- writing ---------------------------------------------------------------------------------
+    # -- opening ---------------------------------------------------------------------------------
     def _open(self) -> int:
-        if self._fd is None:
+        """The log's descriptor (read-write, append, never through a symlink): one clear line when it cannot be."""
+        if self._fd is not None:
+            return self._fd
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        return self._fd
+            fd = os.open(self.path, flags, 0o600)
+        except IsADirectoryError:
+            raise ConfigError(f"the audit log {self.path} is a folder, not a file; move it away (kmstui creates "
+                              "the log itself): every backend call is audited, so none can run") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ConfigError(f"the audit log {self.path} is a symbolic link; kmstui writes its audit log only "
+                                  "to a regular file (remove the link)") from None
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise self._write_error(exc) from None
+            raise ConfigError(f"cannot open the audit log {self.path} for writing ({exc.strerror}): every backend "
+                              "call is audited, so none can run; fix the permissions or the file system") from None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise ConfigError(f"the audit log {self.path} is not a regular file; move it away (kmstui creates "
+                              "the log itself)")
+        os.set_blocking(fd, True)
+        self._fd = fd
+        self._ident = (st.st_dev, st.st_ino)
+        self._size = -1  # a file not seen before: prove its tail before writing
+        return fd
 
+    def _lock(self) -> int:
+        """Lock the log and return its descriptor, reopening it first if the path now names another file
+        (the log was moved aside or replaced: lines must go where the path points)."""
+        fd = self._open()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            st = os.lstat(self.path)
+            if (st.st_dev, st.st_ino) == self._ident:
+                return fd
+        except FileNotFoundError:
+            pass
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+        self._fd = None
+        fd = self._open()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+
+    def _write_error(self, exc: OSError) -> KMSInternalException:
+        return KMSInternalException(f"could not write the audit log {self.path} ({exc.strerror or exc}); the "
+                                    "call was not carried out and nothing was changed")
+
+    # -- the tail check --------------------------------------------------------------------------
+    def _gap_in(self, tail: Tail) -> str | None:
+        """Why the log cannot be appended to, or None. Checked: the last complete line is genuine (hash,
+        MAC); the sealed head exists; the log reaches it (tail seq >= head seq); and where the head's line
+        is among those read, it is the line that was sealed."""
+        if not tail.genuine:
+            return "its last line is not a record kmstui wrote (edited, forged or from another HSM file)"
+        if self.sealed_head is None:
+            return None
+        head = self.sealed_head()
+        if head is None:
+            return "the HSM file's sealed audit head is missing (its row was deleted)"
+        if tail.seq < head.seq:
+            return (f"the log ends at event {tail.seq} but the HSM file sealed event {head.seq}: "
+                    f"{head.seq - tail.seq} complete line(s) missing (the log was truncated or lines deleted)")
+        known = tail.hash_of(head.seq) if head.seq else GENESIS
+        if known is not None and known != head.hash:
+            return f"event {head.seq} in the log is not the one the HSM file sealed (the log was rewritten)"
+        return None
+
+    def _sync(self, fd: int, size: int) -> None:
+        """Prove the tail before chaining onto it (call with the lock held); recover a torn last line."""
+        if self.head_version is not None:
+            self._version = self.head_version()  # read before the head: a later move shows as a new version
+        tail = read_tail(fd, size, self.key)
+        problem = self._gap_in(tail)
+        if problem is not None:
+            self._size = -1
+            self.gap = AuditGapError(
+                f"the audit log {self.path} is missing events: {problem}. Every backend call is refused until "
+                "this is resolved: put the complete log back, or record the gap with 'kmstui audit "
+                "acknowledge-gap' ('kmstui audit verify' shows where the chain ends)")
+            raise self.gap
+        self.gap = None
+        self._seq, self._hash, self._size = tail.seq, tail.hash, size
+        if tail.fragment:
+            self._recover_torn(fd, tail)
+
+    def _recover_torn(self, fd: int, tail: Tail) -> None:
+        """Cut off a torn last line (a write cut short; never a sealed one: the head check came first) and
+        record what was cut, so the chain says so."""
+        try:
+            os.ftruncate(fd, tail.end)
+        except OSError as exc:
+            raise self._write_error(exc) from None
+        self._size = tail.end
+        self._write(fd, self.service_event("RecoverAuditLogTail", {
+            "removedBytes": len(tail.fragment), "removedSha256": sha256(tail.fragment).hexdigest(),
+            "afterSeq": tail.seq}))
+
+    def _prepare(self, fd: int) -> None:
+        """Before chaining (lock held): if the file is the size this process left it, still ends with the
+        line this process last wrote or checked (its hash read back: one pread), and no other process has
+        committed to the HSM file since (SQLite's data_version: so the sealed head cannot have moved), then
+        nothing was written or cut; otherwise prove the tail against the sealed head again (`_sync`)."""
+        size = os.fstat(fd).st_size
+        if self.gap is None and size == self._size and (
+                size == 0 or (size >= _HASH_BACK
+                              and os.pread(fd, _HASH_BACK, size - _HASH_BACK)[:64] == self._hash.encode())) and (
+                self.head_version is None or self.head_version() == self._version):
+            return
+        self._sync(fd, size)
+
+    def check(self) -> None:
+        """Refuse (AuditGapError) before a call runs when the log has lost lines. Costs nothing once this
+        process has checked the tail; later appends check again whenever the file changed under it."""
+        if self._held or (self.gap is None and self._size >= 0):
+            return
+        fd = self._lock()
+        try:
+            self._prepare(fd)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    # -- writing ---------------------------------------------------------------------------------
     def _event_time(self) -> str:
         t = int(self.clock())
         if t != self._tsec:
@@ -103,32 +312,54 @@ class AuditLog:
             self._tstr = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
         return self._tstr
 
-    def append(self, event: dict[str, Any]) -> int:
-        """Write one event (eventTime, eventID, requestID filled in); returns its sequence number."""
+    def service_event(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
+        """A record kmstui writes about the log itself (a torn tail cut off, a gap acknowledged)."""
+        return {"eventVersion": "1.08", "userIdentity": {"type": "LocalUser", "invokedBy": "kmstui"},
+                "eventSource": SERVICE_SOURCE, "eventName": name, "awsRegion": self.context.get("awsRegion"),
+                "sourceIPAddress": "local", "userAgent": "kmstui", "requestParameters": None,
+                "additionalEventData": data, "resources": [], "readOnly": False, "eventType": "KmstuiAuditEvent",
+                "recipientAccountId": self.context.get("recipientAccountId")}
+
+    def _write(self, fd: int, event: dict[str, Any]) -> None:
+        """Chain and write one line (lock held, tail proven); a short write is cut off again."""
         if "eventTime" not in event:
             event["eventTime"] = self._event_time()
         rnd = os.urandom(32).hex()
         event["eventID"] = _uuid4(rnd[:32])
         if "requestID" not in event:
             event["requestID"] = _uuid4(rnd[32:])
-        fd = self._open()
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        event["seq"] = self._seq + 1
+        event["prevHash"] = self._hash
+        body = self._dumps(event).encode()
+        digest = sha256(body).hexdigest()
+        mac = hmac.new(self.key, digest.encode(), sha256).hexdigest()[:32]
+        line = body[:-1] + b',"hash":"' + digest.encode() + b'","mac":"' + mac.encode() + b'"}\n'
+        start = self._size
         try:
-            size = os.fstat(fd).st_size
-            prefix = b""
-            if size != self._size:
-                self._seq, self._hash, torn = read_tail(self.path, size)
-                prefix = b"\n" if torn else b""
-            event["seq"] = self._seq + 1
-            event["prevHash"] = self._hash
-            body = self._dumps(event).encode()
-            digest = sha256(body).hexdigest()
-            mac = hmac.new(self.key, digest.encode(), sha256).hexdigest()[:32]
-            line = prefix + body[:-1] + b',"hash":"' + digest.encode() + b'","mac":"' + mac.encode() + b'"}\n'
-            os.write(fd, line)
-            self._size = size + len(line)
-            self._seq += 1
-            self._hash = digest
+            written = os.write(fd, line)
+        except OSError as exc:
+            written, error = 0, exc
+        else:
+            error = None if written == len(line) else OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        if error is not None:
+            if written:
+                try:
+                    os.ftruncate(fd, start)  # never leave a torn line of our own
+                except OSError:
+                    self._size = -1  # the next append finds the torn line and recovers it
+            raise self._write_error(error)
+        self._size = start + written
+        self._seq += 1
+        self._hash = digest
+
+    def append(self, event: dict[str, Any]) -> int:
+        """Write one event (eventTime, eventID, requestID filled in); returns its sequence number."""
+        if self._held:
+            return self.append_held(event)
+        fd = self._lock()
+        try:
+            self._prepare(fd)
+            self._write(fd, event)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
         # A change to the store anchors its line at once; read-only and failed calls (which changed nothing) at
@@ -141,9 +372,94 @@ class AuditLog:
                 self._last_anchor = time.monotonic()
         return self._seq
 
+    def append_held(self, event: dict[str, Any]) -> int:
+        """Write one event and keep the log locked until `release` (a store transaction is open: its head
+        is sealed before COMMIT, and a rollback cuts these lines off again)."""
+        if not self._held:
+            fd = self._lock()
+            try:
+                self._prepare(fd)
+            except BaseException:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                raise
+            self._held_state = (self._size, self._seq, self._hash)
+        self._held += 1
+        self._write(self._fd, event)
+        return self._seq
+
+    @property
+    def holding(self) -> bool:
+        return bool(self._held)
+
+    def sync_data(self) -> None:
+        """Put the lines written so far on disk (before a sealed head that names them is committed)."""
+        if self._fd is not None:
+            try:
+                os.fdatasync(self._fd)
+            except OSError as exc:
+                raise self._write_error(exc) from None
+
+    def release(self, committed: bool) -> None:
+        """End a held append: keep the lines (committed) or cut them off (rolled back); unlock."""
+        if not self._held or self._fd is None:
+            return
+        fd = self._fd
+        try:
+            if committed:
+                self._anchored_seq = self._seq
+                self._last_anchor = time.monotonic()
+            elif self._size != self._held_state[0]:
+                try:
+                    os.ftruncate(fd, self._held_state[0])
+                    self._size, self._seq, self._hash = self._held_state
+                except OSError:
+                    self._size = -1
+        finally:
+            self._held = 0
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def acknowledge_gap(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """Record a gap (call inside a store transaction; the caller seals the head to this line and releases).
+        Returns what was recorded, or None when there is no gap (nothing written, log not held)."""
+        fd = self._lock()
+        try:
+            size = os.fstat(fd).st_size
+            tail = read_tail(fd, size, self.key)
+            if not tail.genuine:
+                raise ConfigError(
+                    f"the last line of the audit log {self.path} is not a record kmstui wrote, so no chain can "
+                    "continue from it: move the log aside (keep it: it is evidence), then run 'kmstui audit "
+                    "acknowledge-gap' again to start a new chain that records the loss")
+            problem = self._gap_in(tail)
+            if problem is None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                self.gap = None
+                return None
+            head = self.sealed_head() if self.sealed_head is not None else None
+            details: dict[str, Any] = {
+                "problem": problem, "logEndsAtSeq": tail.seq, "logEndsAtHash": tail.hash,
+                "sealedHeadSeq": head.seq if head else None, "sealedHeadHash": head.hash if head else None}
+            if head is not None and head.seq > tail.seq:
+                details["missingEvents"] = head.seq - tail.seq
+            if tail.fragment:
+                os.ftruncate(fd, tail.end)
+                details.update(removedBytes=len(tail.fragment), removedSha256=sha256(tail.fragment).hexdigest())
+            self._seq, self._hash, self._size = tail.seq, tail.hash, tail.end
+            self._held_state = (tail.end, tail.seq, tail.hash)
+            self._held = 1
+        except BaseException:
+            if not self._held:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            raise
+        event.setdefault("additionalEventData", {}).update(details)
+        self._write(fd, event)
+        self.gap = None
+        return details
+
     def flush(self) -> None:
-        """Persist the newest head this process wrote into the sealed store."""
+        """Persist the newest head this process wrote into the sealed store (its lines put on disk first)."""
         if self.anchor is not None and self._seq > self._anchored_seq:
+            self.sync_data()
             self.anchor(self._seq, self._hash)
             self._anchored_seq = self._seq
         self._last_anchor = time.monotonic()
@@ -155,39 +471,14 @@ class AuditLog:
         with contextlib.suppress(Exception):
             self.flush()
         if self._fd is not None:
+            if self._held:
+                self.release(False)
             os.close(self._fd)
             self._fd = None
-
 
 def _uuid4(h: str) -> str:
     """A random (version 4) UUID string from 32 random hex digits; cheaper than uuid.uuid4() per line."""
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
-
-
-def read_tail(path: Path, size: int) -> tuple[int, str, bool]:
-    """(seq, hash) of the last complete line, and whether a torn partial line follows it."""
-    if size <= 0:
-        return 0, GENESIS, False
-    chunk = 8192
-    with open(path, "rb") as fh:
-        while True:
-            start = max(0, size - chunk)
-            fh.seek(start)
-            data = fh.read(size - start)
-            torn = not data.endswith(b"\n")
-            text = data if not torn else data[: data.rfind(b"\n") + 1]
-            lines = text.rstrip(b"\n").split(b"\n")
-            if (len(lines) >= 2 or start == 0) and text:
-                last = lines[-1]
-                try:
-                    body = last[:-_SUFFIX_LEN] + b"}"
-                    ev = json.loads(body)
-                    return int(ev["seq"]), last[-_SUFFIX_LEN + len(_SUFFIX_HEAD):][:64].decode(), torn
-                except (ValueError, KeyError, TypeError):
-                    return 0, GENESIS, torn  # a broken tail: verify will say where
-            if start == 0:
-                return 0, GENESIS, torn
-            chunk *= 4
 
 
 # -- reading and verifying ---------------------------------------------------------------------------
@@ -224,10 +515,11 @@ def verify(path: Path, key: bytes, anchor: Anchor | None) -> dict[str, Any]:
     """Check every line's hash, MAC, sequence and link, and that the sealed head is in the log."""
     prev, seq, count = GENESIS, 0, 0
     anchor_seen = anchor is None or anchor.seq == 0
+    recorded: dict[str, list] = {"AcknowledgedGaps": [], "RecoveredTornLines": []}
 
     def broken(n: int, why: str) -> dict[str, Any]:
         return {"Valid": False, "Lines": count, "BrokenAtLine": n, "Problem": why,
-                "SealedHeadSeq": anchor.seq if anchor else None}
+                "SealedHeadSeq": anchor.seq if anchor else None, **recorded}
 
     for n, line in iter_lines(path):
         if not line.endswith(b"\n"):
@@ -249,6 +541,10 @@ def verify(path: Path, key: bytes, anchor: Anchor | None) -> dict[str, Any]:
             return broken(n, f"the chain breaks here: expected event {seq + 1} after the previous line, found "
                              f"event {line_seq} (lines deleted, reordered or inserted)")
         prev, seq, count = digest, line_seq, count + 1
+        kind = _loss_record(event)
+        if kind is not None:
+            recorded[kind].append({"Line": n, "Seq": line_seq, "Event": event.get("eventName"),
+                                   "Time": event.get("eventTime"), **event["additionalEventData"]})
         if anchor is not None and line_seq == anchor.seq:
             if digest != anchor.hash:
                 return broken(n, f"event {line_seq} differs from the head sealed in the HSM file (log rewritten)")
@@ -256,4 +552,17 @@ def verify(path: Path, key: bytes, anchor: Anchor | None) -> dict[str, Any]:
     if not anchor_seen:
         return broken(count + 1, f"the log ends at event {seq} but the HSM file's sealed head is event "
                                  f"{anchor.seq} (lines deleted or the log truncated)")
-    return {"Valid": True, "Lines": count, "LastSeq": seq, "SealedHeadSeq": anchor.seq if anchor else None}
+    return {"Valid": True, "Lines": count, "LastSeq": seq, "SealedHeadSeq": anchor.seq if anchor else None,
+            **recorded}
+
+
+def _loss_record(event: dict[str, Any]) -> str | None:
+    """Which list of lost lines a record belongs to (shown by `audit verify` even when the chain is intact):
+    gaps acknowledged (by `audit acknowledge-gap`, or by the restore of a backup without its log) and torn
+    lines cut off."""
+    data = event.get("additionalEventData")
+    if event.get("eventSource") != SERVICE_SOURCE or not isinstance(data, dict):
+        return None
+    if "logEndsAtSeq" in data:
+        return "AcknowledgedGaps"
+    return "RecoveredTornLines" if event.get("eventName") == "RecoverAuditLogTail" else None

@@ -1,4 +1,5 @@
-"""`audit show` and `audit verify`: read and check the local HSM's hash-chained audit log."""
+"""`audit show`, `audit verify` and `audit acknowledge-gap`: read, check and repair the chain of the local HSM's
+hash-chained audit log."""
 
 from __future__ import annotations
 
@@ -44,14 +45,52 @@ def audit_show(session, args) -> Result:
     return Result(data={"Events": list(events)}, table=SHOW_TABLE)
 
 
+def _losses(report: dict) -> str:
+    """What the chain itself records as lost (acknowledged gaps, torn lines cut off), for the summary line."""
+    notes = []
+    for gap in report.get("AcknowledgedGaps") or []:
+        missing = gap.get("missingEvents")
+        notes.append(f"an acknowledged gap at event {gap['Seq']}" + (f" ({missing} event(s) lost)" if missing else ""))
+    torn = len(report.get("RecoveredTornLines") or [])
+    if torn:
+        notes.append(f"{torn} torn line(s) cut off after a crash or a full disk")
+    return f"; the chain records {', '.join(notes)}" if notes else ""
+
+
 def audit_verify(session, args) -> Result:
     backend = _local_backend(session)
     report = backend.verify_audit()
     report["AuditLog"] = str(backend.audit.path)
     if report["Valid"]:
-        return Result(data=report, message=f"audit log intact: {report['Lines']} events, chain and sealed head verified")
+        return Result(data=report, message=f"audit log intact: {report['Lines']} events, chain and sealed head "
+                                           f"verified{_losses(report)}")
+    hint = "; 'kmstui audit acknowledge-gap' records lost lines so work can go on" if "missing" in report["Problem"] \
+        or "truncated" in report["Problem"] else ""
     return Result(data=report, exit_code=1,
-                  message=f"audit log BROKEN at line {report['BrokenAtLine']}: {report['Problem']}")
+                  message=f"audit log BROKEN at line {report['BrokenAtLine']}: {report['Problem']}{hint}")
+
+
+MAX_REASON = 1024
+
+
+def audit_acknowledge_gap(session, args) -> Result:
+    """Record in the chain that complete lines are missing, so backend calls can run again (evidence loss
+    is never accepted silently: this line stays in the log and `audit verify` lists it)."""
+    from kmstui.errors import UsageError
+
+    if args.reason is not None and len(args.reason) > MAX_REASON:
+        raise UsageError(f"--reason is at most {MAX_REASON} characters")
+    backend = _local_backend(session)
+    details = backend.acknowledge_audit_gap(args.reason)
+    log = str(backend.audit.path)
+    if details is None:
+        return Result(data={"AuditLog": log, "Acknowledged": False},
+                      message="the audit log reaches its sealed head: there is no gap to acknowledge; nothing was "
+                              "recorded")
+    missing = details.get("missingEvents")
+    lost = f"{missing} event(s) after event {details['logEndsAtSeq']} are lost" if missing else details["problem"]
+    return Result(data={"AuditLog": log, "Acknowledged": True, **details},
+                  message=f"recorded the gap in {log}: {lost}; backend calls can run again")
 
 
 def register(registry) -> None:
@@ -62,3 +101,8 @@ def register(registry) -> None:
     ])(audit_show)
     registry.command("audit verify", "check the audit log's hash chain, MACs and sealed head (exit 1 if broken)",
                      [])(audit_verify)
+    registry.command("audit acknowledge-gap", "record in the chain that audit lines are missing (after a "
+                     "truncated log), so backend calls can run again", [
+                         Arg("--reason", "why (kept in the audit record)", metavar="TEXT"),
+                     ], mutates=True, examples=["audit acknowledge-gap --reason 'log lost with the old disk'"])(
+        audit_acknowledge_gap)

@@ -44,8 +44,11 @@ def _held_keys(session, profile_name: str):
     return getattr(getattr(session, "_backends", {}).get(profile_name), "_keys", None)
 
 
-def _audit(session, path: Path, name: str, params: dict[str, Any] | None, keys=None) -> bool:
-    """One audit line for an `hsm` command; False when no root key is at hand (nothing is prompted)."""
+def _audit(session, path: Path, name: str, params: dict[str, Any] | None, keys=None, *,
+           acknowledging: bool = False) -> bool:
+    """One audit line for an `hsm` command; False when no root key is at hand (nothing is prompted) or the
+    log has lost lines (no line is chained onto a gap; `audit acknowledge-gap` records it first)."""
+    from kmstui.audit import AuditGapError
     from kmstui.backends.local import hsmevents
 
     store = _open_store(path)
@@ -53,8 +56,10 @@ def _audit(session, path: Path, name: str, params: dict[str, Any] | None, keys=N
         keys = keys or hsmevents.keys_at_hand(store, session.config.paths.runtime_dir)
         if keys is None:
             return False
-        hsmevents.record(store, keys, name, params)
+        hsmevents.record(store, keys, name, params, acknowledging=acknowledging)
         return True
+    except AuditGapError:
+        return False
     finally:
         store.close()
 
@@ -331,7 +336,10 @@ def hsm_restore(session, args) -> Result:
         keys = hsmevents.keys_at_hand(store, session.config.paths.runtime_dir, held)
     finally:
         store.close()
-    data["Audited"] = keys is not None and _audit(session, path, "RestoreHsm", {"backupFile": str(source)}, keys)
+    # A backup comes without its audit log, so its sealed head may name lines this log does not hold (another
+    # HSM's backup, or a restore onto a new machine): the restore is the explicit step that records that gap.
+    data["Audited"] = keys is not None and _audit(session, path, "RestoreHsm", {"backupFile": str(source)}, keys,
+                                                  acknowledging=True)
     message = f"restored {path} from {source}"
     if moved is not None:
         data["OldAuditLog"] = str(moved)

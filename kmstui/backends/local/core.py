@@ -8,6 +8,7 @@ and unsealed material are cached, and a row changed by another process is verifi
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import inspect
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kmstui import audit as auditlog
 from kmstui.backends.base import ALL_CAPABILITIES, Backend, BackendInfo
+from kmstui.backends.local import auditing
 from kmstui.backends.local import keymaterial as km
 from kmstui.backends.local import rowsets
 from kmstui.backends.local.seal import RootKeys
@@ -59,9 +61,11 @@ def epoch_of(value: Any) -> float:
 
 def operation(event_name: str, *, read_only: bool = False, source: str = "kms.amazonaws.com"):
     """Wrap a KMS operation: one lock per backend, one audit line per call (failures included), KMS errors
-    passed through. A SQLite failure outside a write transaction (a read) becomes the store's KMS-named
-    error, and parameters the operation does not take become ValidationException; anything else
-    unexpected is audited with its type name and raised as it is."""
+    passed through. A call that changes the store writes its rows and its audit line in one transaction
+    (Store.hold_commit): both commit together or neither does. A log that lost lines refuses every call
+    before it runs (AuditGapError). A SQLite failure outside a write transaction (a read) becomes the
+    store's KMS-named error, and parameters the operation does not take become ValidationException;
+    anything else unexpected is audited with its type name and raised as it is."""
 
     def deco(fn: Callable[..., dict]) -> Callable[..., dict]:
         signature = inspect.signature(fn)
@@ -69,13 +73,21 @@ def operation(event_name: str, *, read_only: bool = False, source: str = "kms.am
         @functools.wraps(fn)
         def wrapper(self: "LocalCore", **params: Any) -> dict:
             with self._lock:
+                self.audit.check()
                 self._resources = []
                 self._params = params
                 try:
                     if params.get("DryRun"):  # KMS's DryRun checks permissions only; a silent real call would lie
                         raise UnsupportedOperationException("DryRun is not supported by local backends; "
                                                             "use 'whatif' to check a permission")
-                    result = fn(self, **params)
+                    if read_only:
+                        result = fn(self, **params)
+                    else:
+                        with self.store.hold_commit():
+                            result = fn(self, **params)
+                            self._record(event_name, params, read_only, source, None)
+                except auditlog.AuditGapError:
+                    raise
                 except KmstuiError as exc:
                     self._record(event_name, params, read_only, source, exc)
                     raise
@@ -92,10 +104,12 @@ def operation(event_name: str, *, read_only: bool = False, source: str = "kms.am
                 except Exception as exc:
                     self._record(event_name, params, read_only, source, exc)
                     raise
-                self._record(event_name, params, read_only, source, None)
+                if read_only:
+                    self._record(event_name, params, read_only, source, None)
                 return result
 
         wrapper.audit_name = event_name  # type: ignore[attr-defined]
+        wrapper.read_only = read_only  # type: ignore[attr-defined]
         return wrapper
 
     return deco
@@ -142,8 +156,8 @@ class LocalCore(Backend):
         self.region: str = identity["Region"]
         self.root_arn = f"arn:aws:iam::{self.account_id}:root"
         self._arn_prefix = f"arn:aws:kms:{self.region}:{self.account_id}:"
-        self.audit = auditlog.AuditLog(audit_path(self.path), keys.audit, anchor=self._anchor,
-                                       clock=lambda: self.clock())
+        self.audit = auditing.open_log(store, keys.audit, clock=lambda: self.clock(),
+                                       context={"awsRegion": self.region, "recipientAccountId": self.account_id})
         self.set_caller(None)
 
     # -- identity ---------------------------------------------------------------------------------
@@ -184,11 +198,12 @@ class LocalCore(Backend):
         if exc is not None:
             event["errorCode"] = exc.code if isinstance(exc, KmstuiError) else type(exc).__name__
             event["errorMessage"] = str(exc)
-        self.audit.append(event)
+        auditing.append(self.store, self.audit, event)
 
     def _record_service(self, name: str, key_id: str, extra: dict[str, Any] | None = None) -> None:
-        """A KMS-initiated event (deletion at the end of its window, automatic rotation, material expiry)."""
-        self.audit.append({
+        """A KMS-initiated event (deletion at the end of its window, automatic rotation, material expiry),
+        written in the transaction that applies it."""
+        auditing.append(self.store, self.audit, {
             "eventVersion": "1.08", "userIdentity": {"accountId": self.account_id, "invokedBy": "kms.amazonaws.com"},
             "eventSource": "kms.amazonaws.com", "eventName": name, "awsRegion": self.region,
             "requestParameters": None, "additionalEventData": {"keyId": self.key_arn(key_id), **(extra or {})},
@@ -196,21 +211,32 @@ class LocalCore(Backend):
             "readOnly": False, "eventType": "AwsServiceEvent", "recipientAccountId": self.account_id,
         })
 
-    def _anchor(self, seq: int, digest: str) -> None:
-        with self.store.transaction():
-            head = self.store.meta_doc("audit_head") or {"seq": 0}
-            if int(head.get("seq", 0)) < seq:
-                self.store.set_meta_doc("audit_head", {"seq": seq, "hash": digest})
+    def audit_anchor(self) -> auditlog.Anchor | None:
+        """The head sealed in the file (None when its row is missing), after anchoring this process's lines."""
+        with contextlib.suppress(auditlog.AuditGapError):
+            self.audit.flush()
+        return auditing.sealed_head(self.store)
 
-    def audit_anchor(self) -> auditlog.Anchor:
-        self.audit.flush()
-        head = self.store.meta_doc("audit_head") or {"seq": 0, "hash": auditlog.GENESIS}
-        return auditlog.Anchor(int(head["seq"]), str(head.get("hash", auditlog.GENESIS)))
+    def acknowledge_audit_gap(self, reason: str | None = None) -> dict[str, Any] | None:
+        """`audit acknowledge-gap`: record the log's missing lines in the chain (an AcknowledgeAuditGap event
+        with what was sealed and where the log ends) and seal the head there; None when nothing is missing."""
+        with self._lock:
+            event = self.audit.service_event("AcknowledgeAuditGap", {})
+            event["userIdentity"] = {"type": "LocalUser", "userName": auditing.local_user()}
+            event["eventType"] = "KmstuiHsmCommand"
+            event["requestParameters"] = {"reason": reason} if reason else None
+            return auditing.acknowledge(self.store, self.audit, event)
 
     def verify_audit(self) -> dict[str, Any]:
         """Check the whole audit log against its chain, its MACs and the head sealed in this file."""
         with self._lock:
-            return auditlog.verify(self.audit.path, self._keys.audit, self.audit_anchor())
+            anchor = self.audit_anchor()
+            report = auditlog.verify(self.audit.path, self._keys.audit,
+                                     anchor or auditlog.Anchor(0, auditlog.GENESIS))
+            if anchor is None and report["Valid"]:
+                report.update(Valid=False, BrokenAtLine=report["Lines"] + 1,
+                              Problem="the HSM file's sealed audit head is missing (its row was deleted)")
+            return report
 
     def close(self) -> None:
         with self._lock:
@@ -372,7 +398,4 @@ def _checked_identity(store: Store) -> dict[str, Any]:
     return identity
 
 
-def audit_path(hsm_path) -> "os.PathLike":
-    from pathlib import Path
-
-    return Path(str(hsm_path) + ".audit.jsonl")
+audit_path = auditing.audit_path

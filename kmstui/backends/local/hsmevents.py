@@ -8,41 +8,27 @@ passed in by the command from an allow-list; passphrases never are.
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Any
 
-from kmstui import audit as auditlog
+from kmstui.backends.local import auditing
 from kmstui.backends.local.seal import RootKeys
 from kmstui.backends.local.store import Store
 
 SOURCE = "hsm.kmstui.local"
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name (containers): still record the event
-        return "unknown"
-
-
 def record(store: Store, keys: RootKeys, name: str, params: dict[str, Any] | None = None,
-           error: Exception | None = None) -> int:
-    """Append one event for an `hsm` command on `store`'s file; returns its sequence number."""
-    from kmstui.backends.local.core import audit_path
-
+           error: Exception | None = None, *, acknowledging: bool = False) -> int:
+    """Append one event for an `hsm` command on `store`'s file, in one transaction with its sealed head;
+    returns its sequence number. With `acknowledging` (a restore: the backup's sealed head names lines of a
+    log that did not come with it) the event also records and closes any gap (auditing.acknowledge)."""
     store.attach_keys(keys.mac)
     identity = store.meta_doc("identity") or {}
-
-    def anchor(seq: int, digest: str) -> None:
-        with store.transaction():
-            head = store.meta_doc("audit_head") or {"seq": 0}
-            if int(head.get("seq", 0)) < seq:
-                store.set_meta_doc("audit_head", {"seq": seq, "hash": digest})
-
-    log = auditlog.AuditLog(Path(audit_path(store.path)), keys.audit, anchor=anchor)
+    log = auditing.open_log(store, keys.audit, context={"awsRegion": identity.get("Region"),
+                                                        "recipientAccountId": identity.get("AccountId")})
     event: dict[str, Any] = {
-        "eventVersion": "1.08", "userIdentity": {"type": "LocalUser", "userName": _user()},
+        "eventVersion": "1.08", "userIdentity": {"type": "LocalUser", "userName": auditing.local_user()},
         "eventSource": SOURCE, "eventName": name, "awsRegion": identity.get("Region"),
         "sourceIPAddress": "local", "userAgent": "kmstui", "requestParameters": params or None,
         "resources": [], "readOnly": False, "eventType": "KmstuiHsmCommand",
@@ -52,7 +38,10 @@ def record(store: Store, keys: RootKeys, name: str, params: dict[str, Any] | Non
         event["errorCode"] = getattr(error, "code", type(error).__name__)
         event["errorMessage"] = str(error)
     try:
-        return log.append(event)
+        if acknowledging and auditing.acknowledge(store, log, event) is not None:
+            return log.head().seq
+        with store.transaction():
+            return auditing.append(store, log, event)
     finally:
         log.close()
 

@@ -172,8 +172,10 @@ class KeysMixin(LocalCore):
         page, extra = _page(ids, Limit, Marker)
         return {"Keys": [{"KeyId": k, "KeyArn": self.key_arn(k)} for k in page], **extra}
 
+    @operation("ListKeys", read_only=True)
     def list_key_metadata(self) -> list[dict[str, Any]]:
-        """All keys' metadata with aliases joined in, in one pass over the store (for `key list`).
+        """All keys' metadata with aliases joined in, in one pass over the store (for `key list`). Audited as
+        the ListKeys call it stands for (CloudTrail logs every KMS operation, reads included).
 
         As in KMS, kms:ListKeys shows every key's id and ARN; the rest of a key's metadata needs
         kms:DescribeKey on that key, and the alias names kms:ListAliases. A key the caller may not describe

@@ -21,7 +21,7 @@ import os
 import sqlite3
 from hashlib import sha256
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from kmstui.backends.local import rowsets
 from kmstui.errors import ConfigError, DependencyTimeoutException, KMSError, KMSInternalException
@@ -56,6 +56,16 @@ CREATE TABLE IF NOT EXISTS import_params (
 """
 
 
+def _run_all(hooks: list[Callable[[bool], None]], committed: bool) -> None:
+    """Run every hook even if one fails (they release locks); then raise the first failure."""
+    if not hooks:
+        return
+    try:
+        hooks[0](committed)
+    finally:
+        _run_all(hooks[1:], committed)
+
+
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
@@ -70,6 +80,10 @@ class Store:
         self._depth = 0
         self._verified: dict[tuple[str, str], tuple[bytes, bytes, Any]] = {}
         self._pending: dict[str, list[int]] = {}  # row-set changes of the open transaction (rowsets.py)
+        self._hold = False  # inside hold_commit(): the first transaction stays open until the call ends
+        self._held_open = False
+        self._before_commit: list[Callable[[], None]] = []
+        self._after_end: list[Callable[[bool], None]] = []
 
     # -- opening and creating ---------------------------------------------------------------------
     @staticmethod
@@ -169,8 +183,9 @@ class Store:
     # -- transactions -----------------------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (reentrant: nested uses join the outer one)."""
-        if self._depth:
+        """A write transaction (reentrant: nested uses join the outer one). Inside `hold_commit` it stays
+        open after its block and commits when the held call ends."""
+        if self._depth or self._held_open:
             self._depth += 1
             try:
                 yield self.conn
@@ -185,23 +200,70 @@ class Store:
         self._pending.clear()
         try:
             yield self.conn
-            if self._pending:
-                self._fold_pending()
         except BaseException as exc:
-            self._depth = 0
-            self._pending.clear()
-            with contextlib.suppress(sqlite3.Error):
-                self.conn.execute("ROLLBACK")
+            self._rollback()
             if isinstance(exc, sqlite3.Error):
                 raise self._failure(exc) from None
             raise
-        self._depth = 0
+        if self._hold:
+            self._depth, self._held_open = 0, True
+            return
+        self._commit()
+
+    @contextlib.contextmanager
+    def hold_commit(self) -> Iterator[None]:
+        """Everything written from the first transaction inside this block to its end commits once, at the end
+        (after hooks registered with `on_commit` ran, e.g. the call's audit line and sealed head); an
+        exception rolls it all back. Work done before the first transaction (generating a key) holds no lock."""
+        if self._hold or self._depth or self._held_open:
+            yield
+            return
+        self._hold = True
+        try:
+            yield
+        except BaseException:
+            self._hold = False
+            if self._held_open:
+                self._rollback()
+            raise
+        self._hold = False
+        if self._held_open:
+            self._commit()
+
+    def on_commit(self, before: Callable[[], None], after: Callable[[bool], None]) -> None:
+        """In the open transaction: run `before()` inside it just before COMMIT, and `after(committed)` once it
+        has ended either way."""
+        self._before_commit.append(before)
+        self._after_end.append(after)
+
+    def _commit(self) -> None:
+        try:
+            if self._pending:
+                self._fold_pending()
+            for hook in self._before_commit:
+                hook()
+        except BaseException as exc:
+            self._rollback()
+            if isinstance(exc, sqlite3.Error):
+                raise self._failure(exc) from None
+            raise
         try:
             self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                self.conn.execute("ROLLBACK")
+            self._rollback()
             raise self._failure(exc) from None
+        self._ended(True)
+
+    def _rollback(self) -> None:
+        self._pending.clear()
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.execute("ROLLBACK")
+        self._ended(False)
+
+    def _ended(self, committed: bool) -> None:
+        self._depth, self._held_open = 0, False
+        hooks, self._before_commit, self._after_end = self._after_end, [], []
+        _run_all(hooks, committed)
 
     def _failure(self, exc: sqlite3.Error, *, writing: bool = True) -> KMSError:
         """A KMS-named, one-line error for a statement that SQLite refused; nothing was changed."""
@@ -216,7 +278,7 @@ class Store:
 
     @property
     def in_transaction(self) -> bool:
-        return self._depth > 0
+        return self._depth > 0 or self._held_open
 
     # -- raw meta ---------------------------------------------------------------------------------
     def meta_raw(self, name: str) -> bytes | None:
@@ -239,7 +301,7 @@ class Store:
 
     # -- sealed row sets (rowsets.py) ---------------------------------------------------------------
     def _row_changed(self, table: str, name: Any, old: bytes | None, new: bytes | None) -> None:
-        if not self._depth:
+        if not self.in_transaction:
             raise RuntimeError("a covered row changed outside a transaction")
         delta = self._pending.setdefault(table, [0, 0])
         if old is not None:
