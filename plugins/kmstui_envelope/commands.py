@@ -24,8 +24,9 @@ def parse_size(text: str) -> int:
 
 # -- registration ----------------------------------------------------------------------------------------
 KEY_ARGS = [
-    Arg("--raw-key", "raw wrapping key file PATH[,name=NAME][,namespace=NS][,padding=oaep-sha256] (AES: 16/24/32 "
-        "bytes raw/hex/base64; RSA: PEM/DER) as the AWS Encryption SDK raw keyrings use them", repeat=True,
+    Arg("--raw-key", "raw wrapping key file PATH[,name=NAME][,namespace=NS][,padding=oaep-sha256][,format=raw|hex|"
+        "base64] (AES: 16/24/32 bytes, a binary file or hex/base64 text; RSA: PEM/DER; at most 64 KiB) as the AWS "
+        "Encryption SDK raw keyrings use them", repeat=True,
         complete="file", metavar="SPEC"),
 ]
 DECRYPT_KEY_ARGS = KEY_ARGS + [

@@ -14,6 +14,7 @@ Every backend call goes through `calls`, so commands can report how many they ma
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,31 +215,38 @@ def _check_namespace(namespace: str) -> None:
         raise UsageError("raw key namespaces must be ASCII (older SDKs mis-encode other characters)")
 
 
+# A raw key file is a few hundred bytes (an RSA-4096 PEM private key is about 3.3 KB): read no more than this.
+MAX_KEY_FILE = 64 * 1024
+KEY_FORMATS = ("raw", "hex", "base64")
+
+
 def load_raw_key(spec: str) -> Keyring:
-    """--raw-key PATH[,name=NAME][,namespace=NS][,padding=P]: a raw AES key (16/24/32 bytes, raw or as
-    base64/hex text) or an RSA key in PEM/DER (private: encrypt+decrypt; public: encrypt only)."""
+    """--raw-key PATH[,name=NAME][,namespace=NS][,padding=P][,format=raw|hex|base64]: a raw AES key
+    (16/24/32 bytes: a binary file, or hex/base64 text) or an RSA key in PEM/DER (private: encrypt+decrypt;
+    public: encrypt only)."""
+    from kmstui.commands.values import read_bounded
+
     path_text, *opts = spec.split(",")
     options: dict[str, str] = {}
     for opt in opts:
         k, sep, v = opt.partition("=")
-        if not sep or k.strip() not in ("name", "namespace", "padding"):
-            raise UsageError(f"--raw-key {spec}: options are name=, namespace= and padding= (got '{opt}')")
+        if not sep or k.strip() not in ("name", "namespace", "padding", "format"):
+            raise UsageError(f"--raw-key {spec}: options are name=, namespace=, padding= and format= (got '{opt}')")
         options[k.strip()] = v.strip()
+    if options.get("format", "raw") not in KEY_FORMATS:
+        raise UsageError(f"--raw-key {path_text}: format= is one of {', '.join(KEY_FORMATS)}")
     path = Path(path_text).expanduser()
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"--raw-key {path}: cannot read the key file ({exc.strerror})") from None
+    data = read_bounded(None, str(path), f"--raw-key {path}", MAX_KEY_FILE)
     name = options.get("name") or path.name
     namespace = options.get("namespace") or RAW_DEFAULT_NAMESPACE
-    rsa_key = _load_rsa(data)
+    rsa_key = _load_rsa(data) if "format" not in options else None
     if rsa_key is not None:
         private = rsa_key if isinstance(rsa_key, rsa.RSAPrivateKey) else None
         public = private.public_key() if private is not None else rsa_key
         return RawRsaKeyring(namespace, name, public, private, options.get("padding", "oaep-sha256"))
     if "padding" in options:
         raise UsageError(f"--raw-key {path}: padding= applies to RSA keys; this file is not an RSA key")
-    return RawAesKeyring(namespace, name, _aes_bytes(data, path))
+    return RawAesKeyring(namespace, name, _aes_bytes(data, path, options.get("format")))
 
 
 def _load_rsa(data: bytes) -> Any:
@@ -258,19 +266,31 @@ def _load_rsa(data: bytes) -> Any:
     return None
 
 
-def _aes_bytes(data: bytes, path: Path) -> bytes:
-    if len(data) in (16, 24, 32):
-        return data
+_HEX = re.compile(rb"(?:[0-9A-Fa-f]{2})+")
+_B64 = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
+
+
+def _aes_bytes(data: bytes, path: Path, fmt: str | None) -> bytes:
+    """The AES key in a key file. A text file (printable ASCII; surrounding whitespace ignored) is hex or
+    base64 and never used as the key bytes themselves, so 32 hex digits are the 16-byte key they spell, not
+    a 32-byte key of digit characters; a binary file is the key bytes. `format=` says it outright."""
     import base64
-    import binascii
 
     text = data.strip()
-    for decode in (bytes.fromhex, base64.b64decode):
-        try:
-            key = decode(text.decode("ascii")) if decode is bytes.fromhex else decode(text, validate=True)
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            continue
-        if len(key) in (16, 24, 32):
-            return key
-    raise UsageError(f"--raw-key {path}: not an RSA key (PEM/DER) and not a 16/24/32-byte AES key "
-                     "(raw bytes, hex or base64)")
+    is_text = bool(text) and all(0x20 <= b <= 0x7E or b in b"\t\r\n" for b in text)
+    fmt = fmt or ("text" if is_text else "raw")
+    key = None
+    if fmt == "raw":
+        key = data
+    elif fmt in ("hex", "text") and _HEX.fullmatch(text):
+        key = bytes.fromhex(text.decode("ascii"))
+    elif fmt in ("base64", "text") and _B64.fullmatch(text) and len(text) % 4 == 0:
+        key = base64.b64decode(text, validate=True)
+    if key is not None and len(key) in (16, 24, 32):
+        return key
+    if fmt == "raw":
+        raise UsageError(f"--raw-key {path}: not an RSA key (PEM/DER) and not a 16/24/32-byte AES key "
+                         f"(the file has {len(data)} bytes; a key as text must be hex or base64)")
+    got = f"{len(key)} bytes" if key is not None else f"not {'hex or base64' if fmt == 'text' else fmt}"
+    raise UsageError(f"--raw-key {path}: the file holds text ({got}); an AES key in text is 16/24/32 bytes in "
+                     "hex or base64 (a binary key file holds the bytes themselves)")
