@@ -19,8 +19,10 @@ import sys
 
 from kmstui.commands.registry import GLOBAL_ARGS
 from kmstui.errors import EXIT_INTERRUPT, EXIT_USAGE, KmstuiError, UsageError
+from kmstui.visible import visible
 
 _GLOBAL_BY_SPELLING = {s: a for a in GLOBAL_ARGS for s in a.spellings}
+EXIT_BROKEN_PIPE = 141
 
 
 class _Argv:
@@ -226,17 +228,19 @@ def main(argv: list[str] | None = None) -> int:
         print("kmstui: interrupted", file=sys.stderr)
         return EXIT_INTERRUPT
     except BrokenPipeError:
-        # The reader went away (`kmstui key list | head`); stop quietly, as other CLIs do.
+        # The reader went away (`kmstui key list | head`, `--out - | head -c5`): stop quietly, as other CLIs do,
+        # with the status a shell reports for a writer that SIGPIPE ended (128 + 13), so `set -o pipefail`
+        # scripts learn that the output was cut short; never a claim that all of it was written.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 0
+        return EXIT_BROKEN_PIPE
 
 
 def _main(argv: list[str]) -> int:
     try:
         parsed = parse_argv(argv)
     except UsageError as exc:
-        print(f"kmstui: error: {exc.code}: {exc}", file=sys.stderr)
+        print(f"kmstui: error: {exc.code}: {visible(exc)}", file=sys.stderr)
         return EXIT_USAGE
     if parsed.version:
         from kmstui import __version__
@@ -251,7 +255,7 @@ def _main(argv: list[str]) -> int:
     try:
         session = Session(Config.load(), Options(**parsed.options), interactive=stdin_tty)  # type: ignore[arg-type]
     except KmstuiError as exc:
-        print(f"kmstui: error: {exc.code}: {exc}", file=sys.stderr)
+        print(f"kmstui: error: {exc.code}: {visible(exc)}", file=sys.stderr)
         return exc.exit_code
     if stdin_tty:
         session.prompt_secret = _prompt_secret

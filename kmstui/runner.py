@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Iterable, TextIO
 from kmstui.commands.render import choose_format, render, use_color
 from kmstui.errors import EXIT_INTERRUPT, EXIT_OTHER, KmstuiError, UsageError
 from kmstui.lines import Line
+from kmstui.visible import visible
 
 if TYPE_CHECKING:
     from kmstui.session import Session
@@ -55,9 +56,9 @@ class Runner:
                 session.stdout.write(text.encode("utf-8"))
                 session.stdout.flush()
             if result.message:
-                print(result.message, file=self.stderr, flush=True)
+                print(visible(result.message, keep_lines=True), file=self.stderr, flush=True)
             if result.exit_code and where:
-                print(f"{where}: check failed (exit {result.exit_code})", file=self.stderr, flush=True)
+                print(f"{visible(where)}: check failed (exit {result.exit_code})", file=self.stderr, flush=True)
             return result.exit_code
         except KeyboardInterrupt as exc:
             return self.report(exc, where, words)
@@ -68,7 +69,7 @@ class Runner:
 
     def report(self, exc: BaseException, where: str | None, words: list[str] | None = None) -> int:
         debug = self.session.options.debug or bool(words and "--debug" in words)
-        prefix = f"{where}: error" if where else "kmstui: error"
+        prefix = f"{visible(where)}: error" if where else "kmstui: error"
         if isinstance(exc, KeyboardInterrupt):
             print(f"{prefix}: interrupted", file=self.stderr, flush=True)
             return EXIT_INTERRUPT
@@ -79,14 +80,16 @@ class Runner:
                 import json
 
                 print(json.dumps(trace, indent=2, default=str), file=self.stderr, flush=True)
+        # One line, whatever the error carries: an untrusted provider id or file name could hold escape
+        # sequences or a newline and a fake "OK" line (kmstui/visible.py).
         if isinstance(exc, UsageError):  # the user's own words: the message says it all
-            print(f"{prefix}: {exc}", file=self.stderr, flush=True)
+            print(f"{prefix}: {visible(exc)}", file=self.stderr, flush=True)
             return exc.exit_code
         if isinstance(exc, KmstuiError):  # name the error, as KMS does, so scripts can match on it
-            print(f"{prefix}: {exc.code}: {exc}", file=self.stderr, flush=True)
+            print(f"{prefix}: {exc.code}: {visible(exc)}", file=self.stderr, flush=True)
             return exc.exit_code
         hint = "" if debug else " (internal error; run with --debug for the traceback)"
-        print(f"{prefix}: {type(exc).__name__}: {exc}{hint}", file=self.stderr, flush=True)
+        print(f"{prefix}: {type(exc).__name__}: {visible(exc)}{hint}", file=self.stderr, flush=True)
         return EXIT_OTHER
 
     def run_lines(self, lines: Iterable[Line], name: str | None, *, keep_going: bool = False) -> int:

@@ -190,6 +190,20 @@ def check_writable(path: str | None, force: bool, flag: str = "--out") -> None:
         raise UsageError(f"{flag} {path}: folder {target.parent} does not exist")
 
 
+def write_all(stream: Any, data: Any) -> None:
+    """Write every byte of `data`, or raise. A binary stream's write may write less than it was given and
+    say so only in its return value (a pipe whose reader went away after a partial write: `| head -c5`);
+    ignoring that count loses data silently. The next write then fails with EPIPE (BrokenPipeError)."""
+    view = memoryview(data).cast("B")
+    while view.nbytes:
+        n = stream.write(view)
+        if n is None:  # a write function that returns nothing (a custom sink): it took everything or raised
+            return
+        if n <= 0:
+            raise BrokenPipeError(32, "Broken pipe")
+        view = view[n:]
+
+
 def write_output(session: "Session", path: str, data: bytes, force: bool = False, *,
                  secret: bool = False, flag: str = "--out") -> str:
     """Write `data` to PATH atomically ('-': standard output) and return a note for the user.
@@ -200,7 +214,7 @@ def write_output(session: "Session", path: str, data: bytes, force: bool = False
     while we were writing.
     """
     if path == "-":
-        session.stdout.write(data)
+        write_all(session.stdout, data)
         session.stdout.flush()
         return f"wrote {len(data)} bytes to standard output"
     check_writable(path, force, flag)

@@ -11,11 +11,11 @@ import base64
 import datetime as _dt
 import json
 import os
-import re
 from typing import Any, Sequence
 
 from kmstui.commands.registry import Result, TableHint
 from kmstui.errors import UsageError
+from kmstui.visible import has_unsafe, visible, visible_data, visible_json
 
 FORMATS = ("table", "json", "yaml", "text")
 MASK = "(hidden in a table: add --show-plaintext, or use --output json|text|yaml)"
@@ -67,29 +67,32 @@ def apply_query(data: Any, query: str | None) -> Any:
 
 
 def render(result: Result, fmt: str, *, query: str | None = None, color: bool = False) -> str:
-    """The text to print on stdout for `result` (empty when there is nothing to print)."""
+    """The text to print on stdout for `result` (empty when there is nothing to print). Untrusted strings
+    in the data come out with control characters made visible (kmstui/visible.py) in every format: escaped
+    the JSON way in json, the YAML way in yaml, as backslash escapes in text and table."""
     if result.data is None and not query:
-        return _nl(result.text) if result.text else ""
+        return _nl(visible(result.text, keep_lines=True)) if result.text else ""
     data = result.data
     if fmt == "table" and result.masked and isinstance(data, dict):
         data = {k: (MASK if k in result.masked and v is not None else v) for k, v in data.items()}
     data = apply_query(data, query)
     if fmt == "json":
-        return json.dumps(plain(data), indent=4, ensure_ascii=False) + "\n"
+        return visible_json(json.dumps(plain(data), indent=4, ensure_ascii=False)) + "\n"
     if fmt == "yaml":
         import yaml
 
-        return yaml.safe_dump(plain(data), sort_keys=False, default_flow_style=False, allow_unicode=True)
+        data = plain(data)  # yaml escapes controls itself; with bidi controls about, it escapes all non-ASCII
+        return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=not has_unsafe(data))
     if fmt == "text" or (fmt == "table" and result.table is None):
         # A command's own human rendering beats a generic grid (a policy document, an advisor report).
         if result.text is not None and not query:
-            return _nl(result.text)
+            return _nl(visible(result.text, keep_lines=True))
     if fmt == "text":
-        return format_text(plain(data))
+        return format_text(visible_data(plain(data)))
     if fmt == "table":
         hint = None if query else result.table
-        table = format_table(plain(data), hint, color=color)
-        return table + _nl(result.summary) if result.summary and not query else table
+        table = format_table(visible_data(plain(data)), hint, color=color)
+        return table + _nl(visible(result.summary, keep_lines=True)) if result.summary and not query else table
     raise UsageError(f"unknown output format '{fmt}' (use {', '.join(FORMATS)})")
 
 
@@ -166,10 +169,6 @@ def _dig(row: Any, path: str) -> Any:
     return row
 
 
-# Control characters in untrusted values (a key description) must not move the cursor or recolour the terminal.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -177,7 +176,7 @@ def _cell(value: Any) -> str:
         return ", ".join(_cell(v) for v in value)
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return _CONTROL.sub(" ", str(value))
+    return visible(value)  # a control character in an untrusted value (a key description) shows as an escape
 
 
 def format_table(data: Any, hint: TableHint | None = None, *, color: bool = False) -> str:

@@ -64,7 +64,8 @@ def register(registry) -> None:
          *common_out,
          Arg("--suite", "0x0478 (committing, default) or 0x0578 (committing + ECDSA P-384 signature)",
              choices=None, metavar="SUITE"),
-         Arg("--frame-size", f"plaintext bytes per frame (default {DEFAULT_FRAME}; e.g. 64KiB, 4MiB)",
+         Arg("--frame-size", f"plaintext bytes per frame (default {DEFAULT_FRAME}; e.g. 64KiB, 4MiB; at most 64MiB, "
+             "which bounds memory)",
              type=parse_size, metavar="SIZE"),
          Arg("--cache-max-age", "reuse a data key for up to this many seconds (turns caching on)", type=float,
              metavar="SECONDS"),

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from kmstui.commands.args import write_all
 from kmstui.commands.registry import Result, TableHint
 from kmstui.errors import KmstuiError, UsageError
+from kmstui.visible import visible_data
 from kmstui_envelope.body import Sink
 from kmstui_envelope.cache import CachePolicy, DataKeyCache
 from kmstui_envelope.errors import MessageError
@@ -26,7 +30,11 @@ from kmstui_envelope.materials import UnwrapCache, cache_key, encryption_materia
 from kmstui_envelope.pipe import OutputPipe, widen_pipe
 from kmstui_envelope.progress import Progress, human_size
 from kmstui_envelope.suites import DEFAULT_SUITE, parse_suite
-from kmstui_envelope.stream import DEFAULT_FRAME, MAX_FRAME, DecryptOptions, decrypt_stream, encrypt_stream
+from kmstui_envelope.stream import DEFAULT_FRAME, DecryptOptions, decrypt_stream, encrypt_stream
+
+# Encryption holds a frame being read and up to three being sealed or written (pipe.POOL): the frame length
+# bounds memory. 64 MiB frames cost at most about 256 MiB; decryption streams frames over 16 MiB.
+MAX_ENCRYPT_FRAME = 64 << 20
 
 SUFFIX = ".enc"
 FADVISE_MIN = 1 << 20  # smaller files are read in one or two calls: no read-ahead hint (a system call per file)
@@ -82,8 +90,8 @@ def decrypt_keyrings(session, args, counter: Counter) -> list[Keyring]:
 
 def decrypt_options(args) -> DecryptOptions:
     max_edks = args.max_edks if args.max_edks is not None else DEFAULT_MAX_EDKS
-    if max_edks < 1:
-        raise UsageError("--max-edks must be at least 1")
+    if not 1 <= max_edks <= 0xFFFF:
+        raise UsageError("--max-edks must be between 1 and 65535 (the format's own limit)")
     return DecryptOptions(allow_legacy=args.allow_legacy, max_edks=max_edks,
                           expect_context=_context(args.expect_context))
 
@@ -149,8 +157,8 @@ def _open_input(session, src: Path, *, buffered: bool = False):
         f = open(src, "rb", buffering=-1 if buffered else 0)
     except OSError as exc:
         raise UsageError(f"{src}: cannot read ({exc.strerror})") from None
-    size = os.fstat(f.fileno()).st_size
-    if size > FADVISE_MIN and hasattr(os, "posix_fadvise"):
+    size = regular_size(f)
+    if size is not None and size > FADVISE_MIN and hasattr(os, "posix_fadvise"):
         try:  # one pass front to back: a cold file on disk gets a larger read-ahead
             os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
         except OSError:
@@ -158,10 +166,22 @@ def _open_input(session, src: Path, *, buffered: bool = False):
     return f, size
 
 
-def _with_path(exc: Exception, src: Path) -> KmstuiError:
+def regular_size(f) -> int | None:
+    """The size of a regular file; None for a FIFO, `<(cmd)`, a terminal or a device, whose stat size (0)
+    says nothing about how much will arrive: those are read as streams, to their end."""
+    st = os.fstat(f.fileno())
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def _with_path(exc: Exception, src: Path, to_stdout: bool = False) -> BaseException:
+    if isinstance(exc, BrokenPipeError) and to_stdout:
+        return exc  # the reader went away (`| head -c5`): stop quietly, as a CLI does (kmstui/cli.py)
     if isinstance(exc, OSError):  # disk full, permissions, a file where a folder was expected ...
         where = f" ({exc.filename})" if exc.filename else ""
-        return KmstuiError(f"{src}: {exc.strerror or exc}{where}; nothing was left half-written")
+        # Files are written through AtomicFile (all or nothing); standard output cannot be taken back.
+        left = "standard output may have received part of the output" if to_stdout \
+            else "nothing was left half-written"
+        return KmstuiError(f"{src}: {exc.strerror or exc}{where}; {left}")
     if str(exc).startswith(f"{src}:"):
         return exc
     new = type(exc)(f"{src}: {exc}")
@@ -192,8 +212,9 @@ def cmd_encrypt(session, args) -> Result:
         raise UsageError("name a wrapping key: --key-id KEY (repeatable) and/or --raw-key FILE")
     suite = parse_suite(args.suite) if args.suite else DEFAULT_SUITE
     frame = args.frame_size or DEFAULT_FRAME
-    if not 1 <= frame <= MAX_FRAME:
-        raise UsageError(f"--frame-size must be between 1 and {MAX_FRAME} bytes")
+    if not 1 <= frame <= MAX_ENCRYPT_FRAME:
+        raise UsageError(f"--frame-size must be between 1 and {MAX_ENCRYPT_FRAME} bytes (64 MiB): encryption holds a "
+                         "few frames in memory (docs/inputs.md); any frame length decrypts")
     context = _context(args.context)
     cache = None
     if args.cache_max_age is not None or args.cache_max_messages is not None or args.cache_max_bytes is not None:
@@ -205,14 +226,15 @@ def cmd_encrypt(session, args) -> Result:
             raise UsageError(str(exc)) from None
     inputs = expand(args.paths, args.recursive)
     many = len(inputs) > 1 or args.recursive
-    rows, total, made = [], 0, set()
+    rows, total, made, to_stdout = [], 0, set(), False
     try:
         for src, root in inputs:
             dest = output_for(src, root, args.out, many, lambda n: n + SUFFIX, made)
+            to_stdout = dest is None
             rows.append(_encrypt_one(session, src, dest, keyrings, suite, context, frame, cache, args.force))
             total += rows[-1]["Bytes"]
     except (KmstuiError, OSError) as exc:
-        raise _with_path(exc, src) from None
+        raise _with_path(exc, src, to_stdout) from None
     finally:
         if cache is not None:
             cache.clear()
@@ -225,7 +247,7 @@ def _encrypt_one(session, src, dest, keyrings, suite, context, frame, cache, for
     try:
         if dest is None:
             widen_pipe(session.stdout)
-            n, written = _encrypt_to(session.stdout.write, f, size, keyrings, suite, context, frame, cache, src)
+            n, written = _encrypt_to(partial(write_all, session.stdout), f, size, keyrings, suite, context, frame, cache, src)
             session.stdout.flush()
         else:
             with AtomicFile(dest, force=force, private=False, source=f if size is not None else None) as out:
@@ -262,14 +284,15 @@ def cmd_decrypt(session, args) -> Result:
     opts.unwrap_cache = UnwrapCache()
     inputs = expand(args.paths, args.recursive)
     many = len(inputs) > 1 or args.recursive
-    rows, total, made = [], 0, set()
+    rows, total, made, to_stdout = [], 0, set(), False
     try:
         for src, root in inputs:
             dest = output_for(src, root, args.out, many, _decrypted_name, made)
+            to_stdout = dest is None
             rows.append(_decrypt_one(session, src, dest, keyrings, opts, args))
             total += rows[-1]["Bytes"]
     except (KmstuiError, OSError) as exc:
-        raise _with_path(exc, src) from None
+        raise _with_path(exc, src, to_stdout) from None
     finally:
         opts.unwrap_cache.clear()
     return _summary("decrypted", rows, total, counter)
@@ -302,7 +325,7 @@ def _decrypt_to_stdout(session, f, keyrings, opts, buffer_signed: bool, progress
 
     out = session.stdout
     widen_pipe(out)
-    sink = Sink(OutputPipe(out.write), tempfile.TemporaryFile)
+    sink = Sink(OutputPipe(partial(write_all, out)), tempfile.TemporaryFile)
     result = decrypt_stream(f, keyrings, sink, replace(opts, refuse_signed=not buffer_signed), progress)
     out.flush()
     return result
@@ -402,9 +425,9 @@ def cmd_inspect(session, args) -> Result:
             f = open(args.path, "rb")
         except OSError as exc:
             raise UsageError(f"{args.path}: cannot read ({exc.strerror})") from None
-        size = os.fstat(f.fileno()).st_size
+        size = regular_size(f)  # a FIFO or <(cat file) is a stream: walked to its end, never "truncated" at 0
     try:
-        data = {"Path": args.path, **inspect_file(f, size)}
+        data = {"Path": args.path, **inspect_file(f, size, max_edks=decrypt_options(args).max_edks)}
     except MessageError as exc:
         data = {"Path": args.path, "Format": "AWS Encryption SDK message (damaged header)",
                 "Error": str(exc), "Authenticated": False}
@@ -424,6 +447,9 @@ def _inspect_problem(d: dict) -> str:
 
 
 def render_inspect(d: dict) -> str:
+    """The text report. Every field comes from an unauthenticated header: each goes through visible() so
+    a context value or provider id cannot add a line or drive the terminal."""
+    d = visible_data(d)
     lines = [f"{d['Path']}: {d.get('Format')}"]
     if d.get("Format") == UNRECOGNISED:
         lines[0] = f"{d['Path']}: {UNRECOGNISED}: {d.get('Found')}"

@@ -29,6 +29,9 @@ RESERVED_PREFIX = "aws-crypto-"
 PUBLIC_KEY_FIELD = "aws-crypto-public-key"
 DEFAULT_MAX_EDKS = 10
 U16 = 0xFFFF
+# A header is read into memory before anything else can be checked. Ten data keys of the largest size the
+# format allows (3 x 64 KiB fields each) and a full encryption context fit in 4 MiB; nothing real comes close.
+MAX_HEADER_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,9 @@ class _Recorder:
         self.buf = bytearray()
 
     def take(self, n: int, what: str) -> bytes:
+        if len(self.buf) + n > MAX_HEADER_BYTES:
+            raise MessageError(f"header is larger than {MAX_HEADER_BYTES >> 20} MiB, kmstui's bound for a message "
+                               "header (docs/inputs.md)", "limit")
         data = self._read(n) if n else b""
         if len(data) != n:
             if not self.buf and not data:

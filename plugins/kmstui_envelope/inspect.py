@@ -11,7 +11,8 @@ import os
 from typing import Any, BinaryIO
 
 from kmstui_envelope.body import FINAL_MARK
-from kmstui_envelope.header import NON_FRAMED, EncryptedDataKey, Header, looks_base64, read_header
+from kmstui_envelope.header import (DEFAULT_MAX_EDKS, NON_FRAMED, EncryptedDataKey, Header, looks_base64,
+                                    read_header)
 from kmstui_envelope.keyrings import BACKEND_PROVIDERS
 from kmstui_envelope.suites import IV_LEN, TAG_LEN
 
@@ -98,6 +99,11 @@ def _walk_body(header: Header, w: _Walker) -> dict[str, Any]:
                     return out
                 n = int.from_bytes(rest[-4:], "big")
                 frames += 1
+                seq = int.from_bytes(rest[:4], "big")
+                if seq != frames:  # decrypt refuses it (the sequence number is in the frame's AAD)
+                    out.update(FrameCount=frames, Body=f"malformed: final frame has sequence number {seq}, "
+                                                       f"expected {frames}")
+                    return out
                 if n > header.frame_length:
                     out.update(FrameCount=frames, Body="malformed final frame (longer than the frame length)")
                     return out
@@ -142,8 +148,8 @@ def _complete_fields(header: Header, walked: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def inspect_esdk(f: BinaryIO, size: int | None) -> dict[str, Any]:
-    header = read_header(f.read, allow_legacy=True, max_edks=None)
+def inspect_esdk(f: BinaryIO, size: int | None, max_edks: int = DEFAULT_MAX_EDKS) -> dict[str, Any]:
+    header = read_header(f.read, allow_legacy=True, max_edks=max_edks)
     s = header.suite
     data: dict[str, Any] = {
         "Format": "AWS Encryption SDK message",
@@ -200,13 +206,14 @@ def identify(head: bytes, size: int | None) -> str:
     return f"{kind} starting with bytes {shown}"
 
 
-def inspect_file(f: BinaryIO, size: int | None) -> dict[str, Any]:
-    """Report what `f` holds (MessageError when an ESDK header cannot be parsed). `size` None: a stream."""
+def inspect_file(f: BinaryIO, size: int | None, *, max_edks: int = DEFAULT_MAX_EDKS) -> dict[str, Any]:
+    """Report what `f` holds (MessageError when an ESDK header cannot be parsed, or lists more than
+    `max_edks` data keys, as decrypt would refuse it). `size` None: a stream, read to its end."""
     head = f.peek(64)[:64]  # f is a BufferedReader: a file, or standard input
     if head[:3] == b"KMT":
         return inspect_blob(head, size)
     if head[:1] in (b"\x01", b"\x02"):
-        return inspect_esdk(f, size)
+        return inspect_esdk(f, size, max_edks)
     if looks_base64(head):
         return {"Format": UNRECOGNISED, "Found": "Base64 text that decodes to an AWS Encryption SDK "
                                                    "message; decode it first (base64 -d FILE > FILE.bin)"}

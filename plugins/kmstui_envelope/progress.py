@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import sys
 import time
+
 from typing import Callable, TextIO
+
+from kmstui.visible import visible
 
 observer: Callable[[str, int, "int | None"], None] | None = None
 
@@ -55,10 +58,10 @@ class Progress:
             frac = min(self.done / self.total, 1.0)
             bar = "#" * int(frac * 24)
             eta = (self.total - self.done) / rate if rate else 0
-            line = (f"\r{self.label} [{bar:<24}] {frac * 100:5.1f}% {_size(self.done)}/{_size(self.total)} "
+            line = (f"\r{visible(self.label)} [{bar:<24}] {frac * 100:5.1f}% {_size(self.done)}/{_size(self.total)} "
                     f"{_size(rate)}/s ETA {eta:4.0f}s")
         else:
-            line = f"\r{self.label} {_size(self.done)} {_size(rate)}/s"
+            line = f"\r{visible(self.label)} {_size(self.done)} {_size(rate)}/s"
         self.stream.write(line[:200])
         self.stream.flush()
         self._drawn = True
