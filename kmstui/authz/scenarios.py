@@ -11,6 +11,15 @@ A file holds one scenario object or a list of them::
 Everything but key_policy and request is optional; a policy given as a string is a path relative to the
 scenario file, so scenarios can share policy files. Condition keys not in `context` are derived from the
 request (kms:CallerAccount, aws:PrincipalArn, kms:EncryptionContext:k, kms:GrantOperations, ...).
+
+The layers around the key (issue 14; docs/policy-layers.md), all optional, absent = today's answers:
+    "organization": {"id", "management_account", "member_accounts": [...],
+                     "ous": [{"name", "parent", "accounts": [...]}], "external_accounts": {ACCOUNT: ORG_ID | null}},
+    "scps": [{"target": "root" | "ou:NAME" | "account:ID", "PolicyName", "PolicyDocument"}], "rcps": [same],
+    "permissions_boundary": POLICY, "session_policy": POLICY (or a list: inline plus managed session policies),
+and in "request": "principal_role_arn", "service_linked", "key_aliases", "request_alias", "key_tags",
+"request_tags", "key_manager" ("CUSTOMER" | "AWS"), and "parameters" (the KMS request parameters, e.g.
+{"EncryptionAlgorithm": ...}; kmstui's addition).
 """
 
 from __future__ import annotations
@@ -22,13 +31,16 @@ from pathlib import Path
 from typing import Any
 
 from kmstui.authz.engine import evaluate
-from kmstui.authz.model import Decision, Request
+from kmstui.authz.model import Decision, PolicyError, Request
+from kmstui.authz.org import Layers, Organization, OrganizationError, make_layers
 from kmstui.authz.policy import too_deep
 
 SUFFIX = ".scenario.json"
 _REQUEST_FIELDS = {"principal", "caller_account", "action", "key_arn", "encryption_context", "grant_request",
-                   "target_grant_id", "context", "grant_tokens"}
-_SCENARIO_FIELDS = {"name", "description", "key_policy", "iam_policies", "grants", "request", "expected"}
+                   "target_grant_id", "context", "grant_tokens", "principal_role_arn", "service_linked",
+                   "key_aliases", "request_alias", "key_tags", "request_tags", "key_manager", "parameters"}
+_SCENARIO_FIELDS = {"name", "description", "key_policy", "iam_policies", "grants", "request", "expected",
+                    "organization", "scps", "rcps", "permissions_boundary", "session_policy"}
 
 
 class ScenarioError(ValueError):
@@ -44,6 +56,7 @@ class Scenario:
     iam_policies: list[Any] = field(default_factory=list)
     grants: list[dict] = field(default_factory=list)
     expected: str | None = None
+    layers: Layers | None = None  # organization (SCPs, RCPs), permissions boundary, session policies
 
 
 MAX_FILE_BYTES = 8 << 20  # a scenario file (or a policy or grants file it names) larger than this is refused
@@ -125,10 +138,35 @@ def request_from_dict(d: Any, where: str = "request") -> Request:
     gr = d.get("grant_request")
     if gr is not None and not isinstance(gr, dict):
         raise ScenarioError(f"{where}.grant_request must be a CreateGrant body object")
+    for opt in ("principal_role_arn", "request_alias"):
+        if d.get(opt) is not None and not isinstance(d[opt], str):
+            raise ScenarioError(f"{where}.{opt} must be a string or null")
+    if d.get("request_alias") is not None and not d["request_alias"].startswith("alias/"):
+        raise ScenarioError(f"{where}.request_alias must be an alias name (alias/NAME)")
+    if d.get("service_linked") is not None and not isinstance(d["service_linked"], bool):
+        raise ScenarioError(f"{where}.service_linked must be true or false")
+    if d.get("key_manager") is not None and d["key_manager"] not in ("CUSTOMER", "AWS"):
+        raise ScenarioError(f"{where}.key_manager must be \"CUSTOMER\" or \"AWS\"")
+    aliases = d.get("key_aliases")
+    if aliases is not None and not (isinstance(aliases, list) and all(isinstance(a, str) for a in aliases)):
+        raise ScenarioError(f"{where}.key_aliases must be a list of alias names")
+    for opt in ("key_tags", "request_tags"):
+        tags = d.get(opt)
+        if tags is not None and not (isinstance(tags, dict) and all(isinstance(v, str) for v in tags.values())):
+            raise ScenarioError(f"{where}.{opt} must be an object of tag key -> string value")
+    params = d.get("parameters")
+    if params is not None and not isinstance(params, dict):
+        raise ScenarioError(f"{where}.parameters must be an object of KMS request parameters")
     return Request(principal=d["principal"], action=d["action"], key_arn=d.get("key_arn"),
                    caller_account=d.get("caller_account"), encryption_context=dict(ec), grant_request=gr,
                    target_grant_id=d.get("target_grant_id"), context=dict(ctx),
-                   grant_tokens=list(d.get("grant_tokens") or []))
+                   grant_tokens=list(d.get("grant_tokens") or []), parameters=params,
+                   key_aliases=list(aliases) if aliases is not None else None,
+                   key_tags=dict(d["key_tags"]) if d.get("key_tags") is not None else None,
+                   request_alias=d.get("request_alias"),
+                   request_tags=dict(d["request_tags"]) if d.get("request_tags") is not None else None,
+                   principal_role_arn=d.get("principal_role_arn"), service_linked=bool(d.get("service_linked")),
+                   key_manager=d.get("key_manager"))
 
 
 def from_dict(d: Any, source: str = "<scenario>", base: Path | None = None) -> Scenario:
@@ -172,12 +210,52 @@ def from_dict(d: Any, source: str = "<scenario>", base: Path | None = None) -> S
                 if not isinstance(pairs, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                           for k, v in pairs.items()):
                     raise ScenarioError(f"{source}: grants[{i}].Constraints.{cname} must be an object of strings")
+    layers = _layers(d, base, source)
     return Scenario(
+        layers=layers,
         name=str(d.get("name") or source), source=source,
         key_policy=_resolve(d.get("key_policy"), base, f"{source}.key_policy"),
         request=request_from_dict(d["request"], f"{source}.request"),
         iam_policies=[_resolve(p, base, f"{source}.iam_policies[{i}]") for i, p in enumerate(iam)],
         grants=grants, expected=expected)
+
+
+def _layers(d: dict, base: Path | None, source: str) -> Layers | None:
+    """The organization, boundary and session policies of a scenario (policies may be file paths)."""
+    def policy(value: Any, where: str) -> Any:
+        value = _resolve(value, base, where)
+        if not isinstance(value, dict):
+            raise ScenarioError(f"{where} must be a policy object or a file path")
+        return value
+
+    org = None
+    if d.get("organization") is not None or d.get("scps") or d.get("rcps"):
+        if d.get("organization") is None:
+            raise ScenarioError(f"{source}: scps and rcps need an 'organization' to attach them to")
+        attached = {}
+        for kind in ("scps", "rcps"):
+            items = d.get(kind)
+            if items is not None and not isinstance(items, list):
+                raise ScenarioError(f"{source}: {kind} must be a list of {{target, PolicyName, PolicyDocument}}")
+            attached[kind] = [{**a, "PolicyDocument": policy(a.get("PolicyDocument"), f"{source}.{kind}[{i}].PolicyDocument")}
+                              if isinstance(a, dict) else a for i, a in enumerate(items or [])]
+        try:
+            org = Organization.from_dict(_resolve(d["organization"], base, f"{source}.organization"),
+                                         attached["scps"], attached["rcps"],
+                                         where=f"{source}: organization")
+        except OrganizationError as exc:
+            raise ScenarioError(str(exc) if str(exc).startswith(source) else f"{source}: {exc}") from None
+    boundary = None
+    if d.get("permissions_boundary") is not None:
+        boundary = policy(d["permissions_boundary"], f"{source}.permissions_boundary")
+    sessions = d.get("session_policy")
+    if sessions is not None:
+        items = sessions if isinstance(sessions, list) else [sessions]
+        sessions = [policy(p, f"{source}.session_policy[{i}]") for i, p in enumerate(items)]
+    try:
+        return make_layers(org, boundary, sessions)
+    except PolicyError as exc:
+        raise ScenarioError(f"{source}: permissions_boundary / session_policy: {exc}") from None
 
 
 def load(path: str | Path) -> list[Scenario]:
@@ -228,4 +306,5 @@ def run(scenario: Scenario | dict) -> Decision:
     """Evaluate one scenario."""
     if isinstance(scenario, dict):
         scenario = from_dict(scenario)
-    return evaluate(scenario.key_policy, scenario.iam_policies, scenario.grants, scenario.request)
+    return evaluate(scenario.key_policy, scenario.iam_policies, scenario.grants, scenario.request,
+                    layers=scenario.layers)

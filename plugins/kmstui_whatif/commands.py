@@ -6,6 +6,7 @@ from typing import Any
 
 from kmstui.authz import evaluate
 from kmstui.authz.scenarios import ScenarioError, discover, load
+from kmstui.authz.scenarios import run as run_scenario
 from kmstui.commands.registry import Command, Result, TableHint
 from kmstui.errors import UsageError
 from kmstui_whatif import inputs
@@ -72,7 +73,7 @@ def _scenarios(paths: list[str]) -> Result:
             raise UsageError(f"--scenario {exc}") from None
         for sc in scenarios:
             try:
-                d = evaluate(sc.key_policy, sc.iam_policies, sc.grants, sc.request)
+                d = run_scenario(sc)
             except ValueError as exc:  # PolicyError: a policy AWS would reject
                 raise UsageError(f"--scenario {sc.name}: {exc}") from None
             item = {"Scenario": sc.name, "Decision": d.decision, "DecidedBy": d.decided_by, "Reason": d.reason,
@@ -112,7 +113,7 @@ def cmd_test(session, args) -> Result:
                 skipped += 1
                 continue
             try:
-                d = evaluate(sc.key_policy, sc.iam_policies, sc.grants, sc.request)
+                d = run_scenario(sc)
             except ValueError as exc:  # PolicyError: a scenario with a policy AWS would reject
                 entry = {"Result": "ERROR", "Scenario": sc.name, "File": str(f), "Expected": sc.expected,
                          "Decision": None, "Reason": str(exc)}

@@ -353,3 +353,45 @@ def test_local_backend_enforces_the_session_policy_a_call_carries(unsealed_hsm):
     hsm.call = SimpleNamespace(session_policies=[json.dumps(only("kms:Encrypt"))], condition_context={},
                                context_key=(), session_key="s2")
     hsm.encrypt(KeyId=key, Plaintext=b"x")
+
+
+# -- scenarios and samples -------------------------------------------------------------------------------------
+SAMPLES = __import__("pathlib").Path(__file__).resolve().parents[2] / "samples" / "policies"
+
+
+@pytest.mark.parametrize("name,layers", [("org-scp", {"scp", "explicit_deny", "implicit_deny"}),
+                                         ("org-rcp", {"explicit_deny"}),
+                                         ("permissions-boundary", {"boundary"}),
+                                         ("session-policy", {"session_policy", "implicit_deny"}),
+                                         ("aliases-and-tags", {"implicit_deny"})])
+def test_layer_samples_are_decided_by_their_layer(name, layers):
+    from kmstui.authz import scenarios
+
+    found = scenarios.load(SAMPLES / f"{name}.scenario.json")
+    assert len(found) >= 5
+    for sc in found:
+        d = scenarios.run(sc)
+        assert d.decision == sc.expected, sc.name
+        if not d.allowed:
+            assert d.decided_by in layers, (sc.name, d.decided_by)
+            if name == "org-rcp":
+                assert d.trace["layer"] == "rcp"
+
+
+def test_scenario_layer_fields_are_validated():
+    from kmstui.authz.scenarios import ScenarioError, from_dict
+
+    base = {"key_policy": KP, "request": {"principal": SESSION, "action": "kms:Decrypt", "key_arn": KEY}}
+    for bad, needle in [({"scps": [{"target": "root", "PolicyName": "x", "PolicyDocument": FULL}]}, "need an 'organization'"),
+                        ({"organization": {"id": "bad"}}, "organization id"),
+                        ({"organization": {"id": ORG, "management_account": MGMT},
+                          "scps": [{"target": "ou:Nope", "PolicyName": "x", "PolicyDocument": FULL}]}, "target"),
+                        ({"organization": {"id": ORG, "management_account": MGMT},
+                          "rcps": [{"target": "root", "PolicyName": "x", "PolicyDocument": FULL}]}, "Principal"),
+                        ({"permissions_boundary": 5}, "permissions_boundary must be"),
+                        ({"session_policy": [FULL, "x"]}, "session_policy[1]"),
+                        ({"request": {**base["request"], "key_manager": "ME"}}, "key_manager"),
+                        ({"request": {**base["request"], "request_alias": "app"}}, "alias name"),
+                        ({"request": {**base["request"], "key_tags": {"a": 1}}}, "key_tags")]:
+        with pytest.raises(ScenarioError, match=needle.replace("[", r"\[")):
+            from_dict({**base, **bad})
