@@ -28,25 +28,27 @@ class Progress:
     def __init__(self, total: int | None, label: str, stream: TextIO | None = None, *,
                  enabled: bool | None = None) -> None:
         self.stream = stream or sys.stderr
-        if enabled is None:  # a face with its own progress display (observer) owns the terminal
-            enabled = observer is None and _isatty(self.stream)
-        self.enabled = enabled
+        self._enabled = enabled  # None: decided at the first draw (trees of small files never draw)
         self.total = total
         self.label = label
         self.done = 0
         self._start = time.monotonic()
-        self._last = 0.0
+        self._last = self._start  # first drawn 0.1 s in: quick files never draw (nor ask isatty)
         self._drawn = False
+
+    @property
+    def enabled(self) -> bool:
+        if self._enabled is None:  # a face with its own progress display (observer) owns the terminal
+            self._enabled = observer is None and _isatty(self.stream)
+        return self._enabled
 
     def __call__(self, n: int) -> None:
         self.done += n
         if observer is not None:
             observer(self.label, self.done, self.total)
             return
-        if not self.enabled:
-            return
         now = time.monotonic()
-        if now - self._last < 0.1:
+        if now - self._last < 0.1 or not self.enabled:
             return
         self._last = now
         self._draw(now)
@@ -67,7 +69,7 @@ class Progress:
         self._drawn = True
 
     def finish(self) -> None:
-        if self.enabled and self._drawn:
+        if self._drawn:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from kmstui_envelope.errors import MessageError
 
@@ -73,10 +73,12 @@ class Suite:
             algo = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384()}[self.kdf]
             info = self.id.to_bytes(2, "big") + message_id
             return HKDF(algo, self.key_len, None, info).derive(bytes(data_key)), None
-        # Committing: one extract (salt = message ID), two expands (spec: SHOULD extract once).
+        # Committing: one extract (salt = message ID), two expands (spec: SHOULD extract once). Each
+        # expand wants 32 bytes, less than one SHA-512 block, so HKDF-Expand (RFC 5869 2.3) is its first
+        # block: T(1) = HMAC(PRK, info | 0x01), truncated; computed directly, as it runs once per message.
         prk = hmac.digest(message_id, bytes(data_key), "sha512")
-        enc = HKDFExpand(hashes.SHA512(), 32, self.id.to_bytes(2, "big") + b"DERIVEKEY").derive(prk)
-        commit = HKDFExpand(hashes.SHA512(), 32, b"COMMITKEY").derive(prk)
+        enc = hmac.digest(prk, self.id.to_bytes(2, "big") + b"DERIVEKEY\x01", "sha512")[:32]
+        commit = hmac.digest(prk, b"COMMITKEY\x01", "sha512")[:32]
         return enc, commit
 
 
