@@ -1,16 +1,19 @@
 """Decisions per second for a 10-statement key policy with conditions (target: >= 100,000/s on one core).
 
-Run by hand: python benchmarks/bench_authz.py
-Peers measured side by side: the same engine with the policy recompiled per request (what a naive evaluator
-pays), and trace building (what `whatif` pays per request); ratios are printed against the target.
+Run by hand: python benchmarks/bench_authz.py [--rounds 5]
+Peers measured side by side in interleaved rounds: the same engine with the policy recompiled per request
+(what a naive evaluator pays; target: compiled >= 40x), and trace building (what `whatif` pays per
+request); medians and min-max of CPU-time rates, ratios against the targets.
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import time
 
 from kmstui.authz import Request, compile_policy, evaluate
+from peers import banner, closing, interleaved, median, spread
 
 ACCT = "111122223333"
 KEY = f"arn:aws:kms:us-east-1:{ACCT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -71,17 +74,28 @@ def rate(fn, n: int) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
     compiled = compile_policy(POLICY)
     assert len(compiled.statements) == 10
     print("decisions:", [evaluate(compiled, [], [], r).decision for r in REQUESTS])
     rate(lambda r: evaluate(compiled, [], [], r), 20_000)  # warm caches
-    fast = max(rate(lambda r: evaluate(compiled, [], [], r), 200_000) for _ in range(3))
-    naive = rate(lambda r: evaluate(compile_policy(POLICY), [], [], r), 5_000)
-    traced = rate(lambda r: evaluate(compiled, [], [], r).trace, 5_000)
-    print(f"compiled policy, evaluate():        {fast:>12,.0f} decisions/s  ({fast / 100_000:.2f}x the 100,000/s target)")
-    print(f"recompiled per request (naive peer): {naive:>12,.0f} decisions/s  (compiled is {fast / naive:.0f}x faster)")
-    print(f"with full trace built:               {traced:>12,.0f} decisions/s  (compiled without trace is "
-          f"{fast / traced:.0f}x faster)")
+    banner(f"Authorization decisions per CPU second, 10-statement key policy with conditions, {args.rounds} "
+           "interleaved rounds; median (min-max)")
+    results = interleaved(args.rounds, {
+        "compiled": lambda: rate(lambda r: evaluate(compiled, [], [], r), 100_000),
+        "naive": lambda: rate(lambda r: evaluate(compile_policy(POLICY), [], [], r), 5_000),
+        "traced": lambda: rate(lambda r: evaluate(compiled, [], [], r).trace, 5_000),
+    })
+    fast, naive, traced = (median(results[k]) for k in ("compiled", "naive", "traced"))
+    print(f"compiled policy, evaluate():          {spread(results['compiled'], '{:,.0f}'):>34} decisions/s "
+          f"({fast / 100_000:.2f}x the 100,000/s target)")
+    print(f"recompiled per request (naive peer):  {spread(results['naive'], '{:,.0f}'):>34} decisions/s "
+          f"(compiled is {fast / naive:.0f}x faster; target >= 40x)")
+    print(f"with full trace built:                {spread(results['traced'], '{:,.0f}'):>34} decisions/s "
+          f"(compiled without trace is {fast / traced:.0f}x faster)")
+    closing()
 
 
 if __name__ == "__main__":

@@ -21,18 +21,20 @@ import tempfile
 import time
 from pathlib import Path
 
+from peers import banner, closing, interleaved, median, spread
+
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 PIN = "1234"
 PLAINTEXT = b"\x42" * 32
 CONTEXT = {"purpose": "bench"}
 
 
-def measure(contenders: dict[str, object], seconds: float, rounds: int) -> dict[str, float]:
-    """Best-of-`rounds` ops/s per contender. Rounds are interleaved (A, B, C, A, B, C, ...) so that load from
-    elsewhere on the machine hits every contender alike instead of whichever ran last."""
-    best = dict.fromkeys(contenders, 0.0)
-    for _ in range(rounds):
-        for name, fn in contenders.items():
+def measure(contenders: dict[str, object], seconds: float, rounds: int) -> dict[str, list[float]]:
+    """ops/s of every round per contender. Rounds are interleaved and rotate (A B C, B C A, ...) so that load
+    from elsewhere on the machine hits every contender alike instead of whichever ran last."""
+
+    def one(fn):
+        def go():
             n, start = 0, time.perf_counter()
             while True:
                 for _ in range(50):
@@ -40,9 +42,10 @@ def measure(contenders: dict[str, object], seconds: float, rounds: int) -> dict[
                 n += 50
                 elapsed = time.perf_counter() - start
                 if elapsed >= seconds:
-                    break
-            best[name] = max(best[name], n / elapsed)
-    return best
+                    return n / elapsed
+        return go
+
+    return interleaved(rounds, {name: one(fn) for name, fn in contenders.items()})
 
 
 def setup_env(tmp: Path) -> None:
@@ -158,20 +161,26 @@ def main() -> int:
         ops = {"local": local_ops(stack)}
         ops["pkcs11"], ops["raw python-pkcs11"] = pkcs11_ops(stack)
         results: dict[str, dict[str, float]] = {name: {} for name in ops}
+        spreads: dict[str, dict[str, str]] = {name: {} for name in ops}
+        banner(f"Encrypt 32 B and GenerateDataKey per backend, {args.rounds} interleaved rounds of {args.seconds} s; "
+               "median (min-max) ops/s")
         for op in ("encrypt", "generate_data_key"):
             rates = measure({name: o[op] for name, o in ops.items()}, args.seconds, args.rounds)
-            for name, value in rates.items():
-                results[name][op] = value
+            for name, values in rates.items():
+                results[name][op] = median(values)
+                spreads[name][op] = spread(values, "{:,.0f}")
         if not args.no_aws:
             results["aws (moto)"] = bench_aws(args.seconds)
+            spreads["aws (moto)"] = {op: f"{v:,.0f}" for op, v in results["aws (moto)"].items()}
     finally:
         for session in stack:
             session.close()
         shutil.rmtree(tmp, ignore_errors=True)
     raw = results["raw python-pkcs11"]
-    print(f"{'backend':<20} {'Encrypt 32 B ops/s':>20} {'GenerateDataKey ops/s':>22}   ratios vs raw python-pkcs11")
+    print(f"{'backend':<20} {'Encrypt 32 B ops/s':>28} {'GenerateDataKey ops/s':>28}   ratios (medians) vs raw "
+          "python-pkcs11")
     for name, r in results.items():
-        print(f"{name:<20} {r['encrypt']:>20,.0f} {r['generate_data_key']:>22,.0f}   "
+        print(f"{name:<20} {spreads[name]['encrypt']:>28} {spreads[name]['generate_data_key']:>28}   "
               f"{r['encrypt'] / raw['encrypt']:.2f}x / {r['generate_data_key'] / raw['generate_data_key']:.2f}x")
     checks = [("local >= 0.5x raw", results["local"], 0.5), ("pkcs11 >= 0.8x raw", results["pkcs11"], 0.8)]
     ok = True
@@ -181,6 +190,7 @@ def main() -> int:
             passed = ratio >= floor
             ok &= passed
             print(f"{'PASS' if passed else 'FAIL'}  {label} ({op}): {ratio:.2f}x")
+    closing()
     return 0 if ok else 1
 
 

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from peers import AWS_ENV, aws_cli, clean_env, kmstui_cmd, start_moto, timed
+from peers import AWS_ENV, aws_cli, banner, clean_env, closing, kmstui_cmd, spread, start_moto, timed
 
 
 def compare(name: str, kcmd: list[str], kenv: dict, acmd: list[str], aenv: dict, rounds: int) -> float:
@@ -29,7 +29,8 @@ def compare(name: str, kcmd: list[str], kenv: dict, acmd: list[str], aenv: dict,
         ktimes.append(timed(kcmd, kenv))
         atimes.append(timed(acmd, aenv))
     k, a = statistics.median(ktimes), statistics.median(atimes)
-    print(f"{name}: kmstui {k * 1000:6.1f} ms   aws {a * 1000:6.1f} ms   ratio kmstui/aws {k / a:.2f}")
+    print(f"{name}: kmstui {spread([t * 1000 for t in ktimes], '{:.1f}')} ms   aws "
+          f"{spread([t * 1000 for t in atimes], '{:.1f}')} ms   ratio kmstui/aws {k / a:.2f}")
     return k / a
 
 
@@ -56,7 +57,8 @@ def main() -> int:
             client.create_key(Description=f"bench {i}")
         plaintext = home / "plaintext.bin"
         plaintext.write_bytes(b"\x42" * 32)
-        print(f"moto on {url}; {opts.rounds} rounds of fresh processes, medians")
+        banner(f"Cold kmstui --backend aws vs aws CLI on moto ({url}); {opts.rounds} interleaved rounds of fresh "
+               "processes, median (min-max)")
         ratio = compare(
             "encrypt 32 B",
             [*kms, "--backend", "aws", "encrypt", "--key-id", key_id, "--in", str(plaintext),
@@ -69,6 +71,7 @@ def main() -> int:
         server.stop()
         shutil.rmtree(home, ignore_errors=True)
     print(f"{'PASS' if ratio <= 0.7 else 'FAIL'}  cold encrypt kmstui <= 0.7x aws: {ratio:.2f}x")
+    closing()
     return 0 if ratio <= 0.7 else 1
 
 

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from peers import AWS_ENV, aws_cli, clean_env, kmstui_cmd, start_moto, timed
+from peers import AWS_ENV, aws_cli, banner, clean_env, closing, kmstui_cmd, spread, start_moto, timed
 
 PASSPHRASE = "benchmark passphrase"
 
@@ -52,17 +52,19 @@ def main() -> None:
         kcmd = [*kms, "key", "list", "--output", "json"]  # no KMSTUI_PASSPHRASE: the agent unseals
         acmd = [str(aws), "kms", "list-keys", "--endpoint-url", url, "--output", "json"]
         aenv = {**base_env, **AWS_ENV}
+        banner(f"Cold key list: kmstui (local HSM, README flow: default KDF cost, unseal agent) vs aws CLI on moto; "
+               f"{opts.keys} keys per store, {opts.rounds} interleaved rounds, median (min-max) of cold process starts")
         timed(kcmd, kenv), timed(acmd, aenv)  # warm the OS file cache for both
         ktimes, atimes = [], []
         for _ in range(opts.rounds):
             ktimes.append(timed(kcmd, kenv))
             atimes.append(timed(acmd, aenv))
         k, a = statistics.median(ktimes), statistics.median(atimes)
-        print(f"keys per store: {opts.keys}, rounds: {opts.rounds} (medians of cold process starts)")
-        print(f"kmstui key list --output json (local HSM via agent): {k * 1000:7.1f} ms")
-        print(f"aws kms list-keys (moto on {url}):        {a * 1000:7.1f} ms")
+        print(f"kmstui key list --output json (local HSM via agent): {spread([t * 1000 for t in ktimes], '{:.1f}')} ms")
+        print(f"aws kms list-keys (moto on {url}):        {spread([t * 1000 for t in atimes], '{:.1f}')} ms")
         ratio = k / a
         print(f"ratio kmstui/aws = {ratio:.2f}  (target <= 0.50: {'met' if ratio <= 0.5 else 'NOT met'})")
+        closing()
     finally:
         subprocess.run([*kms, "hsm", "seal"], env=kenv, capture_output=True)
         server.stop()

@@ -24,6 +24,7 @@ from kmstui.authz.replay import diff, iter_requests, projection, statements_diff
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_authz import ACCT, KEY, POLICY  # noqa: E402
+from peers import banner, closing  # noqa: E402
 
 PROPOSED = json.loads(json.dumps(POLICY))
 PROPOSED["Statement"][2]["Condition"] = {"StringEquals": {"kms:EncryptionContext:app": ["web"]}}  # drop "api"
@@ -53,6 +54,8 @@ def write_events(path: str, n: int) -> None:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     current, proposed = compile_policy(POLICY), compile_policy(PROPOSED)
+    banner(f"Replay of {n:,} recorded requests against a proposed policy (CPU time; one run each: the peer is "
+           "extrapolated from a sample)")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "audit.jsonl")
         write_events(path, n)
@@ -82,6 +85,7 @@ def main() -> None:
         naive = (time.process_time() - t0) * n / m
         print(f"every line, two evaluate() (peer): {naive:6.1f} s CPU  (extrapolated from {m:,}; diff is "
               f"{naive / replay:.1f}x faster)")
+    closing()
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ PASSPHRASE = "correct horse battery staple"
 MINIMAL_APP = """
 from textual.app import App
 from textual.widgets import Static
+
+from peers import banner, closing
 class Minimal(App):
     def compose(self):
         yield Static("minimal-first-frame")
@@ -211,12 +213,14 @@ async def _bench_encrypt(size_mib: int) -> None:
 
 def main() -> None:
     what = sys.argv[1] if len(sys.argv) > 1 else "all"
+    banner(f"TUI benchmarks ({what})")
     if what in ("first-frame", "all"):
         bench_first_frame()
     if what in ("filter", "all"):
         asyncio.run(_bench_filter(10_000))
     if what in ("encrypt", "all"):
         asyncio.run(_bench_encrypt(int(os.environ.get("BENCH_MIB", "1024"))))
+    closing()
 
 
 if __name__ == "__main__":
