@@ -35,6 +35,7 @@ PARAMETERS = frozenset({
     "PendingWindowInDays", "RotationPeriodInDays", "PrimaryRegion", "ReplicaRegion", "ExpirationModel",
     "ValidTo", "WrappingAlgorithm", "WrappingKeySpec", "Tags", "TagKeys",
 })
+_PARAMETERS_BY_LOWER = {p.lower(): p for p in PARAMETERS}  # keep_parameters runs on every call
 
 
 def _param(ctx, name: str) -> Any:
@@ -255,7 +256,7 @@ def keep_parameters(params: dict[str, Any] | None) -> dict[str, Any]:
     """The condition-relevant parameters of a call (any case), nothing else: never plaintext or data."""
     if not params:
         return {}
-    wanted = {p.lower(): p for p in PARAMETERS}
+    wanted = _PARAMETERS_BY_LOWER
     return {wanted[k.lower()]: v for k, v in params.items() if isinstance(k, str) and k.lower() in wanted}
 
 
