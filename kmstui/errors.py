@@ -7,7 +7,7 @@ answered; kmstui's own failures (usage, configuration, a sealed store) map to th
 from __future__ import annotations
 
 EXIT_OK = 0
-EXIT_CHECK_FAILED = 1  # a check ran and found a problem (audit verify, false signature, failing test)
+EXIT_CHECK_FAILED = 1  # a check ran and found a problem (audit verify, verify --check, failing test)
 EXIT_USAGE = 252
 EXIT_CONFIG = 253  # configuration, credentials, sealed store
 EXIT_BACKEND = 254

@@ -14,7 +14,8 @@ import sys
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, BinaryIO, Callable, Iterator
 
-from kmstui.backends.base import MUTATING_OPERATIONS, Backend
+from kmstui import clientside
+from kmstui.backends.base import MUTATING_OPERATIONS, OPERATIONS, Backend
 from kmstui.commands.registry import GLOBAL_DESTS, Command, CommandRegistry, Result
 from kmstui.commands.values import resolve_args
 from kmstui.config import Config, Paths, Profile
@@ -68,19 +69,38 @@ class BackendKind:
     plugin: str
 
 
-class _ReadOnlyBackend:
-    """Wraps a backend so that no operation changing state can run, whichever command calls it."""
+_KMS_NAMES = {name: "".join(part.title() for part in name.split("_")) for name in OPERATIONS}
 
-    def __init__(self, inner: Backend) -> None:
+
+class _CommandView:
+    """A backend as commands see it: every request checked first as the aws CLI checks it before sending
+    (kmstui.clientside: a value below the API's minimum is a usage error, exit 252, whichever backend
+    would have answered), and under --read-only no operation that changes state can run, whichever command
+    asks. Everything else passes through to the backend."""
+
+    def __init__(self, inner: Backend, *, read_only: bool, client_checks: bool) -> None:
         self._inner = inner
+        self._read_only = read_only
+        self._client_checks = client_checks
 
     def __getattr__(self, name: str) -> Any:
-        if name in MUTATING_OPERATIONS:
+        attr = getattr(self._inner, name)
+        operation = _KMS_NAMES.get(name)
+        if operation is None:
+            return attr
+        if self._read_only and name in MUTATING_OPERATIONS:
             def refused(**_kwargs: Any) -> Any:
                 raise UsageError(f"read-only mode: {name} would change the backend; run without --read-only")
 
             return refused
-        return getattr(self._inner, name)
+        if not self._client_checks:
+            return attr
+
+        def checked(**kwargs: Any) -> Any:
+            clientside.check(operation, kwargs)
+            return attr(**kwargs)
+
+        return checked
 
 
 class Session:
@@ -105,6 +125,9 @@ class Session:
         self.plugin_errors: list[str] = []
         self._backends: dict[str, Backend] = {}
         self._no_backend_command: str | None = None
+        # Check requests as the aws CLI does before sending (kmstui.clientside); a face that acts as the
+        # service itself (kmstui serve) turns this off and lets the backend answer as KMS would.
+        self.client_checks = True
         self._collect()
 
     # -- plugins -------------------------------------------------------------------------------------
@@ -177,7 +200,8 @@ class Session:
             self._backends[name] = backend
         if caller is not None or backend.caller_arn is not None:
             backend.set_caller(caller)
-        return _ReadOnlyBackend(backend) if self.options.read_only else backend  # type: ignore[return-value]
+        return _CommandView(backend, read_only=self.options.read_only,  # type: ignore[return-value]
+                            client_checks=self.client_checks)
 
     def use_profile(self, name: str) -> None:
         """Make `name` the active profile for the rest of the session (`use` in the REPL and the TUI)."""

@@ -163,7 +163,8 @@ def test_key_cache_refreshes_in_the_background_without_opening_stores(hsm_sessio
     assert thread is not None
     thread.join(10)
     assert {a for k in cache.keys("local") for a in k["Aliases"]} == {"alias/app", "alias/archive"}
-    session.execute(["alias", "create", "alias/new", "alias/app"])
+    app = session.backend().describe_key(KeyId="alias/app")["KeyMetadata"]["KeyId"]
+    session.execute(["alias", "create", "alias/new", app])
     cache.invalidate("local")
     cache.keys("local")  # stale: starts a refresh and answers from the old cache meanwhile
     for t in __import__("threading").enumerate():

@@ -123,8 +123,8 @@ class AwsBackend(Backend):
             if type(err) is KMSError:
                 err = KMSError(f"{code}: {message}")
             return err
-        if isinstance(exc, ParamValidationError):
-            return kms_error("ValidationException", str(exc).replace("\n", " "))
+        if isinstance(exc, ParamValidationError):  # botocore refused it before sending: the aws CLI's exit 252
+            return UsageError(" ".join(str(exc).split()))
         if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
             return DependencyTimeoutException(f"AWS KMS did not answer in time ({exc})")
         if isinstance(exc, BotoCoreError):

@@ -3,7 +3,7 @@ characters, the reserved `alias/aws/`); these commands only resolve profiles and
 
 from __future__ import annotations
 
-from kmstui.commands.args import KEY_HELP, KEY_ID, is_alias, optional, resolved_key
+from kmstui.commands.args import KEY_HELP, KEY_ID, after_change, optional, resolved_key
 from kmstui.commands.keys import all_pages
 from kmstui.commands.registry import Arg, Result, TableHint
 from kmstui.errors import UsageError
@@ -21,10 +21,8 @@ def _alias_and_key(session, args):
     if alias_profile and key_profile and alias_profile != key_profile:
         raise UsageError(f"the alias ({alias_profile}) and the key ({key_profile}) are in different profiles; "
                          "an alias can only name a key in its own backend")
-    backend = session.backend(alias_profile or key_profile)
-    if is_alias(key):  # KMS wants a key id as the target; accept an alias and follow it
-        key = backend.describe_key(KeyId=key)["KeyMetadata"]["KeyId"]
-    return backend, alias, key
+    # The target goes to the backend as given: an alias naming an alias is refused there, as KMS refuses it.
+    return session.backend(alias_profile or key_profile), alias, key
 
 
 def _one(backend, alias: str) -> dict:
@@ -37,13 +35,15 @@ def _one(backend, alias: str) -> dict:
 def cmd_create(session, args) -> Result:
     backend, alias, key = _alias_and_key(session, args)
     backend.create_alias(AliasName=alias, TargetKeyId=key)
-    return Result(data={"Aliases": [_one(backend, alias)]}, table=TABLE, message=f"{alias} -> {args.key_id}")
+    return after_change(lambda: Result(data={"Aliases": [_one(backend, alias)]}, table=TABLE),
+                        f"{alias} -> {args.key_id}")
 
 
 def cmd_update(session, args) -> Result:
     backend, alias, key = _alias_and_key(session, args)
     backend.update_alias(AliasName=alias, TargetKeyId=key)
-    return Result(data={"Aliases": [_one(backend, alias)]}, table=TABLE, message=f"{alias} -> {args.key_id}")
+    return after_change(lambda: Result(data={"Aliases": [_one(backend, alias)]}, table=TABLE),
+                        f"{alias} -> {args.key_id}")
 
 
 def cmd_delete(session, args) -> Result:
@@ -65,7 +65,7 @@ def cmd_list(session, args) -> Result:
 
 def register(registry) -> None:
     registry.describe_group("alias", "friendly names (alias/NAME) for keys")
-    target = Arg("key_id", "the key it names: " + KEY_HELP + " (or give it as --target-key-id KEY)", complete="key",
+    target = Arg("key_id", "the key it names: a key id or key ARN (as in KMS, not an alias); prefix 'PROFILE:' for another profile's backend (or give it as --target-key-id KEY)", complete="key",
                  metavar="KEY", aliases=("--target-key-id",))
     registry.command("alias create", "Create an alias for a key", [ALIAS, target], mutates=True,
                      examples=["alias create alias/app 1234abcd-12ab-34cd-56ef-1234567890ab"])(cmd_create)

@@ -13,15 +13,15 @@ import binascii
 import contextlib
 import json
 import os
-import re
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from kmstui.commands.registry import Arg
+from kmstui.backends import aliasnames
+from kmstui.commands.registry import Arg, Result
 from kmstui.commands.values import BYTES, MAX_INPUT_BYTES, TEXT, read_bounded
-from kmstui.errors import InvalidAliasNameException, UsageError
+from kmstui.errors import KmstuiError, UsageError
 
 if TYPE_CHECKING:
     import argparse
@@ -49,23 +49,14 @@ PLAINTEXT = Arg("--plaintext", "the plaintext: TEXT (its UTF-8 bytes), fileb://P
                 "kept in history)", secret=True, metavar="TEXT", kind=BYTES)
 
 
-# KMS's AliasName rule: "alias/" then letters, digits, / _ -, 256 characters in all; alias/aws/ is AWS's.
-ALIAS_NAME = re.compile(r"alias/[A-Za-z0-9/_-]{1,250}")
-
-
 def is_alias(ref: str) -> bool:
-    return ref.startswith("alias/") or (ref.startswith("arn:") and ":alias/" in ref)
+    return aliasnames.is_alias_ref(ref)
 
 
 def check_alias_name(name: str, note: str = "") -> None:
-    """Refuse an alias name KMS would refuse, before anything else is done (InvalidAliasNameException, as
-    the backend would raise it); `note` says what was therefore left undone."""
-    if not ALIAS_NAME.fullmatch(name):
-        raise InvalidAliasNameException(f"alias name '{name}' is not valid: give alias/NAME, NAME being 1-250 of "
-                                        f"A-Z a-z 0-9 / _ -{note}")
-    if name.startswith("alias/aws/"):
-        raise InvalidAliasNameException(f"alias name '{name}' uses the prefix alias/aws/, reserved for AWS managed "
-                                        f"keys; choose another name{note}")
+    """Refuse an alias name KMS would refuse, before anything else is done, with the error the backend would
+    raise (kmstui.backends.aliasnames); `note` says what was therefore left undone."""
+    aliasnames.check_alias_name(name, note)
 
 
 def resolved_key(session: "Session", ref: str) -> tuple[Any, str]:
@@ -247,6 +238,20 @@ def write_output(session: "Session", path: str, data: bytes, force: bool = False
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
     return f"wrote {len(data)} bytes to {path}"
+
+
+def after_change(read: "Callable[[], Result]", done: str) -> Result:
+    """The result of a command whose change has already succeeded: `read()` shows the new state, but a read
+    that fails (the change may have removed the caller's own read permission, or a key was deleted
+    meanwhile) never turns the success into an error: the change is reported done, the read's error
+    named in the message, exit code 0. AWS's own mutating calls print nothing, so there is nothing to
+    lose by not showing the state."""
+    try:
+        result = read()
+    except KmstuiError as exc:
+        return Result(message=f"{done} (the new state could not be read back: {exc.code}: {exc})")
+    result.message = "; ".join(m for m in (done, result.message) if m) or None
+    return result
 
 
 def without(data: dict[str, Any], *keys: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from kmstui.commands.args import (CONTEXT, FORCE, GRANT_TOKENS, IN, KEY_ID, OUT,
 from kmstui.commands.registry import Arg, Result
 from kmstui.commands.values import BASE64, BYTES
 from kmstui.errors import (InvalidCiphertextException, InvalidKeyUsageException, KMSInvalidMacException,
-                           KMSInvalidSignatureException, UsageError)
+                           KMSInvalidSignatureException, UsageError, ValidationException)
 
 ENCRYPTION_ALGORITHMS = ("SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE")
 SIGNING_ALGORITHMS = ("RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
@@ -41,6 +41,10 @@ MESSAGE_TYPE = Arg("--message-type", "RAW message (default) or a DIGEST you comp
                    default="RAW")
 SIGNING_ALGORITHM = Arg("--signing-algorithm", "signature algorithm (default: the key's only one)",
                         choices=SIGNING_ALGORITHMS)
+HASH_LOCALLY = Arg("--hash-locally", "hash a RAW message here with the algorithm's hash and send the DIGEST "
+                   "(for messages over KMS's 4096-byte limit)", flag=True)
+CHECK = Arg("--check", "print the answer (valid true/false) instead of failing, and exit 1 when it is false",
+            flag=True)
 MAC_ALGORITHM = Arg("--mac-algorithm", "MAC algorithm (default: the one the HMAC key's spec allows)",
                     choices=MAC_ALGORITHMS)
 
@@ -116,19 +120,20 @@ def _default_algorithm(backend, key: str, field: str, flag: str) -> str:
     raise UsageError(f"this key has several algorithms; choose one with {flag}: {', '.join(algorithms)}")
 
 
-def _checked(call, invalid: type[Exception], backend, key: str, fields: tuple[str, str, str], what: str,
-             note: str | None = None) -> Result:
-    """Run a Verify/VerifyMac `call`; KMS answers a mismatch with `invalid`, kmstui with the response shape
-    (`fields`: the valid flag, the algorithm field and the algorithm; the key as its ARN) and exit code 1."""
+def _checked(call, invalid: type[Exception], args, fields: tuple[str, str, str], backend, key: str) -> Result:
+    """Run a Verify/VerifyMac `call`. As in KMS, a signature or MAC that does not verify is an error
+    (`invalid`: KMSInvalidSignatureException / KMSInvalidMacException, exit 254, nothing on stdout). With
+    --check the answer is printed instead, and a false one exits 1 so a script can branch on it; every
+    other error (wrong key, key usage, algorithm) is still raised as KMS names it."""
     valid, algorithm_field, algorithm = fields
+    if not args.check:
+        return Result(data=_clean(call()))
     try:
-        response = _clean(call())
-    except invalid:
+        return Result(data=_clean(call()))
+    except invalid as exc:
         response = {"KeyId": backend.describe_key(KeyId=key)["KeyMetadata"]["Arn"], valid: False,
                     algorithm_field: algorithm}
-    if response.get(valid):
-        return Result(data=response, message=note)
-    return Result(data=response, exit_code=1, message=f"{what} is NOT valid for this message and key")
+        return Result(data=response, exit_code=1, message=f"{exc.code}: {exc}")
 
 
 def cmd_encrypt(session, args) -> Result:
@@ -199,14 +204,13 @@ def cmd_re_encrypt(session, args) -> Result:
 
 def cmd_data_key(session, args, without_plaintext: bool | None = None) -> Result:
     without_plaintext = without_plaintext or getattr(args, "without_plaintext", False)
-    if args.key_spec and args.number_of_bytes is not None:
-        raise UsageError("give --key-spec or --number-of-bytes, not both")
-    if args.number_of_bytes is not None and not 1 <= args.number_of_bytes <= 1024:
-        raise UsageError(f"--number-of-bytes {args.number_of_bytes} is out of range: 1 to 1024")
     if without_plaintext and getattr(args, "show_plaintext", False):
         raise UsageError("--show-plaintext and --without-plaintext contradict each other")
-    size = {"NumberOfBytes": args.number_of_bytes} if args.number_of_bytes is not None \
-        else {"KeySpec": args.key_spec or "AES_256"}
+    # Sent as given, both if both were given: KMS refuses that (ValidationException), as it refuses a length
+    # out of its range; kmstui only fills in AES_256 when neither was given.
+    size = {"KeySpec": args.key_spec, "NumberOfBytes": args.number_of_bytes}
+    if args.key_spec is None and args.number_of_bytes is None:
+        size["KeySpec"] = "AES_256"
     params = _request(args, **size)
     ciphertext_out = getattr(args, "ciphertext_out", None)
     if args.out and ciphertext_out and args.out == ciphertext_out:
@@ -241,47 +245,56 @@ def cmd_data_key(session, args, without_plaintext: bool | None = None) -> Result
 
 
 def cmd_random(session, args) -> Result:
-    if not 1 <= args.number_of_bytes <= 1024:
-        raise UsageError(f"--number-of-bytes {args.number_of_bytes} is out of range: 1 to 1024")
     check_writable(args.out, args.force)
     response = _clean(session.backend().generate_random(NumberOfBytes=args.number_of_bytes))
     return _emit(session, args, response, "Plaintext", secret=True)
 
 
-def _message(message: bytes, args, algorithm: str | None) -> tuple[bytes, str, str | None]:
-    """The message to send, its type, and a note: a RAW message over KMS's limit is hashed here with the
-    algorithm's hash and sent as a DIGEST, which gives the same signature."""
-    if args.message_type != "RAW" or len(message) <= MAX_RAW_MESSAGE or not algorithm:
-        return message, args.message_type, None
+def _message(message: bytes, args, algorithm: str) -> tuple[bytes, str]:
+    """The message to send and its type. As in KMS a RAW message is sent as it is (over 4096 bytes KMS
+    refuses it with ValidationException); only --hash-locally hashes it here with the algorithm's hash
+    and sends the DIGEST, which gives the signature KMS would give the RAW message."""
+    if not args.hash_locally:
+        return message, args.message_type
+    if args.message_type != "RAW":
+        raise UsageError("--hash-locally hashes a RAW message; the message is already a DIGEST")
     match = re.search(r"SHA_(256|384|512)$", algorithm)
     if not match:
-        raise UsageError(f"the message is over {MAX_RAW_MESSAGE} bytes; {algorithm} cannot sign a local digest")
+        raise UsageError(f"--hash-locally: {algorithm} has no hash kmstui can compute locally")
     import hashlib  # here, not at the top: every kmstui start imports this module
 
-    name = f"sha{match.group(1)}"
-    return hashlib.new(name, message).digest(), "DIGEST", f"message over {MAX_RAW_MESSAGE} bytes: hashed here " \
-        f"with {name.upper()} and sent as a DIGEST"
+    return hashlib.new(f"sha{match.group(1)}", message).digest(), "DIGEST"
 
 
-def _signing(session, args) -> tuple[Any, str, str, bytes, str, str | None]:
+def _signing(session, args) -> tuple[Any, str, str, bytes, str]:
     """What sign and verify share: the backend and key, the algorithm (the key's only one by default), and
-    the message as sent (a RAW message too long for KMS is hashed here)."""
+    the message as sent."""
     raw = read_input(session, args, text="message")
     backend, key = session.key_ref(args.key_id)
     algorithm = args.signing_algorithm or _default_algorithm(backend, key, "SigningAlgorithms", "--signing-algorithm")
-    message, message_type, note = _message(raw, args, algorithm)
-    return backend, key, algorithm, message, message_type, note
+    message, message_type = _message(raw, args, algorithm)
+    return backend, key, algorithm, message, message_type
+
+
+def _too_long(call, message: bytes, message_type: str):
+    """Run a Sign/Verify call; KMS's refusal of a RAW message over 4096 bytes gets a hint at --hash-locally."""
+    try:
+        return call()
+    except ValidationException as exc:
+        if message_type == "RAW" and len(message) > MAX_RAW_MESSAGE:
+            raise ValidationException(f"{exc} (a RAW message is at most {MAX_RAW_MESSAGE} bytes; add --hash-locally "
+                                      "to hash it here and send the DIGEST, or give a digest with --message-type "
+                                      "DIGEST)") from None
+        raise
 
 
 def cmd_sign(session, args) -> Result:
     params = _request(args)
     check_writable(args.out, args.force)
-    backend, key, algorithm, message, message_type, note = _signing(session, args)
-    response = _clean(backend.sign(KeyId=key, Message=message, MessageType=message_type,
-                                   SigningAlgorithm=algorithm, **params))
-    result = _emit(session, args, response, "Signature")
-    result.message = "; ".join(n for n in (note, result.message) if n) or None
-    return result
+    backend, key, algorithm, message, message_type = _signing(session, args)
+    response = _clean(_too_long(lambda: backend.sign(KeyId=key, Message=message, MessageType=message_type,
+                                                     SigningAlgorithm=algorithm, **params), message, message_type))
+    return _emit(session, args, response, "Signature")
 
 
 def _given_bytes(session, args, name: str) -> bytes:
@@ -295,11 +308,12 @@ def _given_bytes(session, args, name: str) -> bytes:
 def cmd_verify(session, args) -> Result:
     params = _request(args)
     signature = _given_bytes(session, args, "signature")
-    backend, key, algorithm, message, message_type, note = _signing(session, args)
-    return _checked(lambda: backend.verify(KeyId=key, Message=message, MessageType=message_type, Signature=signature,
-                                           SigningAlgorithm=algorithm, **params),
-                    KMSInvalidSignatureException, backend, key, ("SignatureValid", "SigningAlgorithm", algorithm),
-                    "signature", note)
+    backend, key, algorithm, message, message_type = _signing(session, args)
+    call = lambda: _too_long(lambda: backend.verify(KeyId=key, Message=message, MessageType=message_type,  # noqa: E731
+                                                    Signature=signature, SigningAlgorithm=algorithm, **params),
+                             message, message_type)
+    return _checked(call, KMSInvalidSignatureException, args, ("SignatureValid", "SigningAlgorithm", algorithm),
+                    backend, key)
 
 
 def cmd_mac_generate(session, args) -> Result:
@@ -319,7 +333,7 @@ def cmd_mac_verify(session, args) -> Result:
     backend, key = session.key_ref(args.key_id)
     algorithm = args.mac_algorithm or _default_algorithm(backend, key, "MacAlgorithms", "--mac-algorithm")
     return _checked(lambda: backend.verify_mac(KeyId=key, Message=message, MacAlgorithm=algorithm, Mac=mac, **params),
-                    KMSInvalidMacException, backend, key, ("MacValid", "MacAlgorithm", algorithm), "MAC")
+                    KMSInvalidMacException, args, ("MacValid", "MacAlgorithm", algorithm), backend, key)
 
 
 def register(registry) -> None:
@@ -383,25 +397,30 @@ def register(registry) -> None:
     ])(cmd_random)
 
     c("sign", "Sign a message with an asymmetric key (prints Signature base64; --out writes raw)", [
-        KEY_ID, MESSAGE, IN, MESSAGE_TYPE, SIGNING_ALGORITHM, GRANT_TOKENS, OUT, FORCE,
-    ], description="Sign a message. A RAW message over 4096 bytes is hashed locally and sent as a DIGEST "
-                   "(same signature). " + BLOB_NOTE,
-      examples=["sign --key-id alias/signer --in release.tar.gz --signing-algorithm ECDSA_SHA_256 --out sig"]
-      )(cmd_sign)
-    c("verify", "Check a signature (exit 1 when it is not valid)", [
-        KEY_ID, MESSAGE, IN, MESSAGE_TYPE, SIGNING_ALGORITHM,
+        KEY_ID, MESSAGE, IN, MESSAGE_TYPE, HASH_LOCALLY, SIGNING_ALGORITHM, GRANT_TOKENS, OUT, FORCE,
+    ], description="Sign a message. As in KMS, a RAW message is at most 4096 bytes (ValidationException "
+                   "otherwise); --hash-locally hashes a longer one here and sends the DIGEST, which gives the same "
+                   "signature. " + BLOB_NOTE,
+      examples=["sign --key-id alias/signer --in release.tar.gz --hash-locally --signing-algorithm ECDSA_SHA_256 "
+                "--out sig"])(cmd_sign)
+    c("verify", "Check a signature (KMSInvalidSignatureException when it is not valid; --check: exit 1)", [
+        KEY_ID, MESSAGE, IN, MESSAGE_TYPE, HASH_LOCALLY, SIGNING_ALGORITHM,
         Arg("--signature", "the signature: base64 text, or fileb://PATH for raw bytes", metavar="B64", kind=BASE64),
         Arg("--signature-file", "file holding the raw signature", complete="file", metavar="PATH"),
-        GRANT_TOKENS,
-    ])(cmd_verify)
+        GRANT_TOKENS, CHECK,
+    ], description="Verify a signature. As in KMS, a signature that does not verify is an error: "
+                   "KMSInvalidSignatureException, exit 254, nothing on standard output. With --check the answer "
+                   "(SignatureValid) is printed either way and a false one exits 1.")(cmd_verify)
 
     registry.describe_group("mac", "HMAC codes with HMAC keys")
     c("mac generate", "Compute an HMAC of a message (prints Mac base64; --out writes raw)", [
         KEY_ID, MESSAGE, IN, MAC_ALGORITHM, GRANT_TOKENS, OUT, FORCE,
     ])(cmd_mac_generate)
-    c("mac verify", "Check an HMAC (exit 1 when it is not valid)", [
+    c("mac verify", "Check an HMAC (KMSInvalidMacException when it is not valid; --check: exit 1)", [
         KEY_ID, MESSAGE, IN, MAC_ALGORITHM,
         Arg("--mac", "the MAC: base64 text, or fileb://PATH for raw bytes", metavar="B64", kind=BASE64),
         Arg("--mac-file", "file holding the raw MAC", complete="file", metavar="PATH"),
-        GRANT_TOKENS,
-    ])(cmd_mac_verify)
+        GRANT_TOKENS, CHECK,
+    ], description="Verify an HMAC. As in KMS, a MAC that does not verify is an error: KMSInvalidMacException, "
+                   "exit 254, nothing on standard output. With --check the answer (MacValid) is printed either "
+                   "way and a false one exits 1.")(cmd_mac_verify)

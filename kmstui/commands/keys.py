@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from kmstui.commands.args import (FORCE, KEY, OUT, check_alias_name, check_writable, parse_tags, read_file,
-                                  resolved_key, without, write_output)
+from kmstui.commands.args import (FORCE, KEY, OUT, after_change, check_alias_name, check_writable, parse_tags,
+                                  read_file, resolved_key, without, write_output)
 from kmstui.commands.paging import PAGING_ARGS, paginate
 from kmstui.commands.registry import Arg, Result, TableHint
 from kmstui.commands.values import DOCUMENT, TEXT
@@ -80,6 +80,11 @@ def _describe(backend, key: str, message: str | None = None) -> Result:
     return metadata_result(backend.describe_key(KeyId=key), message)
 
 
+def _changed(backend, key: str, done: str) -> Result:
+    """After a change that succeeded: the key's new metadata if it can be read (best effort, see after_change)."""
+    return after_change(lambda: _describe(backend, key), done)
+
+
 def _alias_is_free(backend, alias: str) -> None:
     """Refuse an alias that is taken before creating the key, so a failed line leaves no unnamed key."""
     try:
@@ -102,8 +107,6 @@ def cmd_create(session, args) -> Result:
     if args.tag:
         params["Tags"] = parse_tags(args.tag)
     profile, alias = (session.split_key_ref(args.alias) if args.alias else (None, None))
-    if alias is not None and not alias.startswith("alias/"):
-        raise UsageError(f"--alias '{alias}' must start with 'alias/', e.g. alias/{alias}")
     if alias is not None:
         check_alias_name(alias, " (no key was created)")
     backend = session.backend(profile)
@@ -168,18 +171,16 @@ def cmd_describe(session, args) -> Result:
 def cmd_enable(session, args) -> Result:
     backend, key = _key(session, args)
     backend.enable_key(KeyId=key)
-    return _describe(backend, key, f"enabled {args.key_id}")
+    return _changed(backend, key, f"enabled {args.key_id}")
 
 
 def cmd_disable(session, args) -> Result:
     backend, key = _key(session, args)
     backend.disable_key(KeyId=key)
-    return _describe(backend, key, f"disabled {args.key_id}: it refuses every cryptographic operation until enabled")
+    return _changed(backend, key, f"disabled {args.key_id}: it refuses every cryptographic operation until enabled")
 
 
 def cmd_schedule_deletion(session, args) -> Result:
-    if not 7 <= args.days <= 30:
-        raise UsageError(f"--days {args.days} is out of range: the waiting period is 7 to 30 days")
     backend, key = _key(session, args)
     response = backend.schedule_key_deletion(KeyId=key, PendingWindowInDays=args.days)
     return Result(data=response, message=f"{args.key_id} will be deleted on {when(response.get('DeletionDate'))}; "
@@ -196,7 +197,7 @@ def cmd_cancel_deletion(session, args) -> Result:
 def cmd_update_description(session, args) -> Result:
     backend, key = _key(session, args)
     backend.update_key_description(KeyId=key, Description=args.description)
-    return _describe(backend, key)
+    return _changed(backend, key, f"updated the description of {args.key_id}")
 
 
 def cmd_rotate(session, args) -> Result:
@@ -211,8 +212,6 @@ def cmd_rotation(session, args) -> Result:
         raise UsageError("give --enable or --disable, not both")
     if args.period is not None and not args.enable:
         raise UsageError("--period goes with --enable")
-    if args.period is not None and not 90 <= args.period <= 2560:
-        raise UsageError(f"--period {args.period} is out of range: 90 to 2560 days")
     if (args.enable or args.disable) and session.options.read_only:
         flag = "--enable" if args.enable else "--disable"
         raise UsageError(f"read-only mode: 'key rotation {flag}' changes backend state; run without --read-only")
@@ -220,8 +219,14 @@ def cmd_rotation(session, args) -> Result:
     if args.enable:
         params = {"RotationPeriodInDays": args.period} if args.period is not None else {}
         backend.enable_key_rotation(KeyId=key, **params)
-    elif args.disable:
+        return after_change(lambda: _rotation_status(backend, key), f"automatic rotation enabled for {args.key_id}")
+    if args.disable:
         backend.disable_key_rotation(KeyId=key)
+        return after_change(lambda: _rotation_status(backend, key), f"automatic rotation disabled for {args.key_id}")
+    return _rotation_status(backend, key)
+
+
+def _rotation_status(backend, key: str) -> Result:
     status = dict(backend.get_key_rotation_status(KeyId=key))
     status.pop("ResponseMetadata", None)
     status["Rotations"] = all_pages(backend.list_key_rotations, "Rotations", KeyId=key)["Rotations"]
@@ -238,18 +243,21 @@ def cmd_rotation(session, args) -> Result:
 def cmd_tag(session, args) -> Result:
     backend, key = _key(session, args)
     backend.tag_resource(KeyId=key, Tags=parse_tags(args.tags, "tag"))
-    return Result(data=all_pages(backend.list_resource_tags, "Tags", KeyId=key), table=TAGS_TABLE)
+    return after_change(lambda: _tags(backend, key), f"tagged {args.key_id}")
 
 
 def cmd_untag(session, args) -> Result:
     backend, key = _key(session, args)
     backend.untag_resource(KeyId=key, TagKeys=list(args.tag_keys))
+    return after_change(lambda: _tags(backend, key), f"untagged {args.key_id}")
+
+
+def _tags(backend, key: str) -> Result:
     return Result(data=all_pages(backend.list_resource_tags, "Tags", KeyId=key), table=TAGS_TABLE)
 
 
 def cmd_tags(session, args) -> Result:
-    backend, key = _key(session, args)
-    return Result(data=all_pages(backend.list_resource_tags, "Tags", KeyId=key), table=TAGS_TABLE)
+    return _tags(*_key(session, args))
 
 
 def cmd_public_key(session, args) -> Result:
@@ -348,7 +356,7 @@ def cmd_import_material(session, args) -> Result:
         params = {"ExpirationModel": "KEY_MATERIAL_EXPIRES", "ValidTo": valid_to}
     backend, key = _key(session, args)
     backend.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=encrypted, **params)
-    return _describe(backend, key, f"imported key material into {args.key_id}")
+    return _changed(backend, key, f"imported key material into {args.key_id}")
 
 
 def register(registry) -> None:

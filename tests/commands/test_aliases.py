@@ -22,7 +22,10 @@ def test_create_list_update_delete(run_kmstui, unsealed_hsm):
     b = unsealed_hsm.create_key(Description="b")["KeyMetadata"]["KeyId"]
     created = ok(run_kmstui, "alias", "create", "alias/app", a)["Aliases"][0]
     assert created["AliasName"] == "alias/app" and created["TargetKeyId"] == a
-    ok(run_kmstui, "alias", "create", "alias/other", "alias/app")  # the target may itself be given as an alias
+    # KMS: "Specify the key ID or key ARN of the KMS key" (CreateAlias TargetKeyId): an alias is refused.
+    as_target = run_kmstui("alias", "create", "alias/other", "alias/app")
+    assert as_target.code == 254 and "ValidationException" in as_target.err and not as_target.out
+    ok(run_kmstui, "alias", "create", "alias/other", a)
     assert names(run_kmstui) == ["alias/app", "alias/other"]
     assert names(run_kmstui, "--key-id", b) == []
     updated = ok(run_kmstui, "alias", "update", "alias/other", b)["Aliases"][0]
@@ -43,9 +46,11 @@ def test_alias_errors_use_kms_names(run_kmstui, unsealed_hsm):
     key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
     ok(run_kmstui, "alias", "create", "alias/taken", key)
     for args, name in ((("alias", "create", "alias/taken", key), "AlreadyExistsException"),
-                       (("alias", "create", "noprefix", key), "InvalidAliasNameException"),
+                       (("alias", "create", "noprefix", key), "ValidationException"),
+                       (("alias", "create", "alias/bad!name", key), "ValidationException"),
                        (("alias", "create", "alias/aws/reserved", key), "InvalidAliasNameException"),
-                       (("alias", "create", "alias/x", "alias/missing"), "NotFoundException"),
+                       (("alias", "create", "alias/x", "alias/missing"), "ValidationException"),
+                       (("alias", "create", "alias/x", "1234abcd-12ab-34cd-56ef-1234567890ab"), "NotFoundException"),
                        (("alias", "delete", "alias/missing", "--yes"), "NotFoundException")):
         result = run_kmstui(*args)
         assert result.code == 254 and name in result.err, (args, result.err)

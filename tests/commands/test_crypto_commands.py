@@ -97,7 +97,7 @@ def test_usage_mistakes_are_one_line_252(run_kmstui, key, work):
         (("encrypt", "--key-id", key, "--in", str(work / "missing")), "no such file"),
         (("decrypt", "--ciphertext-blob", "not*base64"), "not valid base64"),
         (("decrypt",), "--ciphertext-blob"),
-        (("random", "--number-of-bytes", "0"), "1 to 1024"),
+        (("random", "--number-of-bytes", "0"), "valid min value: 1"),  # botocore refuses it before sending
     ]
     for args, words in cases:
         result = run_kmstui(*args)
@@ -129,7 +129,7 @@ def test_data_key_out_writes_the_plaintext_to_a_file_and_not_the_output(run_kmst
     sized = ok(run_kmstui, "data-key", "generate", "--key-id", key, "--number-of-bytes", "64", "--show-plaintext")
     assert len(base64.b64decode(sized["Plaintext"])) == 64
     both = run_kmstui("data-key", "generate", "--key-id", key, "--key-spec", "AES_128", "--number-of-bytes", "8")
-    assert both.code == 252
+    assert both.code == 254 and "ValidationException" in both.err  # the service refuses both, not the aws CLI
 
 
 def test_data_key_without_plaintext(run_kmstui, key, work):
@@ -171,9 +171,16 @@ def test_sign_and_verify_exit_codes(run_kmstui, unsealed_hsm, work):
     good = ok(run_kmstui, "verify", "--key-id", signer, "--message", "release 1", "--signature-file", str(sig),
               "--signing-algorithm", "ECDSA_SHA_256")
     assert good["SignatureValid"] is True
+    # Verify: "If the signature verification fails, the Verify operation fails with an
+    # KMSInvalidSignatureException exception." So: exit 254, nothing on stdout; --check prints and exits 1.
     bad = run_kmstui("verify", "--key-id", signer, "--message", "release 2", "--signature-file", str(sig),
                      "--output", "json")
-    assert bad.code == 1 and json.loads(bad.out)["SignatureValid"] is False
+    assert (bad.code, bad.out) == (254, "") and "KMSInvalidSignatureException" in bad.err
+    checked = run_kmstui("verify", "--key-id", signer, "--message", "release 2", "--signature-file", str(sig),
+                         "--output", "json", "--check")
+    assert checked.code == 1 and json.loads(checked.out)["SignatureValid"] is False
+    assert ok(run_kmstui, "verify", "--key-id", signer, "--message", "release 1", "--signature-file", str(sig),
+              "--check")["SignatureValid"] is True
     b64 = base64.b64encode(sig.read_bytes()).decode()
     assert run_kmstui("verify", "--key-id", signer, "--message", "release 1", "--signature", b64).code == 0
 
@@ -184,7 +191,9 @@ def test_sign_and_verify_exit_codes(run_kmstui, unsealed_hsm, work):
     assert symmetric.code == 254 and "NotFoundException" in symmetric.err
 
 
-def test_sign_a_large_file_hashes_locally_and_verifies_with_the_public_key(run_kmstui, unsealed_hsm, work):
+def test_sign_a_large_file_hashes_locally_only_when_asked(run_kmstui, unsealed_hsm, work):
+    """Sign: "Messages can be 0-4096 bytes. To sign a larger message, provide a message digest." A longer RAW
+    message is refused as KMS refuses it; --hash-locally sends the digest and gives a standard signature."""
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -192,12 +201,22 @@ def test_sign_a_large_file_hashes_locally_and_verifies_with_the_public_key(run_k
     data = work / "big.bin"
     data.write_bytes(os.urandom(100_000))
     sig = work / "big.sig"
+    refused = run_kmstui("sign", "--key-id", signer, "--in", str(data), "--signing-algorithm", "ECDSA_SHA_384",
+                         "--out", str(sig))
+    assert refused.code == 254 and "ValidationException" in refused.err and "--hash-locally" in refused.err
+    assert not sig.exists()
     result = run_kmstui("sign", "--key-id", signer, "--in", str(data), "--signing-algorithm", "ECDSA_SHA_384",
-                        "--out", str(sig))
-    assert result.code == 0 and "DIGEST" in result.err
+                        "--out", str(sig), "--hash-locally")
+    assert result.code == 0, result.err
     der = unsealed_hsm.get_public_key(KeyId=signer)["PublicKey"]
     serialization.load_der_public_key(der).verify(sig.read_bytes(), data.read_bytes(), ec.ECDSA(hashes.SHA384()))
-    assert run_kmstui("verify", "--key-id", signer, "--in", str(data), "--signature-file", str(sig)).code == 0
+    assert run_kmstui("verify", "--key-id", signer, "--in", str(data), "--signature-file", str(sig),
+                      "--hash-locally").code == 0
+    unhashed = run_kmstui("verify", "--key-id", signer, "--in", str(data), "--signature-file", str(sig))
+    assert unhashed.code == 254 and "ValidationException" in unhashed.err
+    exactly = work / "4096.bin"
+    exactly.write_bytes(b"x" * 4096)
+    assert run_kmstui("sign", "--key-id", signer, "--in", str(exactly), "--out", str(work / "s2")).code == 0
 
 
 def test_mac_generate_and_verify(run_kmstui, unsealed_hsm, work):
@@ -205,9 +224,13 @@ def test_mac_generate_and_verify(run_kmstui, unsealed_hsm, work):
     mac = ok(run_kmstui, "mac", "generate", "--key-id", hmac_key, "--message", "order 42")
     assert mac["MacAlgorithm"] == "HMAC_SHA_384" and len(base64.b64decode(mac["Mac"])) == 48
     assert run_kmstui("mac", "verify", "--key-id", hmac_key, "--message", "order 42", "--mac", mac["Mac"]).code == 0
+    # KMSInvalidMacException: "The request was rejected because the HMAC verification failed."
     forged = run_kmstui("mac", "verify", "--key-id", hmac_key, "--message", "order 43", "--mac", mac["Mac"],
                         "--output", "json")
-    assert forged.code == 1 and json.loads(forged.out)["MacValid"] is False
+    assert (forged.code, forged.out) == (254, "") and "KMSInvalidMacException" in forged.err
+    checked = run_kmstui("mac", "verify", "--key-id", hmac_key, "--message", "order 43", "--mac", mac["Mac"],
+                         "--output", "json", "--check")
+    assert checked.code == 1 and json.loads(checked.out)["MacValid"] is False
 
 
 def test_rsa_encryption_needs_the_key_to_decrypt(run_kmstui, unsealed_hsm):
@@ -262,11 +285,17 @@ def test_a_failed_verification_names_the_key_by_arn_like_a_valid_one(session, un
     unsealed_hsm.create_alias(AliasName="alias/sig", TargetKeyId=sig["KeyId"])
     unsealed_hsm.create_alias(AliasName="alias/mac", TargetKeyId=mac["KeyId"])
     bad = base64.b64encode(b"\x00" * 32).decode()
-    verify = session.execute(["verify", "--key-id", "alias/sig", "--message", "m", "--signature", bad])
+    verify = session.execute(["verify", "--key-id", "alias/sig", "--message", "m", "--signature", bad, "--check"])
     assert verify.exit_code == 1 and verify.data == {"KeyId": sig["Arn"], "SignatureValid": False,
                                                       "SigningAlgorithm": "ECDSA_SHA_256"}
-    checked = session.execute(["mac", "verify", "--key-id", "alias/mac", "--message", "m", "--mac", bad])
+    checked = session.execute(["mac", "verify", "--key-id", "alias/mac", "--message", "m", "--mac", bad, "--check"])
     assert checked.exit_code == 1 and checked.data["KeyId"] == mac["Arn"] and checked.data["MacValid"] is False
+    from kmstui.errors import KMSInvalidMacException, KMSInvalidSignatureException
+
+    with pytest.raises(KMSInvalidSignatureException):
+        session.execute(["verify", "--key-id", "alias/sig", "--message", "m", "--signature", bad])
+    with pytest.raises(KMSInvalidMacException):
+        session.execute(["mac", "verify", "--key-id", "alias/mac", "--message", "m", "--mac", bad])
 
 
 def test_bad_base64_points_at_the_raw_bytes_form(session, unsealed_hsm):

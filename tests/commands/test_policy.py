@@ -62,8 +62,8 @@ def test_put_validates_first_and_confirms(run_kmstui, unsealed_hsm, key, tmp_pat
     unconfirmed = run_kmstui("policy", "put", "--key-id", "alias/pol", "--file", str(good))
     assert unconfirmed.code == 252 and "--yes" in unconfirmed.err
     assert stored(unsealed_hsm, key) == before
-    put = ok(run_kmstui, "policy", "put", "--key-id", "alias/pol", "--file", str(good), "--yes")
-    assert json.loads(put["Policy"])["Statement"][0]["Sid"] == "New"
+    put = run_kmstui("policy", "put", "--key-id", "alias/pol", "--file", str(good), "--yes")
+    assert (put.code, put.out) == (0, "") and "replaced the key policy" in put.err  # as put-key-policy: no output
     assert stored(unsealed_hsm, key)["Statement"][0]["Sid"] == "New"
     read_only = run_kmstui("policy", "put", "--key-id", key, "--file", str(good), "--yes", "--read-only")
     assert read_only.code == 252
@@ -124,3 +124,21 @@ def test_key_may_be_given_as_a_word_like_the_key_commands(session, key):
     assert session.execute(["policy", "get", "alias/pol"]).data["PolicyName"] == "default"
     with pytest.raises(UsageError, match="give KEY once"):
         session.execute(["policy", "get", "alias/pol", "--key-id", "alias/pol"])
+
+
+def test_a_bypassing_put_that_locks_the_caller_out_reports_success(run_kmstui, unsealed_hsm, key, tmp_path):
+    """Issue 12 item 2. PutKeyPolicy returns nothing ("This operation does not return any data"), so neither
+    does `policy put`: a policy that no longer lets the caller read it must not turn the successful change
+    into AccessDeniedException, and later changes show their new state only when it can still be read."""
+    lockout = tmp_path / "lockout.json"
+    lockout.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+         "Action": ["kms:PutKeyPolicy", "kms:EnableKey", "kms:DisableKey"], "Resource": "*"}]}))
+    put = run_kmstui("policy", "put", key, "--file", str(lockout), "--bypass-lockout-check", "--yes")
+    assert (put.code, put.out) == (0, "") and "replaced the key policy" in put.err, put.err
+    assert json.loads(unsealed_hsm.key_policy(key))["Statement"][0]["Action"][0] == "kms:PutKeyPolicy"
+    denied = run_kmstui("policy", "get", key)
+    assert denied.code == 254 and "AccessDeniedException" in denied.err  # the lockout is real
+    enabled = run_kmstui("key", "enable", key, "--output", "json")
+    assert (enabled.code, enabled.out) == (0, "") and "enabled" in enabled.err
+    assert "could not be read back: AccessDeniedException" in enabled.err

@@ -7,14 +7,15 @@ import re
 import uuid
 from typing import Any, Sequence
 
+from kmstui.backends import aliasnames
 from kmstui.backends.local import keymaterial as km
 from kmstui.backends.local.core import (DAY, DISABLED, ENABLED, PENDING_DELETION, PENDING_IMPORT, LocalCore,
                                         operation, ts)
-from kmstui.errors import (AccessDeniedException, AlreadyExistsException, InvalidAliasNameException,
-                           InvalidMarkerException, KMSInternalException, KMSInvalidStateException, LimitExceededException, MalformedPolicyDocumentException, NotFoundException,
+from kmstui.errors import (AccessDeniedException, AlreadyExistsException, InvalidMarkerException,
+                           KMSInternalException, KMSInvalidStateException, LimitExceededException,
+                           MalformedPolicyDocumentException, NotFoundException,
                            TagException, UnsupportedOperationException, ValidationException)
 
-_ALIAS_NAME = re.compile(r"^alias/[a-zA-Z0-9/_-]{1,250}$")
 MAX_TAGS = 50
 
 
@@ -279,16 +280,10 @@ class KeysMixin(LocalCore):
 
     # -- aliases ----------------------------------------------------------------------------------
     def _check_alias_name(self, name: Any) -> str:
-        if not isinstance(name, str) or not _ALIAS_NAME.match(name):
-            raise InvalidAliasNameException(
-                f"alias name {name!r} is not valid: it must be 'alias/' followed by 1-250 of A-Z a-z 0-9 / _ -")
-        if name.startswith("alias/aws/"):
-            raise InvalidAliasNameException(f"alias name {name!r} uses the prefix 'alias/aws/', reserved for AWS managed keys")
-        return name
+        return aliasnames.check_alias_name(name)
 
     def _alias_target(self, target: str) -> dict[str, Any]:
-        if isinstance(target, str) and (target.startswith("alias/") or ":alias/" in target):
-            raise ValidationException("TargetKeyId must be a key id or key ARN, not an alias")
+        aliasnames.check_alias_target(target)
         doc = self._key(target, None)
         self._not_pending_deletion(doc)
         return doc

@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
+from kmstui.backends import aliasnames
 from kmstui.errors import (
-    AlreadyExistsException, InvalidAliasNameException, KMSInvalidStateException, LimitExceededException,
+    AlreadyExistsException, KMSInvalidStateException, LimitExceededException,
     NotFoundException, ValidationException,
 )
 
-ALIAS_RE = re.compile(r"^alias/[a-zA-Z0-9/_-]{1,250}$")
 
 
 if TYPE_CHECKING:
@@ -21,12 +20,7 @@ class AliasTagOps:
     """Mixin for Pkcs11Backend (which provides _scan, _entry, _save, _set_label and the alias index)."""
 
     def _alias_name(self, name: str) -> str:
-        if not isinstance(name, str) or not ALIAS_RE.match(name):
-            raise InvalidAliasNameException(f"alias name {name!r} must be alias/ followed by letters, digits, "
-                                            "/ _ or -")
-        if name.startswith("alias/aws/"):
-            raise InvalidAliasNameException("alias/aws/ names are reserved for AWS managed keys")
-        return name[6:]
+        return aliasnames.check_alias_name(name)[len(aliasnames.PREFIX):]
 
     def _attach_alias(self, label: str, entry: Entry) -> None:
         if entry.rec.state == "PendingDeletion":
@@ -44,6 +38,7 @@ class AliasTagOps:
         self._scan()
         if label in self._aliases:
             raise AlreadyExistsException(f"{AliasName} already exists on token '{self.conn.label}'")
+        aliasnames.check_alias_target(TargetKeyId)
         self._attach_alias(label, self._entry(TargetKeyId))
         return {}
 
@@ -67,6 +62,7 @@ class AliasTagOps:
         self._scan()
         if label not in self._aliases:
             raise NotFoundException(f"{AliasName} does not exist on token '{self.conn.label}'")
+        aliasnames.check_alias_target(TargetKeyId)
         target = self._entry(TargetKeyId)
         old = self._entries[self._aliases[label]]
         if old is target:

@@ -74,8 +74,13 @@ def test_errors_keep_the_aws_message(kms):
         kms.decrypt(CiphertextBlob=blob, EncryptionContext={"a": "2"})
     with pytest.raises(ValidationException, match="KeySpec"):
         kms.create_key(KeySpec="NOT_A_SPEC")
-    with pytest.raises(ValidationException, match="Plaintext"):
-        kms.encrypt(KeyId=key["KeyId"])  # botocore's own parameter check
+    from kmstui.errors import UsageError
+
+    # botocore's own parameter check refuses before sending: the aws CLI's usage error (exit 252)
+    with pytest.raises(UsageError, match="Plaintext"):
+        kms.encrypt(KeyId=key["KeyId"])
+    with pytest.raises(UsageError, match="PendingWindowInDays"):
+        kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=0)
 
 
 def test_throttling_is_retried(scripted):
