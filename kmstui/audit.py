@@ -53,7 +53,9 @@ _ALLOWED = ("KeyId", "EncryptionContext", "EncryptionAlgorithm", "KeySpec", "Num
             "DestinationKeyId", "SourceEncryptionContext", "DestinationEncryptionContext", "WrappingAlgorithm",
             "WrappingKeySpec", "ExpirationModel", "ValidTo", "Limit", "CustomerMasterKeySpec", "MultiRegion",
             "BypassPolicyLockoutSafetyCheck", "Principal", "PolicyDocument", "IncludeKeyMaterial",
-            "DestinationEncryptionAlgorithm", "SourceEncryptionAlgorithm", "RetiringPrincipal")
+            "DestinationEncryptionAlgorithm", "SourceEncryptionAlgorithm", "RetiringPrincipal", "UserName",
+            "AccessKeyId", "ViaService", "RoleName", "RoleArn", "RoleSessionName", "DurationSeconds",
+            "MaxSessionDuration")
 CAMEL = {name: name[0].lower() + name[1:] for name in _ALLOWED}
 CAMEL["KeyId"] = "keyId"
 

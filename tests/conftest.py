@@ -253,3 +253,143 @@ def pytest_collection_modifyitems(config, items):
 def slow_mode(request) -> bool:
     """True under --slow: a test with a short CI form and a long form picks its length from this."""
     return bool(request.config.getoption("--slow"))
+
+
+# -- issue 15: `kmstui serve` on a free port, with a store of its own ---------------------------------------
+@_dc.dataclass
+class KmstuiServer:
+    """A running `kmstui serve` (a subprocess on 127.0.0.1) and the store it owns.
+
+    `root` holds the account root's access key; `admin()` opens the same store in this process (for set-up:
+    identity policies, roles, more access keys; SQLite lets both processes share the file); `client()` makes
+    a boto3 client for the endpoint; `env(creds)` is what an aws CLI subprocess needs."""
+
+    url: str
+    home: Path
+    store: Path
+    keys: object
+    account: str
+    region: str
+    root: tuple
+    proc: object
+    stderr: Path
+
+    def admin(self):
+        from kmstui.backends.local.backend import open_path
+
+        return open_path(self.store, self.keys)
+
+    def access_key(self, user: str | None = None, **kw) -> tuple:
+        backend = self.admin()
+        try:
+            made = backend.create_access_key(**({"UserName": user} if user else {}), **kw)["AccessKey"]
+        finally:
+            backend.close()
+        return made["AccessKeyId"], made["SecretAccessKey"]
+
+    def client(self, creds: tuple | None = None, service: str = "kms", **kw):
+        import boto3
+        from botocore.config import Config
+
+        akid, secret, *token = creds or self.root
+        return boto3.client(service, endpoint_url=self.url, region_name=self.region, aws_access_key_id=akid,
+                            aws_secret_access_key=secret, aws_session_token=token[0] if token else None,
+                            config=Config(retries={"max_attempts": 1}), **kw)
+
+    def env(self, creds: tuple | None = None) -> dict:
+        akid, secret, *token = creds or self.root
+        env = {**os.environ, **AWS_TEST_ENV, "AWS_ACCESS_KEY_ID": akid, "AWS_SECRET_ACCESS_KEY": secret,
+               "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region}
+        env.pop("AWS_ENDPOINT_URL", None)
+        if token:
+            env["AWS_SESSION_TOKEN"] = token[0]
+        else:
+            env.pop("AWS_SESSION_TOKEN", None)
+        return env
+
+    def log(self) -> str:
+        return self.stderr.read_text(errors="replace")
+
+
+def start_kmstui_server(base: Path, *extra: str, account: str = "111122223333", region: str = "us-east-1",
+                        store=None) -> KmstuiServer:
+    """Create a store under `base` (unless `store` = (path, keys) is given), issue a root access key and start
+    `kmstui serve --port 0` on it; returns when the server answers."""
+    import json
+    import socket
+    import time
+
+    from kmstui.backends.local.backend import LocalBackend
+    from kmstui.backends.local.unseal import create_hsm
+
+    home = base / "server-home"
+    env = {**os.environ, "KMSTUI_HOME": str(home), "KMSTUI_PASSPHRASE": TEST_PASSPHRASE, "KMSTUI_KDF_COST": "8",
+           "NO_COLOR": "1"}
+    for var in ("KMSTUI_PROFILE", "KMSTUI_AS", "KMSTUI_OUTPUT", "AWS_ENDPOINT_URL"):
+        env.pop(var, None)
+    if store is None:
+        path = home / "data" / "hsm.kmstui"
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("KMSTUI_KDF_COST", "8")
+            st, keys = create_hsm(path, TEST_PASSPHRASE, account_id=account, region=region)
+        backend = LocalBackend(st, keys)
+    else:
+        path, keys = store
+        from kmstui.backends.local.backend import open_path
+
+        backend = open_path(path, keys)
+        account, region = backend.account_id, backend.region
+        (home / "config").mkdir(parents=True, exist_ok=True)
+        (home / "config" / "config.toml").write_text(f'[profiles.local]\nbackend = "local"\npath = "{path}"\n')
+    try:
+        made = backend.create_access_key()["AccessKey"]
+    finally:
+        backend.close()
+    stderr = base / "server.stderr"
+    proc = _subprocess.Popen([*KMSTUI, "serve", "--port", "0", "--quiet", *extra], env=env, cwd=str(REPO),
+                             stdin=_subprocess.DEVNULL, stdout=_subprocess.DEVNULL, stderr=open(stderr, "wb"))
+    deadline = time.monotonic() + 60
+    state = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"kmstui serve exited with {proc.returncode}: {stderr.read_text()}")
+        for f in (home / "data" / "serve").glob("server-*.json"):
+            try:
+                state = json.loads(f.read_text())
+            except ValueError:
+                continue
+        if state:
+            try:
+                socket.create_connection((state["Host"], state["Port"]), timeout=1).close()
+                break
+            except OSError:
+                pass
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        raise RuntimeError(f"kmstui serve did not start: {stderr.read_text()}")
+    return KmstuiServer(state["Url"], home, path, keys, account, region,
+                        (made["AccessKeyId"], made["SecretAccessKey"]), proc, stderr)
+
+
+def stop_kmstui_server(server: KmstuiServer) -> int:
+    import signal
+
+    if server.proc.poll() is None:
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            return server.proc.wait(timeout=30)
+        except _subprocess.TimeoutExpired:
+            server.proc.kill()
+            return server.proc.wait()
+    return server.proc.returncode
+
+
+@pytest.fixture(scope="module")
+def kmstui_server(tmp_path_factory):
+    """A `kmstui serve` for the tests of one module (its own store, account 111122223333, us-east-1)."""
+    pytest.importorskip("uvicorn", reason="kmstui serve needs the 'serve' extra (uvicorn)")
+    base = tmp_path_factory.mktemp("kmstui-serve")
+    server = start_kmstui_server(base)
+    yield server
+    stop_kmstui_server(server)

@@ -137,7 +137,7 @@ class Authorizer:
         rev = key_doc.get("AuthzRev", 0)
         entry = self._keys.get(key_id)
         if entry is None or entry.rev != rev:
-            policy, timeless = self._compiled(backend.key_policy(key_id), "key", "key-policy")
+            policy, timeless = self._compiled(backend.key_policy(key_id), "key", KEY_POLICY_NAME)
             if len(self._keys) > 4096:
                 self._keys.clear()
             entry = self._keys[key_id] = _KeyEntry(rev, policy, _KeyGrants(backend, key_id), timeless)
@@ -170,6 +170,7 @@ class Authorizer:
         for token in tokens or ():
             backend.grant_id_from_token(token)  # InvalidGrantTokenException for a forged or garbled token
         caller = backend.caller
+        call = backend.call  # what a request over the network adds (kmstui serve); empty for local use
         if action in ("kms:CreateKey", "kms:PutKeyPolicy") and params.get("Policy") is not None:
             self.check_new_policy(params["Policy"], caller, bool(params.get("BypassPolicyLockoutSafetyCheck")))
         generation, iams, iam_timeless = self.identity_policies(backend, caller)
@@ -260,6 +261,30 @@ class Authorizer:
             self._layers[key] = hit
         return hit, key
 
+    def authorize_assume_role(self, backend, role_arn: str, role: dict | None, tags: bool) -> None:
+        """sts:AssumeRole (and sts:TagSession when session tags are passed) for the backend's caller: the
+        role's trust policy is a resource policy whose Principal decides (an ARN naming the caller allows on
+        its own; the account delegates to the caller's identity policies), as the IAM evaluation logic has
+        it. A role that does not exist is denied the same way (STS does not say whether it exists)."""
+        caller = backend.caller
+        _generation, iams, _timeless = self.identity_policies(backend, caller)
+        for action in ("sts:AssumeRole", "sts:TagSession") if tags else ("sts:AssumeRole",):
+            if role is None:
+                decision = evaluate(None, [], None, Request(principal=caller, action=action, key_arn=role_arn))
+                decision = type(decision)(False, f"the role {role_arn} does not exist", "implicit_deny")
+            else:
+                trust, _ = self._compiled(json.dumps(backend.trust_policy_document(role["AssumeRolePolicyDocument"])),
+                                          "key", "trust-policy")
+                decision = evaluate(trust, iams, None, Request(principal=caller, action=action, key_arn=role_arn,
+                                                               context=dict(backend.call.condition_context)))
+            if not decision.allowed:
+                exc = AccessDeniedException(f"{caller} is not authorized to perform {action} on {role_arn}: "
+                                            f"{decision.reason}")
+                exc.decision = decision  # type: ignore[attr-defined]
+                exc.aws_message = (f"User: {caller} is not authorized to perform: {action} on resource: "  # type: ignore[attr-defined]
+                                   f"{role_arn}")
+                raise exc
+
     @staticmethod
     def _same_key(backend, action: str, key_id: str, params: dict[str, Any]) -> str | None:
         """kms:ReEncryptOnSameKey: whether ReEncrypt's source and destination keys are the same key (None when
@@ -283,6 +308,8 @@ class Authorizer:
             exc = AccessDeniedException(f"{caller} is not authorized to perform {action} on "
                                         f"{key_arn or 'this account'}: {decision.reason}")
             exc.trace = decision.trace  # type: ignore[attr-defined]  # printed under --debug
+            exc.decision = decision  # type: ignore[attr-defined]  # the audit line keeps its trace
+            exc.aws_message = aws_denial_message(decision, caller, action, key_arn)  # type: ignore[attr-defined]
             raise exc
 
     @staticmethod
@@ -348,6 +375,29 @@ def check_identity_policy(text: Any, principal: str, name: str, existing: dict[s
         compile_policy(load_document(text), "iam", name)
     except PolicyError as exc:
         raise MalformedPolicyDocumentException(f"the identity policy is malformed: {exc}") from None
+
+
+def aws_denial_message(decision, caller: str, action: str, resource: str | None) -> str:
+    """AccessDeniedException's message as AWS KMS words it, from the decision's trace: "User: ARN is not
+    authorized to perform: kms:Decrypt on resource: KEY-ARN because no resource-based policy allows the
+    kms:Decrypt action" (the key policy neither allows nor delegates), "... because no identity-based policy
+    allows ..." (the key policy delegates to the account and no IAM policy allows; or an operation on no
+    key, resource "*"), "... with an explicit deny in a resource-based policy" / "... in an identity-based
+    policy"."""
+    trace = decision.trace
+    head = f"User: {caller} is not authorized to perform: {action} on resource: {resource or '*'}"
+    if decision.decided_by == "explicit_deny":
+        refs = [ref for step in trace.get("steps", []) if step.get("step") == "explicit_deny"
+                for ref in step.get("statements", [])]
+        where = "a resource-based" if refs and refs[0].startswith(KEY_POLICY_NAME) else "an identity-based"
+        return f"{head} with an explicit deny in {where} policy"
+    delegated = any(step.get("step") == "key_policy" and step.get("outcome") == "continue" and step.get("statements")
+                    for step in trace.get("steps", []))
+    kind = "identity-based" if resource is None or delegated else "resource-based"
+    return f"{head} because no {kind} policy allows the {action} action"
+
+
+KEY_POLICY_NAME = "key-policy"
 
 
 def install(backend) -> None:

@@ -7,6 +7,7 @@ from collections import deque
 
 from kmstui.commands.registry import Arg, Result, TableHint
 
+DENIED = frozenset({"AccessDeniedException", "AccessDenied"})
 SHOW_TABLE = TableHint(rows="Events", columns=[
     ("Seq", "seq"), ("Time", "eventTime"), ("Event", "eventName"), ("Key", "resources[0].ARN"),
     ("Caller", "userIdentity.arn"), ("Error", "errorCode"),
@@ -37,6 +38,10 @@ def audit_show(session, args) -> Result:
         arn = backend.key_arn(backend.resolve(ref))
     events = deque(maxlen=args.limit or 20)
     for event in audit.read_events(audit_path(path)):
+        if args.denied and event.get("errorCode") not in DENIED:
+            continue
+        if args.request_id and event.get("requestID") != args.request_id:
+            continue
         if arn is None or any(r.get("ARN") == arn for r in event.get("resources") or []):
             event.pop("hash", None)
             event.pop("mac", None)
@@ -98,6 +103,9 @@ def register(registry) -> None:
     registry.command("audit show", "show recent audit events (CloudTrail-shaped)", [
         Arg("--key-id", "only events about this key (id, ARN or alias)", complete="key", metavar="KEY"),
         Arg("--limit", "how many of the newest events (default 20)", type=int, metavar="N"),
+        Arg("--denied", "only requests that authorization denied (each keeps its decision trace; explain one "
+            "with 'whatif --request-id ID')", flag=True),
+        Arg("--request-id", "only the event of this request (the x-amzn-RequestId a client got)", metavar="ID"),
     ])(audit_show)
     registry.command("audit verify", "check the audit log's hash chain, MACs and sealed head (exit 1 if broken)",
                      [])(audit_verify)

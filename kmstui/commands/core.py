@@ -18,6 +18,7 @@ MODULES = (
     "kmstui.commands.audit",     # audit show/verify
     "kmstui.commands.iam",       # iam put-policy/get-policy/list-policies/delete-policy (local HSM)
     "kmstui.commands.themes",    # theme list/use
+    "kmstui.commands.serve",     # serve (the AWS KMS wire protocol; kmstui/server/)
 )
 
 

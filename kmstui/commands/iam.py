@@ -103,6 +103,71 @@ def cmd_delete(session, args) -> Result:
     return Result(message=f"deleted identity policy '{args.name}' of {principal}")
 
 
+# -- access keys and roles (what `kmstui serve` authenticates) -----------------------------------------
+USER = Arg("--user-name", "the IAM user (without it: the account root, which AWS advises against)", metavar="NAME")
+KEYS_TABLE = TableHint(rows="AccessKeyMetadata", columns=[("UserName", "UserName"), ("AccessKeyId", "AccessKeyId"),
+                                                          ("Status", "Status"), ("Created", "CreateDate"),
+                                                          ("ViaService", "ViaService")])
+ROLES_TABLE = TableHint(rows="Roles", columns=[("RoleName", "RoleName"), ("Arn", "Arn"),
+                                               ("MaxSessionDuration", "MaxSessionDuration")])
+
+
+def _identities(session):
+    backend = session.backend()
+    if not hasattr(backend, "create_access_key"):
+        from kmstui.errors import UnsupportedOperationException
+
+        raise UnsupportedOperationException(f"access keys and roles for 'kmstui serve' are kept by the local HSM, not "
+                                            f"by {backend.kind} backends")
+    return backend
+
+
+def cmd_create_access_key(session, args) -> Result:
+    kw = {k: v for k, v in (("UserName", args.user_name), ("ViaService", args.via_service)) if v is not None}
+    response = _identities(session).create_access_key(**kw)
+    note = None
+    if args.user_name is None:
+        note = ("warning: this access key belongs to the account root, which may do anything; AWS advises against "
+                "root access keys: prefer --user-name NAME and identity policies (iam put-policy)")
+    return Result(data=response, message=note)
+
+
+def cmd_list_access_keys(session, args) -> Result:
+    kw: dict[str, Any] = {"UserName": args.user_name} if args.user_name else {}
+    if args.all:
+        if args.user_name:
+            raise UsageError("--all lists every user's keys; leave out --user-name")
+        kw["AllUsers"] = True
+    return Result(data=_identities(session).list_access_keys(**kw), table=KEYS_TABLE)
+
+
+def cmd_delete_access_key(session, args) -> Result:
+    kw = {"AccessKeyId": args.access_key_id, **({"UserName": args.user_name} if args.user_name else {})}
+    _identities(session).delete_access_key(**kw)
+    return Result(message=f"deleted access key {args.access_key_id}")
+
+
+def cmd_put_role_trust_policy(session, args) -> Result:
+    text = read_file(session, args.file, "--file").decode("utf-8", errors="replace")
+    kw: dict[str, Any] = {"RoleName": args.role_name, "PolicyDocument": text}
+    if args.max_session_duration is not None:
+        kw["MaxSessionDuration"] = args.max_session_duration
+    return Result(data=_identities(session).put_role_trust_policy(**kw))
+
+
+def cmd_get_role(session, args) -> Result:
+    return Result(data=_identities(session).get_role(RoleName=args.role_name))
+
+
+def cmd_list_roles(session, args) -> Result:
+    return Result(data=_identities(session).list_roles(), table=ROLES_TABLE)
+
+
+def cmd_delete_role(session, args) -> Result:
+    _identities(session).delete_role(RoleName=args.role_name)
+    return Result(message=f"deleted role {args.role_name}")
+
+
 def register(registry) -> None:
     registry.describe_group("iam", "identity (IAM) policies kept by the local HSM, for exact --as decisions")
     c = registry.command
@@ -122,3 +187,27 @@ def register(registry) -> None:
     ])(cmd_list)
     c("iam delete-policy", "Delete a principal's identity policy (asks for confirmation)", [PRINCIPAL, NAME],
       mutates=True, confirm="name")(cmd_delete)
+    role = Arg("--role-name", "the role's name", required=True, metavar="NAME")
+    c("iam create-access-key", "Issue an access key for 'kmstui serve' (the secret is shown only now)", [
+        USER, Arg("--via-service", "requests made with this key act as service S calling KMS on the user's behalf "
+                  "(kms:ViaService=S, aws:ViaAWSService=true)", metavar="S"),
+    ], mutates=True, description=(
+        "Shaped like IAM's CreateAccessKey: AccessKey.AccessKeyId and AccessKey.SecretAccessKey. The secret is "
+        "sealed in the HSM file and shown only in this answer; use it with any AWS SDK or the aws CLI against "
+        "'kmstui serve'. A user has at most 2 access keys, as in IAM."),
+      examples=["iam create-access-key --user-name alice",
+                "iam create-access-key --user-name app --via-service s3.us-east-1.amazonaws.com"])(cmd_create_access_key)
+    c("iam list-access-keys", "List access keys (of a user, of the root without --user-name, or --all)", [
+        USER, Arg("--all", "every user's keys", flag=True),
+    ])(cmd_list_access_keys)
+    c("iam delete-access-key", "Delete an access key (asks for confirmation)", [
+        Arg("--access-key-id", "the key to delete", required=True, metavar="AKID"), USER,
+    ], mutates=True, confirm="access_key_id")(cmd_delete_access_key)
+    c("iam put-role-trust-policy", "Create a role (or replace its trust policy) for STS AssumeRole via 'kmstui serve'", [
+        role, Arg("--file", "the trust policy (JSON); '-' reads standard input", required=True, complete="file",
+                  metavar="PATH|-"),
+        Arg("--max-session-duration", "longest session in seconds (3600-43200, default 3600)", type=int, metavar="S"),
+    ], mutates=True, examples=["iam put-role-trust-policy --role-name app --file trust.json"])(cmd_put_role_trust_policy)
+    c("iam get-role", "Show a role and its trust policy", [role])(cmd_get_role)
+    c("iam list-roles", "List the roles kept by the local HSM", [])(cmd_list_roles)
+    c("iam delete-role", "Delete a role (asks for confirmation)", [role], mutates=True, confirm="role_name")(cmd_delete_role)

@@ -40,7 +40,10 @@ def _iam(args, ki: inputs.KeyInputs | None, principal: str | None) -> list:
 
 
 def cmd_whatif(session, args) -> Result:
-    if args.scenario:
+    if args.request_id:
+        result = _recorded(session, args.request_id)
+        denied = result.data["Decision"] == "DENY"
+    elif args.scenario:
         result = _scenarios(args.scenario)
         denied = any(item["Decision"] == "DENY" for item in result.data)
     else:
@@ -49,6 +52,30 @@ def cmd_whatif(session, args) -> Result:
     if args.exit_code and denied:
         result.exit_code = 1
     return result
+
+
+def _recorded(session, request_id: str) -> Result:
+    """The decision recorded for a request (its audit line keeps the engine's trace of every denial)."""
+    from kmstui import audit
+    from kmstui.backends.local.core import audit_path
+    from kmstui.commands.hsm import _target
+
+    _profile, path = _target(session)
+    event = next((e for e in audit.read_events(audit_path(path)) if e.get("requestID") == request_id), None)
+    if event is None:
+        raise UsageError(f"--request-id: no request {request_id!r} in the audit log of {path}")
+    trace = (event.get("additionalEventData") or {}).get("authorizationTrace")
+    summary = {"RequestId": request_id, "EventTime": event.get("eventTime"), "EventName": event.get("eventName"),
+               "Caller": (event.get("userIdentity") or {}).get("arn"), "ErrorCode": event.get("errorCode"),
+               "ErrorMessage": event.get("errorMessage")}
+    if trace is None:
+        outcome = "ALLOW" if not event.get("errorCode") else None
+        reason = ("the request was allowed" if outcome else
+                  f"the request failed with {event['errorCode']} before or after authorization; no denial was recorded")
+        return Result(data={**summary, "Decision": outcome, "Reason": reason, "Trace": None},
+                      text=f"{outcome or event['errorCode']}: {reason}")
+    return Result(data={**summary, "Decision": trace.get("decision"), "Reason": trace.get("reason"), "Trace": trace},
+                  text=trace_text(trace))
 
 
 def _whatif_live(session, args) -> Result:

@@ -47,12 +47,15 @@ def register(registry) -> None:
             metavar="FILE"),
         Arg("--exit-code", "exit 1 when the decision is DENY (with --scenario: when any is), so a script can "
             "branch on it", flag=True),
+        Arg("--request-id", "explain a request already decided (e.g. by 'kmstui serve'): the decision and trace "
+            "kept in the local HSM's audit log", metavar="ID"),
     ], needs_backend=False, examples=[
         "whatif --key-id alias/app --principal arn:aws:iam::111122223333:role/ci --action kms:Decrypt --exit-code",
         "whatif --key-policy policy.json --principal arn:aws:iam::111122223333:role/App --action kms:Decrypt "
         "--context app=web",
         "whatif --key-id alias/app --principal arn:aws:iam::111122223333:user/bob --action kms:Encrypt",
         "whatif --scenario samples/policies/default-key-policy.scenario.json --output json",
+        "whatif --request-id 0f7c3a52-4b1e-4c55-9d0e-1b2c3d4e5f60",
     ], description="Decide a request exactly as AWS KMS would (key policy, identity policies, grants, "
                    "cross-account rules, conditions) and show why. File-only use never opens a key store.",
        handler="kmstui_whatif.commands:cmd_whatif")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Callable
 
 from kmstui.backends.local.crypto import CryptoMixin
 from kmstui.backends.local.grants import GrantsMixin
+from kmstui.backends.local.identities import IdentitiesMixin
 from kmstui.backends.local.importing import ImportMixin
 from kmstui.backends.local.keys import KeysMixin
 from kmstui.backends.local.rotation import RotationMixin
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from kmstui.session import BackendContext
 
 
-class LocalBackend(CryptoMixin, KeysMixin, RotationMixin, GrantsMixin, ImportMixin):
+class LocalBackend(CryptoMixin, KeysMixin, RotationMixin, GrantsMixin, ImportMixin, IdentitiesMixin):
     """The embedded default backend. Opening applies any time-based events that fell due while closed."""
 
     def __init__(self, store: Store, keys: RootKeys, *, profile: str = "local",

@@ -132,6 +132,30 @@ def _parameter_error(signature: inspect.Signature, backend: "LocalCore", params:
     return None
 
 
+class CallFacts:
+    """What a request arriving over the network carries beyond its KMS parameters (set by `kmstui serve`
+    through `LocalCore.acting_as`): the caller's CloudTrail userIdentity, where it came from, the condition
+    keys the request sets (aws:SourceIp, aws:SecureTransport, kms:ViaService), the session policies that
+    limit an assumed-role session, and the request id the client was given."""
+
+    __slots__ = ("identity", "source_ip", "user_agent", "request_id", "condition_context", "context_key",
+                 "session_policies", "session_key")
+
+    def __init__(self, *, identity: dict[str, Any] | None = None, source_ip: str = "local",
+                 user_agent: str = "kmstui", request_id: str | None = None,
+                 condition_context: dict[str, Any] | None = None, session_policies: list | None = None,
+                 session_key: Any = None) -> None:
+        self.identity = identity
+        self.source_ip, self.user_agent, self.request_id = source_ip, user_agent, request_id
+        self.condition_context = condition_context or {}
+        self.context_key = tuple(sorted((k, str(v)) for k, v in self.condition_context.items()))
+        self.session_policies = session_policies or []
+        self.session_key = session_key  # identifies the session policies for the authorizer's memo
+
+
+_LOCAL_CALL = CallFacts()
+
+
 class LocalCore(Backend):
     kind = "local"
     capabilities = ALL_CAPABILITIES
@@ -147,6 +171,7 @@ class LocalCore(Backend):
         self._seal = AESGCM(keys.material)
         self._resources: list[str] = []
         self._params: dict[str, Any] = {}
+        self.call: CallFacts = _LOCAL_CALL
         self.clock: Callable[[], float] = clock or time.time
         # Authorization hook (kmstui.authz installs one): fn(backend, action, key_doc, params) -> None or raise
         self.authorizer: Callable[..., None] | None = None
@@ -176,6 +201,21 @@ class LocalCore(Backend):
     def caller(self) -> str:
         return self.caller_arn or self.root_arn
 
+    @contextlib.contextmanager
+    def acting_as(self, principal_arn: str, facts: CallFacts):
+        """Run the calls inside the block as `principal_arn`, with `facts` (a request from `kmstui serve`):
+        the backend lock is held throughout, so concurrent requests never see each other's caller."""
+        with self._lock:
+            saved = (self.caller_arn, self._identity, self.call)
+            self.set_caller(principal_arn)
+            if facts.identity is not None:
+                self._identity = facts.identity
+            self.call = facts
+            try:
+                yield self
+            finally:
+                self.caller_arn, self._identity, self.call = saved
+
     def info(self) -> BackendInfo:
         return BackendInfo("local", self.profile_name, str(self.path), self.account_id, self.region, sealed=False,
                            extra={"audit_log": str(self.audit.path)})
@@ -190,14 +230,19 @@ class LocalCore(Backend):
     def _record(self, name: str, params: dict[str, Any], read_only: bool, source: str, exc: Exception | None) -> None:
         event: dict[str, Any] = {
             "eventVersion": "1.08", "userIdentity": self._identity, "eventSource": source, "eventName": name,
-            "awsRegion": self.region, "sourceIPAddress": "local", "userAgent": "kmstui",
+            "awsRegion": self.region, "sourceIPAddress": self.call.source_ip, "userAgent": self.call.user_agent,
             "requestParameters": auditlog.request_parameters(params),
             "resources": [{"accountId": self.account_id, "type": "AWS::KMS::Key", "ARN": a} for a in self._resources],
             "readOnly": read_only, "eventType": "AwsApiCall", "recipientAccountId": self.account_id,
         }
+        if self.call.request_id:
+            event["requestID"] = self.call.request_id
         if exc is not None:
             event["errorCode"] = exc.code if isinstance(exc, KmstuiError) else type(exc).__name__
             event["errorMessage"] = str(exc)
+            decision = getattr(exc, "decision", None)
+            if decision is not None:  # a denial: keep the engine's full trace (`audit show --denied`, whatif)
+                event["additionalEventData"] = {"authorizationTrace": decision.trace}
         auditing.append(self.store, self.audit, event)
 
     def _record_service(self, name: str, key_id: str, extra: dict[str, Any] | None = None) -> None:

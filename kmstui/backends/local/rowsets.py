@@ -34,17 +34,25 @@ COVERED: dict[str, tuple[str, str]] = {
     "policies": ("{p}key_id || '/' || {p}name", "mac"),
     "grants": ("{p}grant_id", "mac"),
     "iam_policies": ("{p}principal || char(0) || {p}name", "mac"),
+    "access_keys": ("{p}access_key_id", "mac"),
+    "iam_roles": ("{p}role_arn", "mac"),
 }
+# Covered tables that files sealed before they existed have no entry for: they count as empty (and are
+# counted on open, so a row slipped into such a table is still caught).
+LATER = frozenset({"access_keys", "iam_roles"})
 # Counted on every open (tables without a row per key, where a deletion would otherwise go unnoticed).
-CHECKED_ON_OPEN = ("aliases", "grants", "iam_policies")
+CHECKED_ON_OPEN = ("aliases", "grants", "iam_policies", "access_keys", "iam_roles")
 WHAT = {"keys": "key", "material": "key material version", "aliases": "alias", "policies": "key policy",
-        "grants": "grant", "iam_policies": "IAM policy"}
+        "grants": "grant", "iam_policies": "IAM policy", "access_keys": "access key", "iam_roles": "IAM role"}
 
 
-def trigger_sql() -> list[str]:
-    """TEMP triggers calling kmstui_row(table, name, old tag, new tag) for every row change."""
+def trigger_sql(tables: set[str] | None = None) -> list[str]:
+    """TEMP triggers calling kmstui_row(table, name, old tag, new tag) for every row change (of the covered
+    tables among `tables`, when given: a backup being read may predate a table)."""
     out = []
     for table, (pk, tag) in COVERED.items():
+        if tables is not None and table not in tables:
+            continue
         old_pk, new_pk = pk.format(p="OLD."), pk.format(p="NEW.")
         out += [
             f"CREATE TEMP TRIGGER IF NOT EXISTS kmstui_{table}_ins AFTER INSERT ON main.{table} BEGIN "
@@ -81,7 +89,8 @@ def unseal(key: bytes, blob: bytes) -> dict[str, list] | None:
     """The record, or None when it does not decrypt (edited, or from another file)."""
     try:
         body = json.loads(AESGCM(key).decrypt(blob[:12], blob[12:], _AAD))
-        return {t: [int(body[t][0]), int(body[t][1], 16)] for t in COVERED}
+        return {t: [int(body[t][0]), int(body[t][1], 16)] if t in body or t not in LATER else [0, 0]
+                for t in COVERED}
     except (InvalidTag, ValueError, KeyError, TypeError, IndexError):
         return None
 
@@ -89,7 +98,10 @@ def unseal(key: bytes, blob: bytes) -> dict[str, list] | None:
 def scan(conn, mac_key: bytes, on_row: Callable[[str, str, Any], None] | None = None) -> tuple[dict[str, list], dict[str, list[str]]]:
     """(record recomputed from the rows, {table: duplicated names}); call inside a read transaction."""
     record, dupes = empty(), {}
+    have = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     for table, (pk, tag) in COVERED.items():
+        if table not in have and table in LATER:
+            continue
         seen: set[str] = set()
         count = total = 0
         for name, value in conn.execute(f"SELECT {pk.format(p='')}, {tag} FROM {table}"):

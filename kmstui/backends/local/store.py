@@ -53,7 +53,13 @@ CREATE TABLE IF NOT EXISTS iam_policies (
     principal TEXT NOT NULL, name TEXT NOT NULL, doc BLOB NOT NULL, mac BLOB NOT NULL, PRIMARY KEY (principal, name));
 CREATE TABLE IF NOT EXISTS import_params (
     token_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, expires REAL NOT NULL, doc BLOB NOT NULL, sealed BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS access_keys (
+    access_key_id TEXT PRIMARY KEY, principal TEXT NOT NULL, doc BLOB NOT NULL, mac BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS access_keys_principal ON access_keys(principal);
+CREATE TABLE IF NOT EXISTS iam_roles (role_arn TEXT PRIMARY KEY, doc BLOB NOT NULL, mac BLOB NOT NULL);
 """
+# Tables added after kmstui-hsm/1 files were first written; opening an older file creates them (empty).
+ADDED_TABLES = ("access_keys", "iam_roles")
 
 
 def _run_all(hooks: list[Callable[[bool], None]], committed: bool) -> None:
@@ -128,7 +134,27 @@ class Store:
             raise ConfigError(f"{path} is not a kmstui HSM file (format {row and bytes(row[0])!r})")
         if live:
             cls._tighten(path)
+            cls._add_missing_tables(path, conn)
         return cls(path, conn)
+
+    @classmethod
+    def _add_missing_tables(cls, path: Path, conn: sqlite3.Connection) -> None:
+        """Create the tables of ADDED_TABLES that an older file lacks (empty: the sealed row-set record
+        counts them as 0 rows, so nothing can be slipped in this way)."""
+        have = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if all(t in have for t in ADDED_TABLES):
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in SCHEMA.split(";"):
+                if statement.strip() and any(f" {t} " in statement or f" {t}(" in statement for t in ADDED_TABLES):
+                    conn.execute(statement)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            conn.close()
+            raise cls._unusable(path, exc) from None
 
     @staticmethod
     def _tighten(path: Path) -> None:
@@ -296,7 +322,8 @@ class Store:
         self._verified.clear()
         self.conn.create_function("kmstui_row", 4, self._row_changed, deterministic=False)
         self.conn.execute("PRAGMA recursive_triggers=ON")  # so INSERT OR REPLACE reports the row it replaces
-        for statement in rowsets.trigger_sql():
+        have = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        for statement in rowsets.trigger_sql(have):
             self.conn.execute(statement)
 
     # -- sealed row sets (rowsets.py) ---------------------------------------------------------------

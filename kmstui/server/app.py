@@ -1,0 +1,97 @@
+"""The ASGI application: bytes in, bytes out. It reads the body (bounded), hands the request to the Handler on
+one worker thread (the backend is single-threaded by design: one process owns the store), and writes the
+answer with `x-amzn-RequestId`, Content-Length and keep-alive as botocore's connection pool expects.
+
+No web framework is needed for one route; the HTTP server underneath is uvicorn (run.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+from kmstui.server.auth import SignedRequest
+from kmstui.server.handler import MAX_BODY, AccessRecord, Handler, Response, new_request_id
+from kmstui.server.kms import error_body
+
+DRAIN_LIMIT = 16 * 1024 * 1024
+
+
+class KmsApp:
+    """ASGI callable. `on_record(AccessRecord)` receives one access-log record per request."""
+
+    def __init__(self, handler: Handler, on_record: Callable[[AccessRecord], None], *, scheme: str = "http") -> None:
+        self.handler = handler
+        self.on_record = on_record
+        self.scheme = scheme
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kmstui-serve")
+        self.in_flight = 0
+
+    async def __call__(self, scope: dict[str, Any], receive, send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        record = AccessRecord(time=time.time(), request_id=new_request_id(),
+                              source_ip=(scope.get("client") or ("unknown", 0))[0])
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        body = await self._body(headers, receive)
+        if body is None:
+            response = Response(413, error_body("ValidationException", f"The request body is larger than the "
+                                                f"{MAX_BODY // 1024} KiB this endpoint accepts"),
+                                request_id=record.request_id, extra_headers=[("connection", "close")])
+            record.decision, record.status, record.error = "error", 413, "RequestEntityTooLarge"
+        else:
+            raw_path = scope.get("raw_path") or scope["path"].encode()
+            request = SignedRequest(scope["method"], self.scheme, raw_path.decode("latin-1").split("?")[0],
+                                    scope.get("query_string", b"").decode("latin-1"), headers, body)
+            self.in_flight += 1
+            try:
+                response = await asyncio.get_running_loop().run_in_executor(
+                    self.pool, self.handler.handle, request, record.source_ip, record)
+            finally:
+                self.in_flight -= 1
+        record.status = response.status
+        await send({"type": "http.response.start", "status": response.status, "headers": [
+            (b"content-type", response.content_type.encode()), (b"content-length", str(len(response.body)).encode()),
+            (b"x-amzn-requestid", response.request_id.encode()), *[(k.encode(), v.encode()) for k, v in
+                                                                    response.extra_headers]]})
+        await send({"type": "http.response.body", "body": response.body})
+        record.latency_ms = (time.perf_counter() - started) * 1000
+        self.on_record(record)
+
+    @staticmethod
+    async def _body(headers: list[tuple[str, str]], receive) -> bytes | None:
+        """The whole body, or None when it exceeds MAX_BODY. An oversized body of up to DRAIN_LIMIT is read
+        and dropped, so the client (still sending) gets the 413 instead of a broken pipe; a larger one is
+        answered at once and the connection closed."""
+        for name, value in headers:
+            if name == "content-length" and value.isdigit() and int(value) > DRAIN_LIMIT:
+                return None
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size <= MAX_BODY:
+                chunks.append(chunk)
+            elif chunks:
+                chunks = []
+            if not message.get("more_body") or size > DRAIN_LIMIT:
+                break
+        return None if size > MAX_BODY else b"".join(chunks)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+

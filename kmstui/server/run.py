@@ -1,0 +1,246 @@
+"""`kmstui serve`: open the store, bind the socket, run uvicorn until SIGINT/SIGTERM, then close cleanly.
+
+Why uvicorn with a bare ASGI app: uvicorn is a well-kept, widely deployed HTTP/1.1 server with keep-alive,
+graceful shutdown on SIGINT/SIGTERM (stop accepting, let in-flight requests finish) and TLS from the
+standard library; with the httptools parser its per-request cost is a small fraction of a WSGI stack's.
+The protocol has one route, so a framework would add nothing (app.py is the whole application).
+
+While it runs, a state file (0600) under the data folder's `serve/` says which store is served where, for
+`kmstui serve --status` and the TUI, and the access log (one JSON line per request) goes to stderr and to
+a file beside it that the TUI tails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from kmstui.commands.registry import Result
+from kmstui.errors import ConfigError, UsageError
+
+LOOPBACK_NAMES = ("localhost",)
+
+
+def state_dir(session) -> Path:
+    return session.config.paths.data_dir / "serve"
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_servers(folder: Path) -> list[dict[str, Any]]:
+    """State of every live `kmstui serve` under `folder` (stale files of dead servers are removed)."""
+    out = []
+    if not folder.is_dir():
+        return out
+    for path in sorted(folder.glob("server-*.json")):
+        try:
+            state = json.loads(path.read_text())
+            pid = int(state["Pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if _alive(pid):
+            out.append(state)
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+    return out
+
+
+def cmd_status(session, args) -> Result:
+    from kmstui.commands.hsm import _target
+
+    _profile, store = _target(session)
+    servers = [s for s in running_servers(state_dir(session)) if s.get("Store") == str(store)]
+    if not servers:
+        return Result(data={"Running": False, "Store": str(store), "Servers": []},
+                      message=f"no kmstui serve is running for {store}", exit_code=1)
+    lines = [f"kmstui serve (pid {s['Pid']}) serves {s['Store']} at {s['Url']}"
+             + (f" (TLS; CA {s['CaBundle']})" if s.get("CaBundle") else "") for s in servers]
+    return Result(data={"Running": True, "Store": str(store), "Servers": servers}, text="\n".join(lines))
+
+
+def cmd_serve(session, args) -> Result:
+    if args.status:
+        return cmd_status(session, args)
+    try:
+        import uvicorn
+    except ModuleNotFoundError:
+        raise ConfigError("kmstui serve needs uvicorn and botocore: pip install 'kmstui[serve]'") from None
+    host, port = args.host, args.port
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port must be between 0 and 65535, not {port}")
+    if not _is_loopback(host) and not args.allow_remote:
+        raise UsageError(f"--host {host} is not a loopback address: anyone who can reach it could try credentials "
+                         "against your HSM; add --allow-remote to bind it anyway")
+    if bool(args.cert) != bool(args.key):
+        raise UsageError("--cert and --key go together (the server certificate and its private key, PEM)")
+    backend = session.backend()
+    if getattr(backend, "kind", None) != "local" or not hasattr(backend, "acting_as"):
+        raise UsageError(f"kmstui serve serves the local HSM; profile '{session.profile_name}' uses the "
+                         f"{backend.kind} backend")
+    from kmstui.server.app import KmsApp
+    from kmstui.server.handler import Handler
+
+    anonymous = args.insecure_anonymous_as
+    if anonymous is not None and not anonymous.startswith("arn:"):
+        raise UsageError(f"--insecure-anonymous-as needs a principal ARN, not '{anonymous}'")
+    tls = bool(args.tls or args.cert)
+    ca_bundle = None
+    if args.cert:
+        certfile, keyfile = args.cert, args.key
+        for path in (certfile, keyfile):
+            if not Path(path).is_file():
+                raise UsageError(f"cannot read {path}")
+    elif args.tls:
+        from kmstui.server.tls import ensure_certificates
+
+        ca, certfile, keyfile = ensure_certificates(session.config.paths.data_dir / "serve-tls", host)
+        ca_bundle, certfile, keyfile = str(ca), str(certfile), str(keyfile)
+    else:
+        certfile = keyfile = None
+
+    sock = _bind(host, port)
+    port = sock.getsockname()[1]
+    scheme = "https" if tls else "http"
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"{scheme}://{shown_host}:{port}"
+    folder = state_dir(session)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    access_path = Path(args.access_log) if args.access_log else folder / f"access-{port}.jsonl"
+    access = _AccessLog(access_path, echo=not args.quiet)
+    handler = Handler(backend, anonymous_as=anonymous, secure=tls)
+    app = KmsApp(handler, access.write, scheme=scheme)
+    state = {"Pid": os.getpid(), "Url": url, "Host": host, "Port": port, "Store": str(backend.path),
+             "Profile": session.profile_name, "AccountId": backend.account_id, "Region": backend.region,
+             "Tls": tls, "CaBundle": ca_bundle, "AccessLog": str(access_path), "Started": time.time(),
+             "Anonymous": anonymous}
+    state_path = folder / f"server-{os.getpid()}.json"
+    _write_private(state_path, json.dumps(state, indent=2).encode())
+    _banner(state, not _is_loopback(host))
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False, server_header=False,
+                            http=_http_impl(), loop="asyncio", timeout_graceful_shutdown=15,
+                            ssl_certfile=certfile, ssl_keyfile=keyfile, timeout_keep_alive=30)
+    server = _server_class(uvicorn)(config)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        app.close()
+        access.close()
+        with contextlib.suppress(OSError):
+            state_path.unlink()
+        sock.close()
+    return Result(message=f"kmstui serve stopped ({url})")
+
+
+def _server_class(uvicorn):
+    """uvicorn's Server, stopping gracefully on SIGINT/SIGTERM without re-raising the signal afterwards
+    (uvicorn re-raises it, which would kill the process before the store and the audit log are closed)."""
+    import signal
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):
+            previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+        def _stop(self, sig, frame) -> None:
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True  # a second Ctrl+C: stop waiting for open connections
+            self.should_exit = True
+
+    return Server
+
+
+def _http_impl() -> str:
+    import importlib.util
+
+    return "httptools" if importlib.util.find_spec("httptools") is not None else "h11"
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        hint = "another server (kmstui serve --status) already uses it; pick --port" if exc.errno == 98 else \
+            "check --host"
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}): {hint}") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def _banner(state: dict[str, Any], exposed: bool) -> None:
+    err = sys.stderr
+    url = state["Url"]
+    err.write(f"kmstui serve: AWS KMS and STS for {state['Store']} (account {state['AccountId']}, region "
+              f"{state['Region']}) at {url}\n")
+    if exposed:
+        err.write(f"WARNING: listening on {state['Host']}, not a loopback address: other machines can reach this "
+                  "endpoint\n")
+    if state.get("Anonymous"):
+        err.write(f"WARNING: --insecure-anonymous-as: UNSIGNED REQUESTS ARE ACCEPTED AND ACT AS {state['Anonymous']}\n")
+    if state.get("CaBundle"):
+        err.write(f"  TLS: export AWS_CA_BUNDLE={state['CaBundle']}\n")
+    err.write(f"  credentials: kmstui iam create-access-key --user-name NAME\n"
+              f"  try: aws --endpoint-url {url} --region {state['Region']} kms list-keys\n"
+              f"  stop with Ctrl+C (or SIGTERM); access log: {state['AccessLog']}\n")
+    err.flush()
+
+
+class _AccessLog:
+    """One JSON line per request to stderr (unless quiet) and to a file (truncated when the server starts)."""
+
+    def __init__(self, path: Path, *, echo: bool) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._file = os.fdopen(fd, "w", encoding="utf-8", buffering=1)
+        self._echo = echo
+
+    def write(self, record) -> None:
+        line = record.to_json()
+        self._file.write(line + "\n")
+        if self._echo:
+            sys.stderr.write(line + "\n")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._file.close()

@@ -1,0 +1,219 @@
+"""Minimal STS on the same port (AWS's Query protocol: form-encoded POST, XML answers): GetCallerIdentity,
+and AssumeRole returning temporary credentials that act as arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION.
+
+AssumeRole is decided by the role's trust policy (and the caller's identity policies where the trust policy
+delegates to the account) in the one authorization engine, through the backend's `assume_role`, which
+audits it like any other call. Checks and messages follow the STS API reference (AssumeRole: session name
+pattern, DurationSeconds 900..MaxSessionDuration and 1 hour when chaining roles, session policy at most 2,048
+characters, at most 50 session tags, keys unique ignoring case).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape
+
+from kmstui.errors import AccessDeniedException, KmstuiError, MalformedPolicyDocumentException
+from kmstui.server.auth import AuthError, Principal, SignedRequest
+
+if TYPE_CHECKING:
+    from kmstui.server.handler import AccessRecord, Handler, Response
+
+NS = "https://sts.amazonaws.com/doc/2011-06-15/"
+XML_TYPE = "text/xml"
+_ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})$")
+_SESSION_NAME = re.compile(r"^[\w+=,.@-]*$")
+_ERROR_STATUS = {"AccessDenied": 403, "ExpiredToken": 403, "RegionDisabledException": 403}
+
+
+class StsError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def sts_error(code: str, message: str, status: int, request_id: str) -> "Response":
+    from kmstui.server.handler import Response
+
+    body = (f'<ErrorResponse xmlns="{NS}"><Error><Type>{"Receiver" if status >= 500 else "Sender"}</Type>'
+            f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>")
+    return Response(status, body.encode(), content_type=XML_TYPE, request_id=request_id)
+
+
+def _ok(action: str, result: str, request_id: str) -> "Response":
+    from kmstui.server.handler import Response
+
+    body = (f'<{action}Response xmlns="{NS}"><{action}Result>{result}</{action}Result>'
+            f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>")
+    return Response(200, body.encode(), content_type=XML_TYPE, request_id=request_id)
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+class StsProtocol:
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+
+    def handle(self, handler: "Handler", req: SignedRequest, source_ip: str, record: "AccessRecord") -> "Response":
+        rid = record.request_id
+        try:
+            text = req.body.decode("utf-8")
+        except UnicodeDecodeError:
+            return sts_error("MalformedQueryString", "The request body is not UTF-8", 400, rid)
+        params = dict(parse_qsl(text, keep_blank_values=True))
+        action = params.get("Action", "")
+        record.operation = action or None
+        if action not in ("GetCallerIdentity", "AssumeRole"):
+            record.decision, record.status, record.error = "error", 400, "InvalidAction"
+            return sts_error("InvalidAction", f"Could not find operation {action} for version "
+                                              f"{params.get('Version', '')}", 400, rid)
+        try:
+            principal = handler.authenticate(req, "sts", source_ip)
+        except AuthError as exc:
+            return handler._auth_failure(exc, "sts", action, req, source_ip, record)
+        record.principal, record.access_key_id = principal.arn, principal.access_key_id
+        try:
+            if action == "GetCallerIdentity":
+                return self._get_caller_identity(handler, principal, req, source_ip, rid)
+            return self._assume_role(handler, principal, params, req, source_ip, record)
+        except StsError as exc:
+            record.decision = "deny" if exc.code == "AccessDenied" else "error"
+            record.status, record.error = exc.status, exc.code
+            return sts_error(exc.code, exc.message, exc.status, rid)
+
+    # -- GetCallerIdentity ------------------------------------------------------------------------------
+    def _get_caller_identity(self, handler: "Handler", principal: Principal, req: SignedRequest, source_ip: str,
+                             rid: str) -> "Response":
+        """Needs no permission and works even under an explicit deny (STS API reference)."""
+        from kmstui.backends.local import auditing
+
+        backend = self.backend
+        event = {"eventVersion": "1.08", "userIdentity": principal.identity, "eventSource": "sts.amazonaws.com",
+                 "eventName": "GetCallerIdentity", "awsRegion": backend.region, "sourceIPAddress": source_ip,
+                 "userAgent": (req.header("user-agent") or "")[:1024], "requestParameters": None,
+                 "requestID": rid, "readOnly": True, "eventType": "AwsApiCall",
+                 "recipientAccountId": backend.account_id}
+        with backend._lock:
+            auditing.append(backend.store, backend.audit, event)
+        result = (f"<UserId>{escape(principal.user_id)}</UserId><Account>{backend.account_id}</Account>"
+                  f"<Arn>{escape(principal.arn)}</Arn>")
+        return _ok("GetCallerIdentity", result, rid)
+
+    # -- AssumeRole -------------------------------------------------------------------------------------
+    def _assume_role(self, handler: "Handler", principal: Principal, params: dict[str, str], req: SignedRequest,
+                     source_ip: str, record: "AccessRecord") -> "Response":
+        args = parse_assume_role(params)
+        record.key = args["RoleArn"]
+        backend = self.backend
+        try:
+            with backend.acting_as(principal.arn, handler.call_facts(principal, req, source_ip, record.request_id)):
+                out = backend.assume_role(**args, CallerIsSession=principal.session is not None)
+        except AccessDeniedException as exc:
+            raise StsError("AccessDenied", getattr(exc, "aws_message", None) or str(exc), 403) from None
+        except MalformedPolicyDocumentException as exc:
+            raise StsError("MalformedPolicyDocument", str(exc)) from None
+        except KmstuiError as exc:
+            code = {"ValidationException": "ValidationError", "NotFoundException": "NoSuchEntity"}.get(exc.code, exc.code)
+            raise StsError(code, str(exc), 400) from None
+        c, user = out["Credentials"], out["AssumedRoleUser"]
+        result = (f"<Credentials><AccessKeyId>{c['AccessKeyId']}</AccessKeyId>"
+                  f"<SecretAccessKey>{escape(c['SecretAccessKey'])}</SecretAccessKey>"
+                  f"<SessionToken>{escape(c['SessionToken'])}</SessionToken>"
+                  f"<Expiration>{_iso(c['Expiration'])}</Expiration></Credentials>"
+                  f"<AssumedRoleUser><AssumedRoleId>{escape(user['AssumedRoleId'])}</AssumedRoleId>"
+                  f"<Arn>{escape(user['Arn'])}</Arn></AssumedRoleUser>")
+        if out.get("PackedPolicySize") is not None:
+            result += f"<PackedPolicySize>{out['PackedPolicySize']}</PackedPolicySize>"
+        return _ok("AssumeRole", result, record.request_id)
+
+
+def _validation(value: str, member: str, constraint: str) -> StsError:
+    return StsError("ValidationError", f"1 validation error detected: Value '{value}' at '{member}' failed to "
+                                       f"satisfy constraint: {constraint}")
+
+
+def parse_assume_role(params: dict[str, str]) -> dict[str, Any]:
+    """AssumeRole's members from the form, checked as STS checks them (ValidationError and friends)."""
+    role_arn = params.get("RoleArn")
+    session_name = params.get("RoleSessionName")
+    if role_arn is None:
+        raise StsError("ValidationError", "1 validation error detected: Value null at 'roleArn' failed to satisfy "
+                                          "constraint: Member must not be null")
+    if session_name is None:
+        raise StsError("ValidationError", "1 validation error detected: Value null at 'roleSessionName' failed to "
+                                          "satisfy constraint: Member must not be null")
+    if not 20 <= len(role_arn) <= 2048 or not _ROLE_ARN.match(role_arn):
+        raise StsError("ValidationError", f"{role_arn[:2048]} is invalid")
+    if not 2 <= len(session_name) <= 64:
+        raise _validation(session_name, "roleSessionName", "Member must have length between 2 and 64")
+    if not _SESSION_NAME.match(session_name):
+        raise _validation(session_name, "roleSessionName",
+                          r"Member must satisfy regular expression pattern: [\w+=,.@-]*")
+    duration = params.get("DurationSeconds")
+    seconds = 3600
+    if duration is not None:
+        if not duration.isdigit():
+            raise StsError("ValidationError", f"DurationSeconds must be a number of seconds, not '{duration[:32]}'")
+        seconds = int(duration)
+        if not 900 <= seconds <= 43200:
+            raise _validation(duration, "durationSeconds", "Member must have value "
+                              + ("greater than or equal to 900" if seconds < 900 else "less than or equal to 43200"))
+    policy = params.get("Policy")
+    if policy is not None:
+        if len(policy) > 2048 or any(not ("\u0020" <= ch <= "\u00ff" or ch in "\t\n\r") for ch in policy):
+            raise StsError("ValidationError", "The session policy must be at most 2048 characters from \\u0009, "
+                                              "\\u000A, \\u000D and \\u0020 to \\u00FF")
+        try:
+            doc = json.loads(policy)
+        except ValueError:
+            raise StsError("MalformedPolicyDocument", "The policy is not in the valid JSON format.") from None
+        from kmstui.authz import PolicyError, compile_policy
+
+        try:
+            compile_policy(doc, "iam", "session-policy")
+        except PolicyError as exc:
+            raise StsError("MalformedPolicyDocument", f"The session policy is malformed: {exc}") from None
+    tags = _members(params, "Tags", ("Key", "Value"))
+    if len(tags) > 50:
+        raise _validation(f"{len(tags)} tags", "tags", "Member must have length less than or equal to 50")
+    seen: set[str] = set()
+    for tag in tags:
+        key, value = tag.get("Key"), tag.get("Value")
+        if not key or len(key) > 128 or value is None or len(value) > 256:
+            raise StsError("ValidationError", "Each session tag needs a Key of 1-128 characters and a Value of at "
+                                              "most 256 characters")
+        if key.lower() in seen:
+            raise StsError("InvalidParameterValue", "Duplicate tag keys found. Please note that Tag keys are case "
+                                                    "insensitive.")
+        seen.add(key.lower())
+    transitive = _members(params, "TransitiveTagKeys", None)
+    for key in transitive:
+        if str(key).lower() not in seen:
+            raise StsError("InvalidParameterValue", f"The transitive tag key '{key}' is not one of the session tags")
+    source_identity = params.get("SourceIdentity")
+    return {"RoleArn": role_arn, "RoleSessionName": session_name, "DurationSeconds": seconds, "Policy": policy,
+            "Tags": tags or None, "SourceIdentity": source_identity}
+
+
+def _members(params: dict[str, str], name: str, fields: tuple[str, ...] | None) -> list:
+    """Query-protocol lists: Tags.member.1.Key=..., TransitiveTagKeys.member.1=..."""
+    items: dict[int, Any] = {}
+    prefix = f"{name}.member."
+    for key, value in params.items():
+        if not key.startswith(prefix):
+            continue
+        index, _, sub = key[len(prefix):].partition(".")
+        if not index.isdigit():
+            continue
+        if fields is None:
+            items[int(index)] = value
+        elif sub in fields:
+            items.setdefault(int(index), {})[sub] = value
+    return [items[i] for i in sorted(items)]
