@@ -386,6 +386,11 @@ def aws_denial_message(decision, caller: str, action: str, resource: str | None)
     policy"."""
     trace = decision.trace
     head = f"User: {caller} is not authorized to perform: {action} on resource: {resource or '*'}"
+    layer = trace.get("layer")
+    if decision.decided_by == "explicit_deny" and layer in _LAYER_WORDS:
+        return f"{head} with an explicit deny in a {_LAYER_WORDS[layer]}"
+    if decision.decided_by in _LAYER_WORDS:
+        return f"{head} because no {_LAYER_WORDS[decision.decided_by]} allows the {action} action"
     if decision.decided_by == "explicit_deny":
         refs = [ref for step in trace.get("steps", []) if step.get("step") == "explicit_deny"
                 for ref in step.get("statements", [])]
@@ -398,6 +403,11 @@ def aws_denial_message(decision, caller: str, action: str, resource: str | None)
 
 
 KEY_POLICY_NAME = "key-policy"
+# The policy types AWS names in a denial (IAM User Guide, "Access denied error message examples"), by the
+# engine's layer: "... because no session policy allows the X action", "... with an explicit deny in a
+# service control policy".
+_LAYER_WORDS = {"session_policy": "session policy", "boundary": "permissions boundary",
+                "scp": "service control policy", "rcp": "resource control policy"}
 
 
 def install(backend) -> None:

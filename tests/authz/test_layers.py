@@ -338,7 +338,8 @@ def test_local_backend_enforces_the_session_policy_a_call_carries(unsealed_hsm):
     """`kmstui serve` sets backend.call (session_policies, condition_context, context_key, session_key) for a
     request made with assumed-role credentials; the authorizer passes them to the one engine."""
     import json
-    from types import SimpleNamespace
+
+    from kmstui.backends.local.core import CallFacts
 
     hsm = unsealed_hsm
     key = hsm.create_key(Description="t")["KeyMetadata"]["KeyId"]
@@ -346,12 +347,10 @@ def test_local_backend_enforces_the_session_policy_a_call_carries(unsealed_hsm):
                             PolicyDocument=json.dumps(ALLOW_ALL_IAM))
     hsm.set_caller(SESSION)
     hsm.encrypt(KeyId=key, Plaintext=b"x")
-    hsm.call = SimpleNamespace(session_policies=[json.dumps(only("kms:Decrypt"))], condition_context={},
-                               context_key=(), session_key="s1")
+    hsm.call = CallFacts(session_policies=[json.dumps(only("kms:Decrypt"))], session_key="s1")
     with pytest.raises(Exception, match="session policy does not allow kms:Encrypt"):
         hsm.encrypt(KeyId=key, Plaintext=b"x")
-    hsm.call = SimpleNamespace(session_policies=[json.dumps(only("kms:Encrypt"))], condition_context={},
-                               context_key=(), session_key="s2")
+    hsm.call = CallFacts(session_policies=[json.dumps(only("kms:Encrypt"))], session_key="s2")
     hsm.encrypt(KeyId=key, Plaintext=b"x")
 
 

@@ -177,3 +177,31 @@ def test_expired_session_is_refused(clocked_server):
             client("sts", session).get_caller_identity()
         assert _error(exc.value)[::2] == ("ExpiredToken", 403)
         assert client("kms", (root["AccessKeyId"], root["SecretAccessKey"])).list_keys()["Keys"] == []
+
+
+def test_session_policy_limits_the_session(kmstui_server):
+    """Effective permissions of a session = the role's identity policies ∩ the session policy (STS API
+    reference, AssumeRole: "The resulting session's permissions are the intersection of the role's
+    identity-based policy and the session policies"); AWS names the session policy in the denial."""
+    acct = kmstui_server.account
+    admin = kmstui_server.admin()
+    try:
+        admin.put_role_trust_policy(RoleName="limited", PolicyDocument=trust(acct))
+        admin.put_identity_policy(PrincipalArn=f"arn:aws:iam::{acct}:role/limited", PolicyName="both",
+                                  PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+                                      {"Effect": "Allow", "Action": ["kms:Encrypt", "kms:DescribeKey"],
+                                       "Resource": "*"}]}))
+    finally:
+        admin.close()
+    key = kmstui_server.client().create_key()["KeyMetadata"]
+    session_policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "kms:DescribeKey", "Resource": "*"}]})
+    c = kmstui_server.client(service="sts").assume_role(
+        RoleArn=f"arn:aws:iam::{acct}:role/limited", RoleSessionName="narrow", Policy=session_policy)["Credentials"]
+    kms = kmstui_server.client((c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]))
+    assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyId"] == key["KeyId"]
+    with pytest.raises(ClientError) as exc:
+        kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    assert _error(exc.value)[1] == (f"User: arn:aws:sts::{acct}:assumed-role/limited/narrow is not authorized to "
+                                    f"perform: kms:Encrypt on resource: {key['Arn']} because no session policy "
+                                    "allows the kms:Encrypt action")
