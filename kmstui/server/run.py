@@ -98,6 +98,7 @@ def cmd_serve(session, args) -> Result:
                          "against your HSM; add --allow-remote to bind it anyway")
     if bool(args.cert) != bool(args.key):
         raise UsageError("--cert and --key go together (the server certificate and its private key, PEM)")
+    session.client_checks = False  # a service answers every request itself, as KMS does (kmstui.clientside)
     backend = session.backend()
     if getattr(backend, "kind", None) != "local" or not hasattr(backend, "acting_as"):
         raise UsageError(f"kmstui serve serves the local HSM; profile '{session.profile_name}' uses the "
