@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kmstui.commands.registry import Arg, Result
-from kmstui.errors import ConfigError, SealedError, UsageError
+from kmstui.errors import ConfigError, KMSError, SealedError, UsageError
 
 NEW_PASSPHRASE_ENV = "KMSTUI_NEW_PASSPHRASE"
 
@@ -48,17 +48,19 @@ def _audit(session, path: Path, name: str, params: dict[str, Any] | None, keys=N
            acknowledging: bool = False) -> bool:
     """One audit line for an `hsm` command; False when no root key is at hand (nothing is prompted) or the
     log has lost lines (no line is chained onto a gap; `audit acknowledge-gap` records it first)."""
-    from kmstui.audit import AuditGapError
     from kmstui.backends.local import hsmevents
 
-    store = _open_store(path)
+    try:
+        store = _open_store(path)
+    except ConfigError:
+        return False  # a file that may not be used (planted schema objects) is never written to
     try:
         keys = keys or hsmevents.keys_at_hand(store, session.config.paths.runtime_dir)
         if keys is None:
             return False
         hsmevents.record(store, keys, name, params, acknowledging=acknowledging)
         return True
-    except AuditGapError:
+    except (ConfigError, KMSError):  # a gap in the log, a schema or row that fails its check: record nothing
         return False
     finally:
         store.close()
@@ -228,17 +230,22 @@ def hsm_change_passphrase(session, args) -> Result:
                   message="passphrase changed (no key was re-encrypted)")
 
 
-def _sqlite_copy(src_path: Path, dest: Path) -> int:
-    """A consistent copy of a live SQLite file (the backup API), written beside `dest` then renamed."""
+def _sqlite_copy(src_path: Path, dest: Path, *, read_only: bool = False) -> int:
+    """A consistent copy of a SQLite file (the backup API), written beside `dest` then renamed. With
+    read_only the source is opened read-only (a backup being restored is never changed, its -wal kept)."""
     import sqlite3  # here, not at the top: every kmstui start imports this module, few back up
+
+    from kmstui.backends.local.store import harden
 
     fd, tmp = tempfile.mkstemp(prefix=".kmstui-", dir=str(dest.parent))
     os.close(fd)
     os.chmod(tmp, 0o600)
     try:
-        src = sqlite3.connect(str(src_path), timeout=15)
+        src = sqlite3.connect(f"file:{src_path}?mode=ro", uri=True, timeout=15) if read_only \
+            else sqlite3.connect(str(src_path), timeout=15)
         dst = sqlite3.connect(tmp)
         try:
+            harden(src)
             src.backup(dst)
             dst.execute("PRAGMA journal_mode=DELETE")
         finally:
@@ -250,6 +257,56 @@ def _sqlite_copy(src_path: Path, dest: Path) -> int:
             os.unlink(tmp)
         raise
     return dest.stat().st_size
+
+
+def _staged_backup(source: Path, live: Path, find_keys) -> tuple[Path, str]:
+    """Copy a backup beside the live file and check the copy: a kmstui HSM, SQLite's integrity check, and
+    no SQLite object kmstui did not create (schema.py; a trigger planted in a backup at rest needs no
+    passphrase); when its root key is at hand (`find_keys(store)`, never a prompt), also that its schema is
+    the one sealed in it (a dropped table). What is checked is exactly what is restored: the backup cannot
+    change in between, and a -wal or journal beside it is folded into the copy before the check. Returns
+    (copy, its file id)."""
+    import sqlite3
+
+    from kmstui.backends.local import schema
+    from kmstui.backends.local.unseal import file_id
+
+    live.parent.mkdir(parents=True, exist_ok=True)
+    staged = live.with_name(f".{live.name}.restoring-{os.getpid()}")
+    try:
+        try:
+            _sqlite_copy(source, staged, read_only=True)
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"{source} is not a kmstui HSM file ({exc}); nothing was restored") from None
+        try:
+            store = _open_store(staged, live=False)
+        except ConfigError as exc:
+            raise ConfigError(f"refusing to restore {source}: {str(exc).replace(str(staged), 'the backup')}; "
+                              "nothing was restored") from None
+        try:
+            verdict = store.conn.execute("PRAGMA quick_check").fetchone()[0]
+            if verdict != "ok":
+                raise ConfigError(f"refusing to restore {source}: SQLite finds it damaged ({verdict}); nothing "
+                                  "was restored")
+            keys = find_keys(store)
+            if keys is not None:
+                store.set_keys(keys.mac)
+                try:
+                    sealed = store.meta_doc(schema.META_NAME)
+                except KMSError as exc:
+                    raise ConfigError(f"refusing to restore {source}: {exc}; nothing was restored") from None
+                wrong = schema.sealed_differences(sealed, schema.fingerprint(store.conn)) if sealed is not None else []
+                if wrong:
+                    raise ConfigError(f"refusing to restore {source}: its schema is not the one kmstui sealed in it "
+                                      f"({'; '.join(wrong[:3])}); nothing was restored")
+            return staged, file_id(store)
+        finally:
+            store.close()
+    except BaseException:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(OSError):
+                os.unlink(str(staged) + suffix)
+        raise
 
 
 def _companions(path: Path) -> set[str]:
@@ -288,9 +345,9 @@ def hsm_restore(session, args) -> Result:
     import sqlite3
 
     from kmstui.backends.local import hsmevents
-    from kmstui.backends.local.unseal import file_id
-
     from kmstui.backends.local.core import audit_path
+    from kmstui.backends.local.store import Store, harden
+    from kmstui.backends.local.unseal import file_id
 
     profile, path = _target(session)
     source = Path(args.file).expanduser()
@@ -299,36 +356,43 @@ def hsm_restore(session, args) -> Result:
     if not source.is_file():
         raise UsageError(f"{source}: no such file")
     _not_live(path, source, "restore from a backup made with 'hsm backup FILE'")
-    src_store = _open_store(source, live=False)  # refuses anything that is not a kmstui HSM file
-    src_id = file_id(src_store)
-    src_store.close()
     held = _held_keys(session, profile.name)
-    _forget_open_backend(session, profile.name)
-    live_id = None
-    if path.exists():
-        live = _open_store(path)
-        try:
-            live_id = file_id(live)
-        finally:
-            live.close()
-    moved = None
-    log = Path(audit_path(path))
-    if live_id is not None and live_id != src_id and log.exists():
-        # Another HSM's log would fail every MAC check; keep it beside, and let the restored file start afresh.
-        moved = log.with_name(f"{log.name}.replaced-{int(time.time())}")
-        log.rename(moved)
-    if path.exists():
-        # Copy into the live file through SQLite, so other processes using it see a consistent switch.
-        live = sqlite3.connect(str(path), timeout=15)
-        src = sqlite3.connect(str(source))
-        try:
-            src.backup(live)
-        finally:
-            src.close()
-            live.close()
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _sqlite_copy(source, path)
+    staged, src_id = _staged_backup(
+        source, path, lambda store: hsmevents.keys_at_hand(store, session.config.paths.runtime_dir, held))
+    try:
+        _forget_open_backend(session, profile.name)
+        live_id = None
+        if path.exists():
+            # Only the file id is read: a live file with planted objects can still be restored over.
+            live = Store.open(path, check_schema=False)
+            try:
+                live_id = file_id(live)
+            finally:
+                live.close()
+        moved = None
+        log = Path(audit_path(path))
+        if live_id is not None and live_id != src_id and log.exists():
+            # Another HSM's log would fail every MAC check; keep it beside, and let the restored file start afresh.
+            moved = log.with_name(f"{log.name}.replaced-{int(time.time())}")
+            log.rename(moved)
+        if path.exists():
+            # Copy into the live file through SQLite, so other processes using it see a consistent switch; every
+            # page is replaced, planted objects included.
+            live = sqlite3.connect(str(path), timeout=15)
+            src = sqlite3.connect(f"file:{staged}?mode=ro", uri=True)
+            try:
+                harden(live)
+                harden(src)
+                src.backup(live)
+            finally:
+                src.close()
+                live.close()
+        else:
+            os.replace(staged, path)
+    finally:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(OSError):
+                os.unlink(str(staged) + suffix)
     os.chmod(path, 0o600)
     data = {"Path": str(path), "RestoredFrom": str(source), "FileId": src_id}
     store = _open_store(path)
@@ -354,13 +418,18 @@ def hsm_verify(session, args) -> Result:
     from kmstui.backends.local.unseal import unseal
 
     profile, path = _target(session)
-    store = _open_store(path)
+    from kmstui.backends.local.store import Store
+
+    store = Store.open(path, check_schema=False)  # a file with planted objects is opened only to list them
     try:
         keys = _held_keys(session, profile.name)
         if keys is None or keys.check != store.meta_raw("check"):
             keys, _how = unseal(store, session.config.paths.runtime_dir, session.prompt_secret)
         report = verify.verify_file(store, keys, audit_path(path))
-        if args.accept and not report["Valid"]:
+        if args.accept and report["SchemaProblems"]:
+            report["AcceptRefused"] = ("--accept seals rows, never SQLite objects kmstui did not create (or a "
+                                       "changed schema): restore a backup")
+        elif args.accept and not report["Valid"]:
             report["ProblemsBeforeAccept"] = report["Problems"]
             report["AcceptedRows"] = verify.accept(store, keys)
             again = verify.verify_file(store, keys, audit_path(path))
@@ -377,8 +446,9 @@ def hsm_verify(session, args) -> Result:
         return Result(data=report, message=f"HSM file {path} intact{done}: rows, sealed row sets, references and "
                                            f"audit log ({report['AuditLog']['Lines']} events) verified")
     text = "\n".join(f"  - {p}" for p in report["Problems"])
+    refused = f"\n{report['AcceptRefused']}" if "AcceptRefused" in report else ""
     return Result(data=report, exit_code=1,
-                  message=f"HSM file {path} FAILED verification ({len(report['Problems'])} problem(s)):\n{text}")
+                  message=f"HSM file {path} FAILED verification ({len(report['Problems'])} problem(s)):\n{text}{refused}")
 
 
 def register(registry) -> None:

@@ -12,7 +12,13 @@ peer runs as its own uid, so the root key is never handed to someone else's list
 without the passphrase variables in its environment (readable in /proc/PID/environ for its whole life), and
 its TTL counts time asleep (CLOCK_BOOTTIME), so a laptop suspended overnight comes back sealed.
 
-Protocol: one JSON object per line each way. Requests: put {id, key, ttl}, get {id}, forget {id}, status.
+The key never reaches a core dump: the agent makes itself non-dumpable (prctl PR_SET_DUMPABLE 0, which also
+keeps other processes of the user from attaching a debugger or reading /proc/PID/mem) and sets RLIMIT_CORE
+to 0, and it locks the pages holding each key (mlock) where the memory-lock limit allows, so they are not
+written to swap. Every message is validated (a JSON object with a known op, a printable id, a 32-byte key,
+an integer TTL of at most MAX_TTL seconds): a bad one gets {"ok": false, "error": ...}, never a crash.
+
+Protocol: one JSON object per line each way. Requests: put {id, key, ttl}, get {id}, forget {id}, status, stop.
 """
 
 from __future__ import annotations
@@ -37,20 +43,30 @@ from kmstui.errors import ConfigError, UsageError
 SOCKET_NAME = "agent.sock"
 LOCK_NAME = "agent.lock"
 DEFAULT_TTL = 15 * 60
+MAX_TTL = 7 * 86400  # the longest an agent holds a key: a week (hsm unseal again to keep it longer)
+MAX_REQUEST = 65536
+MAX_ID = 128
+KEY_BYTES = 32
+_OPS = ("put", "get", "forget", "status", "stop")
 # Variables that hold secrets: never passed on to the long-lived agent process.
 SECRET_ENV = ("KMSTUI_PASSPHRASE", "KMSTUI_NEW_PASSPHRASE")
 MAX_SOCKET_PATH = 107  # sun_path is 108 bytes on Linux, including the NUL
-_TTL = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+_TTL = re.compile(r"^\s*(\d{1,12})\s*([smhd]?)\s*$")
 
 
 def parse_ttl(text: str | int | None) -> int:
-    """"15m", "90s", "2h", "1d" or plain seconds -> seconds."""
+    """"15m", "90s", "2h", "1d" or plain seconds -> seconds (1 s to MAX_TTL, a week)."""
     if text is None:
         return DEFAULT_TTL
     m = _TTL.match(str(text))
     if not m or int(m.group(1)) <= 0:
-        raise UsageError(f"bad --ttl {text!r}: give a positive duration such as 90s, 15m, 2h or 1d")
-    return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+        raise UsageError(f"bad --ttl {str(text)[:40]!r}: give a positive duration of at most {MAX_TTL // 86400}d, "
+                         "such as 90s, 15m, 2h or 1d")
+    seconds = int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    if seconds > MAX_TTL:
+        raise UsageError(f"--ttl {str(text).strip()} is longer than the agent keeps a key ({MAX_TTL // 86400}d at "
+                         "most); run 'kmstui hsm unseal' again when it runs out")
+    return seconds
 
 
 def socket_path(runtime_dir: Path) -> Path:
@@ -113,15 +129,19 @@ def request(sock: Path, req: dict[str, Any], timeout: float = 3.0) -> dict[str, 
     except OSError:
         return None
     try:
-        return json.loads(data) if data else None
+        reply = json.loads(data) if data else None
     except ValueError:
         return None
+    return reply if isinstance(reply, dict) else None
 
 
 def get_key(runtime_dir: Path, file_id: str) -> bytes | None:
     reply = request(socket_path(runtime_dir), {"op": "get", "id": file_id})
-    if reply and reply.get("ok") and reply.get("key"):
-        return base64.b64decode(reply["key"])
+    if reply and reply.get("ok") and isinstance(reply.get("key"), str):
+        try:
+            return base64.b64decode(reply["key"], validate=True)
+        except ValueError:
+            return None
     return None
 
 
@@ -169,12 +189,82 @@ def _spawn(runtime_dir: Path) -> None:
 
 
 # -- server ---------------------------------------------------------------------------------------------
+class BadRequest(ValueError):
+    """A message the agent does not accept; answered with {"ok": false, "error": ...}."""
+
+
+def _check(req: Any) -> dict[str, Any]:
+    """The request, validated: a JSON object with a known op and, where the op takes them, a printable id of
+    at most MAX_ID characters, a base64 key of exactly KEY_BYTES bytes and an integer TTL in 1..MAX_TTL."""
+    if not isinstance(req, dict):
+        raise BadRequest("a request is a JSON object")
+    op = req.get("op")
+    if op not in _OPS:
+        raise BadRequest(f"unknown op (one of {', '.join(_OPS)})")
+    out: dict[str, Any] = {"op": op}
+    if op in ("put", "get", "forget"):
+        fid = req.get("id")
+        if not isinstance(fid, str) or not 0 < len(fid) <= MAX_ID or not fid.isprintable():
+            raise BadRequest(f"id must be printable text of 1-{MAX_ID} characters")
+        out["id"] = fid
+    if op == "put":
+        key = req.get("key")
+        try:
+            raw = base64.b64decode(key, validate=True) if isinstance(key, str) and len(key) < 100 else b""
+        except ValueError:
+            raw = b""
+        if len(raw) != KEY_BYTES:
+            raise BadRequest(f"key must be {KEY_BYTES} bytes, base64")
+        ttl = req.get("ttl", DEFAULT_TTL)
+        if type(ttl) is not int or not 1 <= ttl <= MAX_TTL:
+            raise BadRequest(f"ttl must be a whole number of seconds from 1 to {MAX_TTL}")
+        out.update(key=raw, ttl=ttl)
+    return out
+
+
+def harden_process() -> None:
+    """No core dump and no debugger for this process (it holds root keys), wherever the OS allows."""
+    import resource
+
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    libc = _libc()
+    if libc is not None:
+        with contextlib.suppress(Exception):
+            libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+PR_SET_DUMPABLE = 4
+
+
+def _libc():
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
+def _lock_memory(buf: bytearray) -> bool:
+    """Keep a key's pages out of swap (mlock); False where the memory-lock limit does not allow it."""
+    import ctypes
+
+    libc = _libc()
+    if libc is None or not buf:
+        return False
+    addr = ctypes.addressof((ctypes.c_char * len(buf)).from_buffer(buf))
+    return libc.mlock(ctypes.c_void_p(addr), ctypes.c_size_t(len(buf))) == 0
+
+
 class Agent:
     def __init__(self, runtime_dir: Path) -> None:
         self.dir = runtime_dir
         self.keys: dict[str, tuple[bytearray, float]] = {}
         self.had_keys = False
         self.stopping = False
+        self.locked = True  # every key held so far sits in locked memory
 
     def expire(self) -> None:
         now = _clock()
@@ -189,32 +279,37 @@ class Agent:
         entry[0][:] = bytes(len(entry[0]))  # overwrite what we can
         return True
 
-    def handle(self, req: dict[str, Any]) -> dict[str, Any]:
+    def handle(self, req: Any) -> dict[str, Any]:
         self.expire()
-        op = req.get("op")
+        try:
+            req = _check(req)
+        except BadRequest as exc:
+            return {"ok": False, "error": f"bad request: {exc}"}
+        op = req["op"]
         now = _clock()
         if op == "put":
-            self._drop(str(req["id"]))
-            ttl = max(1, int(req.get("ttl", DEFAULT_TTL)))
-            self.keys[str(req["id"])] = (bytearray(base64.b64decode(req["key"])), now + ttl)
+            self._drop(req["id"])
+            key = bytearray(KEY_BYTES)
+            self.locked = _lock_memory(key) and self.locked
+            key[:] = req["key"]
+            self.keys[req["id"]] = (key, now + req["ttl"])
             self.had_keys = True
-            return {"ok": True, "expires_in": ttl, "pid": os.getpid()}
+            return {"ok": True, "expires_in": req["ttl"], "pid": os.getpid(), "locked": self.locked}
         if op == "get":
-            entry = self.keys.get(str(req.get("id")))
+            entry = self.keys.get(req["id"])
             if entry is None:
                 return {"ok": False}
             return {"ok": True, "key": base64.b64encode(bytes(entry[0])).decode(), "expires_in": entry[1] - now}
         if op == "forget":
-            had = self._drop(str(req.get("id")))
+            had = self._drop(req["id"])
             return {"ok": True, "had": had}
         if op == "status":
-            return {"ok": True, "pid": os.getpid(), "entries": {k: round(v[1] - now, 1) for k, v in self.keys.items()}}
-        if op == "stop":
-            for fid in list(self.keys):
-                self._drop(fid)
-            self.stopping = True
-            return {"ok": True}
-        return {"ok": False, "error": "unknown op"}
+            return {"ok": True, "pid": os.getpid(), "locked": self.locked,
+                    "entries": {k: round(v[1] - now, 1) for k, v in self.keys.items()}}
+        for fid in list(self.keys):  # stop
+            self._drop(fid)
+        self.stopping = True
+        return {"ok": True}
 
     def serve(self) -> None:
         try:
@@ -259,23 +354,40 @@ class Agent:
                 self._drop(fid)
 
     def _serve_one(self, srv: socket.socket) -> None:
-        conn, _ = srv.accept()
+        """Answer one connection. Nothing a peer sends can end the agent: every failure is answered or
+        dropped with the connection."""
+        try:
+            conn, _ = srv.accept()
+        except OSError:
+            return
         with conn:
-            conn.settimeout(2)
             try:
+                conn.settimeout(2)
                 if _peer_uid(conn) != os.getuid():
                     return
                 data = b""
-                while not data.endswith(b"\n") and len(data) < 65536:
+                while not data.endswith(b"\n") and len(data) <= MAX_REQUEST:
                     chunk = conn.recv(65536)
                     if not chunk:
                         break
                     data += chunk
-                reply = self.handle(json.loads(data))
+                if len(data) > MAX_REQUEST:
+                    reply = {"ok": False, "error": f"bad request: longer than {MAX_REQUEST} bytes"}
+                else:
+                    try:
+                        req = json.loads(data, parse_constant=_no_constant)
+                    except (ValueError, RecursionError):
+                        req = None
+                    reply = self.handle(req) if req is not None else {"ok": False, "error": "bad request: not JSON"}
                 conn.sendall(json.dumps(reply).encode() + b"\n")
-            except (OSError, ValueError, KeyError, TypeError):
+            except Exception:  # noqa: BLE001 - a misbehaving peer (timeout, reset) costs only its connection
                 return
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 if __name__ == "__main__":
+    harden_process()  # first, before any key can arrive
     Agent(Path(sys.argv[1])).serve()

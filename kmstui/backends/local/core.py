@@ -61,8 +61,8 @@ def epoch_of(value: Any) -> float:
 
 def operation(event_name: str, *, read_only: bool = False, source: str = "kms.amazonaws.com"):
     """Wrap a KMS operation: one lock per backend, one audit line per call (failures included), KMS errors
-    passed through. A call that changes the store writes its rows and its audit line in one transaction
-    (Store.hold_commit): both commit together or neither does. A log that lost lines refuses every call
+    passed through. A call that writes to the store (a change, or a due event applied on the way) writes
+    its rows and its audit line in one transaction (Store.hold_commit): both commit together or neither does. A log that lost lines refuses every call
     before it runs (AuditGapError). A SQLite failure outside a write transaction (a read) becomes the
     store's KMS-named error, and parameters the operation does not take become ValidationException;
     anything else unexpected is audited with its type name and raised as it is."""
@@ -80,12 +80,13 @@ def operation(event_name: str, *, read_only: bool = False, source: str = "kms.am
                     if params.get("DryRun"):  # KMS's DryRun checks permissions only; a silent real call would lie
                         raise UnsupportedOperationException("DryRun is not supported by local backends; "
                                                             "use 'whatif' to check a permission")
-                    if read_only:
+                    with self.store.hold_commit():  # whatever the call writes commits with its line
                         result = fn(self, **params)
-                    else:
-                        with self.store.hold_commit():
-                            result = fn(self, **params)
+                        if self.store.in_transaction:
                             self._record(event_name, params, read_only, source, None)
+                            recorded = True
+                        else:
+                            recorded = False
                 except auditlog.AuditGapError:
                     raise
                 except KmstuiError as exc:
@@ -104,7 +105,7 @@ def operation(event_name: str, *, read_only: bool = False, source: str = "kms.am
                 except Exception as exc:
                     self._record(event_name, params, read_only, source, exc)
                     raise
-                if read_only:
+                if not recorded:  # the call wrote nothing: its line needs no transaction
                     self._record(event_name, params, read_only, source, None)
                 return result
 
@@ -175,8 +176,9 @@ class LocalCore(Backend):
         self.clock: Callable[[], float] = clock or time.time
         # Authorization hook (kmstui.authz installs one): fn(backend, action, key_doc, params) -> None or raise
         self.authorizer: Callable[..., None] | None = None
+        store.set_keys(keys.mac)
+        identity = _checked_identity(store)  # checks the sealed schema before anything is attached to it
         store.attach_keys(keys.mac)
-        identity = _checked_identity(store)
         self.account_id: str = identity["AccountId"]
         self.region: str = identity["Region"]
         self.root_arn = f"arn:aws:iam::{self.account_id}:root"
@@ -425,15 +427,16 @@ class LocalCore(Backend):
 
 
 def _checked_identity(store: Store) -> dict[str, Any]:
-    """The sealed identity (account, region), after the row-count check. Every file gets both at creation,
-    so a missing one is tampering, never a reason to fall back to a default account. A file made before
-    the row-set record existed gets one now (its identity row then says so, so deleting the record later
-    is caught)."""
+    """The sealed identity (account, region), after the sealed-schema and row-count checks. Every file gets
+    both at creation, so a missing one is tampering, never a reason to fall back to a default account. A
+    file made before the row-set or schema record existed gets one now (its identity row then says so, so
+    deleting the record later is caught)."""
     identity = store.meta_doc("identity")
     if not isinstance(identity, dict) or not identity.get("AccountId") or not identity.get("Region"):
         raise KMSInternalException(
             f"integrity check failed for {store.path}: its sealed identity (account and region) is missing; the "
             "HSM file was modified outside kmstui (restore it from a backup)")
+    identity = store.check_sealed_schema(identity)
     if store.meta_raw(rowsets.META_NAME) is None and not identity.get("RowSets"):
         with store.transaction():
             store.reseal_rowsets()

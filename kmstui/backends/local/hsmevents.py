@@ -14,6 +14,7 @@ from typing import Any
 from kmstui.backends.local import auditing
 from kmstui.backends.local.seal import RootKeys
 from kmstui.backends.local.store import Store
+from kmstui.errors import KMSError
 
 SOURCE = "hsm.kmstui.local"
 
@@ -23,8 +24,13 @@ def record(store: Store, keys: RootKeys, name: str, params: dict[str, Any] | Non
     """Append one event for an `hsm` command on `store`'s file, in one transaction with its sealed head;
     returns its sequence number. With `acknowledging` (a restore: the backup's sealed head names lines of a
     log that did not come with it) the event also records and closes any gap (auditing.acknowledge)."""
+    store.set_keys(keys.mac)
+    try:
+        identity = store.meta_doc("identity") or {}
+    except KMSError:  # an edited identity (`hsm verify` reports it): still record the command, without it
+        identity = {}
+    store.check_sealed_schema(identity)  # ConfigError if objects kmstui created were dropped: never written to
     store.attach_keys(keys.mac)
-    identity = store.meta_doc("identity") or {}
     log = auditing.open_log(store, keys.audit, context={"awsRegion": identity.get("Region"),
                                                         "recipientAccountId": identity.get("AccountId")})
     event: dict[str, Any] = {

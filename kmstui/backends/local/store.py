@@ -23,11 +23,12 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from kmstui.backends.local import rowsets
+from kmstui.backends.local import rowsets, schema
 from kmstui.errors import ConfigError, DependencyTimeoutException, KMSError, KMSInternalException
 
 FORMAT = "kmstui-hsm/1"
 BUSY_TIMEOUT_MS = 15000
+CACHE_KIB = 8192  # SQLite page cache per connection
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL, mac BLOB);
@@ -60,6 +61,15 @@ CREATE TABLE IF NOT EXISTS iam_roles (role_arn TEXT PRIMARY KEY, doc BLOB NOT NU
 """
 # Tables added after kmstui-hsm/1 files were first written; opening an older file creates them (empty).
 ADDED_TABLES = ("access_keys", "iam_roles")
+
+
+def harden(conn: sqlite3.Connection) -> None:
+    """Settings for any connection to an HSM file or a backup, before anything else is read from it: no
+    function with side effects from the file's own schema, corrupt cells detected, and a page cache of fixed
+    size whatever the file's header suggests."""
+    conn.execute("PRAGMA trusted_schema=OFF")
+    conn.execute("PRAGMA cell_size_check=ON")
+    conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
 
 
 def _run_all(hooks: list[Callable[[bool], None]], committed: bool) -> None:
@@ -95,43 +105,67 @@ class Store:
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+        harden(conn)
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA secure_delete=ON")
         return conn
 
     @staticmethod
-    def _unusable(path: Path, exc: Exception) -> ConfigError:
+    def _unusable(path: Path, exc: Exception) -> KMSError | ConfigError:
         """The one-line reason an existing path cannot be opened as an HSM file."""
         if not os.access(path, os.R_OK | os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
             return ConfigError(f"cannot open the HSM file {path} for writing (read-only file system or no "
                                "permission on the file or its folder; kmstui writes the file and its -wal/-shm "
                                "beside it)")
+        text = str(exc)
+        if "disk is full" in text or "disk I/O error" in text:
+            try:
+                full = os.statvfs(path.parent).f_bavail == 0
+            except OSError:
+                full = False
+            return KMSInternalException(f"could not open the HSM file {path} ({text}"
+                                        f"{': its file system is full' if full else ''}); nothing was changed")
         return ConfigError(f"{path} is not a kmstui HSM file ({exc})")
 
     @classmethod
-    def open(cls, path: Path, *, live: bool = True) -> "Store":
-        """Open an existing HSM file; ConfigError if it is missing or not a kmstui HSM. A file that is not
-        ours is never written to (its journal mode is switched only after its format row is found); with
-        live=False (a backup being read) the file is not changed at all."""
+    def open(cls, path: Path, *, live: bool = True, check_schema: bool = True) -> "Store":
+        """Open an existing HSM file; ConfigError if it is missing, not a kmstui HSM, reached through a
+        symbolic link, or holds SQLite objects kmstui did not create (schema.py; only `hsm verify` opens such
+        a file, with check_schema=False, to list them). A file that is not ours is never written to (its
+        journal mode is switched only after its format row and schema are checked); with live=False (a
+        backup being read) the file is not changed at all."""
         if path.is_dir():
             raise ConfigError(f"{path} is a folder, not an HSM file; point the profile's 'path' at a file")
+        for companion in (str(path), *(str(path) + suffix for suffix in ("-wal", "-shm", "-journal"))):
+            if os.path.islink(companion):
+                raise ConfigError(f"{companion} is a symbolic link; kmstui uses an HSM file and its companions "
+                                  "only as regular files (point the profile's 'path' at the real file)")
         if not path.exists():
             raise ConfigError(f"no HSM file at {path}; create one with 'kmstui hsm init'")
         conn = None
         try:
             conn = cls._connect(path)
             row = conn.execute("SELECT value FROM meta WHERE name='format'").fetchone()
-            if live and row is not None and bytes(row[0]) == FORMAT.encode():
+            ours = row is not None and bytes(row[0]) == FORMAT.encode()
+            foreign = schema.foreign_objects(conn, SCHEMA) if ours and check_schema else []
+            if live and ours and not foreign:
                 if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.DatabaseError as exc:
             if conn is not None:
                 conn.close()
             raise cls._unusable(path, exc) from None
-        if row is None or bytes(row[0]) != FORMAT.encode():
+        if not ours:
             conn.close()
             raise ConfigError(f"{path} is not a kmstui HSM file (format {row and bytes(row[0])!r})")
+        if foreign:
+            conn.close()
+            more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+            raise ConfigError(
+                f"{path} holds SQLite objects kmstui did not create ({'; '.join(foreign[:3])}{more}): a planted "
+                "trigger or view could change what kmstui reads and writes, so the file is not used; run "
+                "'kmstui hsm verify' to list them, then restore a backup")
         if live:
             cls._tighten(path)
             cls._add_missing_tables(path, conn)
@@ -194,6 +228,8 @@ class Store:
                 for name, doc in (docs or {}).items():
                     store.set_meta_doc(name, doc)
                 if mac_key is not None:
+                    store.set_meta_doc(schema.META_NAME, schema.fingerprint(conn))
+                if mac_key is not None:
                     store.set_meta_raw(rowsets.META_NAME, rowsets.seal(store._rowsets_key, rowsets.empty()))
         except BaseException:
             with contextlib.suppress(OSError):
@@ -205,6 +241,34 @@ class Store:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.conn.close()
+
+    # -- the schema -----------------------------------------------------------------------------------
+    def check_sealed_schema(self, identity: dict[str, Any]) -> dict[str, Any]:
+        """After unsealing: every object sealed in the file must still be there (schema.py). A file made before
+        the record existed gets one now (its identity then says so, so deleting it later is caught); objects
+        the code defines that the file lacks (made by an older kmstui) are created, and the record updated to
+        what the file now holds. Returns the identity (updated when adopted)."""
+        sealed = self.meta_doc(schema.META_NAME)
+        if sealed is None and identity.get("Schema"):
+            raise ConfigError(f"integrity check failed for {self.path}: its sealed schema record is missing (the "
+                              "HSM file was modified outside kmstui); run 'kmstui hsm verify', then restore a backup")
+        if sealed is not None:
+            wrong = schema.sealed_differences(sealed, schema.fingerprint(self.conn))
+            if wrong:
+                raise ConfigError(f"{self.path}: its schema is not the one kmstui sealed in it ({'; '.join(wrong[:3])}); "
+                                  "the file was modified outside kmstui: run 'kmstui hsm verify', then restore a backup")
+        missing = schema.missing_objects(self.conn, SCHEMA)
+        if sealed is None or missing or sealed.get("Digest") != schema.fingerprint(self.conn)["Digest"]:
+            with self.transaction():
+                if missing:
+                    for statement in SCHEMA.split(";"):
+                        if statement.strip():
+                            self.conn.execute(statement)
+                self.set_meta_doc(schema.META_NAME, schema.fingerprint(self.conn))
+                if sealed is None:
+                    identity = {**identity, "Schema": 1}
+                    self.set_meta_doc("identity", identity)
+        return identity
 
     # -- transactions -----------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -315,11 +379,15 @@ class Store:
         self.conn.execute("INSERT OR REPLACE INTO meta(name, value, mac) VALUES (?, ?, NULL)", (name, value))
 
     # -- authenticated rows -----------------------------------------------------------------------
-    def attach_keys(self, mac_key: bytes) -> None:
-        """Authenticate rows with `mac_key` from now on, and track row-set changes of this connection."""
+    def set_keys(self, mac_key: bytes) -> None:
+        """Authenticate rows with `mac_key` from now on (reading only: `hsm verify` of a suspect file)."""
         self._mac_key = mac_key
         self._rowsets_key = rowsets.integrity_key(mac_key)
         self._verified.clear()
+
+    def attach_keys(self, mac_key: bytes) -> None:
+        """Authenticate rows with `mac_key` from now on, and track row-set changes of this connection."""
+        self.set_keys(mac_key)
         self.conn.create_function("kmstui_row", 4, self._row_changed, deterministic=False)
         self.conn.execute("PRAGMA recursive_triggers=ON")  # so INSERT OR REPLACE reports the row it replaces
         have = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}

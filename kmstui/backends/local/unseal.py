@@ -77,7 +77,7 @@ def create_hsm(path: Path, passphrase: str, *, account_id: str | None = None, re
         slots.append(seal.keyring_slot(root, file_id))
     store = Store.create(path, {"file_id": file_id.encode(), "slots": json.dumps(slots).encode(), "check": keys.check},
                          mac_key=keys.mac,
-                         docs={"identity": {"AccountId": account_id, "Region": region, "Created": time.time(), "RowSets": 1},
+                         docs={"identity": {"AccountId": account_id, "Region": region, "Created": time.time(), "RowSets": 1, "Schema": 1},
                                "audit_head": {"seq": 0, "hash": GENESIS}})
     from kmstui.backends.local.core import audit_path
 
@@ -87,42 +87,76 @@ def create_hsm(path: Path, passphrase: str, *, account_id: str | None = None, re
     return store, keys
 
 
+def _damaged(store: Store, what: str) -> ConfigError:
+    """A row every HSM file has is missing or unreadable: say so, never 'wrong passphrase'."""
+    return ConfigError(f"the HSM file {store.path} was modified outside kmstui: {what} missing or damaged (this "
+                       "is not a wrong passphrase); restore the file from a backup")
+
+
 def file_id(store: Store) -> str:
-    return (store.meta_raw("file_id") or b"").decode()
+    raw = store.meta_raw("file_id")
+    try:
+        fid = raw.decode() if raw else ""
+    except UnicodeDecodeError:
+        fid = ""
+    if not fid:
+        raise _damaged(store, "the file id (meta row 'file_id')")
+    return fid
 
 
 def slots(store: Store) -> list[dict[str, Any]]:
+    raw = store.meta_raw("slots")
     try:
-        found = json.loads(store.meta_raw("slots") or b"[]")
+        found = json.loads(raw) if raw is not None else None
     except ValueError:
         found = None
-    if not isinstance(found, list) or not all(isinstance(s, dict) and isinstance(s.get("type"), str) for s in found):
-        raise ConfigError(f"the unseal slots of {store.path} are damaged; restore the file from a backup")
+    if not isinstance(found, list) or not found or not all(
+            isinstance(s, dict) and isinstance(s.get("type"), str) for s in found):
+        raise _damaged(store, "the unseal slots (meta row 'slots')")
     return found
+
+
+def check_value(store: Store) -> bytes:
+    """The stored root-key check value; ConfigError when it is missing (so no key could ever match it)."""
+    stored = store.meta_raw("check")
+    if not stored:
+        raise _damaged(store, "the root-key check value (meta row 'check')")
+    return stored
 
 
 def _checked(store: Store, root: bytes | None) -> seal.RootKeys | None:
     if root is None:
         return None
     keys = seal.RootKeys.derive(root)
-    if keys.check != store.meta_raw("check"):
+    if keys.check != check_value(store):
         return None
     return keys
 
 
+def _passphrase_slots(store: Store) -> list[dict[str, Any]]:
+    found = [slot for slot in slots(store) if slot.get("type") == "passphrase"]
+    if not found:
+        raise _damaged(store, "the passphrase slot (in meta row 'slots')")
+    return found
+
+
 def with_passphrase(store: Store, passphrase: str) -> seal.RootKeys | None:
-    for slot in slots(store):
-        if slot.get("type") == "passphrase":
-            keys = _checked(store, seal.open_passphrase_slot(slot, passphrase, file_id(store)))
-            if keys:
-                return keys
+    """The root keys, or None when the passphrase is wrong (ConfigError when the slot or check row is gone)."""
+    check_value(store)
+    for slot in _passphrase_slots(store):
+        keys = _checked(store, seal.open_passphrase_slot(slot, passphrase, file_id(store)))
+        if keys:
+            return keys
     return None
 
 
 def unseal(store: Store, runtime_dir: Path, prompt_secret: Callable[[str], str | None], *,
            use_agent: bool = True) -> tuple[seal.RootKeys, str]:
-    """The root keys and how they were found ("agent", "env", "keyring", "prompt")."""
+    """The root keys and how they were found ("agent", "env", "keyring", "prompt"). Rows every file has
+    (file id, slots, check value) are checked first, so their loss is never reported as a wrong passphrase."""
     fid = file_id(store)
+    check_value(store)
+    _passphrase_slots(store)
     if use_agent:
         keys = _checked(store, agent.get_key(runtime_dir, fid))
         if keys:

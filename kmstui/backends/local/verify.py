@@ -1,6 +1,7 @@
 """`hsm verify`: check a whole HSM file against what kmstui sealed into it, and say what is wrong.
 
-Checks, each naming the table, row or key at fault: every authenticated row's MAC and every sealed
+Checks, each naming the table, row or key at fault: that the schema is kmstui's own and the one sealed in
+the file (schema.py: planted triggers and views, altered or dropped tables); every authenticated row's MAC and every sealed
 material blob; the identity row; the sealed row-set record (rowsets.py: rows deleted, rows put back after
 deletion, a row replaced by an older copy of itself, rows duplicated); that each key has its policy row
 and the material of every version it claims; that aliases, policies, grants and material belong to keys
@@ -19,9 +20,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kmstui import audit as auditlog
-from kmstui.backends.local import rowsets
+from kmstui.backends.local import rowsets, schema
 from kmstui.backends.local.seal import RootKeys
-from kmstui.backends.local.store import Store
+from kmstui.backends.local.store import SCHEMA, Store
 from kmstui.errors import KMSError
 
 MAX_LISTED = 20  # problems listed per kind; the rest are counted
@@ -41,13 +42,16 @@ class _Problems:
 
 
 def verify_file(store: Store, keys: RootKeys, audit_path) -> dict[str, Any]:
-    """A report {"Valid", "Problems": [...], "Rows": {table: count}, "AuditLog": {...}} for one file."""
-    store.attach_keys(keys.mac)
+    """A report {"Valid", "Problems": [...], "SchemaProblems": [...], "Rows": {table: count}, "AuditLog":
+    {...}} for one file. Only reads: a file with planted triggers is safe to verify (no trigger fires on a
+    read, and no function with side effects runs: trusted_schema is off)."""
+    store.set_keys(keys.mac)
     problems = _Problems()
     conn = store.conn
     try:
         conn.execute("BEGIN")  # one consistent snapshot, even while other processes write
         try:
+            schema_problems = _check_schema(store, problems)
             keydocs = _check_rows(store, keys, problems)
             _check_rowsets(store, problems)
             _check_references(conn, keydocs, problems)
@@ -57,9 +61,12 @@ def verify_file(store: Store, keys: RootKeys, audit_path) -> dict[str, Any]:
             conn.execute("COMMIT")
     except KMSError as exc:
         problems.add("meta", str(exc))
-        head, counts = None, {}
+        head, counts, schema_problems = None, {}, locals().get("schema_problems") or []
     except sqlite3.Error as exc:
-        raise store._failure(exc, writing=False) from None
+        if "schema_problems" not in locals() or not schema_problems:
+            raise store._failure(exc, writing=False) from None
+        problems.add("meta", f"the rows could not be read through the file's schema ({exc})")
+        head, counts = None, {}
     if head is None:
         problems.add("meta", "the sealed audit head (meta row 'audit_head') is missing or damaged")
         anchor = None
@@ -68,8 +75,26 @@ def verify_file(store: Store, keys: RootKeys, audit_path) -> dict[str, Any]:
     audit = auditlog.verify(audit_path, keys.audit, anchor)
     if not audit["Valid"]:
         problems.add("audit", f"audit log {audit_path}: broken at line {audit['BrokenAtLine']}: {audit['Problem']}")
-    return {"Valid": not problems.items, "Problems": problems.items, "Rows": counts,
-            "AuditLog": {"Path": str(audit_path), **audit}}
+    return {"Valid": not problems.items, "Problems": problems.items, "SchemaProblems": schema_problems,
+            "Rows": counts, "AuditLog": {"Path": str(audit_path), **audit}}
+
+
+def _check_schema(store: Store, problems: _Problems) -> list[str]:
+    """SQLite objects kmstui did not create, changed definitions, and differences from the sealed schema."""
+    found = [f"schema: {p}" for p in schema.foreign_objects(store.conn, SCHEMA)]
+    try:
+        sealed = store.meta_doc(schema.META_NAME)
+    except KMSError as exc:
+        found.append(f"schema: {exc}")
+    else:
+        identity = _parsed(store.meta_raw("identity") or b"") or {}
+        if sealed is None and isinstance(identity, dict) and identity.get("Schema"):
+            found.append("schema: the sealed schema record (meta row 'schema') is missing")
+        elif sealed is not None:
+            found += [f"schema: {p}" for p in schema.sealed_differences(sealed, schema.fingerprint(store.conn))]
+    for p in found:
+        problems.add("schema", p)
+    return found
 
 
 def _check_rows(store: Store, keys: RootKeys, problems: _Problems) -> dict[str, dict]:

@@ -67,7 +67,7 @@ def test_ttl_uses_a_clock_that_counts_suspend(monkeypatch):
     now = [1000.0]
     monkeypatch.setattr(agent, "_clock", lambda: now[0])
     a = agent.Agent(Paths.discover().runtime_dir)
-    a.handle({"op": "put", "id": "f", "key": "AAAA", "ttl": 60})
+    a.handle({"op": "put", "id": "f", "key": "A" * 43 + "=", "ttl": 60})  # a 32-byte key, base64
     assert a.handle({"op": "get", "id": "f"})["ok"]
     now[0] += 61  # e.g. a laptop asleep overnight: CLOCK_BOOTTIME moved on, CLOCK_MONOTONIC would not have
     assert a.handle({"op": "get", "id": "f"}) == {"ok": False}

@@ -166,7 +166,7 @@ def test_hostile_scrypt_parameters_are_refused_before_deriving(unsealed_hsm):
         store.close()
     poke(unsealed_hsm.path, "UPDATE meta SET value=? WHERE name='slots'", b"{not json")
     store = Store.open(unsealed_hsm.path)
-    with pytest.raises(ConfigError, match="unseal slots .* are damaged"):
+    with pytest.raises(ConfigError, match="unseal slots .* missing or damaged"):
         unseal_mod.unseal(store, unsealed_hsm.path.parent, lambda _p: None)
     store.close()
 
