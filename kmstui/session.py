@@ -21,6 +21,7 @@ from kmstui.commands.values import resolve_args
 from kmstui.config import Config, Paths, Profile
 from kmstui.errors import ConfigError, UsageError
 from kmstui.plugins import make_manager
+from kmstui.validation import check_request
 
 
 @dataclass
@@ -75,7 +76,9 @@ _KMS_NAMES = {name: "".join(part.title() for part in name.split("_")) for name i
 class _CommandView:
     """A backend as commands see it: every request checked first as the aws CLI checks it before sending
     (kmstui.clientside: a value below the API's minimum is a usage error, exit 252, whichever backend
-    would have answered), and under --read-only no operation that changes state can run, whichever command
+    would have answered), then against the constraints the KMS service itself enforces (kmstui.validation:
+    lengths, patterns, UTF-8 text; ValidationException) before the backend runs it, so a value KMS would
+    refuse changes nothing; under --read-only no operation that changes state can run, whichever command
     asks. Everything else passes through to the backend."""
 
     def __init__(self, inner: Backend, *, read_only: bool, client_checks: bool) -> None:
@@ -93,11 +96,12 @@ class _CommandView:
                 raise UsageError(f"read-only mode: {name} would change the backend; run without --read-only")
 
             return refused
-        if not self._client_checks:
-            return attr
+        client_checks = self._client_checks
 
         def checked(**kwargs: Any) -> Any:
-            clientside.check(operation, kwargs)
+            if client_checks:
+                clientside.check(operation, kwargs)
+            check_request(name, kwargs)  # the service's own constraints: nothing changes if KMS would refuse
             return attr(**kwargs)
 
         return checked
