@@ -73,15 +73,31 @@ def _lines_of(text: str, lineno: int) -> Iterator[Line]:
         yield Line(words, lineno)
 
 
-# Flags whose value is a secret whatever command they are on, and words that announce one.
-_SECRET_FLAG = re.compile(r"^--?[\w-]*(passphrase|password|passwd|pin|secret|plaintext|private-key)([\w-]*)(=.*)?$",
-                          re.IGNORECASE)
-_SECRET_ASSIGN = re.compile(r"(passphrase|password|passwd|secret|pin|token|apikey|api_key)\s*[=:]", re.IGNORECASE)
+# Which lines are kept in history (the REPL's file and the TUI console's list). A line is left out when it
+# may carry a secret, and the rule fails closed: when in doubt, the line is not kept. It is left out when
+#  1. it cannot be split into words (an unclosed quote: nothing below could be checked);
+#  2. it has a `#` comment: a comment is free text, and people write passwords in notes to themselves;
+#  3. it gives a value to an argument its command declares secret (Arg(secret=True): --plaintext, --message,
+#     --grant-token, ...), in any spelling (`--flag VALUE`, `--flag=VALUE`, an alias);
+#  4. a flag's name says it carries a secret, whatever the command (so a mistyped command is caught too):
+#     passphrase, password, pin, secret, token, plaintext, message, private key, credential, key material;
+#  5. it assigns to such a name (`password=...`, `token: ...`);
+#  6. a word looks like key material: a long run of base64 (40+ characters, mixed case and digits) or of
+#     hex (32+ digits), as a data key, a raw key or a token printed earlier would.
+# Values read from files or standard input (fileb://PATH, --in -) never put the secret on the line at all:
+# that is the form help recommends.
+_SECRET_NAMES = r"passphrase|password|passwd|pin|secret|token|plaintext|message|private-?key|credential|key-?material"
+_SECRET_FLAG = re.compile(rf"^--?[\w-]*({_SECRET_NAMES})([\w-]*)(=.*)?$", re.IGNORECASE)
+_SECRET_ASSIGN = re.compile(r"(passphrase|password|passwd|secret|pin|token|apikey|api_key|private_key)\s*[=:]",
+                            re.IGNORECASE)
 # A long run of base64 with both cases and digits looks like key material or a data key, not an id.
 _BLOB = re.compile(r"^[A-Za-z0-9+/_-]{40,}={0,2}$")
+_HEX = re.compile(r"(?<![0-9A-Za-z-])[0-9A-Fa-f]{32,}(?![0-9A-Za-z-])")
 
 
 def _looks_like_blob(word: str) -> bool:
+    if _HEX.search(word):
+        return True
     return bool(_BLOB.match(word)) and any(c.islower() for c in word) and any(c.isupper() for c in word) \
         and any(c.isdigit() for c in word)
 
@@ -94,15 +110,28 @@ def secret_spellings(registry: "CommandRegistry", words: list[str]) -> set[str]:
     return {s for arg in command.args if arg.secret for s in arg.spellings}
 
 
+def _has_comment(line: str) -> bool:
+    """True when shell-style splitting finds a `#` comment (a `#` inside quotes or a word is not one)."""
+    lex = shlex.shlex(line, posix=True, punctuation_chars=";")
+    lex.whitespace_split = True
+    lex.commenters = ""
+    try:
+        words = [t for t in lex if not (t and set(t) == {";"})]
+    except ValueError:
+        return True
+    return words != [w for c in split_commands(line) for w in c]
+
+
 def has_secret(line: str, registry: "CommandRegistry | None" = None) -> bool:
-    """True when a line may carry a secret and must not be kept (history, logs): a flag declared secret,
-    a passphrase/PIN/plaintext style flag, `password=...`, or a long random-looking blob."""
+    """True when a line may carry a secret and must not be kept (history, logs, echo): see the rule above."""
     if _SECRET_ASSIGN.search(line):
         return True
     try:
         commands: Iterable[list[str]] = split_commands(line)
     except UsageError:
-        commands = [line.split()]
+        return True  # cannot be split, so cannot be checked
+    if _has_comment(line):
+        return True
     for words in commands:
         declared = secret_spellings(registry, words) if registry is not None else set()
         for word in words:

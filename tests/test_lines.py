@@ -37,6 +37,22 @@ def test_script_lines_keep_line_numbers_and_continuations():
     "whatever --so-pin 1234",
     "note password=abc",
     "random --out - QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaDEyMzQ1Njc4OTA=",
+    # issue 11 item 11: every secret-bearing line, whatever the command
+    "mac generate --key-id alias/mac --message 'wire 5000 to acct 12'",
+    "mac verify --key-id alias/mac --message=hello --mac AAAA",
+    "sign --key-id alias/s --message release-notes",
+    "verify --key-id alias/s --message m --signature AAAA",
+    "key list  # the prod passphrase is hunter22",
+    "# hunter22",
+    "key list; alias list # note to self",
+    "decrypt --in f --grant-token AQpAM2RhZTk1MGE3",
+    "grant retire --grant-token tok",
+    "mac generat --message typo-in-the-command",
+    "encrypt --key-id k --plaintext 'unclosed",
+    "note api_key: abc",
+    "import --raw-material 00112233445566778899aabbccddeeff",
+    "envelope encrypt f --key-material 1",
+    "set token=abc",
 ])
 def test_secret_lines(line):
     assert has_secret(line, Session().registry)
@@ -48,6 +64,8 @@ def test_secret_lines(line):
     "encrypt --key-id arn:aws:kms:us-east-1:111122223333:alias/app-production-keys --in f",
     "key create --description 'payments service key'",
     "decrypt --in ciphertext.bin --context purpose=test",
+    "key create --description 'issue #12 fix'",  # a '#' inside quotes is not a comment
+    "key describe 1234abcd-12ab-34cd-56ef-1234567890ab; key list",
 ])
 def test_ordinary_lines(line):
     assert not has_secret(line, Session().registry)

@@ -133,3 +133,18 @@ def test_toolbar_shows_profile_backend_store_and_read_only(shell):
     assert "profile local" in text and "backend local" in text and "not opened" in text
     assert "READ-ONLY" in text
     assert "(ro)" in "".join(t for _s, t in shell.status.prompt())
+
+
+def test_history_keeps_no_secret_bearing_line_of_any_kind(shell, pipe):
+    """Issue 11 item 11: `mac generate --message` text and `#` comments were kept in the history file."""
+    lines = ["mac generate --key-id alias/mac --message wire-5000-to-acct-12",
+             "# the prod passphrase is hunter22-horse",
+             "version --output text  # hunter22-horse",
+             "sign --key-id alias/s --message=release-notes-hunter22",
+             "decrypt --in f --grant-token hunter22-horse-token",
+             "mac generat --message hunter22-typo"]
+    run(shell, pipe, "\n".join(lines) + "\nversion --output json\nexit\n")
+    text = history_path(shell.session).read_text()
+    assert "hunter22" not in text and "wire-5000" not in text
+    assert "version --output json" in text
+    assert not any("hunter22" in line or "wire-5000" in line for line in shell.history.get_strings())
