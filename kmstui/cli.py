@@ -295,7 +295,8 @@ def _main(argv: list[str]) -> int:
 
 def _run_file(runner, args: list[str], keep_going: bool) -> int:
     """`run FILE` (or `-`), and commands piped on stdin: the script is read as UTF-8 whatever the locale."""
-    from kmstui.lines import script_lines
+    from kmstui.commands.values import read_stream
+    from kmstui.lines import MAX_SCRIPT_BYTES, script_lines
 
     if len(args) != 1:
         return runner.report(UsageError("usage: kmstui run FILE [--keep-going]"), None)
@@ -303,13 +304,15 @@ def _run_file(runner, args: list[str], keep_going: bool) -> int:
     name = "<stdin>" if path == "-" else path
     try:
         if path == "-":
-            data = sys.stdin.buffer.read()
+            data = read_stream(sys.stdin.buffer, MAX_SCRIPT_BYTES, f"the script on {name}")
         else:
             with open(path, "rb") as fh:
-                data = fh.read()
+                data = read_stream(fh, MAX_SCRIPT_BYTES, f"script {name}")
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return runner.report(UsageError(f"cannot read script {name}: it is not UTF-8 text"), None)
+    except UsageError as exc:  # larger than the bound: /dev/zero, an endless pipe
+        return runner.report(exc, None)
     except OSError as exc:
         return runner.report(UsageError(f"cannot read script {name}: {exc.strerror or exc}"), None)
     return runner.run_lines(script_lines(text), name, keep_going=keep_going)

@@ -45,13 +45,26 @@ def split_commands(text: str) -> list[list[str]]:
     return [c for c in commands if c]
 
 
+# Bounds on scripts (`kmstui run FILE`, commands piped on standard input): the whole script is read before
+# it runs, so it is bounded; and one line (continuations joined) is bounded too, far above any real command.
+MAX_SCRIPT_BYTES = 16 << 20
+MAX_LINE_CHARS = 1 << 20
+
+
 def script_lines(text: str) -> Iterator[Line]:
     """Commands of a script, each with its line number. A line ending in a backslash continues."""
     pending: list[str] = []
     start = 0
+    size = 0
     for lineno, raw in enumerate(text.splitlines(), 1):
         if not pending:
-            start = lineno
+            start, size = lineno, 0
+        size += len(raw)
+        if size > MAX_LINE_CHARS:
+            yield Line([], start, f"line is longer than {MAX_LINE_CHARS >> 20} MiB, kmstui's bound for one command "
+                                  "(docs/inputs.md)")
+            pending = []
+            continue
         if raw.endswith("\\") and not raw.endswith("\\\\"):
             pending.append(raw[:-1])
             continue

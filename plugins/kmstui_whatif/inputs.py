@@ -16,6 +16,7 @@ from kmstui.authz.grants import GrantSet
 from kmstui.authz.policy import load_document, too_deep
 from kmstui.authz.principals import parse_caller
 from kmstui.backends.base import ALIASES, GRANTS, IAM_POLICIES, TAGS
+from kmstui.commands.values import MAX_INPUT_BYTES, read_bounded
 from kmstui.errors import UsageError
 
 DEFAULT_REGION = "us-east-1"
@@ -24,13 +25,9 @@ MAX_JSON_DEPTH = 40
 
 
 def read_json(path: str, flag: str) -> Any:
-    try:
-        text = Path(path).expanduser().read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{flag} {path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{flag} {path}: is a directory, not a file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    try:  # bounded: `--key-policy /dev/zero` must not grow until killed
+        text = read_bounded(None, path, f"{flag} {path}", MAX_INPUT_BYTES).decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise UsageError(f"{flag} {path}: cannot read ({exc})") from None
     try:
         data = json.loads(text)

@@ -1,0 +1,85 @@
+"""Every input has a bound (issue 11 item 7): endless or huge inputs end in one clean line, quickly, with
+the process's address space capped (RLIMIT_AS), so an unbounded read would fail the test instead of
+slowly eating the machine. The bounds are documented in docs/inputs.md."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+
+import pytest
+
+from tests.conftest import KMSTUI, REPO
+
+LIMIT_MB = 400  # a kmstui process needs well under 100 MiB of address space for these
+
+
+def kmstui(*args: str, stdin=None, input: bytes | None = None, cwd=None):
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (LIMIT_MB << 20, LIMIT_MB << 20))
+    return subprocess.run([*KMSTUI, *args], stdin=stdin, input=input, capture_output=True, timeout=120,
+                          cwd=cwd or str(REPO), preexec_fn=cap, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def one_line(proc) -> str:
+    err = proc.stderr.decode()
+    assert "Traceback" not in err and "MemoryError" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_run_dev_zero_is_refused_at_the_script_bound():
+    proc = kmstui("run", "/dev/zero")
+    assert proc.returncode == 252 and "script /dev/zero is larger than 16 MiB" in one_line(proc)
+
+
+def test_commands_from_dev_zero_on_stdin_are_refused_at_the_script_bound():
+    with open("/dev/zero", "rb") as zero:
+        proc = kmstui(stdin=zero)
+    assert proc.returncode == 252 and "the script on <stdin> is larger than 16 MiB" in one_line(proc)
+
+
+def test_one_overlong_line_is_refused_and_the_rest_of_the_script_runs(tmp_path):
+    script = tmp_path / "s.kms"
+    script.write_text("version --output text\nkey list --description " + "x" * (1 << 20) + "\nversion --output text\n")
+    proc = kmstui("run", str(script), "--keep-going")
+    assert proc.returncode == 252
+    assert f"{script}:2: error: line is longer than 1 MiB" in one_line(proc)
+    assert proc.stdout.decode().count("kmstui ") == 2
+
+
+def test_sign_in_dev_zero_is_refused_before_any_backend(unsealed_hsm):
+    key = unsealed_hsm.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    proc = kmstui("sign", "--key-id", key, "--in", "/dev/zero")
+    assert proc.returncode == 252 and "--in /dev/zero is larger than 64 MiB" in one_line(proc)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["encrypt", "--key-id", "alias/x", "--plaintext", "fileb:///dev/zero"], "larger than 1 MiB"),
+    (["envelope", "encrypt", "README.md", "--raw-key", "/dev/zero"], "--raw-key /dev/zero is larger than 64 KiB"),
+    (["whatif", "--key-policy", "/dev/zero", "--principal", "arn:aws:iam::111122223333:root", "--action",
+      "kms:Decrypt"], "--key-policy /dev/zero is larger than 64 MiB"),
+    (["key", "create", "--policy", "/dev/zero"], "--policy /dev/zero is larger than 1 MiB"),
+], ids=["fileb", "raw-key", "whatif-key-policy", "key-create-policy"])
+def test_whole_file_inputs_are_bounded(args, message):
+    proc = kmstui(*args)
+    assert proc.returncode == 252 and message in one_line(proc)
+
+
+def test_whatif_scenario_dev_zero_is_refused():
+    proc = kmstui("whatif", "--scenario", "/dev/zero", "--output", "json")
+    assert proc.returncode in (1, 252)
+    assert "Traceback" not in proc.stderr.decode() and "MemoryError" not in proc.stderr.decode()
+    text = proc.stderr.decode() + proc.stdout.decode()
+    assert "/dev/zero" in text
+
+
+def test_bounds_table_in_the_docs_names_every_bound():
+    from kmstui.commands.values import MAX_INPUT_BYTES, MAX_VALUE_BYTES
+    from kmstui.lines import MAX_LINE_CHARS, MAX_SCRIPT_BYTES
+
+    docs = (REPO / "docs" / "inputs.md").read_text()
+    for bound, words in ((MAX_VALUE_BYTES, "1 MiB"), (MAX_INPUT_BYTES, "64 MiB"), (MAX_SCRIPT_BYTES, "16 MiB"),
+                         (MAX_LINE_CHARS, "1 MiB")):
+        assert words in docs and bound == int(words.split()[0]) << 20
