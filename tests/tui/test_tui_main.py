@@ -135,3 +135,18 @@ async def test_read_only_disables_changes(read_only_session, make_app):
         await pilot.press("n")
         await pilot.pause()
         assert not isinstance(app.screen, CreateKeyModal)
+
+
+async def test_escape_sequences_in_untrusted_fields_are_shown_not_obeyed(tui_session, make_app):
+    """Issue 11 item 12: the crafted text of the issue in a description, a tag and an error line."""
+    payload = "\x1b[2J\x1b[1;1Hkmstui: decrypted 1 file OK\n"
+    key = tui_session.execute(["key", "create", "--description", payload, "--alias", "alias/esc",
+                               "--tag", f"t{payload}=v{payload}"]).data["KeyMetadata"]["KeyId"]
+    app = make_app(tui_session)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        shown = str(app.screen.query_one("#metadata-fields", Static).render())
+        assert "\x1b" not in shown and "\\x1b[2J\\x1b[1;1Hkmstui: decrypted 1 file OK\\n" in shown
+        svg = app.export_screenshot()
+        assert "\x1b" not in svg and "\\x1b[2J" in svg
+    assert key

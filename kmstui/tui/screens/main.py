@@ -17,6 +17,7 @@ from kmstui.tui.widgets.console import Console
 from kmstui.tui.widgets.header import StatusHeader
 from kmstui.tui.widgets.key_detail import KeyDetail
 from kmstui.tui.widgets.key_table import KeyRow, KeyTable
+from kmstui.visible import visible
 
 
 class FilterInput(Input):
@@ -225,7 +226,7 @@ class MainScreen(Screen):
         for console in self.query(Console):
             console.show_error(event.error, event.code)
         if event.origin != "console":
-            self.app.notify(event.error, title=event.code, severity="error", markup=False)
+            self.app.notify(visible(event.error), title=event.code, severity="error", markup=False)
 
 
 def _created_key_id(event: CommandFinished) -> str | None:

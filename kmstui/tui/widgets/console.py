@@ -18,6 +18,7 @@ from textual.widgets import Input, RichLog
 from kmstui.completion import complete_line
 from kmstui.errors import UsageError
 from kmstui.lines import has_secret, split_commands
+from kmstui.visible import visible
 
 
 class CommandSuggester(Suggester):
@@ -157,13 +158,13 @@ Type any kmstui command, exactly as in the REPL (`key list`, `encrypt --key-id a
 
     def show_output(self, text: str, message: str | None = None) -> None:
         if text:
-            self.log_widget.write(Text(text.rstrip("\n")))
+            self.log_widget.write(Text(visible(text.rstrip("\n"), keep_lines=True)))
         if message:
-            self.log_widget.write(Text(message, style="italic"))
+            self.log_widget.write(Text(visible(message, keep_lines=True), style="italic"))
 
     def show_error(self, error: str, code: str) -> None:
         style = self.app.current_theme.error or "red"
-        self.log_widget.write(Text(f"error: {code}: {error}", style=style))
+        self.log_widget.write(Text(f"error: {code}: {visible(error)}", style=style))
 
     def prefill(self, text: str) -> None:
         box = self.query_one(CommandInput)

@@ -18,13 +18,16 @@ from textual.widgets import Button, Input, Static, TabbedContent, TabPane
 
 from kmstui.commands.render import plain
 from kmstui.tui.messages import RunCommand
+from kmstui.visible import visible, visible_data
 from kmstui.tui.widgets.grants import GrantsPane
 from kmstui.tui.widgets.key_table import KeyRow
 from kmstui.tui.widgets.policy import PolicyPane
 
 
 def field_lines(data: Any, indent: str = "") -> Text:
-    """Plain-text "Field  value" lines for a dict (nested dicts indented); nothing is parsed as markup."""
+    """Plain-text "Field  value" lines for a dict (nested dicts indented); nothing is parsed as markup, and
+    control characters in keys and values (a crafted description or tag) are shown as escapes."""
+    data = visible_data(data)
     text = Text()
     if isinstance(data, dict):
         width = max((len(str(k)) for k in data), default=0)
@@ -38,7 +41,7 @@ def field_lines(data: Any, indent: str = "") -> Text:
                 text.append(f"{indent}{str(key):<{width}}  ", style="bold")
                 text.append(f"{'' if value is None else value}\n")
     else:
-        text.append(str(data))
+        text.append(visible(data))
     return text
 
 

@@ -21,6 +21,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from kmstui.visible import visible
+
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     # (attribute, heading, maximum width)
     ("alias", "Alias", 28),
@@ -43,9 +45,8 @@ def _created(value: Any) -> str:
 
 
 def _clean(value: Any) -> str:
-    """One line of plain text: control characters (escape sequences, newlines) become spaces."""
-    text = "" if value is None else str(value)
-    return "".join(ch if ch.isprintable() else " " for ch in text)
+    """One line of plain text: control characters (escape sequences, newlines) shown as escapes."""
+    return "" if value is None else visible(value)
 
 
 @dataclass
