@@ -48,7 +48,7 @@ TEXT = "text"  # text; inline as typed (description, tag values, grant tokens, c
 DOCUMENT = "document"
 KINDS = (BYTES, BASE64, TEXT, DOCUMENT)
 
-# Bounds (docs/limits.md). A value read from a file is bounded by its Arg's `limit`, by default:
+# Bounds (docs/inputs.md). A value read from a file is bounded by its Arg's `limit`, by default:
 MAX_VALUE_BYTES = 1024 * 1024
 # `--in PATH|-`, and other whole files a command reads into memory (scripts have their own bound, lines.py).
 MAX_INPUT_BYTES = 64 * 1024 * 1024
@@ -68,7 +68,7 @@ is an error naming it; nothing is ever used in its place.
 Secrets (plaintext, messages, grant tokens): prefer fileb://, --in PATH or standard input (fileb:///dev/stdin,
 --in -): a value typed on the command line is visible to other users in `ps` while the command runs. Lines
 carrying secret values are never kept in the REPL history.
-Bounds: a value read from a file: 1 MiB; --in and other whole-file inputs: 64 MiB (see docs/limits.md)."""
+Bounds: a value read from a file: 1 MiB; --in and other whole-file inputs: 64 MiB (see docs/inputs.md)."""
 
 
 def _human(n: int) -> str:
@@ -90,7 +90,7 @@ def read_stream(stream: BinaryIO, limit: int, what: str) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     if size > limit:
-        raise UsageError(f"{what} is larger than {_human(limit)}, kmstui's bound for it (see docs/limits.md)")
+        raise UsageError(f"{what} is larger than {_human(limit)}, kmstui's bound for it (see docs/inputs.md)")
     return b"".join(chunks)
 
 
