@@ -13,6 +13,8 @@ SHOW_TABLE = TableHint(rows="Events", columns=[
     ("Caller", "userIdentity.arn"), ("Error", "errorCode"),
 ])
 
+MAX_SHOW = 1_000_000  # events kept in memory for `audit show --limit N` (a bound, as for every input)
+
 
 def _local_backend(session):
     from kmstui.backends.base import AUDIT
@@ -28,10 +30,10 @@ def audit_show(session, args) -> Result:
     from kmstui.commands.hsm import _target
 
     _profile, path = _target(session)
-    if args.limit is not None and args.limit < 1:
+    if args.limit is not None and not 1 <= args.limit <= MAX_SHOW:
         from kmstui.errors import UsageError
 
-        raise UsageError("--limit must be at least 1")
+        raise UsageError(f"--limit must be between 1 and {MAX_SHOW}")
     arn = None
     if args.key_id:
         backend, ref = session.key_ref(args.key_id)

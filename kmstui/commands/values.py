@@ -29,6 +29,7 @@ import os
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from kmstui.errors import UsageError
+from kmstui.visible import visible
 
 if TYPE_CHECKING:
     import argparse
@@ -110,6 +111,8 @@ def read_bounded(session: "Session | None", path: str, what: str, limit: int = M
         raise UsageError(f"{what}: is a directory, not a file") from None
     except OSError as exc:
         raise UsageError(f"{what}: cannot read ({exc.strerror or exc})") from None
+    except ValueError:  # "embedded null byte"
+        raise UsageError(f"{what}: a file name cannot contain a NUL character") from None
 
 
 def _paramfile_error(flag: str, detail: str) -> UsageError:
@@ -130,6 +133,9 @@ def _load(session: "Session", flag: str, value: str, prefix: str, limit: int) ->
             return read_stream(fh, limit, f"{flag} {value}")
     except OSError as exc:
         raise _paramfile_error(flag, f"Unable to load paramfile {value}: {exc}") from None
+    except ValueError:  # "embedded null byte"
+        raise _paramfile_error(flag, f"Unable to load paramfile {visible(value)}: the path contains a NUL "
+                                     "character") from None
 
 
 def _text_of(flag: str, value: str, data: bytes) -> str:
@@ -212,6 +218,11 @@ def resolve_args(session: "Session", command: "Command", args: "argparse.Namespa
             for item in value if isinstance(value, list) else [value]:
                 if isinstance(item, str):
                     check_text(flag, item)
+        else:  # a path may be any bytes but NUL (which only a script or the REPL can even type)
+            flag = arg.name if arg.is_flag else (arg.metavar or arg.dest.upper())
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str) and "\x00" in item:
+                    raise UsageError(f"{flag}: a file name cannot contain a NUL character")
 
 
 def _resolve_one(session: "Session", arg: "Arg", value: Any) -> Any:

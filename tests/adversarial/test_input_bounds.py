@@ -83,3 +83,25 @@ def test_bounds_table_in_the_docs_names_every_bound():
     for bound, words in ((MAX_VALUE_BYTES, "1 MiB"), (MAX_INPUT_BYTES, "64 MiB"), (MAX_SCRIPT_BYTES, "16 MiB"),
                          (MAX_LINE_CHARS, "1 MiB")):
         assert words in docs and bound == int(words.split()[0]) << 20
+
+
+def test_audit_show_limit_is_bounded(session, unsealed_hsm):
+    """Found by the argument fuzzer: --limit 9223372036854775808 was an internal OverflowError (exit 255)."""
+    from kmstui.errors import UsageError
+
+    for value in ("9223372036854775808", "1000001", "0"):
+        with pytest.raises(UsageError, match="--limit must be between 1 and 1000000"):
+            session.execute(["audit", "show", "--limit", value])
+
+
+@pytest.mark.parametrize("words", [
+    ["key", "create", "--policy", "a\x00b"], ["inspect", "x\x00"], ["encrypt", "--key-id", "k", "--in", "\x00"],
+    ["encrypt", "--key-id", "k", "--plaintext", "fileb://a\x00b"], ["envelope", "encrypt", "\x00", "--raw-key", "k"],
+])
+def test_nul_in_a_file_name_is_a_usage_error(session, words):
+    """Found by the argument fuzzer: a NUL in a path (typed in a script or the REPL) was an internal
+    ValueError ("embedded null byte"), exit 255."""
+    from kmstui.errors import UsageError
+
+    with pytest.raises(UsageError, match="NUL character"):
+        session.execute(words)
