@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
 
+from kmstui import callsource
 from kmstui.commands.render import choose_format, render
 from kmstui.errors import ConfigError, KmstuiError
 from kmstui.tui import loaders
@@ -47,8 +48,17 @@ class PluginScreen:
     plugin: str
 
 
+NARROW_BELOW = 100  # columns: below this the detail pane goes under the key table
+SHORT_BELOW = 30  # rows: below this the console folds to its command line until focused
+
+
 class KmstuiApp(App):
     TITLE = "kmstui"
+    # Placeholders must never pass for filled-in values: dim and italic in every theme.
+    CSS = """
+    Input > .input--placeholder { color: $text-disabled; text-style: italic; }
+    Button.-textual-compact { min-width: 0; }
+    """
     # Callables, so the palette's modules load when it first opens rather than at start-up.
     COMMANDS = App.COMMANDS | {_palette("RegistryCommands"), _palette("ThemeCommands"), _palette("ScreenCommands")}
     BINDINGS = [
@@ -80,6 +90,15 @@ class KmstuiApp(App):
         self._collect_plugin_screens()
 
     # -- setup --------------------------------------------------------------------------------------
+    def on_resize(self, event) -> None:
+        self.size_classes(event.size)
+
+    def size_classes(self, size) -> None:
+        """Size classes every screen's CSS can use: `.-narrow` (detail below the table, fewer columns)
+        and `.-short` (console folded to its command line until it has focus)."""
+        self.set_class(size.width < NARROW_BELOW, "-narrow")
+        self.set_class(size.height < SHORT_BELOW, "-short")
+
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(VARIABLE_DEFAULTS)
 
@@ -105,6 +124,7 @@ class KmstuiApp(App):
                 self.plugin_errors.append(f"plugin '{impl.plugin_name}' failed in register_tui_screens: {exc}")
 
     def on_mount(self) -> None:
+        self.size_classes(self.size)
         for entry in self.plugin_screens.values():
             if entry.key:
                 self.bind(entry.key, f"open_plugin_screen('{entry.name}')", description=entry.title)
@@ -153,13 +173,18 @@ class KmstuiApp(App):
     # -- running work -------------------------------------------------------------------------------
     def call_backend(self, fn: Callable[[], Any], done: Callable[[Any], Any], *, node: Widget | None = None,
                      group: str = "backend", origin: str = "backend", description: str = "") -> None:
-        """Run `fn` on the backend thread in a worker; post done(value) (a Message) to `node`, or a
-        CommandFailed with the one-line error."""
+        """Run `fn` (a read to draw the screen) on the backend thread in a worker; post done(value) (a
+        Message) to `node`, or a CommandFailed with the one-line error. Its backend calls are audited with
+        source "screen"; commands (run_words) keep the default "command"."""
         target = node or self.screen
+
+        def screen_read() -> Any:
+            with callsource.source(callsource.SCREEN):  # audited as the TUI drawing, not a user command
+                return fn()
 
         def work() -> None:
             try:
-                value = self.backend_thread.call(fn)
+                value = self.backend_thread.call(screen_read)
             except BaseException as exc:  # noqa: BLE001 - every failure is shown, none kills the UI
                 message, code = describe_error(exc)
                 target.post_message(CommandFailed([], message, code, origin))
@@ -199,6 +224,16 @@ class KmstuiApp(App):
 
         self.run_worker(work, thread=True, group="commands", exit_on_error=False, description=" ".join(words[:3]))
 
+    def selected_key(self) -> str | None:
+        """How commands should name the key under the table cursor (alias or id), for plugin screens that
+        work on "the current key" (what-if); None when no key is selected."""
+        from kmstui.tui.widgets.key_table import KeyTable
+
+        for table in self.main_screen.query(KeyTable):
+            row = table.current_row
+            return row.ref if row is not None else None
+        return None
+
     @property
     def main_screen(self) -> MainScreen:
         return next(s for s in self.screen_stack if isinstance(s, MainScreen))
@@ -209,7 +244,8 @@ class KmstuiApp(App):
 
         def fetch() -> KeysLoaded:
             if before is not None:
-                before()
+                with callsource.source(callsource.COMMAND):  # what the user asked for (hsm init, use)
+                    before()
             status = loaders.backend_status(self.session)
             main.post_message(status)
             keys = loaders.list_keys(self.session)

@@ -3,12 +3,13 @@ status, and the first-run check. Changes never happen here; they go through sess
 
 from __future__ import annotations
 
-import json
+import datetime as _dt
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
-from rich.text import Text
-
+from kmstui import callsource
 from kmstui.backends.base import ALIASES, GRANTS, KEY_POLICIES, ROTATION, TAGS
 from kmstui.tui.messages import BackendStatus, RotationLoaded
 
@@ -141,8 +142,59 @@ def fetch_aliases(session, key_id: str) -> dict[str, Any]:
     return out
 
 
-def fetch_audit(session, key_id: str, limit: int = 200) -> Text:
-    """The newest audit events that mention this key, one line each (plain text)."""
+USAGE_DAYS = 30
+USAGE_OPERATIONS = 4  # the chart shows this many operations, busiest first
+
+
+@dataclass
+class KeyAudit:
+    """One key's audit events for the Audit tab: lines (newest first) marked when they are the TUI's own
+    screen reads, and usage counts per operation per day (user commands only) for the chart."""
+
+    lines: list[tuple[str, bool]] = field(default_factory=list)
+    usage: dict[str, list[int]] = field(default_factory=dict)
+    days: int = USAGE_DAYS
+    note: str = ""
+
+
+def today() -> _dt.date:
+    """The UTC date the usage chart ends on."""
+    return _dt.datetime.now(_dt.timezone.utc).date()
+
+
+def key_audit(events: Iterable[dict[str, Any]], key_id: str, *, until: _dt.date | None = None,
+              days: int = USAGE_DAYS, limit: int = 200) -> KeyAudit:
+    """Summarise the events about `key_id` (by resource ARN or requested key id); the chart covers the
+    `days` days up to `until` (today)."""
+    until = until or today()
+    lines: deque[tuple[str, bool]] = deque(maxlen=limit)
+    usage: dict[str, list[int]] = {}
+    for event in events:
+        resources = event.get("resources") or []
+        params = event.get("requestParameters") or {}
+        if not (any(key_id in str(r.get("ARN", "")) for r in resources) or key_id in str(params.get("keyId", ""))):
+            continue
+        name = str(event.get("eventName", ""))
+        when = str(event.get("eventTime", ""))
+        screen = (event.get("additionalEventData") or {}).get("source") == callsource.SCREEN
+        error = event.get("errorCode")
+        who = (event.get("userIdentity") or {}).get("arn", "")
+        lines.append((f"{when}  {name}  {'FAILED ' + str(error) if error else 'ok'}  {who}"
+                      f"{'  (screen read)' if screen else ''}", screen))
+        if screen:
+            continue
+        try:
+            age = (until - _dt.date.fromisoformat(when[:10])).days
+        except ValueError:
+            continue
+        if 0 <= age < days:
+            usage.setdefault(name, [0] * days)[days - 1 - age] += 1
+    busiest = sorted(usage, key=lambda op: (-sum(usage[op]), op))[:USAGE_OPERATIONS]
+    return KeyAudit(list(lines)[::-1], {op: usage[op] for op in busiest}, days)
+
+
+def fetch_audit(session, key_id: str, limit: int = 200) -> KeyAudit:
+    """The newest audit events that mention this key, and its usage per day (plain data for the tab)."""
     backend = session.backend()
     info = backend.info()
     path = info.extra.get("audit_log") or info.extra.get("audit_path")
@@ -150,17 +202,7 @@ def fetch_audit(session, key_id: str, limit: int = 200) -> Text:
         local = local_hsm_path(session)
         path = Path(str(local) + ".audit.jsonl") if local else None
     if not path or not Path(path).exists():
-        return Text(f"No local audit log for {info.kind} backends.", style="dim")
+        return KeyAudit(note=f"No local audit log for {info.kind} backends.")
     from kmstui.audit import read_events
 
-    lines: list[str] = []
-    for event in read_events(Path(path)):
-        blob = json.dumps(event)
-        if key_id in blob:
-            error = event.get("errorCode")
-            who = (event.get("userIdentity") or {}).get("arn", "")
-            lines.append(f"{event.get('eventTime', '')}  {event.get('eventName', '')}  "
-                         f"{'FAILED ' + str(error) if error else 'ok'}  {who}")
-    if not lines:
-        return Text("No audit events for this key yet.", style="dim")
-    return Text("\n".join(lines[-limit:][::-1]))
+    return key_audit(read_events(Path(path)), key_id, limit=limit)

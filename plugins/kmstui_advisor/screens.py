@@ -13,9 +13,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Select, SelectionList, Static
+from textual.widgets import Input, Label, Select, SelectionList, Static
 
 from kmstui.errors import KmstuiError
+from kmstui.tui.widgets.footer import KeyFooter
 from kmstui_advisor.engine import advise
 from kmstui_advisor.facts import load_facts
 from kmstui_advisor.model import Advice
@@ -70,16 +71,24 @@ The same answers give the same result as the `advise` command.
 
     BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="advisor.back")]
 
+    # Narrow terminals (app class -narrow): the recommendation goes under the form instead of beside it,
+    # and question text wraps rather than running off the edge.
+    SCOPED_CSS = False
     DEFAULT_CSS = """
+    AdvisorScreen #advisor-body { height: 1fr; }
     AdvisorScreen #advisor-form { width: 1fr; padding: 0 1; }
     AdvisorScreen #advisor-result { width: 1fr; border-left: solid $panel; padding: 0 1; }
-    AdvisorScreen .question { margin-top: 1; text-style: bold; }
-    AdvisorScreen .help { color: $text-muted; }
+    AdvisorScreen .question { margin-top: 1; text-style: bold; width: 100%; }
+    AdvisorScreen .help { color: $text-muted; width: 100%; }
     AdvisorScreen SelectionList { height: auto; max-height: 8; }
     AdvisorScreen .part { height: auto; }
     AdvisorScreen .part Label { width: 28; padding-top: 1; }
     AdvisorScreen .part Input { width: 1fr; }
     AdvisorScreen #advisor-error { color: $error; height: auto; }
+    .-narrow AdvisorScreen #advisor-body { layout: vertical; }
+    .-narrow AdvisorScreen #advisor-form { width: 100%; height: 3fr; }
+    .-narrow AdvisorScreen #advisor-result { width: 100%; height: 2fr; border-left: none; border-top: solid $panel; }
+    .-narrow AdvisorScreen .part Label { width: 18; }
     """
 
     def __init__(self, session=None) -> None:
@@ -91,7 +100,7 @@ The same answers give the same result as the `advise` command.
         self.error = ""
 
     def compose(self) -> ComposeResult:
-        with Horizontal():
+        with Horizontal(id="advisor-body"):
             with VerticalScroll(id="advisor-form"):
                 for q in self.questions:
                     yield Label(f"{q.id}. {q.text}", classes="question", markup=False)
@@ -102,7 +111,7 @@ The same answers give the same result as the `advise` command.
                 yield Static("", id="advisor-error", markup=False)
                 with VerticalScroll():
                     yield Static("", id="advisor-advice", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def _field(self, q: Question) -> ComposeResult:
         if q.type == "choice":

@@ -15,10 +15,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, ProgressBar, Static, Tree
+from textual.widgets import Button, Input, Label, ProgressBar, Static, Tree
 
 from kmstui.errors import KmstuiError
 from kmstui.tui.messages import CommandFailed, CommandFinished
+from kmstui.tui.widgets.footer import KeyFooter
 from kmstui_envelope import progress as progress_hook
 from kmstui_envelope.progress import human_size
 
@@ -79,6 +80,7 @@ class EnvelopeScreen(Screen):
 
     BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="envelope.back")]
 
+    SCOPED_CSS = False  # rules also match the app's size class (-short)
     DEFAULT_CSS = """
     EnvelopeScreen { padding: 0 1; }
     EnvelopeScreen Horizontal { height: auto; }
@@ -90,6 +92,9 @@ class EnvelopeScreen(Screen):
     EnvelopeScreen #envelope-status { height: auto; }
     EnvelopeScreen #inspect-note { color: $warning; height: auto; }
     EnvelopeScreen Tree { height: 1fr; border: round $panel; }
+    .-short EnvelopeScreen Horizontal { margin-bottom: 1; }
+    .-short EnvelopeScreen .field { padding-top: 0; }
+    .-short EnvelopeScreen Input { border: none; height: 1; padding: 0 1; }
     """
 
     def __init__(self, session) -> None:
@@ -104,16 +109,16 @@ class EnvelopeScreen(Screen):
         yield Label("Envelope files", classes="title")
         with Horizontal():
             yield Label("Files", classes="field")
-            yield Input(id="envelope-files", placeholder="report.pdf data/ (paths or folders)")
+            yield Input(id="envelope-files", placeholder="e.g. report.pdf data/ (files or folders)")
         with Horizontal():
             yield Label("Keys", classes="field")
-            yield Input(id="envelope-keys", placeholder="alias/app (encrypt: wrapping keys)")
+            yield Input(id="envelope-keys", placeholder="e.g. alias/app (wrapping keys, to encrypt)")
         with Horizontal():
             yield Label("Context", classes="field")
-            yield Input(id="envelope-context", placeholder="dept=finance purpose=backup")
+            yield Input(id="envelope-context", placeholder="optional, e.g. dept=finance purpose=backup")
         with Horizontal():
             yield Label("Output", classes="field")
-            yield Input(id="envelope-out", placeholder="(default: next to each file)")
+            yield Input(id="envelope-out", placeholder="optional (default: next to each file)")
         with Horizontal():
             yield Button("Encrypt", id="envelope-encrypt", variant="primary", compact=True)
             yield Button("Decrypt", id="envelope-decrypt", compact=True)
@@ -125,11 +130,12 @@ class EnvelopeScreen(Screen):
         yield Static("", id="envelope-status", markup=False)
         yield Static("", id="inspect-note", markup=False)
         yield Tree(Text("header"), id="inspect-tree")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         progress_hook.observer = self._observe
         self.query_one(Tree).display = False
+        self.query_one(ProgressBar).display = False  # nothing to show (no "--%" animation) until work starts
 
     def on_unmount(self) -> None:
         self.cancel_event.set()
@@ -148,6 +154,7 @@ class EnvelopeScreen(Screen):
     @on(ProgressUpdate)
     def _progress(self, event: ProgressUpdate) -> None:
         bar = self.query_one(ProgressBar)
+        bar.display = True
         bar.update(total=event.total, progress=event.done)
         rate = event.done / event.elapsed if event.elapsed > 0 else 0.0
         text = f"{event.label}: {human_size(event.done)}"
@@ -194,7 +201,10 @@ class EnvelopeScreen(Screen):
         self.running = True
         self._started = time.monotonic()
         self._last_post = 0.0
-        self.query_one(ProgressBar).update(total=None, progress=0)
+        bar = self.query_one(ProgressBar)
+        bar.display = False  # shown again by the first progress report of this run
+        bar.update(total=None, progress=0)
+        self.query_one("#envelope-rate", Static).update("")
         self.query_one("#envelope-status", Static).update(f"running: {' '.join(words[:2])} …")
         self.query_one("#envelope-cancel", Button).disabled = False
         self.app.run_words(words, reply_to=self, origin=origin)

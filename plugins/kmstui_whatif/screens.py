@@ -10,9 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, RichLog, Static
+from textual.widgets import Button, Input, Label, RichLog, Static
 
 from kmstui.tui.messages import CommandFailed, CommandFinished
+from kmstui.tui.widgets.footer import KeyFooter
 
 
 def whatif_words(key: str, principal: str, action: str, context: list[str]) -> list[str]:
@@ -27,23 +28,28 @@ def whatif_words(key: str, principal: str, action: str, context: list[str]) -> l
 class WhatIfScreen(Screen):
     HELP = """\
 ## What-if
-Pick a key (alias or id), a principal ARN, an action (`Decrypt` or `kms:Decrypt`) and context pairs
-(`KEY=VALUE`). **Evaluate** shows ALLOW or DENY and every statement and grant that decided it.
+The key starts as the one selected in the key table. Give a principal ARN, an action (`Decrypt` or
+`kms:Decrypt`) and optional context pairs (`KEY=VALUE`). **Evaluate** shows ALLOW or DENY and every statement and grant that decided it.
 **Matrix** lists who can do what with the key; **Lint** reports risky patterns in its policy.
 """
 
     BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="whatif.back")]
 
+    SCOPED_CSS = False  # rules also match the app's size class (-short)
     DEFAULT_CSS = """
     WhatIfScreen { padding: 0 1; }
     WhatIfScreen Horizontal { height: auto; }
     WhatIfScreen .field { width: 12; padding-top: 1; }
     WhatIfScreen Input { width: 1fr; }
     WhatIfScreen Button { margin-right: 1; }
-    WhatIfScreen #whatif-decision { height: 1; margin: 1 0; text-style: bold; }
+    WhatIfScreen #whatif-decision { height: auto; margin: 1 0; text-style: bold; }
     WhatIfScreen #whatif-decision.-allow { color: $kms-allow; }
     WhatIfScreen #whatif-decision.-deny { color: $kms-deny; }
-    WhatIfScreen RichLog { height: 1fr; border: round $panel; }
+    WhatIfScreen RichLog { height: 1fr; min-height: 4; border: round $panel; }
+    .-short WhatIfScreen Horizontal { margin-bottom: 1; }
+    .-short WhatIfScreen .field { padding-top: 0; }
+    .-short WhatIfScreen Input { border: none; height: 1; padding: 0 1; }
+    .-short WhatIfScreen #whatif-decision { margin: 0; }
     """
 
     def __init__(self, session) -> None:
@@ -53,8 +59,9 @@ Pick a key (alias or id), a principal ARN, an action (`Decrypt` or `kms:Decrypt`
     def compose(self) -> ComposeResult:
         yield Label("What-if: would KMS allow this request?", classes="title")
         for name, label, placeholder in (
-            ("key", "Key", "alias/app"), ("principal", "Principal", "arn:aws:iam::111122223333:role/App"),
-            ("action", "Action", "kms:Decrypt"), ("context", "Context", "app=web dept=finance"),
+            ("key", "Key", "alias or key id (the selected key when you open this screen)"),
+            ("principal", "Principal", "e.g. arn:aws:iam::111122223333:role/App"),
+            ("action", "Action", "e.g. kms:Decrypt"), ("context", "Context", "optional, e.g. app=web dept=finance"),
         ):
             with Horizontal():
                 yield Label(label, classes="field")
@@ -65,7 +72,15 @@ Pick a key (alias or id), a principal ARN, an action (`Decrypt` or `kms:Decrypt`
             yield Button("Lint", id="whatif-lint", compact=True)
         yield Static("", id="whatif-decision", markup=False)
         yield RichLog(id="whatif-trace", markup=False, wrap=True)
-        yield Footer()
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        """Start from the key selected in the key table, as the user would expect."""
+        selected = getattr(self.app, "selected_key", lambda: None)()
+        box = self.query_one("#whatif-key", Input)
+        if selected and not box.value:
+            box.value = selected
+        self.set_focus(self.query_one("#whatif-principal" if box.value else "#whatif-key", Input))
 
     def value(self, name: str) -> str:
         return self.query_one(f"#whatif-{name}", Input).value.strip()

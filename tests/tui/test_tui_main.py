@@ -96,7 +96,7 @@ async def test_hostile_description_is_shown_as_plain_text(tui_session, make_app)
         assert HOSTILE in str(fields.render())
 
 
-async def test_disable_needs_the_alias_typed_and_focus_starts_on_cancel(tui_session, make_app):
+async def test_disable_needs_the_alias_typed_and_focus_starts_in_the_input(tui_session, make_app):
     make_key(tui_session, "to disable", "alias/victim")
     messages = []
     app = make_app(tui_session)
@@ -106,9 +106,12 @@ async def test_disable_needs_the_alias_typed_and_focus_starts_on_cancel(tui_sess
         await pilot.pause()
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
         modal = app.screen
-        await wait_until(pilot, lambda: app.focused is not None and app.focused.id == "cancel")
+        await wait_until(pilot, lambda: app.focused is modal.query_one("#typed", Input))
         assert modal.query_one("#confirm", Button).disabled
-        await pilot.press("enter")  # Enter on the focused Cancel button changes nothing
+        await pilot.press(*"alias/victi", "enter")  # a near miss: Enter never confirms it
+        await pilot.pause()
+        assert app.screen is modal and "type it exactly" in str(modal.query_one("#error", Static).render())
+        await pilot.press("escape")  # Escape changes nothing
         await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmModal))
         await settle(pilot)
         assert tui_session.backend().describe_key(KeyId="alias/victim")["KeyMetadata"]["KeyState"] == "Enabled"
@@ -116,7 +119,6 @@ async def test_disable_needs_the_alias_typed_and_focus_starts_on_cancel(tui_sess
         app.screen.query_one("#key-disable").press()
         await pilot.pause()
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
-        app.screen.query_one("#typed", Input).focus()
         await pilot.press(*"alias/victim", "enter")
         await wait_until(pilot, lambda: any(isinstance(m, CommandFinished) and m.path == ("key", "disable")
                                             for m in messages))
@@ -130,7 +132,7 @@ async def test_read_only_disables_changes(read_only_session, make_app):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert app.screen.query_one(StatusHeader).read_only
-        assert app.screen.query_one("#key-disable", Button).disabled
+        assert all(b.disabled for b in app.screen.query("#key-disable, #key-delete").results(Button))
         assert app.screen.query_one("#policy-edit", Button).disabled
         await pilot.press("n")
         await pilot.pause()

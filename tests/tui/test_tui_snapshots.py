@@ -1,81 +1,163 @@
-"""A few SVG snapshots of key screens (fixed size, theme and contents; no pytest-textual-snapshot).
+"""Text snapshots of every screen at the two sizes operators have (80x24 ssh, 120x35 split): the key table,
+each detail tab, the console, palette, help, the modals and the plugin screens (envelope, what-if, advisor).
 
-Set KMSTUI_UPDATE_SNAPSHOTS=1 to (re)write them after a deliberate change, then review the SVGs."""
+Each is the screen's characters as a user reads them (tests/tui/snapshots/NAME@WxH.txt), so a review sees
+exactly what changed: a column dropped, a label cut, a wrapped line. Key ids, grant ids and the clock are
+made deterministic. One app per size walks through all screens (starting the app per screen would cost
+more than the checks). Set KMSTUI_UPDATE_SNAPSHOTS=1 to rewrite them after a deliberate change and review
+the diff.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import difflib
+import hashlib
+import itertools
 import os
-import re
 import time
+import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from textual.widgets import Input
 
+from kmstui.tui.screens.help import HelpScreen
 from kmstui.tui.screens.modals import ConfirmModal, CreateKeyModal
-from tui_helpers import SIZE, settle, wait_until
+from tui_helpers import SIZES, screen_text, settle, wait_until
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
-
-
-def screen_text(svg: str) -> list[str]:
-    """What the screen says, cell text in drawing order. Styles (a blinking cursor's phase, a hover) are
-    left out of the comparison: they vary with timing on a loaded machine; the SVG keeps them for review."""
-    return re.findall(r">([^<>]*)</text>", svg)
+UPDATE = os.environ.get("KMSTUI_UPDATE_SNAPSHOTS") == "1"
+NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture
-def snapshot():
-    async def check(app, pilot, name: str, timeout: float = 20.0) -> None:
-        """The screen must come to match the snapshot: background loads (the header, the key table) may
-        still be settling on a loaded machine, so compare until it matches or `timeout` runs out."""
-        path = SNAPSHOTS / f"{name}.svg"
-        if os.environ.get("KMSTUI_UPDATE_SNAPSHOTS") == "1":
-            await settle(pilot)
-            path.write_text(app.export_screenshot(title="kmstui"), encoding="utf-8")
+def fixed_world(tui_session, monkeypatch):
+    """Three keys with fixed ids and dates: alias/app (rotation on, a tag, a grant, some use), alias/sign
+    (ECC signing) and alias/old (pending deletion)."""
+    from kmstui.backends.local import grants, keys
+    from kmstui.tui import loaders
+
+    counter = itertools.count(1)
+    monkeypatch.setattr(keys, "uuid", SimpleNamespace(uuid4=lambda: uuid.UUID(f"{next(counter):08x}-1111-4222-8333-444455556666")))
+    seq = itertools.count(1)
+    fake_os = SimpleNamespace(urandom=lambda n: hashlib.sha256(str(next(seq)).encode()).digest()[:n])
+    monkeypatch.setattr(grants, "os", fake_os)
+    monkeypatch.setattr(loaders, "today", lambda: NOW.date())
+    backend = tui_session.backend()
+    backend.clock = lambda: NOW.timestamp()
+    run = tui_session.execute
+    run(["key", "create", "--alias", "alias/app", "--description", "orders database (production)"])
+    run(["key", "rotation", "alias/app", "--enable"])
+    run(["key", "tag", "alias/app", "team=payments"])
+    run(["grant", "create", "--key-id", "alias/app", "--grantee-principal", "arn:aws:iam::111122223333:role/app",
+         "--operations", "Encrypt,Decrypt", "--name", "app-rw"])
+    for _ in range(3):
+        run(["encrypt", "--key-id", "alias/app", "--plaintext", "hello"])
+    run(["key", "create", "--alias", "alias/sign", "--key-spec", "ECC_NIST_P256", "--key-usage", "SIGN_VERIFY",
+         "--description", "release signing"])
+    run(["key", "create", "--alias", "alias/old", "--description", "retired"])
+    run(["key", "schedule-deletion", "alias/old", "--days", "7", "--yes"])
+    return tui_session
+
+
+class Snapshots:
+    """Compare (or, with KMSTUI_UPDATE_SNAPSHOTS=1, write) screens; collect every difference, fail once."""
+
+    def __init__(self, app, pilot, size: str) -> None:
+        self.app, self.pilot, self.size = app, pilot, size
+        self.problems: list[str] = []
+
+    async def check(self, name: str, timeout: float = 15.0, *, wait_workers: bool = True) -> None:
+        path = SNAPSHOTS / f"{name}@{self.size}.txt"
+        if wait_workers:  # not while a command waits for the dialog on screen
+            await settle(self.pilot)
+        else:
+            await self.pilot.pause(0.2)
+        if UPDATE:
+            path.write_text(screen_text(self.app) + "\n", encoding="utf-8")
             return
-        assert path.exists(), f"no snapshot {path.name}; run with KMSTUI_UPDATE_SNAPSHOTS=1 and review it"
-        expected = screen_text(path.read_text(encoding="utf-8"))
-        deadline = time.monotonic() + timeout
-        while (shown := screen_text(app.export_screenshot(title="kmstui"))) != expected and time.monotonic() < deadline:
-            await pilot.pause(0.1)
-        assert shown == expected, (
-            f"{name} differs from {path}; if the change is intended re-run with KMSTUI_UPDATE_SNAPSHOTS=1")
+        if not path.exists():
+            self.problems.append(f"no snapshot {path.name}; run with KMSTUI_UPDATE_SNAPSHOTS=1 and review it")
+            return
+        expected = path.read_text(encoding="utf-8").rstrip("\n")
+        deadline = time.monotonic() + timeout  # background loads may still be settling on a loaded machine
+        while (shown := screen_text(self.app)) != expected and time.monotonic() < deadline:
+            await self.pilot.pause(0.1)
+        if shown != expected:
+            diff = difflib.unified_diff(expected.splitlines(), shown.splitlines(), "expected", "shown", lineterm="")
+            self.problems.append(f"{path.name} differs:\n" + "\n".join(diff))
 
-    return check
 
-
-async def steady(app, pilot, theme: str) -> None:
-    """Fixed theme and a header that does not show the temporary folder's path."""
+async def steady(app, pilot) -> None:
     await settle(pilot)
-    app.theme = theme
+    app.theme = "dark"
     app.screen.query_one("#status").location = "hsm.kmstui"
-    # Focus decides the footer's keys; pin it rather than depend on when the key list finished loading.
     app.screen.set_focus(app.screen.query_one("#keys"))
     await settle(pilot)
 
 
-async def test_snapshot_empty_main_view(tui_session, make_app, snapshot):
-    app = make_app(tui_session)
-    async with app.run_test(size=SIZE, notifications=False) as pilot:
-        await steady(app, pilot, "dark")
-        await snapshot(app, pilot, "main_empty_dark")
+async def back_to_keys(app, pilot) -> None:
+    while len(app.screen_stack) > 1:
+        app.pop_screen()
+    await settle(pilot)
+    app.screen.set_focus(app.screen.query_one("#keys"))
+    await settle(pilot)
 
 
-async def test_snapshot_create_key_form(tui_session, make_app, snapshot):
-    app = make_app(tui_session)
-    async with app.run_test(size=SIZE, notifications=False) as pilot:
-        await steady(app, pilot, "high-contrast")
+@pytest.mark.parametrize("size", list(SIZES))
+async def test_every_screen_at_both_sizes(fixed_world, make_app, size):
+    app = make_app(fixed_world)
+    async with app.run_test(size=SIZES[size], notifications=False) as pilot:
+        await steady(app, pilot)
+        snap = Snapshots(app, pilot, size)
+        await snap.check("keys")
+
+        tabs = app.screen.query_one("#detail-tabs")
+        for tab in ("policy", "grants", "rotation", "aliases", "audit"):
+            tabs.active = f"tab-{tab}"
+            await snap.check(f"tab-{tab}")
+        tabs.active = "tab-metadata"
+
+        await pilot.press("colon")
+        await pilot.press(*"alias list", "enter")
+        await wait_until(pilot, lambda: "alias/sign" in screen_text(app) and "alias/old" in screen_text(app))
+        await snap.check("console")
+        await pilot.press("escape")
+
+        await pilot.press("colon", *"key schedule-deletion alias/app --days 7", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await snap.check("confirm", wait_workers=False)
+        await pilot.press("escape")
+        await back_to_keys(app, pilot)
+
         await pilot.press("n")
         await wait_until(pilot, lambda: isinstance(app.screen, CreateKeyModal))
-        await pilot.pause()
-        await snapshot(app, pilot, "create_key_high_contrast")
+        await snap.check("create-key")
+        await back_to_keys(app, pilot)
 
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await snap.check("help")
+        await back_to_keys(app, pilot)
 
-async def test_snapshot_typed_confirmation(tui_session, make_app, snapshot):
-    app = make_app(tui_session)
-    async with app.run_test(size=SIZE, notifications=False) as pilot:
-        await steady(app, pilot, "light")
-        app.push_screen(ConfirmModal("key disable alias/app: type 'alias/app' to confirm", "alias/app"))
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
-        await pilot.pause()
-        await snapshot(app, pilot, "confirm_light")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"key li")
+        await pilot.pause(0.5)
+        await snap.check("palette")
+        await back_to_keys(app, pilot)
+
+        for name in ("envelope", "whatif", "advisor"):
+            app.call_later(app.open_plugin_screen, name)
+            await wait_until(pilot, lambda: app.screen.id == name)
+            if name == "whatif":
+                app.screen.query_one("#whatif-principal", Input).value = "arn:aws:iam::111122223333:role/app"
+                app.screen.query_one("#whatif-action", Input).value = "Decrypt"
+                app.screen.query_one("#whatif-evaluate").press()
+                await wait_until(pilot, lambda: "ALLOW" in screen_text(app))
+                app.screen.set_focus(None)
+            await snap.check(name)
+            await back_to_keys(app, pilot)
+        assert not snap.problems, "\n\n".join(snap.problems) + \
+            "\n\nIf the change is intended, re-run with KMSTUI_UPDATE_SNAPSHOTS=1 and review the diff."

@@ -23,7 +23,7 @@ from typing import Any, Callable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from kmstui import audit as auditlog
+from kmstui import audit as auditlog, callsource
 from kmstui.backends.base import ALL_CAPABILITIES, Backend, BackendInfo
 from kmstui.backends.local import auditing
 from kmstui.backends.local import keymaterial as km
@@ -236,6 +236,7 @@ class LocalCore(Backend):
             "requestParameters": auditlog.request_parameters(params),
             "resources": [{"accountId": self.account_id, "type": "AWS::KMS::Key", "ARN": a} for a in self._resources],
             "readOnly": read_only, "eventType": "AwsApiCall", "recipientAccountId": self.account_id,
+            "additionalEventData": {"source": callsource.current()},  # a user's command or a screen read
         }
         if self.call.request_id:
             event["requestID"] = self.call.request_id

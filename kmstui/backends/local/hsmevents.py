@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from kmstui import callsource
 from kmstui.backends.local import auditing
 from kmstui.backends.local.seal import RootKeys
 from kmstui.backends.local.store import Store
@@ -39,6 +40,7 @@ def record(store: Store, keys: RootKeys, name: str, params: dict[str, Any] | Non
         "sourceIPAddress": "local", "userAgent": "kmstui", "requestParameters": params or None,
         "resources": [], "readOnly": False, "eventType": "KmstuiHsmCommand",
         "recipientAccountId": identity.get("AccountId"),
+        "additionalEventData": {"source": callsource.current()},
     }
     if error is not None:
         event["errorCode"] = getattr(error, "code", type(error).__name__)

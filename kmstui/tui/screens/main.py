@@ -8,12 +8,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.lazy import Lazy
-from textual.widgets import Footer, Input, Select
+from textual.widgets import Input, Select
 
 from kmstui.tui.messages import (BackendStatus, CommandFailed, CommandFinished, DetailLoaded, KeysLoaded,
                                  RotationLoaded, RunCommand)
 from kmstui.tui.screens.modals import CreateKeyModal
 from kmstui.tui.widgets.console import Console
+from kmstui.tui.widgets.footer import KeyFooter
 from kmstui.tui.widgets.header import StatusHeader
 from kmstui.tui.widgets.key_detail import KeyDetail
 from kmstui.tui.widgets.key_table import KeyRow, KeyTable
@@ -48,6 +49,9 @@ class MainScreen(Screen):
         Binding("tab", "app.focus_next", "Next pane", show=False, id="main.next"),
     ]
 
+    # Wide: table and details side by side. Narrow (app class -narrow, e.g. 80 columns): the details go
+    # under the table, full width, so neither is squeezed to a few letters per column.
+    SCOPED_CSS = False  # its rules also match on the app's size classes
     DEFAULT_CSS = """
     MainScreen #top { height: 1; }
     MainScreen #top StatusHeader { width: 1fr; }
@@ -56,7 +60,12 @@ class MainScreen(Screen):
     MainScreen #left { width: 3fr; }
     MainScreen #filter { border: none; height: 1; padding: 0 1; background: $surface; }
     MainScreen #filter:focus { border: none; background: $panel; }
-    MainScreen KeyDetail { width: 2fr; border-left: solid $panel; }
+    MainScreen KeyDetail { width: 2fr; min-width: 50; border-left: solid $panel; }
+    .-narrow MainScreen #profile { width: 14; }
+    .-narrow MainScreen #body { layout: vertical; }
+    .-narrow MainScreen #left { width: 100%; height: 2fr; min-height: 5; }
+    .-narrow MainScreen KeyDetail { width: 100%; min-width: 0; height: 3fr; border-left: none;
+                                    border-top: solid $panel; }
     """
 
     def __init__(self, session) -> None:
@@ -80,7 +89,7 @@ class MainScreen(Screen):
             # Mounted just after the first frame, so the key table shows without waiting for them.
             yield Lazy(KeyDetail(self.session, id="detail"))
         yield Lazy(Console(self.session, id="console"))
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         header = self.query_one(StatusHeader)
@@ -203,6 +212,8 @@ class MainScreen(Screen):
         for console in self.query(Console):
             if event.origin != "console":
                 console.show_output(f"› {' '.join(event.words[:2])} …", None)
+                if console.folded and event.result.message:  # the log is not on screen: say it here
+                    self.app.notify(event.result.message, markup=False)
             console.show_output(event.text, event.result.message)
         if event.mutates or (event.path[:1] in (("use",), ("hsm",), ("refresh",))):
             self.app.load_keys(select=_created_key_id(event))

@@ -1,5 +1,6 @@
-"""Modal dialogs: secrets (masked, never logged), typed confirmation (focus on Cancel), first-run HSM setup
-and the key-creation form. Each dismisses with its answer; none of them does any work itself."""
+"""Modal dialogs: secrets (masked, never logged), typed confirmation, first-run HSM setup and the key-creation
+form. Each opens with focus in its first input, so what the user types at once lands there (never on a
+button that Enter would press), and dismisses with its answer; none of them does any work itself."""
 
 from __future__ import annotations
 
@@ -123,11 +124,12 @@ class PassphraseModal(_Modal):
 
 
 class ConfirmModal(_Modal):
-    """Confirm a destructive action by typing `expected` (an alias or key id). Focus starts on Cancel."""
+    """Confirm a destructive action by typing `expected` (an alias or key id). Focus starts in the input:
+    the name typed right after the dialog opens lands there, and Enter confirms only when it matches."""
 
     DEFAULT_CSS = MODAL_CSS.format(name="ConfirmModal")
-    AUTO_FOCUS = "#cancel"
-    HELP = "Type the alias or key id shown to enable Confirm. Escape or Cancel changes nothing."
+    AUTO_FOCUS = "#typed"
+    HELP = "Type the alias or key id shown, then Enter or Confirm. Escape or Cancel changes nothing."
 
     def __init__(self, prompt: str, expected: str, *, action: str = "Confirm") -> None:
         super().__init__()
@@ -137,7 +139,8 @@ class ConfirmModal(_Modal):
         with Vertical():
             yield Label("Confirm a destructive action", classes="title")
             yield Label(self.prompt, markup=False)
-            yield FieldInput(id="typed", placeholder=self.expected)
+            yield FieldInput(id="typed", placeholder=f"type {self.expected}")
+            yield Static("", id="error", classes="error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(self.action, id="confirm", variant="error", disabled=True)
@@ -148,11 +151,15 @@ class ConfirmModal(_Modal):
     @on(Input.Changed, "#typed")
     def _typed(self, event: Input.Changed) -> None:
         self.query_one("#confirm", Button).disabled = event.value != self.expected
+        self.query_one("#error", Static).update("")
 
     @on(Input.Submitted, "#typed")
     def _submitted(self, event: Input.Submitted) -> None:
         if event.value == self.expected:
             self.dismiss(True)
+        else:
+            self.query_one("#error", Static).update(
+                f"That is not {self.expected}; type it exactly, or press Escape to cancel.")
 
     @on(Button.Pressed, "#confirm")
     def _confirmed(self) -> None:

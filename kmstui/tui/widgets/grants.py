@@ -11,7 +11,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, DataTable, Input, Static
+from textual.widgets import Button, DataTable, Input, Label, Static
 
 from kmstui.tui.messages import CommandFailed, CommandFinished, RunCommand
 from kmstui.tui.widgets.key_table import KeyRow
@@ -37,15 +37,18 @@ class GrantsPane(Vertical):
     HELP = """\
 ## Grants
 The table lists the key's grants. Fill in the grantee principal ARN and the operations (comma- or
-space-separated, e.g. `Encrypt, Decrypt`) and press **Create grant**. Select a grant and press **Revoke**;
-you confirm by typing the key's alias or id.
+space-separated, e.g. `Encrypt, Decrypt`) and press **Create grant**. Select a grant and press
+**Revoke selected**; you confirm by typing the key's alias or id.
 """
 
     DEFAULT_CSS = """
     GrantsPane { height: 1fr; }
-    GrantsPane DataTable { height: 1fr; }
+    GrantsPane DataTable { height: 1fr; min-height: 3; }
     GrantsPane Horizontal { height: auto; }
+    GrantsPane .field { width: 11; }
     GrantsPane Input { width: 1fr; }
+    GrantsPane Button { margin: 0 1 0 0; }
+    GrantsPane #grant-buttons { margin-top: 1; }
     GrantsPane #grant-error { color: $error; height: auto; }
     """
 
@@ -57,17 +60,21 @@ you confirm by typing the key's alias or id.
 
     def compose(self) -> ComposeResult:
         yield DataTable(id="grant-table", cursor_type="row", zebra_stripes=True)
-        with Horizontal():
-            yield Input(placeholder="grantee principal ARN", id="grant-grantee", classes="mutating")
-            yield Input(placeholder="operations: Encrypt, Decrypt", id="grant-operations", classes="mutating")
-        with Horizontal():
-            yield Input(placeholder="name (optional)", id="grant-name", classes="mutating")
+        # One labelled line per field: a placeholder inside a half-width box was cut off.
+        for name, label, hint in (("grantee", "Grantee", "arn:aws:iam::ACCOUNT:role/NAME"),
+                                  ("operations", "Operations", "e.g. Encrypt, Decrypt"),
+                                  ("name", "Name", "optional")):
+            with Horizontal():
+                yield Label(label, classes="field")
+                yield Input(placeholder=hint, id=f"grant-{name}", classes="mutating", compact=True)
+        with Horizontal(id="grant-buttons"):
             yield Button("Create grant", id="grant-create", classes="mutating", variant="primary", compact=True)
-            yield Button("Revoke", id="grant-revoke", classes="mutating", variant="error", compact=True)
+            yield Button("Revoke selected", id="grant-revoke", classes="mutating", variant="error", compact=True)
         yield Static("", id="grant-error", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("Grant id", "Name", "Grantee", "Operations", "Retiring")
+        # Name and what it allows first; the 64-character grant id shortened (revoke uses the full one).
+        self.query_one(DataTable).add_columns("Name", "Operations", "Grantee", "Grant id", "Retiring")
 
     def reset(self, row: KeyRow) -> None:
         self.row = row
@@ -82,10 +89,11 @@ you confirm by typing the key's alias or id.
         table.clear()
         for grant in grants:
             # Text cells: a grant name or principal is never read as markup.
+            grant_id = str(grant.get("GrantId", ""))
             table.add_row(*(Text(str(v)) for v in (
-                grant.get("GrantId", ""), grant.get("Name") or "", grant.get("GranteePrincipal", ""),
-                ", ".join(grant.get("Operations", [])), grant.get("RetiringPrincipal") or "")),
-                key=grant.get("GrantId"))
+                grant.get("Name") or "", ", ".join(grant.get("Operations", [])), grant.get("GranteePrincipal", ""),
+                grant_id[:12] + ("…" if len(grant_id) > 12 else ""), grant.get("RetiringPrincipal") or "")),
+                key=grant_id)
 
     @property
     def selected_grant(self) -> dict[str, Any] | None:

@@ -1,10 +1,36 @@
-"""The status line at the top: profile, backend, sealed state, read-only mode and theme."""
+"""The status line at the top: profile, backend, sealed state, read-only mode, key count and location.
+
+On a narrow terminal it never cuts a phrase in half: each part has a long and a short form, the short
+forms are used when the long ones do not fit, and then whole parts are left out, least important first.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePath
 
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
+
+
+@dataclass
+class Part:
+    """One piece of the header: shown as `long`, or `short` when space is tight; `rank` 0 is kept longest."""
+
+    rank: int
+    long: list[tuple[str, str]]
+    short: list[tuple[str, str]]
+
+
+# Short forms of the notes the app sets while no backend is connected (first run, sealed, failure).
+SHORT_NOTES = {
+    "sealed: waiting for the passphrase": "sealed",
+    "no HSM yet: create it": "no HSM yet",
+    "no HSM: create one with 'hsm init' in the console": "no HSM",
+    "not connected (F5 retries)": "not connected",
+    "creating the HSM…": "creating HSM…",
+}
 
 
 class StatusHeader(Widget):
@@ -22,29 +48,52 @@ class StatusHeader(Widget):
     keys = reactive(-1)
     note = reactive("")  # replaces "connecting…" when no connection is under way (first run, failure)
 
-    def render(self) -> Text:
+    def parts(self) -> list[Part]:
+        """The header's pieces in display order, each with its importance."""
         theme = self.app.current_theme
-        warn = theme.warning or "yellow"
-        ok = theme.success or "green"
-        text = Text()
-        text.append(" kmstui ", style=f"bold reverse {theme.primary}")
-        text.append("  profile ", style="dim")
-        text.append(self.profile or "?", style="bold")
-        text.append("  backend ", style="dim")
-        text.append(self.backend or "?", style="bold")
-        text.append("  ")
+        warn, ok = theme.warning or "yellow", theme.success or "green"
+        parts = [Part(0, [(" kmstui ", f"bold reverse {theme.primary}")], [(" kmstui ", f"bold reverse {theme.primary}")])]
+        profile, backend = self.profile or "?", self.backend or "?"
+        parts.append(Part(3, [("profile ", "dim"), (profile, "bold"), ("  backend ", "dim"), (backend, "bold")],
+                          [(profile, "bold"), ("/", "dim"), (backend, "bold")]))
         if self.sealed is True:
-            text.append("SEALED", style=f"bold {warn}")
+            parts.append(Part(1, [("SEALED", f"bold {warn}")], [("SEALED", f"bold {warn}")]))
         elif self.sealed is False:
-            text.append("unsealed", style=ok)
+            parts.append(Part(4, [("unsealed", ok)], [("unsealed", ok)]))
         else:
-            text.append(self.note or ("connecting…" if self.keys < 0 else ""), style="dim")
+            note = self.note or ("connecting…" if self.keys < 0 else "")
+            if note:
+                parts.append(Part(1, [(note, "dim")], [(SHORT_NOTES.get(note, note), "dim")]))
         if self.read_only:
-            text.append("  READ-ONLY", style=f"bold {warn}")
+            parts.append(Part(0, [("READ-ONLY", f"bold {warn}")], [("RO", f"bold {warn}")]))
         if self.keys >= 0:
-            text.append(f"  {self.keys} key{'' if self.keys == 1 else 's'}", style="dim")
+            parts.append(Part(2, [(f"{self.keys} key{'' if self.keys == 1 else 's'}", "dim")],
+                              [(f"{self.keys} key{'' if self.keys == 1 else 's'}", "dim")]))
         if self.location:
-            text.append(f"  {self.location}", style="dim")
-        text.no_wrap = True
-        text.overflow = "ellipsis"
+            parts.append(Part(5, [(self.location, "dim")], [(PurePath(self.location).name or self.location, "dim")]))
+        return parts
+
+    def render(self) -> Text:
+        width = max(1, self.content_size.width or self.size.width)
+        parts = self.parts()
+        for form in ("long", "short"):
+            text = _join(parts, form)
+            if text.cell_len <= width:
+                return text
+        kept = sorted(parts, key=lambda p: p.rank)
+        while len(kept) > 1 and _join(kept, "short").cell_len > width:
+            kept.pop()
+        kept = [p for p in parts if p in kept]  # back in display order
+        text = _join(kept, "short")
+        text.truncate(width)  # only the badge is left: never more than it
         return text
+
+
+def _join(parts: list[Part], form: str) -> Text:
+    text = Text(no_wrap=True, overflow="crop")
+    for n, part in enumerate(parts):
+        if n:
+            text.append("  " if form == "long" else " ")
+        for chunk, style in getattr(part, form):
+            text.append(chunk, style=style)
+    return text

@@ -14,9 +14,10 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Input, Static, TabbedContent, TabPane
+from textual.widgets import Button, Checkbox, Input, Label, Sparkline, Static, TabbedContent, TabPane
 
 from kmstui.commands.render import plain
+from kmstui.tui.loaders import KeyAudit
 from kmstui.tui.messages import RunCommand
 from kmstui.visible import visible, visible_data
 from kmstui.tui.widgets.grants import GrantsPane
@@ -46,59 +47,132 @@ def field_lines(data: Any, indent: str = "") -> Text:
 
 
 class MetadataPane(VerticalScroll):
-    DEFAULT_CSS = "MetadataPane Horizontal { height: auto; margin-top: 1; } MetadataPane Button { margin-right: 1; }"
+    """The key's metadata, with the state changes that apply to its current state (buttons on top, so they
+    show without scrolling on a short terminal)."""
+
+    DEFAULT_CSS = """
+    MetadataPane Horizontal { height: auto; margin-bottom: 1; }
+    MetadataPane Button { margin-right: 1; }
+    """
+
+    # which buttons make sense in which key state (others are hidden, not just disabled)
+    FOR_STATE = {"Enabled": {"key-disable", "key-delete"}, "Disabled": {"key-enable", "key-delete"},
+                 "PendingDeletion": {"key-undelete"}, "PendingReplicaDeletion": {"key-undelete"}}
 
     def compose(self) -> ComposeResult:
-        yield Static(id="metadata-fields", markup=False)
         with Horizontal():
             yield Button("Enable", id="key-enable", classes="mutating", compact=True)
             yield Button("Disable", id="key-disable", classes="mutating", variant="warning", compact=True)
             yield Button("Schedule deletion", id="key-delete", classes="mutating", variant="error", compact=True)
             yield Button("Cancel deletion", id="key-undelete", classes="mutating", compact=True)
+        yield Static(id="metadata-fields", markup=False)
 
     def show(self, metadata: dict[str, Any]) -> None:
         self.query_one("#metadata-fields", Static).update(field_lines(plain(metadata)))
+        wanted = self.FOR_STATE.get(str(metadata.get("KeyState", "")), set())
+        for button in self.query(Button):
+            button.display = button.id in wanted
 
 
 class RotationPane(VerticalScroll):
-    DEFAULT_CSS = "RotationPane Horizontal { height: auto; margin-top: 1; } RotationPane Button { margin-right: 1; }"
+    DEFAULT_CSS = """
+    RotationPane Horizontal { height: auto; margin-bottom: 1; }
+    RotationPane Button { margin-right: 1; }
+    """
 
     def compose(self) -> ComposeResult:
-        yield Static(id="rotation-fields", markup=False)
         with Horizontal():
             yield Button("Enable rotation", id="rotation-enable", classes="mutating", compact=True)
             yield Button("Disable rotation", id="rotation-disable", classes="mutating", compact=True)
             yield Button("Rotate now", id="rotation-now", classes="mutating", compact=True)
+        yield Static(id="rotation-fields", markup=False)
 
     def show(self, data: Any) -> None:
         self.query_one("#rotation-fields", Static).update(field_lines(plain(data)))
+        enabled = data.get("KeyRotationEnabled") if isinstance(data, dict) else None
+        self.query_one("#rotation-enable").display = enabled is not True
+        self.query_one("#rotation-disable").display = enabled is not False
 
 
 class AliasesPane(VerticalScroll):
     DEFAULT_CSS = """
-    AliasesPane Horizontal { height: auto; margin-top: 1; }
+    AliasesPane Horizontal { height: auto; margin-bottom: 1; }
     AliasesPane Input { width: 1fr; }
+    AliasesPane Button { width: 12; margin-left: 1; }
     """
 
     def compose(self) -> ComposeResult:
-        yield Static(id="aliases-fields", markup=False)
         with Horizontal():
-            yield Input(placeholder="alias/NEW-NAME", id="alias-new", classes="mutating")
+            yield Input(placeholder="e.g. alias/new-name", id="alias-new", classes="mutating", compact=True)
             yield Button("Add alias", id="alias-add", classes="mutating", compact=True)
         with Horizontal():
-            yield Input(placeholder="TAG=VALUE", id="tag-new", classes="mutating")
+            yield Input(placeholder="e.g. team=payments", id="tag-new", classes="mutating", compact=True)
             yield Button("Add tag", id="tag-add", classes="mutating", compact=True)
+        yield Static(id="aliases-fields", markup=False)
 
     def show(self, data: Any) -> None:
         self.query_one("#aliases-fields", Static).update(field_lines(plain(data)))
 
 
 class AuditPane(VerticalScroll):
+    """This key's usage per day as small charts (your commands only), then its audit events, newest first.
+    The TUI's own reads while you browse are audited too, but hidden here unless you ask for them."""
+
+    DEFAULT_CSS = """
+    AuditPane #usage-title { color: $text-muted; }
+    AuditPane .usage-row { height: 1; }
+    AuditPane .usage-row Label { width: 20; }
+    AuditPane .usage-row Sparkline { width: 1fr; max-width: 30; }
+    AuditPane .usage-row .count { width: 8; padding-left: 1; }
+    AuditPane #usage { height: auto; }
+    AuditPane Checkbox { margin: 1 0 0 0; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.data = KeyAudit()
+
     def compose(self) -> ComposeResult:
+        yield Static("", id="usage-title", markup=False)
+        yield Vertical(id="usage")
+        yield Checkbox("Show screen reads", id="audit-screen-reads", compact=True,
+                       tooltip="The TUI's own reads (policy, grants, tags) made while you browse")
         yield Static(id="audit-lines", markup=False)
 
     def show(self, data: Any) -> None:
-        self.query_one("#audit-lines", Static).update(data if isinstance(data, Text) else Text(str(data)))
+        self.data = data if isinstance(data, KeyAudit) else KeyAudit(note=str(data))
+        self._draw_usage()
+        self._draw_lines()
+
+    def _draw_usage(self) -> None:
+        box = self.query_one("#usage", Vertical)
+        box.remove_children()
+        data = self.data
+        title = self.query_one("#usage-title", Static)
+        if not data.usage:
+            title.update(data.note or f"No use of this key in the last {data.days} days.")
+            return
+        title.update(f"Use per day, last {data.days} days (commands, not screen reads)")
+        rows = []
+        for operation, counts in data.usage.items():
+            rows.append(Horizontal(Label(operation, markup=False), Sparkline(counts, summary_function=max),
+                                   Label(str(sum(counts)), classes="count"), classes="usage-row"))
+        box.mount_all(rows)
+
+    def _draw_lines(self) -> None:
+        show_all = self.query_one("#audit-screen-reads", Checkbox).value
+        lines = [text for text, screen in self.data.lines if show_all or not screen]
+        hidden = sum(1 for _t, screen in self.data.lines if screen) if not show_all else 0
+        out = Text("\n".join(lines)) if lines else Text(self.data.note or "No audit events for this key yet.",
+                                                         style="dim")
+        if hidden:
+            out.append(f"\n({hidden} screen read{'s' if hidden != 1 else ''} hidden)", style="dim")
+        self.query_one("#audit-lines", Static).update(out)
+
+    @on(Checkbox.Changed, "#audit-screen-reads")
+    def _toggle(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        self._draw_lines()
 
 
 class KeyDetail(Vertical):
@@ -106,7 +180,8 @@ class KeyDetail(Vertical):
 
     HELP = """\
 ## Key details
-Tabs: metadata, key policy, grants, rotation, aliases and tags, audit entries for this key.
+Tabs: Info (metadata), Policy, Grants, Rotation, Aliases (and tags), Audit (use per day and this key's
+audit events; **Show screen reads** adds the TUI's own reads made while you browse).
 Buttons run the same commands as the console (`key disable`, `key rotate`, `alias create` ...);
 destructive ones ask you to type the alias or key id. In read-only mode they are disabled.
 """
@@ -123,7 +198,7 @@ destructive ones ask you to type the alias or key id. In read-only mode they are
 
     def compose(self) -> ComposeResult:
         with TabbedContent(initial="tab-metadata", id="detail-tabs"):
-            with TabPane("Metadata", id="tab-metadata"):
+            with TabPane("Info", id="tab-metadata"):
                 yield MetadataPane()
             with TabPane("Policy", id="tab-policy"):
                 yield PolicyPane(self.session)
@@ -131,7 +206,7 @@ destructive ones ask you to type the alias or key id. In read-only mode they are
                 yield GrantsPane(self.session)
             with TabPane("Rotation", id="tab-rotation"):
                 yield RotationPane()
-            with TabPane("Aliases & tags", id="tab-aliases"):
+            with TabPane("Aliases", id="tab-aliases"):
                 yield AliasesPane()
             with TabPane("Audit", id="tab-audit"):
                 yield AuditPane()

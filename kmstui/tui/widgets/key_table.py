@@ -3,6 +3,10 @@
 Textual's DataTable rebuilds row objects on every change, which takes over a second for 10,000 keys; the
 filter must answer each keystroke in well under 100 ms, so this table keeps plain rows and an index list
 (filtered, sorted) and draws lines on demand. Every cell is drawn as plain text, never parsed as markup.
+
+Columns are chosen by priority for the width at hand (alias and state first; the creation date and the
+description only when there is room), so no column is ever shown cut to a few letters; whatever is left
+out is in the detail pane.
 """
 
 from __future__ import annotations
@@ -24,16 +28,39 @@ from textual.strip import Strip
 from kmstui.visible import visible
 
 COLUMNS: tuple[tuple[str, str, int], ...] = (
-    # (attribute, heading, maximum width)
+    # (attribute, heading, maximum width), in display order
     ("alias", "Alias", 28),
     ("key_id", "Key id", 36),
-    ("description", "Description", 32),
-    ("state", "State", 16),
+    ("state", "State", 22),
     ("spec", "Spec", 18),
-    ("usage", "Usage", 16),
+    ("usage", "Usage", 19),
     ("rotation", "Rotation", 8),
     ("created", "Created", 16),
+    ("description", "Description", 40),
 )
+PRIORITY = ("alias", "state", "key_id", "spec", "usage", "rotation", "description", "created")
+# How narrow a column may get before it is left out instead ("Key id" keeps its first 8 characters).
+MIN_WIDTH = {"alias": 16, "key_id": 9, "description": 12}
+GAP = 2
+
+
+def layout_columns(natural: dict[str, int], width: int) -> dict[str, int]:
+    """Column widths for `width` cells: columns join in PRIORITY order at their minimum width while they fit,
+    then grow toward their natural width, most important first. Columns left out are absent."""
+    chosen: dict[str, int] = {}
+    used = -GAP
+    for attr in PRIORITY:
+        least = min(natural[attr], MIN_WIDTH.get(attr, natural[attr]))
+        if used + GAP + least <= width:
+            chosen[attr] = least
+            used += GAP + least
+    for attr in PRIORITY:
+        if attr in chosen:
+            grow = min(natural[attr] - chosen[attr], width - used)
+            if grow > 0:
+                chosen[attr] += grow
+                used += grow
+    return chosen
 
 
 def _created(value: Any) -> str:
@@ -119,7 +146,7 @@ class KeyTable(ScrollView, can_focus=True):
     }
 
     DEFAULT_CSS = """
-    KeyTable { height: 1fr; }
+    KeyTable { height: 1fr; overflow-x: hidden; scrollbar-size-vertical: 1; }
     KeyTable > .key-table--header { text-style: bold; background: $panel; color: $foreground; }
     KeyTable > .key-table--cursor { background: $block-cursor-blurred-background; }
     KeyTable:focus > .key-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
@@ -147,19 +174,34 @@ class KeyTable(ScrollView, can_focus=True):
         self.filter_text = ""
         self.sort_column = "alias"
         self.sort_reverse = False
-        self.widths = [len(h) for _a, h, _w in COLUMNS]
+        self.natural = {a: len(h) + 2 for a, h, _w in COLUMNS}  # room for the sort mark
+        self.shown: list[tuple[str, str, int]] = []  # (attribute, heading, width) on screen now
 
     # -- data ---------------------------------------------------------------------------------------
     def set_rows(self, rows: list[KeyRow]) -> None:
         current = self.current_row
         self.rows = rows
-        widths = [len(h) for _a, h, _w in COLUMNS]
-        for row in rows:
-            for i, (attr, _h, cap) in enumerate(COLUMNS):
-                if widths[i] < cap:
-                    widths[i] = min(cap, max(widths[i], cell_len(getattr(row, attr))))
-        self.widths = widths
+        natural = {a: len(h) + 2 for a, h, _w in COLUMNS}
+        for attr, _h, cap in COLUMNS:
+            widest = natural[attr]
+            for row in rows:
+                if widest >= cap:
+                    break
+                widest = max(widest, cell_len(getattr(row, attr)))
+            natural[attr] = min(cap, widest)
+        self.natural = natural
+        self._layout()
         self._rebuild(keep=current.key_id if current else None)
+
+    def _layout(self) -> None:
+        room = max(0, self.size.width - 1)  # one column kept for the vertical scrollbar
+        chosen = layout_columns(self.natural, room - 2) if room > 2 else {}
+        self.shown = [(a, h, chosen[a]) for a, h, _w in COLUMNS if a in chosen]
+        self.virtual_size = Size(room, len(self.order) + 1)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._layout()
+        self.refresh()
 
     def update_row(self, key_id: str, **changes: Any) -> None:
         for row in self.rows:
@@ -193,7 +235,7 @@ class KeyTable(ScrollView, can_focus=True):
         else:
             order = list(self._sorted)
         self.order = order
-        self.virtual_size = Size(sum(self.widths) + 2 * len(self.widths), len(order) + 1)
+        self.virtual_size = Size(max(0, self.size.width - 1), len(order) + 1)
         position = 0
         if keep is not None:
             position = next((n for n, i in enumerate(order) if rows[i].key_id == keep), 0)
@@ -257,12 +299,12 @@ class KeyTable(ScrollView, can_focus=True):
 
     def on_click(self, event: events.Click) -> None:
         if event.y == 0:
-            x = event.x + round(self.scroll_x) - 1
-            for (attr, _h, _c), width in zip(COLUMNS, self.widths):
-                if x < width + 2:
+            x = event.x - 1
+            for attr, _h, width in self.shown:
+                if x < width + GAP:
                     self.sort_by(attr)
                     return
-                x -= width + 2
+                x -= width + GAP
             return
         row = round(self.scroll_y) + event.y - 1
         if 0 <= row < len(self.order):
@@ -273,11 +315,11 @@ class KeyTable(ScrollView, can_focus=True):
     # -- drawing ------------------------------------------------------------------------------------
     def _line(self, cells: list[str]) -> str:
         parts = []
-        for text, width in zip(cells, self.widths):
+        for text, (_a, _h, width) in zip(cells, self.shown):
             if cell_len(text) > width:
                 text = text[: max(0, width - 1)] + "…"
             parts.append(text + " " * (width - cell_len(text)))
-        return "  ".join(parts)
+        return (" " * GAP).join(parts)
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
@@ -285,14 +327,14 @@ class KeyTable(ScrollView, can_focus=True):
         base = self.rich_style
         if y == 0:
             marks = {self.sort_column: " ▼" if self.sort_reverse else " ▲"}
-            text = self._line([h + marks.get(a, "") for a, h, _c in COLUMNS])
+            text = self._line([h + marks.get(a, "") for a, h, _w in self.shown])
             style = base + self.get_component_rich_style("key-table--header")
         else:
             index = scroll_y + y - 1
             if index >= len(self.order):
                 return Strip.blank(width, base)
             row = self.rows[self.order[index]]
-            text = self._line([getattr(row, a) for a, _h, _c in COLUMNS])
+            text = self._line([getattr(row, a) for a, _h, _w in self.shown])
             style = base
             if row.state == "Disabled":
                 style += self.get_component_rich_style("key-table--disabled")

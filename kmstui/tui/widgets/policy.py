@@ -22,7 +22,7 @@ from textual.widgets import Button, Input, Label, Static, TextArea
 
 from kmstui.errors import UsageError
 from kmstui.tui.messages import CommandFailed, CommandFinished, RunCommand
-from kmstui.tui.screens.modals import MODAL_CSS
+from kmstui.tui.screens.modals import MODAL_CSS, FieldInput
 from kmstui.tui.widgets.key_table import KeyRow
 
 
@@ -46,12 +46,13 @@ def policy_diff(old: str, new: str) -> Text:
 
 
 class PolicyDiffModal(ModalScreen[bool]):
-    """Show what will change; saving needs the key's alias or id typed. Focus starts on Cancel."""
+    """Show what will change; saving needs the key's alias or id typed. Focus starts in that input, and
+    Enter saves only when it matches."""
 
     DEFAULT_CSS = MODAL_CSS.format(name="PolicyDiffModal") + \
         "PolicyDiffModal > Vertical { width: 100; } PolicyDiffModal VerticalScroll { height: auto; max-height: 20; }"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
-    AUTO_FOCUS = "#cancel"
+    AUTO_FOCUS = "#typed"
 
     def __init__(self, diff: Text, expected: str) -> None:
         super().__init__()
@@ -63,7 +64,8 @@ class PolicyDiffModal(ModalScreen[bool]):
             with VerticalScroll():
                 yield Static(self.diff if self.diff.plain else Text("(no change)"), id="diff", markup=False)
             yield Label(f"Type {self.expected} to save:", markup=False)
-            yield Input(id="typed", placeholder=self.expected)
+            yield FieldInput(id="typed", placeholder=f"type {self.expected}")
+            yield Static("", id="error", classes="error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button("Save policy", id="confirm", variant="error", disabled=True)
@@ -78,12 +80,16 @@ class PolicyDiffModal(ModalScreen[bool]):
     @on(Input.Changed, "#typed")
     def _typed(self, event: Input.Changed) -> None:
         self.query_one("#confirm", Button).disabled = event.value != self.expected
+        self.query_one("#error", Static).update("")
 
     @on(Input.Submitted, "#typed")
     @on(Button.Pressed, "#confirm")
     def _confirm(self) -> None:
         if self.query_one("#typed", Input).value == self.expected:
             self.dismiss(True)
+        else:
+            self.query_one("#error", Static).update(
+                f"That is not {self.expected}; type it exactly, or press Escape to cancel.")
 
 
 class PolicyPane(Vertical):
@@ -138,7 +144,7 @@ the JSON and the policy's shape, shows the diff and asks you to type the key's a
         self.stored = data.get("Policy", "") if isinstance(data, dict) else str(data)
         self.query_one("#policy-json", Static).update(
             Syntax(pretty_policy(self.stored), "json", theme="ansi_dark" if self.app.current_theme.dark else "ansi_light",
-                   word_wrap=False, background_color="default"))
+                   word_wrap=True, background_color="default"))  # long ARNs and conditions wrap, never cut
 
     @property
     def editor(self) -> TextArea:
