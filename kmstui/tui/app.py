@@ -251,12 +251,14 @@ class KmstuiApp(App):
             keys = loaders.list_keys(self.session)
             return KeysLoaded(keys, select=select)
 
-        def done(message: KeysLoaded) -> KeysLoaded:
-            self.call_backend(lambda: loaders.rotation_status(self.session, message.keys, main.post_message),
-                              lambda _v: None, node=main, group="rotation", description="rotation status")
-            return message
+        self.call_backend(fetch, lambda message: message, node=main, group="keys", description="list keys")
 
-        self.call_backend(fetch, done, node=main, group="keys", description="list keys")
+    def load_rotation_column(self, keys: list[dict[str, Any]]) -> None:
+        """Fill the table's rotation column; called once the table holds these keys, so the answers land on
+        the rows they are about (not on rows a later key list replaces)."""
+        main = self.main_screen
+        self.call_backend(lambda: loaders.rotation_status(self.session, keys, main.post_message),
+                          lambda _v: None, node=main, group="rotation", description="rotation status")
 
     def switch_profile(self, name: str) -> None:
         """Make `name` the active profile (as `use NAME` does) and reload the header and the key table."""

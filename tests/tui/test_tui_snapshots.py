@@ -46,6 +46,8 @@ def fixed_world(tui_session, monkeypatch):
     monkeypatch.setattr(grants, "os", fake_os)
     monkeypatch.setattr(loaders, "today", lambda: NOW.date())
     backend = tui_session.backend()
+    while hasattr(backend, "_inner"):  # the session's command view wraps the backend itself
+        backend = backend._inner
     backend.clock = lambda: NOW.timestamp()
     run = tui_session.execute
     run(["key", "create", "--alias", "alias/app", "--description", "orders database (production)"])

@@ -172,6 +172,7 @@ class MainScreen(Screen):
         self.query_one(StatusHeader).keys = len(event.keys)
         for detail in self.query(KeyDetail):  # absent until mounted (lazily, after the first frame)
             detail.show_key(table.current_row)
+        self.app.load_rotation_column(event.keys)
 
     @on(RotationLoaded)
     def _rotation_loaded(self, event: RotationLoaded) -> None:

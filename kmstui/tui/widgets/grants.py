@@ -72,9 +72,11 @@ space-separated, e.g. `Encrypt, Decrypt`) and press **Create grant**. Select a g
             yield Button("Revoke selected", id="grant-revoke", classes="mutating", variant="error", compact=True)
         yield Static("", id="grant-error", markup=False)
 
+    # Name and what it allows first; the 64-character grant id shortened (revoke uses the full one).
+    COLUMNS = ("Name", "Operations", "Grantee", "Grant id", "Retiring")
+
     def on_mount(self) -> None:
-        # Name and what it allows first; the 64-character grant id shortened (revoke uses the full one).
-        self.query_one(DataTable).add_columns("Name", "Operations", "Grantee", "Grant id", "Retiring")
+        self.query_one(DataTable).add_columns(*self.COLUMNS)
 
     def reset(self, row: KeyRow) -> None:
         self.row = row
@@ -86,14 +88,19 @@ space-separated, e.g. `Encrypt, Decrypt`) and press **Create grant**. Select a g
         grants = data.get("Grants", []) if isinstance(data, dict) else list(data or [])
         self.grants = grants
         table = self.query_one(DataTable)
-        table.clear()
+        rows = []
         for grant in grants:
-            # Text cells: a grant name or principal is never read as markup.
             grant_id = str(grant.get("GrantId", ""))
-            table.add_row(*(Text(str(v)) for v in (
+            rows.append((grant_id, [str(v) for v in (
                 grant.get("Name") or "", ", ".join(grant.get("Operations", [])), grant.get("GranteePrincipal", ""),
-                grant_id[:12] + ("…" if len(grant_id) > 12 else ""), grant.get("RetiringPrincipal") or "")),
-                key=grant_id)
+                grant_id[:12] + ("…" if len(grant_id) > 12 else ""), grant.get("RetiringPrincipal") or "")]))
+        # Columns sized here from the rows (the table's own auto-width can lag behind when rows arrive while
+        # the tab is being switched); the table scrolls sideways for what does not fit.
+        table.clear(columns=True)
+        for n, label in enumerate(self.COLUMNS):
+            table.add_column(label, width=max([len(label)] + [min(64, len(cells[n])) for _g, cells in rows]))
+        for grant_id, cells in rows:
+            table.add_row(*(Text(c) for c in cells), key=grant_id)  # Text: never read as markup
 
     @property
     def selected_grant(self) -> dict[str, Any] | None:
