@@ -31,8 +31,9 @@ SOURCES = {
     "scp_levels": 'SCPs must allow at every level: "every SCP from the root through each OU in the direct path to '
                   'the account, and even attached to the account itself, must allow that permission" (AWS '
                   'Organizations, Strategies for using SCPs)',
-    "scp_default": 'a level with no SCP listed is taken to have FullAWSAccess: "AWS Organizations attaches an AWS '
-                   'managed SCP named FullAWSAccess to every root and OU when it\'s created" (Strategies for using SCPs)',
+    "scp_default": 'a level with no Allow SCP listed is taken to keep FullAWSAccess (deny-list strategy): "AWS '
+                   'Organizations attaches an AWS managed SCP named FullAWSAccess to every root and OU when it\'s '
+                   'created" (Strategies for using SCPs); list Allow SCPs at a level to make it an allow-list',
     "scp_never_grants": 'an SCP never grants: "an SCP never grants permissions" (AWS Organizations, SCPs)',
     "rcp_management": 'RCPs do not apply to the management account\'s keys: "RCPs don\'t affect resources in the '
                       'management account." (AWS Organizations, Resource control policies)',
@@ -188,9 +189,9 @@ class LayerView:
         if not self.scp_path:
             return None
         for target in self.scp_path:
-            attached = self.org.attached("scp", target)
+            attached = [a for a in self.org.attached("scp", target) if a.policy.has_allow]
             if not attached:
-                continue  # FullAWSAccess by default
+                continue  # no Allow SCP listed at this level: FullAWSAccess, attached by default
             if any(_iam_allow([a.policy], full, resource, ctx) is not None for a in attached):
                 continue
             names = ", ".join(a.name for a in attached)
@@ -203,7 +204,7 @@ class LayerView:
         if self.org is None:
             return
         if self.scp_path:
-            defaulted = [t for t in self.scp_path if not self.org.attached("scp", t)]
+            defaulted = [t for t in self.scp_path if not any(a.policy.has_allow for a in self.org.attached("scp", t))]
             detail = "an SCP allows it at every level from the root to the caller's account (" + \
                 " > ".join(self.scp_path) + ")"
             if defaulted:

@@ -119,7 +119,91 @@ def lint_policy(doc: Any, *, key_account: str | None = None, principal: str | No
     for g in grants:
         _lint_grant(g, key_account, findings)
     findings.extend(wildcard_findings(kp))
+    findings.extend(request_alias_findings(kp))
     return findings
+
+
+def request_alias_findings(policy: CompiledPolicy) -> list[Finding]:
+    """kms:RequestAlias is present only when the request names the key by an alias ("the value of the KeyId
+    parameter in the request must be a matching alias name or alias ARN", AWS KMS condition keys): an Allow
+    that requires it never matches callers using the key id or key ARN, and a Deny with a negated operator
+    denies all of them."""
+    out: list[Finding] = []
+    for s in policy.statements:
+        for c in s.conditions:
+            if c.lkey != "kms:requestalias" or c.op.base == "Null" or c.op.if_exists:
+                continue
+            if s.is_allow and not c.op.negated:
+                out.append(Finding("warning", "RequestAliasExcludesKeyArns", f"{c.op.name} kms:RequestAlias: callers "
+                                   "that name the key by its key id or key ARN never satisfy it (the key is absent "
+                                   "unless the request names an alias), so this Allow never applies to them",
+                                   s.label, f"Condition.{c.op.name}.{c.key}",
+                                   "if ARN callers should be allowed too, add a separate statement for them or use "
+                                   "kms:ResourceAliases (any way of naming the key)"))
+            elif not s.is_allow and c.op.negated:
+                out.append(Finding("warning", "RequestAliasDeniesKeyArns", f"{c.op.name} kms:RequestAlias in a Deny: "
+                                   "a request naming the key by key id or key ARN has no kms:RequestAlias, so the "
+                                   "negated operator is true and every such caller is denied", s.label,
+                                   f"Condition.{c.op.name}.{c.key}", f"use {c.op.name}IfExists if that is not meant"))
+    return out
+
+
+def lint_layers(key_policy: Any, *, layers: Any, key_arn: str, actions: Iterable[str] | None = None) -> list[Finding]:
+    """What the organization and a permissions boundary do to a key policy (issue 14 item 7): a key-policy
+    Allow that SCPs make dead for every principal it names, and a boundary that blocks every action the key
+    policy delegates to IAM. Decided by the engine itself on one representative request per principal and
+    action (conditions evaluated against a request that carries only what the principal and key imply)."""
+    from kmstui.authz.engine import evaluate
+    from kmstui.authz.org import Layers
+
+    out: list[Finding] = []
+    if layers is None:
+        return out
+    kp = as_compiled(key_policy, "key")
+    key_account = key_arn.split(":")[4]
+    acts = [a for a in (actions or A.KEY_ACTIONS) if a != "RetireGrant"]
+    all_iam = [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}]
+    org_only = Layers(organization=layers.organization) if layers.organization is not None else None
+    for s in kp.statements:
+        if not s.is_allow or s.principal is None or s.not_principal or s.principal.wildcard:
+            continue
+        covered = [a for a in acts if s.matches_action("kms:" + a)]
+        callers = []
+        for _ptype, v in s.principal.values:
+            caller = parse_caller(v)
+            if caller.kind == "root":
+                callers.append(f"arn:aws:iam::{caller.account}:role/any-role")
+            elif caller.kind in ("user", "role", "session"):
+                callers.append(v)
+        if not covered or not callers or org_only is None:
+            continue
+        def by_scp(caller: str, action: str) -> bool:
+            d = evaluate(kp, all_iam, [], Request(caller, "kms:" + action, key_arn), layers=org_only)
+            return d.decided_by == "scp" or (d.decided_by == "explicit_deny" and d.trace["layer"] == "scp")
+
+        blocked = all(by_scp(c, a) for c in callers for a in covered)
+        if blocked:
+            out.append(Finding("warning", "ScpMakesStatementDead", f"the organization's SCPs deny or do not allow "
+                               f"{_summ(set(covered))} for every principal this statement names, so it can never "
+                               "allow anything", s.label, "Action",
+                               "remove the statement, or change the SCPs on those accounts' paths"))
+    boundary = layers.boundary
+    if boundary is not None:
+        delegated = sorted({a for s in kp.statements if s.is_allow and s.principal and not s.not_principal
+                            and s.principal.accounts and key_account in s.principal.accounts
+                            for a in acts if s.matches_action("kms:" + a)})
+        if delegated:
+            probe = f"arn:aws:iam::{key_account}:role/any-role"
+            pb_only = Layers(boundary=boundary)
+            allowed = [a for a in delegated
+                       if evaluate(kp, all_iam, [], Request(probe, "kms:" + a, key_arn), layers=pb_only).allowed]
+            if not allowed:
+                out.append(Finding("warning", "BoundaryBlocksDelegation", f"the permissions boundary allows none of "
+                                   f"the {len(delegated)} actions the key policy delegates to IAM in account "
+                                   f"{key_account}, so no identity policy can use this key for a principal with "
+                                   "that boundary", "", "Statement",
+                                   "allow the key's actions in the boundary, or name the principals in the key policy"))
+    return out
 
 
 MAX_STARS = 8  # more `*` than this in one pattern is never needed; backtracking matchers blow up on it

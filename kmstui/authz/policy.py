@@ -118,6 +118,7 @@ class CompiledPolicy:
         text = json.dumps(doc) if any("${" in json.dumps(st.raw) for st in statements) else ""
         keys.update(m.group(1).strip().lower() for m in _VAR_KEY.finditer(text))
         self.condition_keys = frozenset(keys)
+        self.has_allow = any(st.is_allow for st in statements)
 
     def for_action(self, action: str) -> tuple[tuple[Statement, ...], tuple[Statement, ...]]:
         """(Deny statements, Allow statements) whose Action element matches `action`."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from kmstui.authz.model import Request
+from kmstui.authz.requestkeys import KEYS, keep_parameters, request_facts
 
 _SERVICE_RE = re.compile(r"^[a-z0-9-]+\.amazonaws\.com$")
 _IP_RE = re.compile(r"^[0-9a-fA-F:.]+$")
@@ -87,8 +88,53 @@ def request_from_event(rec: dict[str, Any]) -> Request | None:
                          "Operations": params.get("operations") or [],
                          "Constraints": params.get("constraints") or {}}
         grant_request = {k: v for k, v in grant_request.items() if v is not None}
+    role_arn = ((identity.get("sessionContext") or {}).get("sessionIssuer") or {}).get("arn") \
+        if identity.get("type") == "AssumedRole" else None
     return Request(principal, "kms:" + name, key_arn, account, ec if isinstance(ec, dict) else {}, grant_request,
-                   params.get("grantId"), context, [])
+                   params.get("grantId"), context, [], parameters=keep_parameters(params) or None,
+                   principal_role_arn=role_arn if isinstance(role_arn, str) else None)
+
+
+MAX_EVENT_FILE = 64 << 20
+
+
+def cloudtrail_event(path: str | Path, event_id: str | None = None) -> dict[str, Any]:
+    """One CloudTrail record from a file holding a record, a log file ({"Records": [...]}, gzipped or not) or
+    JSON lines; with several KMS records, `event_id` picks one. Problems are one-line UsageErrors."""
+    from kmstui.errors import UsageError
+
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"--cloudtrail {path}: no such file")
+    try:
+        with _open_text(p) as fh:
+            text = fh.read(MAX_EVENT_FILE + 1)
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        raise UsageError(f"--cloudtrail {path}: cannot read ({exc})") from None
+    if len(text) > MAX_EVENT_FILE:
+        raise UsageError(f"--cloudtrail {path}: larger than {MAX_EVENT_FILE >> 20} MiB; extract the record first")
+    records: list = []
+    try:
+        data = json.loads(text)
+        records = data.get("Records") if isinstance(data, dict) and isinstance(data.get("Records"), list) else \
+            (data if isinstance(data, list) else [data])
+    except json.JSONDecodeError:
+        try:
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--cloudtrail {path}: not JSON or JSON lines ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise UsageError(f"--cloudtrail {path}: the JSON nests too deeply") from None
+    kms = [r for r in records if isinstance(r, dict) and r.get("eventSource") == "kms.amazonaws.com"]
+    if event_id is not None:
+        kms = [r for r in kms if r.get("eventID") == event_id]
+        if not kms:
+            raise UsageError(f"--cloudtrail {path}: no KMS record with eventID {event_id}")
+    if not kms:
+        raise UsageError(f"--cloudtrail {path}: no KMS record (eventSource kms.amazonaws.com) in the file")
+    if len(kms) > 1:
+        raise UsageError(f"--cloudtrail {path}: {len(kms)} KMS records; pick one with --event-id")
+    return kms[0]
 
 
 _IP_MEMO: dict[str, bool] = {}
@@ -184,7 +230,8 @@ def request_key(r: Request) -> tuple:
             tuple(r.encryption_context.items()) if r.encryption_context else None,
             tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in ctx.items()) if ctx else None,
             r.target_grant_id,
-            json.dumps(r.grant_request, sort_keys=True) if r.grant_request is not None else None)
+            json.dumps(r.grant_request, sort_keys=True) if r.grant_request is not None else None,
+            json.dumps(r.parameters, sort_keys=True, default=str) if r.parameters else None, r.principal_role_arn)
 
 
 _VAR_KEY = re.compile(r"\$\{([^},]+)")
@@ -211,6 +258,9 @@ def projection(policies: Iterable[Any], grants: Any = None) -> Callable[[Request
     ec_key_names = "kms:encryptioncontextkeys" in keys
     ec_names = sorted(k[len("kms:encryptioncontext:"):] for k in keys if k.startswith("kms:encryptioncontext:"))
     given_names = sorted(keys)
+    # keys read from the call's parameters or the role behind a session: their derived values count
+    derived = frozenset(k for k in keys if k in KEYS or k.startswith(("aws:requesttag/", "aws:resourcetag/"))
+                        or k == "aws:principalarn")
 
     def key(r: Request) -> tuple:
         ec = r.encryption_context
@@ -229,7 +279,8 @@ def projection(policies: Iterable[Any], grants: Any = None) -> Callable[[Request
         else:
             ctx_part = None
         return (r.principal, r.caller_account, r.action, r.key_arn, ec_part, ctx_part, r.target_grant_id,
-                json.dumps(r.grant_request, sort_keys=True) if r.grant_request is not None else None)
+                json.dumps(r.grant_request, sort_keys=True) if r.grant_request is not None else None,
+                request_facts(r, derived) if derived and (r.parameters or r.principal_role_arn) else None)
 
     return key
 

@@ -258,6 +258,22 @@ def _layers(d: dict, base: Path | None, source: str) -> Layers | None:
         raise ScenarioError(f"{source}: permissions_boundary / session_policy: {exc}") from None
 
 
+LAYER_FIELDS = ("organization", "scps", "rcps", "permissions_boundary", "session_policy")
+
+
+def load_layers(path: str | Path) -> Layers | None:
+    """A layers file: the scenario's layer fields alone ({"organization", "scps", "rcps",
+    "permissions_boundary", "session_policy"}; `policy pull` writes one), for whatif/matrix/lint --layers."""
+    p = Path(path)
+    data = _read_json(p, "layers")
+    if not isinstance(data, dict):
+        raise ScenarioError(f"layers: {p}: must be an object with {', '.join(LAYER_FIELDS)}")
+    unknown = set(data) - set(LAYER_FIELDS)
+    if unknown:
+        raise ScenarioError(f"layers: {p}: unknown field(s) {sorted(unknown)} (allowed: {', '.join(LAYER_FIELDS)})")
+    return _layers(data, p.parent, str(p))
+
+
 def load(path: str | Path) -> list[Scenario]:
     """Every scenario in one file (object or list)."""
     p = Path(path)

@@ -83,11 +83,55 @@ def _whatif_live(session, args) -> Result:
 
 
 def _whatif(session, args) -> Result:
+    if getattr(args, "cloudtrail", None):
+        return _whatif_cloudtrail(session, args)
     ki = key_inputs(session, args)
     grants = ki.grants + (inputs.read_grants(args.grants) if args.key_id and args.grants else [])
     request = inputs.build_request(args, ki.key_arn, ki)
-    decision = evaluate(ki.policy, _iam(args, ki, args.principal), grants, request)
+    decision = evaluate(ki.policy, _iam(args, ki, args.principal), grants, request,
+                        layers=inputs.read_layers(getattr(args, "layers", None)))
     return Result(data=decision.to_dict(), text=trace_text(decision.trace))  # the trace reads best as text
+
+
+def _whatif_cloudtrail(session, args) -> Result:
+    """`whatif --cloudtrail EVENT.json`: the request a CloudTrail record describes (caller, action, key, context,
+    parameters), decided against the given or live policies, next to what AWS recorded."""
+    from kmstui.authz.replay import cloudtrail_event, request_from_event
+
+    for flag in ("principal", "action"):
+        if getattr(args, flag, None):
+            raise UsageError(f"--cloudtrail takes the caller and action from the record; drop --{flag}")
+    event = cloudtrail_event(args.cloudtrail, getattr(args, "event_id", None))
+    request = request_from_event(event)
+    if request is None:
+        raise UsageError(f"--cloudtrail {args.cloudtrail}: the record is not a KMS call made by a principal "
+                         f"(eventSource {event.get('eventSource')!r}, eventName {event.get('eventName')!r})")
+    if not args.key_id and not args.key_policy:
+        raise UsageError("--cloudtrail needs the key's policy: --key-policy FILE (e.g. from `policy pull`) or "
+                         "--key-id KEY")
+    if request.key_arn and not getattr(args, "key_arn", None):
+        args.key_arn = request.key_arn
+    ki = key_inputs(session, args)
+    request.key_arn = request.key_arn or ki.key_arn
+    request.key, request.key_aliases, request.key_tags = ki.key, ki.aliases, ki.tags
+    grants = ki.grants + (inputs.read_grants(args.grants) if args.key_id and args.grants else [])
+    decision = evaluate(ki.policy, _iam(args, ki, request.principal), grants, request,
+                        layers=inputs.read_layers(getattr(args, "layers", None)))
+    data = decision.to_dict()
+    code = event.get("errorCode")
+    recorded = "DENY" if code and "AccessDenied" in str(code) else ("ALLOW" if not code or code not in
+                                                                     _AUTH_ERRORS else "DENY")
+    data["Recorded"] = {"EventId": event.get("eventID"), "EventTime": event.get("eventTime"),
+                        "ErrorCode": code, "Decision": recorded,
+                        "ErrorMessage": event.get("errorMessage")}
+    data["Agrees"] = recorded == decision.decision
+    verdict = "agrees with" if data["Agrees"] else "DIFFERS from"
+    head = (f"CloudTrail {event.get('eventName')} by {request.principal} at {event.get('eventTime')}: AWS recorded "
+            f"{code or 'success'}; kmstui's answer {verdict} it")
+    return Result(data=data, text=head + "\n" + trace_text(decision.trace))
+
+
+_AUTH_ERRORS = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
 
 
 def _scenarios(paths: list[str]) -> Result:

@@ -237,3 +237,15 @@ def build_request(args, key_arn: str, ki: "KeyInputs | None" = None) -> Request:
                    context=parse_conditions(args.condition), grant_tokens=list(getattr(args, "grant_token", None) or []),
                    parameters=params or None, key=ki.key if ki else None, key_aliases=ki.aliases if ki else None,
                    key_tags=ki.tags if ki else None)
+
+
+def read_layers(path: str | None):
+    """--layers FILE: kmstui.authz.org.Layers (None without the flag); UsageError naming what is wrong."""
+    if not path:
+        return None
+    from kmstui.authz.scenarios import ScenarioError, load_layers
+
+    try:
+        return load_layers(Path(path).expanduser())
+    except ScenarioError as exc:
+        raise UsageError(f"--layers {exc}") from None

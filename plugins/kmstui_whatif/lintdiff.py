@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from kmstui.authz import PolicyError, evaluate, lint_policy
+from kmstui.authz.engine import as_compiled
+from kmstui.authz.lint import lint_layers
 from kmstui.authz.grants import GrantSet
 from kmstui.authz.principals import ACCOUNT_RE
 from kmstui.authz.engine import _action, allowed_under
@@ -42,6 +44,10 @@ def _lint(session, args) -> Result:
             doc = doc["Policy"]
         where = args.file
     findings = lint_policy(doc, key_account=key_account, principal=args.principal, grants=grants)
+    layers = inputs.read_layers(getattr(args, "layers", None))
+    if layers is not None and not any(f.severity == "error" for f in findings):
+        key_arn = ki.key_arn if args.key_id else inputs.placeholder_key_arn(as_compiled(doc, "key"), key_account)
+        findings += lint_layers(doc, layers=layers, key_arn=key_arn)
     rows = [f.to_dict() for f in findings]
     errors = sum(f.severity == "error" for f in findings)
     warnings = sum(f.severity == "warning" for f in findings)

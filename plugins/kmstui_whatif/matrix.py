@@ -82,15 +82,16 @@ def principals(policy, grants: list[dict], key_account: str | None, extra: list[
     return list(seen.items())
 
 
-def _state(policy_doc: dict, grants: list[dict], req: Request, cache: dict) -> str:
+def _state(policy_doc: dict, grants: list[dict], req: Request, cache: dict, layers=None) -> str:
     def allowed(fav: bool, iam: bool) -> bool:
         kp = cache.setdefault(("kp", fav), compile_policy(variant(policy_doc, fav)))
         gs = cache.setdefault(("g", fav), GrantSet(grant_variant(grants, fav)))
         if req.action == "kms:RetireGrant":
             return any(evaluate(kp, [ALLOW_ALL_IAM] if iam else [], gs,
-                                Request(req.principal, req.action, req.key_arn, target_grant_id=g.get("GrantId"))).allowed
+                                Request(req.principal, req.action, req.key_arn, target_grant_id=g.get("GrantId")),
+                                layers=layers).allowed
                        for g in gs.grants)
-        return evaluate(kp, [ALLOW_ALL_IAM] if iam else [], gs, req).allowed
+        return evaluate(kp, [ALLOW_ALL_IAM] if iam else [], gs, req, layers=layers).allowed
 
     if allowed(False, False):
         return "ALLOW"
@@ -101,13 +102,16 @@ def _state(policy_doc: dict, grants: list[dict], req: Request, cache: dict) -> s
     return "DENY"
 
 
-def access_matrix(policy, grants: list[dict], key_arn: str, actions: list[str], extra: list[str]) -> dict[str, Any]:
+def access_matrix(policy, grants: list[dict], key_arn: str, actions: list[str], extra: list[str],
+                  layers=None) -> dict[str, Any]:
+    """The matrix; with `layers` (organization, boundary, session policy) every cell also passes through them,
+    so an SCP deny turns a cell to DENY and an allow-list SCP keeps only what it allows."""
     key_account = key_arn.split(":")[4] if key_arn.count(":") >= 5 else None
     doc = copy.deepcopy(policy.doc)
     cache: dict = {}
     rows = []
     for arn, label in principals(policy, grants, key_account, extra):
-        cells = {a: _state(doc, grants, Request(arn, "kms:" + a, key_arn), cache) for a in actions}
+        cells = {a: _state(doc, grants, Request(arn, "kms:" + a, key_arn), cache, layers) for a in actions}
         rows.append({"Principal": label, "PrincipalArn": arn, "Kind": parse_caller(arn).kind,
                      "Allow": [a for a, s in cells.items() if s == "ALLOW"],
                      "Conditional": [a for a, s in cells.items() if s == "CONDITIONAL"],
@@ -146,7 +150,8 @@ def _matrix(session, args) -> Result:
         if unknown:
             raise UsageError(f"--actions: unknown KMS key action(s) {', '.join(unknown)}")
         actions = [by_lower[a.lower()] for a in wanted]
-    data = access_matrix(ki.policy, ki.grants, ki.key_arn, actions, args.principal or [])
+    data = access_matrix(ki.policy, ki.grants, ki.key_arn, actions, args.principal or [],
+                         inputs.read_layers(getattr(args, "layers", None)))
     lines = [f"access to {data['KeyArn']} (ALLOW: always; CONDITIONAL: when conditions hold; "
              "IAM: if the principal's IAM policies also allow)"]
     for row in data["Principals"]:

@@ -19,13 +19,16 @@ KEY_ARN = Arg("--key-arn", "key ARN to evaluate against when working from files 
               "account the policy delegates to)", metavar="ARN")
 IAM_POLICY = Arg("--iam-policy", "the caller's IAM identity policy JSON file (repeatable)", repeat=True,
                  complete="file", metavar="FILE")
+LAYERS = Arg("--layers", "the organization, SCPs, RCPs, permissions boundary and session policy, as a JSON file with "
+             "those scenario fields (docs/policy-layers.md; `policy pull` writes one)", complete="file",
+             metavar="FILE")
 GRANTS_FILE = Arg("--grants", "grants JSON file (ListGrants output or a list of grants)", complete="file",
                   metavar="FILE")
 
 
 def register(registry) -> None:
     registry.command("whatif", "Would AWS KMS allow this request? The decision and its full trace", [
-        KEY_ID, KEY_POLICY, KEY_ARN, IAM_POLICY, GRANTS_FILE,
+        KEY_ID, KEY_POLICY, KEY_ARN, IAM_POLICY, GRANTS_FILE, LAYERS,
         Arg("--principal", "the caller: IAM ARN or service principal", complete="principal", metavar="ARN"),
         Arg("--action", "the KMS action, e.g. kms:Decrypt", metavar="ACTION"),
         Arg("--caller-account", "the caller's account when the principal does not show it", metavar="ACCOUNT"),
@@ -45,6 +48,10 @@ def register(registry) -> None:
             "\"RSA_2048\"} for CreateKey (they fill kms:KeySpec, aws:RequestTag/*, ...)", metavar="JSON|FILE"),
         Arg("--scenario", "evaluate the scenarios in FILE instead (repeatable)", repeat=True, complete="file",
             metavar="FILE"),
+        Arg("--cloudtrail", "take the request from a CloudTrail record of a KMS call (a record, or a log file "
+            "with --event-id) and compare with what AWS recorded", complete="file", metavar="EVENT.json"),
+        Arg("--event-id", "the eventID of the record to use when the --cloudtrail file holds several",
+            metavar="ID"),
         Arg("--exit-code", "exit 1 when the decision is DENY (with --scenario: when any is), so a script can "
             "branch on it", flag=True),
         Arg("--request-id", "explain a request already decided (e.g. by 'kmstui serve'): the decision and trace "
@@ -66,7 +73,7 @@ def register(registry) -> None:
     ], needs_backend=False, examples=["policy test samples/", "policy test my.scenario.json --output json"],
        handler="kmstui_whatif.commands:cmd_test")
     registry.command("policy matrix", "Who can do what with a key: principals x KMS actions (conditional marked)", [
-        KEY_ID, KEY_POLICY, KEY_ARN, GRANTS_FILE,
+        KEY_ID, KEY_POLICY, KEY_ARN, GRANTS_FILE, LAYERS,
         Arg("--principal", "also evaluate this principal (repeatable)", repeat=True, complete="principal",
             metavar="ARN"),
         Arg("--actions", "only these actions, comma-separated (e.g. Decrypt,Encrypt,PutKeyPolicy)", metavar="LIST"),
@@ -74,7 +81,7 @@ def register(registry) -> None:
        handler="kmstui_whatif.matrix:cmd_matrix")
     registry.command("policy lint", "Find risky patterns in a key policy (with explanation and fix); exit 1 on errors", [
         Arg("file", "key policy JSON file", nargs="?", complete="file", metavar="FILE"),
-        KEY_ID, GRANTS_FILE,
+        KEY_ID, GRANTS_FILE, LAYERS,
         Arg("--key-account", "the key's account (default: from the key, or the policy's root statement)",
             metavar="ACCOUNT"),
         Arg("--principal", "who will set the policy, for the lockout check (default: the account root)",
