@@ -116,8 +116,11 @@ def _looks_like_blob(word: str) -> bool:
 
 
 def secret_spellings(registry: "CommandRegistry", words: list[str]) -> set[str]:
-    """Spellings of the flags declared `secret=True` on the command these words name."""
-    command, _used = registry.find(words)
+    """Spellings of the flags declared `secret=True` on the command these words name (aws operation names,
+    `encrypt` or `list-keys`, included)."""
+    from kmstui.commands.registry import aws_words
+
+    command, _used = registry.find(aws_words(words))
     if command is None:
         return set()
     return {s for arg in command.args if arg.secret for s in arg.spellings}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kmstui.commands.args import KEY_HELP, KEY_ID, after_change, optional, resolved_key
 from kmstui.commands.keys import all_pages
+from kmstui.commands.paging import PAGING_ARGS, paginate
 from kmstui.commands.registry import Arg, Result, TableHint
 from kmstui.errors import UsageError
 
@@ -55,9 +56,9 @@ def cmd_delete(session, args) -> Result:
 def cmd_list(session, args) -> Result:
     if args.key_id:
         backend, key = resolved_key(session, args.key_id)  # ListAliases filters on a key id or ARN only
-        data = all_pages(backend.list_aliases, "Aliases", KeyId=key)
+        data = paginate(backend.list_aliases, "Aliases", args, KeyId=key)
     else:
-        data = all_pages(session.backend().list_aliases, "Aliases")
+        data = paginate(session.backend().list_aliases, "Aliases", args)
     if not args.all:
         data["Aliases"] = [a for a in data["Aliases"] if not a.get("AliasName", "").startswith("alias/aws/")]
     return Result(data=data, table=TABLE)
@@ -74,5 +75,5 @@ def register(registry) -> None:
     registry.command("alias delete", "Delete an alias (the key stays)", [ALIAS], mutates=True,
                      confirm="alias_name")(cmd_delete)
     registry.command("alias list", "List aliases, optionally only those of one key", [
-        optional(KEY_ID), Arg("--all", "include AWS-managed aliases (alias/aws/...)", flag=True),
+        optional(KEY_ID), Arg("--all", "include AWS-managed aliases (alias/aws/...)", flag=True), *PAGING_ARGS,
     ])(cmd_list)

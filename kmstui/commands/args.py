@@ -33,11 +33,13 @@ KEY_HELP = "key id, key ARN, alias/NAME or alias ARN; prefix 'PROFILE:' to use a
 KEY_ID = Arg("--key-id", KEY_HELP, required=True, complete="key", metavar="KEY")
 KEY = Arg("key_id", KEY_HELP + " (or give it as --key-id KEY)", complete="key", metavar="KEY",
           aliases=("--key-id",))  # `key describe KEY` or `key describe --key-id KEY`, as the AWS CLI spells it
-CONTEXT = Arg("--context", "encryption context pair KEY=VALUE (repeatable, or a JSON object, or file://PATH "
-              "holding one); bound to the ciphertext, the same pairs are needed to decrypt",
+CONTEXT = Arg("--context", "encryption context pair KEY=VALUE (repeatable; K1=V1,K2=V2 as the aws CLI's "
+              "shorthand; or a JSON object, or file://PATH holding one); bound to the ciphertext, the same pairs are "
+              "needed to decrypt",
               aliases=("--encryption-context",), repeat=True, metavar="K=V", kind=TEXT)
-GRANT_TOKENS = Arg("--grant-token", "grant token to use for this request (repeatable; file:///dev/stdin reads it "
-                   "from standard input)", repeat=True, metavar="TOKEN", secret=True,
+GRANT_TOKENS = Arg("--grant-token", "grant tokens to use for this request (one or more, repeatable; "
+                   "file:///dev/stdin reads one from standard input)", aliases=("--grant-tokens",), repeat=True,
+                   nargs="+", flat=True, metavar="TOKEN", secret=True,
                    kind=TEXT)  # a bearer value: kept out of history like a passphrase
 IN = Arg("--in", "read the input bytes from PATH, or from standard input with '-'", complete="file",
          metavar="PATH|-")
@@ -87,12 +89,25 @@ def parse_context(pairs: list[str] | None) -> dict[str, str]:
                 raise UsageError("--context JSON must be an object of string values, e.g. {\"app\": \"web\"}")
             new = obj
         else:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise UsageError(f"--context '{item}' is missing '=': give KEY=VALUE, e.g. --context purpose=backup")
-            if not key:
-                raise UsageError(f"--context '{item}' has an empty key: give KEY=VALUE")
-            new = {key: value}
+            # The aws CLI's map shorthand K1=V1,K2=V2; a value holding a comma stays whole when what follows
+            # the comma is not another KEY=.
+            parts = item.split(",")
+            pairs = [parts[0]]
+            for part in parts[1:]:
+                if "=" in part:
+                    pairs.append(part)
+                else:
+                    pairs[-1] += "," + part
+            new = {}
+            for pair in pairs:
+                key, sep, value = pair.partition("=")
+                if not sep:
+                    raise UsageError(f"--context '{item}' is missing '=': give KEY=VALUE, e.g. --context purpose=backup")
+                if not key:
+                    raise UsageError(f"--context '{item}' has an empty key: give KEY=VALUE")
+                if new.get(key, value) != value:
+                    raise UsageError(f"--context key '{key}' is given twice with different values")
+                new[key] = value
         for key, value in new.items():
             if context.get(key, value) != value:
                 raise UsageError(f"--context key '{key}' is given twice with different values")
@@ -105,6 +120,10 @@ def _tag_pairs(items: list[str], flag: str) -> list[str]:
     file://) turned into the same words."""
     out: list[str] = []
     for item in items:
+        shorthand = re.fullmatch(r"TagKey=([^,]*),TagValue=(.*)", item, re.DOTALL)
+        if shorthand:  # the aws CLI's shorthand: --tags TagKey=team,TagValue=pay TagKey=...
+            out.append(f"{shorthand.group(1)}={shorthand.group(2)}")
+            continue
         if not item.lstrip().startswith("["):
             out.append(item)
             continue

@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from kmstui.commands.args import (FORCE, KEY, OUT, after_change, check_alias_name, check_writable, parse_tags,
-                                  read_file, resolved_key, without, write_output)
+from kmstui.commands.args import (FORCE, GRANT_TOKENS, KEY, OUT, after_change, check_alias_name, check_writable,
+                                  parse_tags, read_file, resolved_key, without, write_output)
 from kmstui.commands.paging import PAGING_ARGS, paginate
 from kmstui.commands.registry import Arg, Result, TableHint
-from kmstui.commands.values import DOCUMENT, TEXT
+from kmstui.commands.values import BYTES, DOCUMENT, TEXT
 from kmstui.errors import AlreadyExistsException, KMSError, NotFoundException, UsageError
 
 KEY_SPECS = ("SYMMETRIC_DEFAULT", "RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384",
@@ -29,6 +29,8 @@ LIST_TABLE = TableHint(rows="Keys", columns=[
     ("Spec", "KeySpec"), ("Usage", "KeyUsage"), ("Created", "CreationDate"),
 ])
 TAGS_TABLE = TableHint(rows="Tags", columns=[("Key", "TagKey"), ("Value", "TagValue")])
+ROTATIONS_TABLE = TableHint(rows="Rotations", columns=[("Date", "RotationDate"), ("Type", "RotationType"),
+                                                       ("KeyMaterialId", "KeyMaterialId")])
 
 
 def when(value: Any) -> str:
@@ -106,6 +108,8 @@ def cmd_create(session, args) -> Result:
         params["Policy"] = checked_policy(args.policy, "--policy")
     if args.tag:
         params["Tags"] = parse_tags(args.tag)
+    if args.bypass_policy_lockout_safety_check:
+        params["BypassPolicyLockoutSafetyCheck"] = True
     profile, alias = (session.split_key_ref(args.alias) if args.alias else (None, None))
     if alias is not None:
         check_alias_name(alias, " (no key was created)")
@@ -164,8 +168,13 @@ def cmd_list(session, args) -> Result:
     return Result(data=data, table=TableHint(LIST_TABLE.rows, LIST_TABLE.columns, source=table_rows))
 
 
+def _tokens(args) -> dict[str, Any]:
+    return {"GrantTokens": list(args.grant_token)} if getattr(args, "grant_token", None) else {}
+
+
 def cmd_describe(session, args) -> Result:
-    return _describe(*session.key_ref(args.key_id))
+    backend, key = session.key_ref(args.key_id)
+    return metadata_result(backend.describe_key(KeyId=key, **_tokens(args)))
 
 
 def cmd_enable(session, args) -> Result:
@@ -240,15 +249,25 @@ def _rotation_status(backend, key: str) -> Result:
     return Result(data=status, text="\n".join(text))
 
 
+def _both(args, positional: str, flag: str, what: str) -> list[str]:
+    """The words given as positionals and through the aws CLI's flag (`key tag KEY a=b` or `--tags ...`)."""
+    words = list(getattr(args, positional) or []) + list(getattr(args, flag) or [])
+    if not words:
+        raise UsageError(f"give at least one {what}")
+    return words
+
+
 def cmd_tag(session, args) -> Result:
+    tags = parse_tags(_both(args, "pairs", "tags", "tag (KEY=VALUE, or --tags TagKey=K,TagValue=V)"), "tag")
     backend, key = _key(session, args)
-    backend.tag_resource(KeyId=key, Tags=parse_tags(args.tags, "tag"))
+    backend.tag_resource(KeyId=key, Tags=tags)
     return after_change(lambda: _tags(backend, key), f"tagged {args.key_id}")
 
 
 def cmd_untag(session, args) -> Result:
+    tag_keys = _both(args, "names", "tag_keys", "tag key (or --tag-keys KEY ...)")
     backend, key = _key(session, args)
-    backend.untag_resource(KeyId=key, TagKeys=list(args.tag_keys))
+    backend.untag_resource(KeyId=key, TagKeys=tag_keys)
     return after_change(lambda: _tags(backend, key), f"untagged {args.key_id}")
 
 
@@ -257,7 +276,20 @@ def _tags(backend, key: str) -> Result:
 
 
 def cmd_tags(session, args) -> Result:
-    return _tags(*_key(session, args))
+    backend, key = _key(session, args)
+    return Result(data=paginate(backend.list_resource_tags, "Tags", args, KeyId=key), table=TAGS_TABLE)
+
+
+def cmd_rotations(session, args) -> Result:
+    backend, key = _key(session, args)
+    return Result(data=paginate(backend.list_key_rotations, "Rotations", args, KeyId=key), table=ROTATIONS_TABLE)
+
+
+def cmd_delete_imported_material(session, args) -> Result:
+    backend, key = _key(session, args)
+    response = without(backend.delete_imported_key_material(KeyId=key), "ResponseMetadata")
+    return Result(data=response or None, message=f"deleted the imported key material of {args.key_id}: it is "
+                  "PendingImport until you import the same material again")
 
 
 def cmd_public_key(session, args) -> Result:
@@ -265,7 +297,7 @@ def cmd_public_key(session, args) -> Result:
 
     check_writable(args.out, args.force)
     backend, key = _key(session, args)
-    response = dict(backend.get_public_key(KeyId=key))
+    response = dict(backend.get_public_key(KeyId=key, **_tokens(args)))
     response.pop("ResponseMetadata", None)
     der = response["PublicKey"]
     pem = serialization.load_der_public_key(der).public_bytes(
@@ -334,12 +366,21 @@ def wrap_material(material: bytes, public_key: bytes, algorithm: str) -> bytes:
 def cmd_import_material(session, args) -> Result:
     from datetime import timezone
 
-    if (args.material_file is None) == (args.raw_material_file is None):
-        raise UsageError("give --material-file (already wrapped) or --raw-material-file with --public-key-file")
+    given = [f for f, v in (("--material-file", args.material_file), ("--raw-material-file", args.raw_material_file),
+                            ("--encrypted-key-material", args.encrypted_key_material)) if v is not None]
+    if len(given) != 1:
+        raise UsageError("give one of --material-file or --encrypted-key-material fileb://PATH (already wrapped), or "
+                         "--raw-material-file with --public-key-file")
     if args.raw_material_file and not args.public_key_file:
         raise UsageError("--raw-material-file needs --public-key-file (WrappingPublicKey.bin)")
-    token = read_file(session, args.import_token_file, "--import-token-file")
-    if args.material_file:
+    if (args.import_token_file is None) == (args.import_token is None):
+        raise UsageError("give the ImportToken.bin from 'key import-parameters' once: --import-token-file FILE or "
+                         "--import-token fileb://FILE")
+    token = args.import_token if args.import_token is not None else \
+        read_file(session, args.import_token_file, "--import-token-file")
+    if args.encrypted_key_material is not None:
+        encrypted = args.encrypted_key_material
+    elif args.material_file:
         encrypted = read_file(session, args.material_file, "--material-file")
     else:
         encrypted = wrap_material(read_file(session, args.raw_material_file, "--raw-material-file"),
@@ -354,6 +395,10 @@ def cmd_import_material(session, args) -> Result:
         if valid_to.tzinfo is None:  # as the AWS CLI reads a timestamp without a zone: UTC
             valid_to = valid_to.replace(tzinfo=timezone.utc)
         params = {"ExpirationModel": "KEY_MATERIAL_EXPIRES", "ValidTo": valid_to}
+    if args.expiration_model and args.expiration_model != params["ExpirationModel"]:
+        raise UsageError(f"--expiration-model {args.expiration_model} "
+                         + ("needs --valid-to TIME" if args.expiration_model == "KEY_MATERIAL_EXPIRES"
+                            else "does not go with --valid-to"))
     backend, key = _key(session, args)
     backend.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=encrypted, **params)
     return _changed(backend, key, f"imported key material into {args.key_id}")
@@ -364,7 +409,8 @@ def register(registry) -> None:
     c = registry.command
 
     c("key create", "Create a key (symmetric by default; RSA, ECC or HMAC with --key-spec)", [
-        Arg("--key-spec", "key type (default SYMMETRIC_DEFAULT, an AES-256 key)", choices=KEY_SPECS),
+        Arg("--key-spec", "key type (default SYMMETRIC_DEFAULT, an AES-256 key)", choices=KEY_SPECS,
+            aliases=("--customer-master-key-spec",)),
         Arg("--key-usage", "what the key is for (default: implied by the spec; RSA must choose)", choices=KEY_USAGES),
         Arg("--description", "free-text description shown in 'key list' (TEXT or file://PATH)", metavar="TEXT",
             kind=TEXT),
@@ -373,8 +419,10 @@ def register(registry) -> None:
         Arg("--policy", "key policy: a JSON file PATH, file://PATH or the JSON text (default: the backend's "
             "default key policy)", complete="file", metavar="FILE", kind=DOCUMENT),
         Arg("--tag", "tag KEY=VALUE (repeatable), or a JSON list of {\"TagKey\": ..., \"TagValue\": ...} (inline or "
-            "file://PATH)", repeat=True, metavar="K=V", kind=TEXT),
+            "file://PATH)", repeat=True, nargs="+", flat=True, aliases=("--tags",), metavar="K=V", kind=TEXT),
         Arg("--alias", "also create this alias (alias/NAME) for the new key", metavar="alias/NAME"),
+        Arg("--bypass-policy-lockout-safety-check", "skip KMS's check that the --policy lets you manage the key "
+            "(as in AWS: only when you mean it)", flag=True),
     ], mutates=True, examples=["key create --description 'app data' --alias alias/app",
                                "key create --key-spec ECC_NIST_P256", "key create --key-spec HMAC_256"])(cmd_create)
     c("key list", "List keys (ListKeys: KeyId, KeyArn); a table shows aliases, description and state", [
@@ -387,16 +435,17 @@ def register(registry) -> None:
     ], description="ListKeys. JSON, YAML and text print what 'aws kms list-keys' prints: Keys[].KeyId and "
                    "Keys[].KeyArn, every page fetched (--max-items, --page-size, --starting-token; "
                    "--no-paginate, --limit and --marker make one call and add Truncated and NextMarker). "
-                   "A table shows each key's aliases, description, state, spec, usage and creation time; "
+                   "A table shows each key's aliases, description, state, spec, usage and creation date; "
                    "--describe puts that metadata in the JSON too.",
        examples=["key list", "key list --output json --query 'Keys[].KeyId'", "key list --describe --state Enabled",
                  "key list --max-items 10"])(cmd_list)
-    c("key describe", "Show a key's metadata (KeyMetadata)", [KEY])(cmd_describe)
+    c("key describe", "Show a key's metadata (KeyMetadata)", [KEY, GRANT_TOKENS])(cmd_describe)
     c("key enable", "Enable a disabled key", [KEY], mutates=True)(cmd_enable)
     c("key disable", "Disable a key: every cryptographic operation with it is refused", [KEY],
       mutates=True, confirm="key_id")(cmd_disable)
     c("key schedule-deletion", "Schedule a key's deletion after a waiting period (7-30 days)", [
-        KEY, Arg("--days", "waiting period in days, 7 to 30 (default 30)", type=int, default=30, metavar="DAYS"),
+        KEY, Arg("--days", "waiting period in days, 7 to 30", type=int, default=30, metavar="DAYS",
+                 aliases=("--pending-window-in-days",)),
     ], mutates=True, confirm="key_id")(cmd_schedule_deletion)
     c("key cancel-deletion", "Cancel a scheduled deletion (the key comes back Disabled)", [KEY],
       mutates=True)(cmd_cancel_deletion)
@@ -408,20 +457,28 @@ def register(registry) -> None:
       mutates=True)(cmd_rotate)
     c("key rotation", "Show automatic rotation status and past rotations; --enable/--disable change it", [
         KEY, Arg("--enable", "turn automatic rotation on", flag=True),
-        Arg("--period", "rotation period in days with --enable (90-2560, default 365)", type=int, metavar="DAYS"),
+        Arg("--period", "rotation period in days with --enable (90-2560, default 365)", type=int, metavar="DAYS",
+            aliases=("--rotation-period-in-days",)),
         Arg("--disable", "turn automatic rotation off", flag=True),
     ])(cmd_rotation)
     c("key tag", "Add or change tags on a key", [
-        KEY, Arg("tags", "tags as KEY=VALUE, or a JSON list of {\"TagKey\": ..., \"TagValue\": ...} (inline or "
-                 "file://PATH)", nargs="+", metavar="K=V", kind=TEXT),
+        KEY, Arg("pairs", "tags as KEY=VALUE, or a JSON list of {\"TagKey\": ..., \"TagValue\": ...} (inline or "
+                 "file://PATH)", nargs="*", metavar="K=V", kind=TEXT),
+        Arg("--tags", "tags as the aws CLI gives them: TagKey=K,TagValue=V ... or JSON (also KEY=VALUE)",
+            repeat=True, nargs="+", flat=True, metavar="TAG", kind=TEXT),
     ], mutates=True)(cmd_tag)
     c("key untag", "Remove tags from a key", [
-        KEY, Arg("tag_keys", "tag keys to remove", nargs="+", metavar="TAGKEY"),
+        KEY, Arg("names", "tag keys to remove", nargs="*", metavar="TAGKEY"),
+        Arg("--tag-keys", "tag keys to remove, as the aws CLI gives them", repeat=True, nargs="+", flat=True,
+            metavar="TAGKEY"),
     ], mutates=True)(cmd_untag)
-    c("key tags", "List a key's tags", [KEY])(cmd_tags)
+    c("key tags", "List a key's tags (ListResourceTags)", [KEY, *PAGING_ARGS])(cmd_tags)
+    c("key rotations", "List a key's rotations (ListKeyRotations)", [KEY, *PAGING_ARGS])(cmd_rotations)
+    c("key delete-imported-material", "Delete the imported key material of an EXTERNAL key (it becomes "
+      "PendingImport)", [KEY], mutates=True, confirm="key_id")(cmd_delete_imported_material)
     c("key public-key", "Show or save the public key of an asymmetric key (PEM by default)", [
-        KEY, OUT, Arg("--format", "file format with --out (default PEM)", choices=("PEM", "DER"), default="PEM"),
-        FORCE,
+        KEY, OUT, Arg("--format", "file format with --out", choices=("PEM", "DER"), default="PEM"),
+        FORCE, GRANT_TOKENS,
     ])(cmd_public_key)
     c("key import-parameters", "Get a wrapping public key and import token for importing key material", [
         KEY,
@@ -435,8 +492,14 @@ def register(registry) -> None:
     ])(cmd_import_parameters)
     c("key import-material", "Import key material into an EXTERNAL-origin key", [
         KEY,
-        Arg("--import-token-file", "the ImportToken.bin from 'key import-parameters'", required=True,
-            complete="file", metavar="FILE"),
+        Arg("--import-token-file", "the ImportToken.bin from 'key import-parameters'", complete="file",
+            metavar="FILE"),
+        Arg("--import-token", "the import token as the aws CLI takes it: fileb://ImportToken.bin", metavar="BLOB",
+            kind=BYTES),
+        Arg("--encrypted-key-material", "the wrapped material as the aws CLI takes it: fileb://PATH",
+            metavar="BLOB", kind=BYTES),
+        Arg("--expiration-model", "KEY_MATERIAL_EXPIRES (with --valid-to) or KEY_MATERIAL_DOES_NOT_EXPIRE (default "
+            "without --valid-to)", choices=("KEY_MATERIAL_EXPIRES", "KEY_MATERIAL_DOES_NOT_EXPIRE")),
         Arg("--material-file", "key material already wrapped with the wrapping public key", complete="file",
             metavar="FILE"),
         Arg("--raw-material-file", "plaintext key material to wrap here (needs --public-key-file)",

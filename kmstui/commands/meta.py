@@ -46,7 +46,7 @@ def _arg_help(arg: Arg) -> tuple[str, str]:
     extra = []
     if arg.choices:
         extra.append("one of: " + ", ".join(map(str, arg.choices)))
-    if arg.default not in (None, False) and not arg.flag:
+    if arg.default not in (None, False) and not arg.flag and "default" not in arg.help:
         extra.append(f"default: {arg.default}")
     if arg.repeat and "repeatable" not in arg.help:
         extra.append("repeatable")
@@ -122,15 +122,37 @@ def overview(registry) -> str:
              "Binary results (ciphertexts, data keys, signatures) are printed base64-encoded unless --out is given.",
              "Values may be typed, or read with fileb://PATH (raw bytes), file://PATH (text) or fileb:///dev/stdin: "
              "run 'help values'.",
+             "aws kms operation names work as commands, with the aws CLI's options: list-keys, describe-key, "
+             "encrypt, generate-data-key, schedule-key-deletion, ... ('help list-keys' names the kmstui command).",
+             "Lists page as the aws CLI v2 does: --max-items, --page-size, --starting-token; --no-paginate.",
              f"Exit codes: {EXIT_CODES}.", "Run 'help COMMAND' (or COMMAND --help) for details."]
     return "\n".join(lines)
 
 
+SHELL_HELP = {
+    "set": "set editing-mode vi|emacs   switch the shell's key bindings for this session\n"
+           "set output FORMAT           table, json, yaml or text for the rest of this session\n"
+           "(shell only: 'kmstui shell'; elsewhere use --output FORMAT or KMSTUI_OUTPUT)",
+    "exit": "exit [CODE]   leave the shell (also quit, Ctrl-D), with exit code CODE (default 0)",
+}
+SHELL_HELP["quit"] = SHELL_HELP["exit"]
+
+
 def _help(session, args) -> Result:
+    from kmstui.commands.awsnames import OPERATIONS
+
     words = [w for w in (args.topic or []) if w]
     registry = session.registry
     if not words:
         return Result(text=overview(registry))
+    if len(words) == 1 and words[0] in SHELL_HELP:
+        return Result(text=SHELL_HELP[words[0]])
+    if len(words) == 1 and words[0] in OPERATIONS:
+        path, fixed = OPERATIONS[words[0]]
+        command = registry.get(tuple(path.split()))
+        if command is not None:
+            same = f"'{words[0]}' (aws kms) is 'kmstui {' '.join([path, *fixed])}'; it accepts the aws CLI's options."
+            return Result(text=same + "\n\n" + command_help(registry, command))
     command = registry.get(words)
     if command is not None:
         return Result(text=command_help(registry, command))

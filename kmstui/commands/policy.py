@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from kmstui.commands.args import FORCE, KEY, OUT, resolved_key, write_output
+from kmstui.commands.paging import PAGING_ARGS, paginate
 from kmstui.commands.registry import Arg, Result
 from kmstui.commands.values import DOCUMENT
 from kmstui.errors import UsageError
@@ -132,8 +133,15 @@ def cmd_put(session, args) -> Result:
     return Result(message=f"replaced the key policy of {args.key_id} ('policy get {args.key_id}' shows it)")
 
 
+def cmd_list(session, args) -> Result:
+    backend, key = resolved_key(session, args.key_id)
+    return Result(data=paginate(backend.list_key_policies, "PolicyNames", args, KeyId=key))
+
+
 def register(registry) -> None:
     registry.describe_group("policy", "key policies")
+    registry.command("policy list", "List a key's policy names (ListKeyPolicies: always 'default')",
+                     [KEY, *PAGING_ARGS])(cmd_list)
     registry.command("policy get", "Show a key's key policy (--out saves it as a file to edit)", [
         KEY, POLICY_NAME,
         replace(OUT, help="write the policy as indented JSON to PATH (a file to edit and 'policy put'), or to "
@@ -142,10 +150,10 @@ def register(registry) -> None:
     registry.command("policy put", "Replace a key's key policy (checked before it is sent)", [
         KEY,
         Arg("--file", "the policy: a JSON file PATH ('-' standard input), file://PATH or the JSON text",
-            complete="file", metavar="PATH", kind=DOCUMENT),
+            complete="file", metavar="PATH", kind=DOCUMENT, aliases=("--policy",)),
         Arg("--edit", "edit the current policy in $EDITOR (interactive shell only)", flag=True),
         Arg("--bypass-lockout-check", "skip the backend's check that the policy still lets you manage the key "
-            "(dangerous; asks again)", flag=True),
+            "(dangerous; asks again)", flag=True, aliases=("--bypass-policy-lockout-safety-check",)),
         POLICY_NAME,
     ], mutates=True, confirm="key_id",
         examples=["policy put alias/app --file app-policy.json"])(cmd_put)

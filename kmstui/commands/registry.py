@@ -63,6 +63,8 @@ class Arg:
     nargs: for positionals ("?", "*", "+").  complete: name of a value completer ("key", "alias",
     "file", "dir", "profile", "principal", "theme", "command", "backend", or a choices list is used).
     secret: the value must never be echoed or kept in history (a passphrase given on the line).
+    flat: with repeat and nargs="+", every value of every use in one list (`--grant-tokens A B --grant-tokens C`
+    as the aws CLI takes lists) rather than one list per use (`--constraint TYPE K=V K=V`).
     kind: how the value is read (kmstui/commands/values.py, the same rule everywhere): "bytes" or "base64"
     (a blob) or "text"; such a value may also be `fileb://PATH` or `file://PATH`, and the handler gets the
     final bytes or text. limit: the most bytes such a value may read from a file (default 1 MiB).
@@ -83,6 +85,7 @@ class Arg:
     secret: bool = False
     kind: str | None = None
     limit: int | None = None
+    flat: bool = False
 
     @property
     def is_flag(self) -> bool:
@@ -190,7 +193,7 @@ def _add(parser: argparse.ArgumentParser, arg: Arg, *, suppress: bool = False) -
                 kw["default"] = bool(arg.default)
         else:
             if arg.repeat:
-                kw["action"] = "append"
+                kw["action"] = "extend" if arg.flat else "append"
                 if not suppress:
                     kw["default"] = None
             elif not suppress:
@@ -298,6 +301,9 @@ class CommandRegistry:
             for arg in GLOBAL_ARGS:
                 if not names.intersection(arg.spellings):
                     _add(parser, arg, suppress=True)
+            from kmstui.commands.awsnames import add_aws_options
+
+            add_aws_options(parser, command.path)
             self._parsers[command.path] = parser
         return parser
 
@@ -305,6 +311,7 @@ class CommandRegistry:
         """Turn words into (command, arguments); UsageError with a hint when they do not fit."""
         if not words:
             raise UsageError("no command given (try 'help')")
+        words = aws_words(words)
         cmd, used = self.find(words)
         if cmd is None:
             raise UsageError(self._unknown(words))
@@ -331,10 +338,23 @@ class CommandRegistry:
                         f"'{' '.join(prefix)}' has: {', '.join(self.children(prefix))}")
         from difflib import get_close_matches
 
+        from kmstui.commands.awsnames import unknown_hint
+
+        hint = unknown_hint(words[0])
+        if hint:
+            return hint
         tops = self.children(())
         close = get_close_matches(words[0], tops, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else " (try 'help')"
         return f"unknown command '{words[0]}'{hint}"
+
+
+def aws_words(words: Sequence[str]) -> list[str]:
+    """`list-keys ...` (an aws kms operation name) as the kmstui command it is (`key list ...`)."""
+    from kmstui.commands.awsnames import command_of
+
+    mapped = command_of(words[0]) if words else None
+    return [*mapped[0], *words[1:]] if mapped else list(words)
 
 
 def _assign_positionals(cmd: Command, positionals: list[Arg], args: argparse.Namespace) -> None:

@@ -36,8 +36,9 @@ DECRYPT_KEY_ARGS = KEY_ARGS + [
         repeat=True, metavar="ARN"),
     Arg("--discovery", "try any data key the active backend can unwrap (default for local and PKCS#11 "
         "backends; must be explicit for AWS)", flag=True),
-    Arg("--expect-context", "refuse files whose encryption context lacks KEY=VALUE (repeatable)", repeat=True,
-        metavar="K=V"),
+    Arg("--expect-context", "refuse files whose encryption context lacks KEY=VALUE (repeatable, K1=V1,K2=V2, or a "
+        "JSON object inline or as file://PATH), as --context does on every command", repeat=True, metavar="K=V",
+        aliases=("--context", "--encryption-context"), kind=TEXT),
     Arg("--max-edks", f"refuse files listing more encrypted data keys than this (default {DEFAULT_MAX_EDKS})",
         type=int, metavar="N"),
     Arg("--allow-legacy", "also read legacy non-committing suites (message format version 1)", flag=True),
@@ -85,7 +86,7 @@ def register(registry) -> None:
          Arg("--buffer-signed", "allow signed messages to standard output (buffered privately until the "
              "signature verifies)", flag=True)],
         needs_backend=True,
-        examples=["envelope decrypt report.pdf.enc", "envelope decrypt data.enc --out - --expect-context dept=finance"],
+        examples=["envelope decrypt report.pdf.enc", "envelope decrypt data.enc --out - --context dept=finance"],
         handler="kmstui_envelope.handlers:cmd_decrypt",
     )
     registry.command(

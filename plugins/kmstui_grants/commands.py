@@ -12,6 +12,7 @@ from typing import Any
 
 from kmstui.backends.base import GRANTS
 from kmstui.commands.args import is_alias
+from kmstui.commands.paging import paginate
 from kmstui.commands.registry import Result, TableHint
 from kmstui.errors import AccessDeniedException, UsageError
 from kmstui_grants.parsing import parse_constraints, parse_name, parse_operations, parse_principal
@@ -92,15 +93,15 @@ def cmd_list(session, args) -> Result:
         kw["GrantId"] = args.grant_id
     if grantee:
         kw["GranteePrincipal"] = grantee
-    return Result(data={"Grants": _all_pages(backend.list_grants, **kw)}, table=GRANTS_TABLE)
+    return Result(data=paginate(backend.list_grants, "Grants", args, **kw), table=GRANTS_TABLE)
 
 
 def cmd_list_retirable(session, args) -> Result:
     retiring = parse_principal(args.retiring_principal, "--retiring-principal")
     backend = session.backend()
     backend.require(GRANTS)
-    grants = _all_pages(backend.list_retirable_grants, RetiringPrincipal=retiring)
-    return Result(data={"Grants": grants}, table=GRANTS_TABLE)
+    return Result(data=paginate(backend.list_retirable_grants, "Grants", args, RetiringPrincipal=retiring),
+                  table=GRANTS_TABLE)
 
 
 def cmd_retire(session, args) -> Result:

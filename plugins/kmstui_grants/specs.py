@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from kmstui.commands.args import GRANT_TOKENS, KEY_ID
+from kmstui.commands.paging import PAGING_ARGS
 from kmstui.commands.registry import Arg
 from kmstui.commands.values import TEXT
 
@@ -43,11 +44,11 @@ def register(registry) -> None:
                 "decrypt --in blob --context app=web --grant-token TOKEN --as arn:aws:iam::111122223333:role/worker"],
       handler="kmstui_grants.commands:cmd_create")
     c("grant list", "List a key's grants (ListGrants)", [
-        KEY_ID, GRANT_ID, replace(GRANTEE, help="only grants to this principal"),
+        KEY_ID, GRANT_ID, replace(GRANTEE, help="only grants to this principal"), *PAGING_ARGS,
     ], handler="kmstui_grants.commands:cmd_list")
     c("grant list-retirable", "List the grants a principal may retire (ListRetirableGrants)", [
         Arg("--retiring-principal", "the retiring principal's ARN", required=True, complete="principal",
-            metavar="ARN"),
+            metavar="ARN"), *PAGING_ARGS,
     ], handler="kmstui_grants.commands:cmd_list_retirable")
     c("grant retire", "Retire a grant (by its token, or by key and grant id)", [
         Arg("--grant-token", "token of the grant to retire (a bearer value: never kept in history; "
