@@ -161,11 +161,19 @@ def _text_dict(item: dict, out: list[str], identifier: str | None, scalar_keys: 
 
 
 # -- table: aligned columns for people ------------------------------------------------------------------
+_INDEXED = re.compile(r"(.*)\[(\d+)\]")
+
+
 def _dig(row: Any, path: str) -> Any:
+    """The value at a dotted field path; a part may index a list ("resources[0].ARN")."""
     for part in path.split("."):
+        indexed = _INDEXED.fullmatch(part)
+        name, index = (indexed.group(1), int(indexed.group(2))) if indexed else (part, None)
         if not isinstance(row, dict):
             return None
-        row = row.get(part)
+        row = row.get(name)
+        if index is not None:
+            row = row[index] if isinstance(row, list) and index < len(row) else None
     return row
 
 

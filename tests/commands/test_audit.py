@@ -70,3 +70,15 @@ def test_every_change_anchors_the_sealed_head_at_once(unsealed_hsm):
     report = other.verify_audit()
     other.close()
     assert not report["Valid"] and "truncated" in report["Problem"]
+
+
+def test_show_table_names_each_event_key(session, unsealed_hsm):
+    from kmstui.commands.render import render
+
+    key = unsealed_hsm.create_key()["KeyMetadata"]
+    unsealed_hsm.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    table = render(session.execute(["audit", "show"]), "table")
+    header, _rule, *rows = table.splitlines()
+    assert "Key" in header.split()
+    encrypt_row = next(row for row in rows if " Encrypt " in f" {row} ")
+    assert key["Arn"] in encrypt_row
