@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 PASSPHRASE = "correct horse battery staple"
 
@@ -20,7 +22,10 @@ def tour_lines() -> list[str]:
     return [line for line in block.group(1).splitlines() if line.strip()]
 
 
-def test_readme_tour_runs_as_written(tmp_path, kmstui_home):
+@pytest.mark.parametrize("start", ["fresh", "tui-created-the-hsm"])
+def test_readme_tour_runs_as_written(tmp_path, kmstui_home, start):
+    """The tour works whichever way a newcomer starts: on a fresh machine, or after README's first command
+    (the TUI) offered to create the HSM and they accepted (issue 12 item 18)."""
     work = tmp_path / "work"
     work.mkdir()
     (work / "samples").symlink_to(REPO / "samples")
@@ -32,6 +37,10 @@ def test_readme_tour_runs_as_written(tmp_path, kmstui_home):
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "KMSTUI_PASSPHRASE": PASSPHRASE,
            "KMSTUI_KDF_COST": "8"}
     outputs = {}
+    if start != "fresh":  # what the TUI's first-run dialog does: the same create_hsm as 'hsm init'
+        made = subprocess.run(["bash", "-c", "kmstui hsm init"], cwd=work, env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert made.returncode == 0, made.stderr
     try:
         for line in tour_lines():
             proc = subprocess.run(["bash", "-o", "pipefail", "-c", line], cwd=work, env=env, capture_output=True,

@@ -85,8 +85,10 @@ def hsm_init(session, args) -> Result:
     if path.is_dir():
         raise UsageError(f"{path} is a folder; point the profile's 'path' at a file name for the HSM")
     if path.exists():
-        raise UsageError(f"an HSM file already exists at {path}; use it, or remove it first (back it up with "
-                         "'hsm backup FILE')")
+        if args.exist_ok:
+            return _existing(session, path, args)
+        raise UsageError(f"an HSM file already exists at {path}; use it ('hsm init --exist-ok' accepts it when your "
+                         "passphrase unseals it), or remove it first (back it up with 'hsm backup FILE')")
     passphrase = ask_new_passphrase(session.prompt_secret)
     if passphrase is None:
         raise ConfigError("no passphrase: run 'kmstui hsm init' on a terminal, or set KMSTUI_PASSPHRASE")
@@ -98,9 +100,33 @@ def hsm_init(session, args) -> Result:
                 "Slots": [s["type"] for s in slots(store)]}
     finally:
         store.close()
+    data["Created"] = True
     data["Audited"] = _audit(session, path, "InitHsm", {"accountId": data["AccountId"], "region": data["Region"],
                                                          "slots": data["Slots"]}, keys)
     return Result(data=data, message=f"created HSM {path} (account {data['AccountId']}, region {data['Region']})")
+
+
+def _existing(session, path: Path, args) -> Result:
+    """`hsm init --exist-ok` on an existing store: succeed only when the passphrase (KMSTUI_PASSPHRASE, the
+    keyring slot or the prompt; never the agent, which would prove nothing) unseals it and the identity asked
+    for, if any, is the store's. Nothing is changed."""
+    from kmstui.backends.local.unseal import slots, unseal
+
+    store = _open_store(path)
+    try:
+        unseal(store, session.config.paths.runtime_dir, session.prompt_secret, use_agent=False)
+        raw_identity = store.conn.execute("SELECT value FROM meta WHERE name='identity'").fetchone()
+        identity = json.loads(raw_identity[0]) if raw_identity else {}
+        data = {"Path": str(path), "AccountId": identity.get("AccountId"), "Region": identity.get("Region"),
+                "Slots": [s["type"] for s in slots(store)], "Created": False}
+    finally:
+        store.close()
+    for flag, asked, have in (("--account-id", args.account_id, data["AccountId"]),
+                              ("--region", args.region, data["Region"])):
+        if asked is not None and asked != have:
+            raise UsageError(f"the HSM at {path} exists with {flag[2:].replace('-', ' ')} {have}, not {asked}; "
+                             "nothing was changed")
+    return Result(data=data, message=f"HSM {path} already exists and the passphrase unseals it; nothing changed")
 
 
 def hsm_status(session, args) -> Result:
@@ -457,7 +483,10 @@ def register(registry) -> None:
         Arg("--account-id", "12-digit account id for key ARNs (default: random)", metavar="ID"),
         Arg("--region", "region name for key ARNs (default: us-east-1)", metavar="REGION"),
         Arg("--keyring", "also add an OS-keyring unseal slot", flag=True),
-    ], mutates=True, examples=["hsm init", "hsm init --account-id 111122223333 --region eu-west-1"])(hsm_init)
+        Arg("--exist-ok", "succeed, changing nothing, when the HSM file already exists and the passphrase unseals "
+            "it (without it an existing file is refused, exit 252, so scripts can tell)", flag=True),
+    ], mutates=True, examples=["hsm init", "hsm init --exist-ok",
+                               "hsm init --account-id 111122223333 --region eu-west-1"])(hsm_init)
     registry.command("hsm status", "show the HSM file, its identity and whether it is sealed (never unseals)",
                      [])(hsm_status)
     registry.command("hsm unseal", "unseal the HSM and keep the key in a per-user agent for a while", [

@@ -267,3 +267,24 @@ def test_cli_verify_exit_codes(unsealed_hsm):
     conn.close()
     result = run("hsm", "verify")
     assert result.returncode == 1 and "due-time columns" in result.stdout + result.stderr
+
+
+def test_init_exist_ok_accepts_an_existing_store_only_when_the_passphrase_unseals_it(cheap_kdf):
+    env = {"KMSTUI_PASSPHRASE": TEST_PASSPHRASE}
+    assert run("hsm", "init", env_extra=env).returncode == 0
+    # A script can tell: plain init on an existing store refuses with the usage exit code.
+    again = run("hsm", "init", env_extra=env)
+    assert again.returncode == 252 and "already exists" in again.stderr and "--exist-ok" in again.stderr
+    accepted = run("hsm", "init", "--exist-ok", "--output", "json", env_extra=env)
+    assert accepted.returncode == 0, accepted.stderr
+    assert json.loads(accepted.stdout)["Created"] is False and "nothing changed" in accepted.stderr
+    wrong = run("hsm", "init", "--exist-ok", env_extra={"KMSTUI_PASSPHRASE": "not the passphrase"})
+    assert wrong.returncode == 253 and "wrong passphrase" in wrong.stderr
+    other = run("hsm", "init", "--exist-ok", "--region", "eu-north-1", env_extra=env)
+    assert other.returncode == 252 and "region" in other.stderr
+
+
+def test_init_exist_ok_creates_a_missing_store(cheap_kdf):
+    created = run("hsm", "init", "--exist-ok", "--output", "json", env_extra={"KMSTUI_PASSPHRASE": TEST_PASSPHRASE})
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["Created"] is True
