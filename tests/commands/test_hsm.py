@@ -288,3 +288,25 @@ def test_init_exist_ok_creates_a_missing_store(cheap_kdf):
     created = run("hsm", "init", "--exist-ok", "--output", "json", env_extra={"KMSTUI_PASSPHRASE": TEST_PASSPHRASE})
     assert created.returncode == 0, created.stderr
     assert json.loads(created.stdout)["Created"] is True
+
+
+def test_each_wrong_passphrase_is_named_before_the_next_try(cheap_kdf, monkeypatch):
+    """Every face (terminal getpass, the REPL's prompt, the TUI's passphrase dialog) shows the prompt text the
+    core asks with, so the retry prompt itself says the previous try was wrong."""
+    monkeypatch.setenv("KMSTUI_PASSPHRASE", TEST_PASSPHRASE)
+    assert run("hsm", "init").returncode == 0
+    monkeypatch.delenv("KMSTUI_PASSPHRASE")
+    prompts: list[str] = []
+    answers = iter(["wrong one", "wrong two", TEST_PASSPHRASE])
+    s = Session(load_plugins=False)
+    s.prompt_secret = lambda prompt: prompts.append(prompt) or next(answers)
+    s.execute(["key", "list"])
+    assert len(prompts) == 3 and "wrong" not in prompts[0].lower()
+    assert all(p.startswith("wrong passphrase") for p in prompts[1:]) and "2 of 3" in prompts[1]
+    prompts.clear()
+    answers = iter(["a", "b", "c"])
+    s2 = Session(load_plugins=False)
+    s2.prompt_secret = lambda prompt: prompts.append(prompt) or next(answers)
+    with pytest.raises(SealedError, match="wrong passphrase"):
+        s2.execute(["key", "list"])
+    assert [p.startswith("wrong passphrase") for p in prompts] == [False, True, True]

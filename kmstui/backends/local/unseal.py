@@ -175,7 +175,9 @@ def unseal(store: Store, runtime_dir: Path, prompt_secret: Callable[[str], str |
             if keys:
                 return keys, "keyring"
     for attempt in range(3):
-        answer = prompt_secret("HSM passphrase: ")
+        # Every face shows the prompt's text (terminal, REPL, the TUI's dialog): a retry says why it asks again.
+        answer = prompt_secret("HSM passphrase: " if attempt == 0 else
+                               f"wrong passphrase, try again ({attempt + 1} of 3). HSM passphrase: ")
         if answer is None:
             break
         keys = with_passphrase(store, answer)
