@@ -91,12 +91,25 @@ def _looks_base64(blob: bytes) -> bool:
 
 
 def _explain_invalid(exc: InvalidCiphertextException, blob: bytes, from_file: bool,
-                     missing_context: str | None = None) -> InvalidCiphertextException:
-    """`exc` with a hint at the likely mistake: base64 text given as raw --in bytes, or no context given
-    (`missing_context` names the flag that would have given it)."""
+                     missing_context: str | None = None, backend: Any = None) -> InvalidCiphertextException:
+    """`exc` with a hint at the likely mistake: base64 text given as raw --in bytes, a file that is not a KMS
+    ciphertext at all (named: a PDF, an envelope file), or no context given (`missing_context` names the flag
+    that would have given it). The context hint is given only for a blob this backend could have made: it
+    would only mislead about a PDF or an envelope file."""
+    from kmstui import sniff
+
     if from_file and _looks_base64(blob):
         return type(exc)(f"{exc} (the --in data looks base64-encoded: decode it first, or pass it with "
                          "--ciphertext-blob)")
+    head = blob[:64]
+    own_format = sniff.is_local_blob(head) if getattr(backend, "kind", None) in ("local", "pkcs11") else \
+        sniff.describe(head) is None
+    if not own_format:
+        what = sniff.describe(head)
+        if what is not None:
+            return type(exc)(f"{exc} (this is {what}, not a KMS ciphertext blob)")
+        return type(exc)(f"{exc} (this is not a ciphertext blob this backend makes; 'inspect FILE' says what a "
+                         "file is)")
     if missing_context:
         return type(exc)(f"{exc} (no {missing_context} was given: if the blob was made with an encryption context, "
                          f"give the same KEY=VALUE pairs with {missing_context})")
@@ -158,7 +171,7 @@ def cmd_decrypt(session, args) -> Result:
         response = _clean(backend.decrypt(CiphertextBlob=blob, **params))
     except InvalidCiphertextException as exc:
         raise _explain_invalid(exc, blob, args.ciphertext_blob is None,
-                               None if "EncryptionContext" in params else "--context") from None
+                               None if "EncryptionContext" in params else "--context", backend) from None
     return _emit(session, args, response, "Plaintext", secret=True)
 
 
@@ -182,15 +195,16 @@ def cmd_re_encrypt(session, args) -> Result:
             response = backend.re_encrypt(CiphertextBlob=blob, DestinationKeyId=dst_key, **source, **destination,
                                           **tokens)
         except InvalidCiphertextException as exc:
-            raise _explain_invalid(exc, blob, args.ciphertext_blob is None, missing_context) from None
+            raise _explain_invalid(exc, blob, args.ciphertext_blob is None, missing_context, backend) from None
         return _emit(session, args, _clean(response), "CiphertextBlob")
     # Across backends: decrypt with the source, encrypt with the destination (plaintext stays in memory).
     decrypt = {"CiphertextBlob": blob, "EncryptionContext": source.get("SourceEncryptionContext"),
                "KeyId": src_key, "EncryptionAlgorithm": source.get("SourceEncryptionAlgorithm"), **tokens}
+    source_backend = session.backend(src_profile)
     try:
-        opened = session.backend(src_profile).decrypt(**{k: v for k, v in decrypt.items() if v is not None})
+        opened = source_backend.decrypt(**{k: v for k, v in decrypt.items() if v is not None})
     except InvalidCiphertextException as exc:
-        raise _explain_invalid(exc, blob, args.ciphertext_blob is None, missing_context) from None
+        raise _explain_invalid(exc, blob, args.ciphertext_blob is None, missing_context, source_backend) from None
     encrypt = {"EncryptionContext": destination.get("DestinationEncryptionContext"),
                "EncryptionAlgorithm": destination.get("DestinationEncryptionAlgorithm")}
     sealed = session.backend(dst_profile).encrypt(KeyId=dst_key, Plaintext=opened["Plaintext"],

@@ -18,7 +18,7 @@ from kmstui_envelope.suites import IV_LEN, TAG_LEN
 
 UNVERIFIED = ("Header fields are NOT authenticated: anyone can edit them without a key. Run "
               "'inspect PATH --verify' (unwraps a data key, checks commitment and the header tag).")
-UNRECOGNISED = "not a recognised format"
+UNRECOGNISED = "not a kmstui/ESDK message"
 RAW_AES_INFO = b"\0\0\0\x80\0\0\0\x0c"
 
 
@@ -191,14 +191,17 @@ def inspect_blob(head: bytes, size: int | None) -> dict[str, Any]:
 
 def identify(head: bytes, size: int | None) -> str:
     """What an unrecognised file seems to be, for the error message."""
+    from kmstui import sniff
+
     if not head:
         return "the file is empty"
     if head.startswith(b"age-encryption.org/"):
         return "an age-encrypted file (use age to decrypt it)"
     if head.startswith(b"-----BEGIN"):
         return "a PEM text block (" + head.split(b"\n", 1)[0].decode("ascii", "replace") + ")"
-    if head[:2] == b"\x1f\x8b":
-        return "gzip data"
+    known = sniff.common_type(head)
+    if known:
+        return known
     if head[:1] in (b"{", b"["):
         return "JSON or other text"
     shown = head[:8].hex(" ")

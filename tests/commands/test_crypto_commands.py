@@ -342,3 +342,18 @@ def test_data_key_to_standard_output_does_not_claim_a_file_mode(key, work):
         assert "file mode 0600" in to_file.message
     finally:
         s.close()
+
+
+def test_decrypt_of_a_file_that_is_no_kms_blob_names_it_and_does_not_blame_the_context(run_kmstui, key, work):
+    pdf = work / "report.pdf"
+    pdf.write_bytes(b"%PDF-1.7\n" + os.urandom(200))
+    result = run_kmstui("decrypt", "--in", str(pdf))
+    assert result.code == 254 and "InvalidCiphertextException" in result.err
+    assert "a PDF document" in result.err and "--context" not in result.err
+    assert run_kmstui("envelope", "encrypt", str(pdf), "--key-id", key).code == 0
+    envelope = run_kmstui("decrypt", "--in", str(pdf) + ".enc")
+    assert envelope.code == 254 and "envelope decrypt" in envelope.err and "--context" not in envelope.err
+    # A blob of this backend made with a context still gets the hint.
+    blob = ok(run_kmstui, "encrypt", "--key-id", key, "--plaintext", "x", "--context", "a=b")["CiphertextBlob"]
+    missing = run_kmstui("decrypt", "--ciphertext-blob", blob)
+    assert missing.code == 254 and "--context" in missing.err

@@ -25,5 +25,12 @@ def test_cli_round_trip_and_clean_errors(run_kmstui, tmp_path, keyfiles):
 def test_inspect_works_without_any_key_store(run_kmstui, tmp_path, kmstui_home):
     (tmp_path / "x").write_bytes(b"\x89PNG\r\n\x1a\n")
     r = run_kmstui("inspect", str(tmp_path / "x"))
-    assert r.code == 1 and "not a recognised format" in r.out + r.err
+    assert r.code == 1 and "not a kmstui/ESDK message" in r.out + r.err
     assert not (kmstui_home / "data").exists() or not any((kmstui_home / "data").iterdir())
+
+
+def test_inspect_calls_a_pdf_a_pdf(run_kmstui, tmp_path):
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
+    r = run_kmstui("inspect", str(pdf))
+    assert r.code == 1 and "not a kmstui/ESDK message: a PDF document" in r.out + r.err

@@ -136,7 +136,7 @@ def test_inspect_needs_no_backend_and_marks_fields_unverified(run, workdir, keyf
     (workdir / "cut.enc").write_bytes((workdir / "a.enc").read_bytes()[:-100])
     assert "truncated" in run()("inspect", "cut.enc").data["Body"]
     res = run()("envelope", "inspect", "t")
-    assert res.exit_code == 1 and "not a recognised format: text" in res.text
+    assert res.exit_code == 1 and "not a kmstui/ESDK message: text" in res.text
 
 
 def test_inspect_recognises_kmstui_ciphertext_blobs(run, workdir):
