@@ -54,9 +54,18 @@ def cmd_advise(session, args) -> Result:
     if args.report:
         path = write_atomic(args.report, render_markdown(advice, facts), force=args.force, what="--report")
         notes.append(f"wrote report to {path}")
+    data = advice.to_json()
+
+    def priced() -> dict:
+        """The options with their monthly cost as money is written: two decimals (15.90, not 15.9)."""
+        rows = [{**o, "MonthlyCostUSD": None if o.get("MonthlyCostUSD") is None else f"{o['MonthlyCostUSD']:,.2f}"}
+                for o in data["Options"]]
+        return {"Options": rows}
+
     return Result(
-        data=advice.to_json(),
-        table=TableHint("Options", [("Option", "Name"), ("Viable", "Viable"), ("USD/month", "MonthlyCostUSD")]),
+        data=data,
+        table=TableHint("Options", [("Option", "Name"), ("Viable", "Viable"), ("USD/month", "MonthlyCostUSD")],
+                        source=priced),
         text=render_text(advice, facts),
         message="; ".join(notes),
     )

@@ -187,3 +187,12 @@ def test_interactive_help_and_complaints_go_to_stderr(capsys):
     ask_answers(lambda message, completions, default: next(replies))
     captured = capsys.readouterr()
     assert captured.out == "" and "FIPS" in captured.err
+
+
+def test_advise_table_prints_prices_with_two_decimals(run_kmstui):
+    table = run_kmstui("advise", "--answers", "samples/advisor/china-sm2.toml", "--output", "table").out
+    import re
+
+    prices = re.findall(r"\s(\d[\d,]*\.\d+)\s*$", table, re.M)
+    assert prices and all(re.fullmatch(r"[\d,]+\.\d\d", p) for p in prices), prices
+    assert "1.00" in prices and "2,336.00" in prices
