@@ -170,22 +170,31 @@ def active_theme(config: Config) -> tuple[ThemeSpec, list[str]]:
 
 
 def save_theme_choice(config: Config, name: str) -> Path:
-    """Persist `theme = NAME` in config.toml (atomically), keeping every other setting."""
-    import tomli_w
+    """Persist `theme = NAME` in config.toml (atomically), changing nothing else: the user's comments, order
+    and layout are kept (tomlkit edits the document in place; rewriting parsed data would drop them)."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
 
     path = config.paths.config_file
-    data: dict[str, Any] = {}
+    text = ""
     if path.exists():
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            text = path.read_text(encoding="utf-8")
+            tomllib.loads(text)
+            document = tomlkit.parse(text)
+        except (tomllib.TOMLDecodeError, TOMLKitError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {path} is not valid TOML ({exc}); fix it before changing the theme") from None
-    data["theme"] = name
+    else:
+        document = tomlkit.document()
+    document["theme"] = name
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else None
     fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            tomli_w.dump(data, fh)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(tomlkit.dumps(document))
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -153,3 +153,17 @@ async def test_first_run_creates_the_hsm(kmstui_home, make_app, monkeypatch):
     again = Session(interactive=False)
     assert again.backend().list_keys()["Keys"] == []
     again.close()
+
+
+async def test_theme_switch_keeps_the_comments_of_config_toml(tui_session, make_app):
+    path = tui_session.config.paths.config_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    commented = '# mine: keep this\ntheme = "dark"  # my theme\n\n[profiles.local]\nbackend = "local"  # the HSM\n'
+    path.write_text(commented)
+    app = make_app(tui_session)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.use_theme("light")
+        await settle(pilot)
+        await wait_until(pilot, lambda: 'theme = "light"' in path.read_text())
+    assert path.read_text() == commented.replace('theme = "dark"', 'theme = "light"')
