@@ -11,6 +11,7 @@ import base64
 import datetime as _dt
 import json
 import os
+import re
 from typing import Any, Sequence
 
 from kmstui.commands.registry import Result, TableHint

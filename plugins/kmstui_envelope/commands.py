@@ -73,7 +73,9 @@ def register(registry) -> None:
          Arg("--cache-max-messages", "reuse a data key for at most this many files (turns caching on)", type=int,
              metavar="N"),
          Arg("--cache-max-bytes", "reuse a data key for at most this many plaintext bytes (turns caching on)",
-             type=parse_size, metavar="SIZE")],
+             type=parse_size, metavar="SIZE"),
+         Arg("--include-encrypted", "also encrypt files that already are kmstui/ESDK messages (told by their "
+             "header; skipped and counted by default)", flag=True)],
         needs_backend=True,
         examples=["envelope encrypt report.pdf --key-id alias/app --context dept=finance",
                   "envelope encrypt logs/ -r --out enc/ --key-id alias/app --key-id aws-prod:alias/app",

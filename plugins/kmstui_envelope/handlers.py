@@ -226,6 +226,9 @@ def cmd_encrypt(session, args) -> Result:
             raise UsageError(str(exc)) from None
     inputs = expand(args.paths, args.recursive)
     many = len(inputs) > 1 or args.recursive
+    skipped = []
+    if not args.include_encrypted:
+        inputs, skipped = _without_messages(inputs)
     rows, total, made, to_stdout = [], 0, set(), False
     try:
         for src, root in inputs:
@@ -238,8 +241,38 @@ def cmd_encrypt(session, args) -> Result:
     finally:
         if cache is not None:
             cache.clear()
-    extra = {"CacheHits": cache.hits} if cache is not None else None
-    return _summary("encrypted", rows, total, counter, extra)
+    extra = {"CacheHits": cache.hits} if cache is not None else {}
+    if skipped:
+        extra["Skipped"] = len(skipped)
+    result = _summary("encrypted", rows, total, counter, extra or None)
+    if skipped:
+        note = (f"skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''} already encrypted (kmstui/ESDK "
+                f"messages, e.g. {skipped[0]}); --include-encrypted encrypts them again")
+        result.message = f"{result.message}; {note}" if result.message else note
+        if isinstance(result.data, dict):
+            result.data["Skipped"] = [str(p) for p in skipped]
+    return result
+
+
+def _without_messages(inputs: list[tuple[Path, Path]]) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """The inputs that are not already envelope (AWS Encryption SDK) messages, and those that are: told by
+    their header (version byte and a known algorithm suite), not by the .enc suffix, so encrypting a folder
+    twice, or a folder that holds earlier output, never encrypts ciphertext again by accident."""
+    from kmstui.sniff import is_esdk_message
+
+    keep, skipped = [], []
+    for src, root in inputs:
+        if str(src) != "-":
+            try:
+                with open(src, "rb") as fh:
+                    head = fh.read(4)
+            except OSError:
+                head = b""  # unreadable: let the encryption report it with the path
+            if is_esdk_message(head):
+                skipped.append(src)
+                continue
+        keep.append((src, root))
+    return keep, skipped
 
 
 def _encrypt_one(session, src, dest, keyrings, suite, context, frame, cache, force) -> dict:

@@ -34,3 +34,32 @@ def test_inspect_calls_a_pdf_a_pdf(run_kmstui, tmp_path):
     pdf.write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
     r = run_kmstui("inspect", str(pdf))
     assert r.code == 1 and "not a kmstui/ESDK message: a PDF document" in r.out + r.err
+
+
+def test_encrypting_a_folder_again_skips_what_is_already_encrypted(run_kmstui, tmp_path, keyfiles):
+    import json
+
+    folder = tmp_path / "docs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("a")
+    (folder / "sub" / "b.txt").write_text("b")
+    key = ["--raw-key", keyfiles["aes"]]
+    first = run_kmstui("envelope", "encrypt", str(folder), "-r", *key, "--output", "json")
+    assert first.code == 0, first.err
+    assert json.loads(first.out)["Summary"]["Files"] == 2 and "skipped" not in first.err
+    # Run twice: the outputs are told by their header and skipped, and the count is said.
+    second = run_kmstui("envelope", "encrypt", str(folder), "-r", *key, "--force", "--output", "json")
+    assert second.code == 0, second.err
+    data = json.loads(second.out)
+    assert data["Summary"]["Files"] == 2 and data["Summary"]["Skipped"] == 2 and "skipped 2 files" in second.err
+    assert not list(folder.rglob("*.enc.enc"))
+    # By header, not by suffix: a message renamed without .enc is still skipped; --out elsewhere too.
+    (folder / "a.txt.enc").rename(folder / "renamed.bin")
+    out = tmp_path / "out"
+    third = run_kmstui("envelope", "encrypt", str(folder), "-r", "--out", str(out), *key, "--output", "json")
+    assert third.code == 0, third.err
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert made == ["a.txt.enc", "sub/b.txt.enc"] and "skipped 2 files" in third.err
+    # Asked for, they are encrypted again.
+    again = run_kmstui("envelope", "encrypt", str(folder / "renamed.bin"), *key, "--include-encrypted")
+    assert again.code == 0 and (folder / "renamed.bin.enc").exists()
