@@ -117,14 +117,71 @@ class KeyCache:
         self.lock = threading.RLock()
         self._entries: dict[str, tuple[float, list[dict[str, Any]]]] = {}
         self._running: set[str] = set()
+        self._warming: dict[str, threading.Thread] = {}
         self._state = threading.Lock()
 
+    # How long the first completion of a profile waits for its keys (opening the backend without a prompt
+    # and listing them); afterwards refreshes run in the background and never make a keystroke wait.
+    first_wait = 5.0
+    # Whether keys() may open a backend (without a prompt) for a profile not yet opened: the interactive shell
+    # turns it on; one-shot completion (`kmstui __complete`, run per Tab by bash/zsh) leaves it off.
+    auto_open = False
+
     def keys(self, profile: str) -> list[dict[str, Any]]:
-        """Cached keys of `profile` (maybe stale); starts a background refresh if stale and possible."""
+        """Cached keys of `profile` (maybe stale); starts a background refresh if stale and possible. The first
+        call for a profile opens its backend for completion when that needs no prompt (warm), and waits for it."""
+        if profile not in self._entries and self.auto_open:
+            warming = self.warm(profile)
+            if warming is not None:
+                warming.join(self.first_wait)
         stamp, keys = self._entries.get(profile, (0.0, []))
         if time.monotonic() - stamp > self.ttl:
             self.refresh_in_background(profile)
         return keys
+
+    def warm(self, profile: str) -> threading.Thread | None:
+        """Load `profile`'s keys in the background, opening its backend if that needs no prompt (the unseal
+        agent, KMSTUI_PASSPHRASE, a keyring slot, a PIN in the environment, AWS credentials). A face calls this
+        when it starts, so the first Tab already has live key ids and aliases."""
+        with self._state:
+            running = self._warming.get(profile)
+            if running is not None and running.is_alive():
+                return running
+            if profile in self._entries:
+                return None
+
+        def work() -> None:
+            try:
+                if self.open_quietly(profile):
+                    self.refresh(profile, open_backend=False)
+            except Exception:  # noqa: BLE001 - completion stays without live keys; commands report errors
+                pass
+
+        thread = threading.Thread(target=work, name=f"kmstui-keywarm-{profile}", daemon=True)
+        with self._state:
+            self._warming[profile] = thread
+        thread.start()
+        return thread
+
+    def open_quietly(self, profile: str) -> bool:
+        """Open `profile`'s backend if it can be done without asking anything; never creates a key store."""
+        session = self._session()
+        if session is None:
+            return False
+        if profile in session.open_backends():
+            return True
+        if not _store_exists(session, profile):
+            return False
+        with self.lock:  # faces hold it while a command runs: the prompt callback is ours only meanwhile
+            saved = session.prompt_secret
+            session.prompt_secret = _no_prompt
+            try:
+                session.backend(profile)
+                return True
+            except Exception:  # noqa: BLE001 - sealed, PIN needed, no credentials: leave it closed
+                return False
+            finally:
+                session.prompt_secret = saved
 
     def refresh(self, profile: str, *, open_backend: bool = True) -> int:
         """Reload now. With open_backend the backend is opened (and may prompt to unseal)."""
@@ -167,6 +224,24 @@ class KeyCache:
         for name in [profile] if profile else list(self._entries):
             if name in self._entries:
                 self._entries[name] = (0.0, self._entries[name][1])
+
+
+def _no_prompt(_prompt: str) -> None:
+    """A prompt callback that answers nothing: opening for completion must never ask."""
+    return None
+
+
+def _store_exists(session: "Session", profile: str) -> bool:
+    """False for a local profile whose HSM file does not exist (completion must not create one)."""
+    try:
+        settings = session.profile(profile)
+    except Exception:  # noqa: BLE001 - an unknown profile has no keys to complete
+        return False
+    if settings.backend != "local":
+        return True
+    from kmstui.backends.local.unseal import hsm_path
+
+    return hsm_path(settings.settings, session.config.paths.data_dir).exists()
 
 
 _CACHES: "weakref.WeakKeyDictionary[Session, KeyCache]" = weakref.WeakKeyDictionary()

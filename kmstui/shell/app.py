@@ -58,6 +58,8 @@ class Shell:
         self.session = session
         self.runner = Runner(session)
         self.cache = key_cache(session)
+        self.cache.auto_open = True  # live key ids from the first Tab, when opening needs no prompt
+        self.cache.warm(session.profile_name)
         mode = str(session.config.setting("editing_mode", "KMSTUI_EDITING_MODE", "emacs")).lower()
         if mode not in EDITING_MODES:
             print(f"kmstui: editing_mode '{mode}' is not vi or emacs; using emacs", file=self.runner.stderr)

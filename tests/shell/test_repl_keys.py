@@ -43,7 +43,6 @@ def test_refresh_then_complete_aliases_with_meta(shell, pipe):
 
 
 def test_toolbar_shows_unsealed_after_first_command(shell, pipe):
-    assert shell.status.sealed == "not opened"
     pipe.send_text("key list\nexit\n")
     shell.loop()
     assert shell.status.sealed in ("unsealed", "open")
@@ -84,3 +83,36 @@ def test_edit_text_hands_off_to_the_editor(tmp_path, monkeypatch):
 
 def test_shell_installs_the_editor_callback(shell):
     assert shell.session.edit_text is edit_text
+
+
+def test_first_tab_completes_live_aliases_before_any_command(unsealed_hsm, pipe):
+    """Issue 12 item 15: no command has opened the store yet; KMSTUI_PASSPHRASE (set by the fixture) opens it
+    without a prompt, so the very first completion already lists the aliases."""
+    from kmstui.session import Session
+
+    key = unsealed_hsm.create_key(Description="billing")["KeyMetadata"]["KeyId"]
+    unsealed_hsm.create_alias(AliasName="alias/billing", TargetKeyId=key)
+    session = Session()
+    try:
+        Shell(session, input=pipe, output=DummyOutput())
+        got = [c.text for c in KmstuiCompleter(session).get_completions(Document("encrypt --key-id bil"),
+                                                                        CompleteEvent())]
+        assert "alias/billing" in got
+    finally:
+        session.close()
+
+
+def test_completion_never_prompts_to_open_a_sealed_store(unsealed_hsm, pipe, monkeypatch):
+    from kmstui.session import Session
+
+    unsealed_hsm.create_alias(AliasName="alias/quiet", TargetKeyId=unsealed_hsm.create_key()["KeyMetadata"]["KeyId"])
+    monkeypatch.delenv("KMSTUI_PASSPHRASE")
+    session = Session()
+    try:
+        shell = Shell(session, input=pipe, output=DummyOutput())  # its prompt would read the (empty) pipe
+        got = [c.text for c in KmstuiCompleter(session).get_completions(Document("encrypt --key-id q"),
+                                                                        CompleteEvent())]
+        assert "alias/quiet" not in got and session.open_backends() == {}
+        assert session.prompt_secret == shell.prompt_secret  # the face's own callback is back in place
+    finally:
+        session.close()
