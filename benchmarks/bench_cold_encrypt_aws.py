@@ -1,8 +1,9 @@
 """Cold `kmstui --backend aws encrypt ...` vs `aws kms encrypt ...` against the same moto server, measured side
 by side in one run (fresh processes each round, medians). Target: kmstui <= 0.7x the AWS CLI.
 
-Also re-runs the `key list` comparison with both programs on moto: `kmstui --backend aws key list` (which
-describes every key and joins aliases) vs `aws kms list-keys` (ids only), printed for reference.
+Also re-runs the `key list` comparison with both programs on moto: `kmstui --backend aws key list --output json`
+(ListKeys, as `aws kms list-keys`: ids and ARNs; only a table describes each key) vs `aws kms list-keys`, printed
+for reference.
 
 Run by hand:  python benchmarks/bench_cold_encrypt_aws.py [--rounds 9] [--keys 5]
 
