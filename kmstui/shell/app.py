@@ -18,6 +18,7 @@ from prompt_toolkit.enums import EditingMode
 from prompt_toolkit.styles import Style
 
 from kmstui.commands.render import FORMATS
+from kmstui.commands.registry import aws_words
 from kmstui.completion import Candidate, key_cache
 from kmstui.errors import UsageError
 from kmstui.lines import has_secret, split_commands
@@ -129,7 +130,7 @@ class Shell:
         if words[0] == "set":
             self._set(words[1:])
             return None
-        command, _used = self.session.registry.find(words)
+        command, _used = self.session.registry.find(aws_words(words))  # `create-key` is `key create`
         with self.cache.lock:
             self.runner.run(words)
         profile = self.session.profile_name
