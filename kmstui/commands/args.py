@@ -13,6 +13,7 @@ import binascii
 import contextlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import replace
 from pathlib import Path
