@@ -123,3 +123,16 @@ def test_help_notes_base64_output_only_for_the_shared_out_flag(run_kmstui):
     # envelope encrypt without --out writes PATH.enc; data-key generate never prints the plaintext key
     for words in (("envelope", "encrypt"), ("data-key", "generate")):
         assert "binary results are printed base64-encoded" not in run_kmstui("help", *words).out
+
+
+def test_help_names_a_default_once_and_knows_the_shells_own_words():
+    s = Session(load_plugins=False)
+    for path, words in ((("key", "schedule-deletion"), "waiting period in days"),
+                        (("key", "import-parameters"), "how the material will be wrapped")):
+        text = s.execute(["help", *path]).text
+        lines = text.splitlines()
+        at = next(i for i, line in enumerate(lines) if words in line)
+        entry = " ".join(lines[at:at + 2])
+        assert entry.count("default") == 1, entry  # was "(default 30) (default: 30)"
+    set_help = s.execute(["help", "set"]).text
+    assert "set editing-mode vi|emacs" in set_help and "set output" in set_help
