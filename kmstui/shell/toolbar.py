@@ -48,7 +48,7 @@ class StatusLine:
         if self.session.options.read_only:
             parts.append(("class:prompt.readonly", "READ-ONLY  "))
         parts += [("class:bottom-toolbar.key", "keys "),
-                  ("class:bottom-toolbar", f"{self.editing_mode} (F4)  Ctrl-R search  Ctrl-D exit")]
+                  ("class:bottom-toolbar", f"{self.editing_mode} (F4)  Ctrl-R search (Enter runs)  Ctrl-D exit")]
         return parts
 
     def prompt(self) -> list[tuple[str, str]]:

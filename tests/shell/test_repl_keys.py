@@ -116,3 +116,27 @@ def test_completion_never_prompts_to_open_a_sealed_store(unsealed_hsm, pipe, mon
         assert session.prompt_secret == shell.prompt_secret  # the face's own callback is back in place
     finally:
         session.close()
+
+
+def test_ctrl_r_then_enter_runs_the_match(shell, pipe):
+    """Enter on a reverse-search match runs it, as bash and pgcli do (not a second Enter)."""
+    import threading
+    import time
+
+    pipe.send_text("key create --alias alias/once --output text\nalias list --output json\n")
+
+    def type_later() -> None:  # as a person types: the history has loaded by the time Ctrl-R is pressed
+        time.sleep(1.0)
+        pipe.send_text("\x12alias li")  # Ctrl-R and the search text
+        time.sleep(0.5)
+        pipe.send_text("\r")
+        time.sleep(0.5)
+        pipe.send_text("exit\n")
+
+    typist = threading.Thread(target=type_later, daemon=True)
+    typist.start()
+    assert shell.loop() == 0
+    typist.join(timeout=10)
+    # each `alias list --output json` names the alias twice (AliasName, AliasArn): two runs, four mentions
+    assert shell.session.stdout.getvalue().count(b"alias/once") == 4
+    assert "Enter runs" in "".join(text for _style, text in shell.status.toolbar())
