@@ -13,7 +13,11 @@ lines is detected.
 
 Writing is one ``flock``-ed ``O_APPEND`` write per line: several processes can share a log. Before a process
 chains a line onto the log's tail it proves that tail is genuine and not behind the sealed head (`_sync`):
-the first time, and again whenever the file is not the size this process left it. A torn last line (a write
+the first time, and again whenever the file is not the size this process left it. A process that is busy
+keeps the lock between calls (the writer lease, `_acquire`): the tail is proven in full when the lease is
+taken, and each call under it checks only that the file is still the one at the path and the size this
+process left it; the lease ends after LEASE_IDLE s without a line, LEASE_MAX s after it began, before any
+store transaction of this process, and at close, so another process waits at most about LEASE_MAX. A torn last line (a write
 cut short by a crash or a full disk, no newline) is cut off and the cut recorded in the chain; complete
 lines missing (the tail behind the sealed head, or the head row gone) are evidence loss, refused with
 AuditGapError until `audit acknowledge-gap` records the gap. Events never carry plaintext, data keys,
@@ -31,6 +35,7 @@ import json
 import os
 import re
 import stat
+import threading
 import time
 import weakref
 from dataclasses import dataclass
@@ -85,6 +90,9 @@ class AuditGapError(ConfigError):
 
 
 SERVICE_SOURCE = "hsm.kmstui.local"
+LEASE_IDLE = 0.02  # s without a line before a process gives the log's lock back (the writer lease)
+LEASE_MAX = 0.1  # s a lease lasts at most, so a busy process lets others in ...
+LEASE_PAUSE = 0.005  # ... and then locks per line for this long before it takes a new lease
 MAX_TAIL_SCAN = 4 << 20  # a last line longer than this is not an audit record (lines are at most ~100 KB)
 _TAIL_FIELDS = re.compile(rb',"seq":(\d+),"prevHash":"[0-9a-f]{64}","hash":"([0-9a-f]{64})","mac":"[0-9a-f]{32}"}$')
 
@@ -176,6 +184,16 @@ class AuditLog:
         self._tsec = -1
         self._tstr = ""
         self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+        # The writer lease: this process keeps the log locked between lines while it is busy (see `_acquire`).
+        self.lease_idle = LEASE_IDLE  # 0: no lease, lock and prove the tail per line
+        self._mutex = threading.RLock()  # the lease's state, shared with the thread that ends an idle lease
+        self._leased = False
+        self._lease_start = 0.0
+        self._last_use = 0.0
+        self._no_lease_until = 0.0
+        self._releaser = False  # the idle-release thread is running
+        self._pool, self._pool_at = "", 0
+        self._path_str = os.fspath(path)
         ref = weakref.ref(self)
         atexit.register(lambda: (lambda log: log is not None and log.close())(ref()))  # anchor the tail at exit
 
@@ -300,11 +318,79 @@ class AuditLog:
         process has checked the tail; later appends check again whenever the file changed under it."""
         if self._held or (self.gap is None and self._size >= 0):
             return
+        self.end_lease()
         fd = self._lock()
         try:
             self._prepare(fd)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+
+    # -- the writer lease ------------------------------------------------------------------------
+    def _acquire(self) -> int:
+        """Lock the log with its tail proven and return its descriptor (call with the mutex held).
+
+        Under a lease the lock is already held, and the tail was proven when the lease began; since then
+        only this process could write (the lock is exclusive), and the sealed head can only have moved to
+        lines at or before this process's tail (another process anchors only lines it wrote, under the
+        lock). What is left to check is that nothing outside kmstui changed the file: it must still be the
+        size this process left it (a truncation, an append or a torn write shows) and still be the file
+        at the path (a log moved aside or replaced: lines go where the path points). Anything else ends
+        the lease and proves the tail again, exactly as without one."""
+        if self._leased:
+            fd = self._fd
+            if self.gap is None and fd is not None and os.fstat(fd).st_size == self._size:
+                try:
+                    st = os.lstat(self._path_str)
+                except FileNotFoundError:
+                    st = None
+                if st is not None and (st.st_dev, st.st_ino) == self._ident:
+                    return fd
+            self.end_lease()
+        fd = self._lock()
+        try:
+            self._prepare(fd)
+        except BaseException:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            raise
+        return fd
+
+    def _keep(self, fd: int) -> None:
+        """After a line: keep the lock as a lease (or let it go when leases are off, the lease is old, or
+        in the pause after one)."""
+        now = time.monotonic()
+        self._last_use = now
+        if self._leased:
+            if now - self._lease_start <= LEASE_MAX:
+                return
+            self.end_lease()
+            self._no_lease_until = now + LEASE_PAUSE  # let processes waiting for the lock in
+            return
+        if self.lease_idle <= 0 or now < self._no_lease_until:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return
+        self._leased, self._lease_start = True, now
+        if not self._releaser:
+            self._releaser = True
+            threading.Thread(target=self._release_when_idle, name="kmstui-audit-lease", daemon=True).start()
+
+    def end_lease(self) -> None:
+        """Give the log's lock back if this process holds it as a lease (not while a transaction holds it)."""
+        with self._mutex:
+            if self._leased and not self._held:
+                self._leased = False
+                if self._fd is not None:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _release_when_idle(self) -> None:
+        """The lease's timer: end it once no line was written for `lease_idle` s, then stop."""
+        while True:
+            with self._mutex:
+                wait = self._last_use + self.lease_idle - time.monotonic()
+                if not self._leased or (wait <= 0 and not self._held):
+                    self.end_lease()
+                    self._releaser = False
+                    return
+            time.sleep(max(wait, 0.002))
 
     # -- writing ---------------------------------------------------------------------------------
     def _event_time(self) -> str:
@@ -322,11 +408,20 @@ class AuditLog:
                 "additionalEventData": data, "resources": [], "readOnly": False, "eventType": "KmstuiAuditEvent",
                 "recipientAccountId": self.context.get("recipientAccountId")}
 
+    def _random_hex(self) -> str:
+        """64 random hex digits for a line's eventID and requestID, from a pool refilled by one getrandom
+        every 64 lines (a syscall per line is a measurable share of a call's cost)."""
+        if self._pool_at >= len(self._pool):
+            self._pool, self._pool_at = os.urandom(32 * 64).hex(), 0
+        at = self._pool_at
+        self._pool_at = at + 64
+        return self._pool[at:at + 64]
+
     def _write(self, fd: int, event: dict[str, Any]) -> None:
         """Chain and write one line (lock held, tail proven); a short write is cut off again."""
         if "eventTime" not in event:
             event["eventTime"] = self._event_time()
-        rnd = os.urandom(32).hex()
+        rnd = self._random_hex()
         event["eventID"] = _uuid4(rnd[:32])
         if "requestID" not in event:
             event["requestID"] = _uuid4(rnd[32:])
@@ -334,8 +429,9 @@ class AuditLog:
         event["prevHash"] = self._hash
         body = self._dumps(event).encode()
         digest = sha256(body).hexdigest()
-        mac = hmac.new(self.key, digest.encode(), sha256).hexdigest()[:32]
-        line = body[:-1] + b',"hash":"' + digest.encode() + b'","mac":"' + mac.encode() + b'"}\n'
+        hexhash = digest.encode()
+        mac = hmac.digest(self.key, hexhash, "sha256").hex()[:32]
+        line = b"".join((body[:-1], b',"hash":"', hexhash, b'","mac":"', mac.encode(), b'"}\n'))
         start = self._size
         try:
             written = os.write(fd, line)
@@ -356,38 +452,37 @@ class AuditLog:
 
     def append(self, event: dict[str, Any]) -> int:
         """Write one event (eventTime, eventID, requestID filled in); returns its sequence number."""
-        if self._held:
-            return self.append_held(event)
-        fd = self._lock()
-        try:
-            self._prepare(fd)
-            self._write(fd, event)
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        # A change to the store anchors its line at once; read-only and failed calls (which changed nothing) at
-        # most once a second, and at exit.
-        changed = event.get("readOnly") is False and "errorCode" not in event
-        if self.anchor is not None and (changed or time.monotonic() - self._last_anchor > 1.0):
+        with self._mutex:
+            if self._held:
+                return self.append_held(event)
+            fd = self._acquire()
             try:
-                self.flush()
-            except Exception:  # noqa: BLE001 - the call itself succeeded; the next flush anchors this line
-                self._last_anchor = time.monotonic()
-        return self._seq
+                self._write(fd, event)
+            except BaseException:
+                self._leased = False
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                raise
+            self._keep(fd)
+            # A change to the store anchors its line at once; read-only and failed calls (which changed
+            # nothing) at most once a second, and at exit.
+            changed = event.get("readOnly") is False and "errorCode" not in event
+            if self.anchor is not None and (changed or self._last_use - self._last_anchor > 1.0):
+                try:
+                    self.flush()
+                except Exception:  # noqa: BLE001 - the call itself succeeded; the next flush anchors this line
+                    self._last_anchor = time.monotonic()
+            return self._seq
 
     def append_held(self, event: dict[str, Any]) -> int:
         """Write one event and keep the log locked until `release` (a store transaction is open: its head
         is sealed before COMMIT, and a rollback cuts these lines off again)."""
-        if not self._held:
-            fd = self._lock()
-            try:
-                self._prepare(fd)
-            except BaseException:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                raise
-            self._held_state = (self._size, self._seq, self._hash)
-        self._held += 1
-        self._write(self._fd, event)
-        return self._seq
+        with self._mutex:
+            if not self._held:
+                self._acquire()
+                self._held_state = (self._size, self._seq, self._hash)
+            self._held += 1
+            self._write(self._fd, event)
+            return self._seq
 
     @property
     def holding(self) -> bool:
@@ -402,7 +497,12 @@ class AuditLog:
                 raise self._write_error(exc) from None
 
     def release(self, committed: bool) -> None:
-        """End a held append: keep the lines (committed) or cut them off (rolled back); unlock."""
+        """End a held append: keep the lines (committed) or cut them off (rolled back); unlock (a lease
+        held before the transaction ends with it)."""
+        with self._mutex:
+            self._release(committed)
+
+    def _release(self, committed: bool) -> None:
         if not self._held or self._fd is None:
             return
         fd = self._fd
@@ -418,11 +518,13 @@ class AuditLog:
                     self._size = -1
         finally:
             self._held = 0
+            self._leased = False
             fcntl.flock(fd, fcntl.LOCK_UN)
 
     def acknowledge_gap(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """Record a gap (call inside a store transaction; the caller seals the head to this line and releases).
         Returns what was recorded, or None when there is no gap (nothing written, log not held)."""
+        self.end_lease()
         fd = self._lock()
         try:
             size = os.fstat(fd).st_size
@@ -459,7 +561,10 @@ class AuditLog:
         return details
 
     def flush(self) -> None:
-        """Persist the newest head this process wrote into the sealed store (its lines put on disk first)."""
+        """Persist the newest head this process wrote into the sealed store (its lines put on disk first).
+        A lease ends first: the store is never written while this process holds the log's lock as a lease
+        (another process may be waiting for that lock inside a store transaction)."""
+        self.end_lease()
         if self.anchor is not None and self._seq > self._anchored_seq:
             self.sync_data()
             self.anchor(self._seq, self._hash)
@@ -470,13 +575,15 @@ class AuditLog:
         return Anchor(self._seq, self._hash)
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.flush()
-        if self._fd is not None:
-            if self._held:
-                self.release(False)
-            os.close(self._fd)
-            self._fd = None
+        with self._mutex:
+            with contextlib.suppress(Exception):
+                self.flush()
+            if self._fd is not None:
+                if self._held:
+                    self._release(False)
+                self.end_lease()
+                os.close(self._fd)
+                self._fd = None
 
 def _uuid4(h: str) -> str:
     """A random (version 4) UUID string from 32 random hex digits; cheaper than uuid.uuid4() per line."""

@@ -80,6 +80,8 @@ def operation(event_name: str, *, read_only: bool = False, source: str = "kms.am
                     if params.get("DryRun"):  # KMS's DryRun checks permissions only; a silent real call would lie
                         raise UnsupportedOperationException("DryRun is not supported by local backends; "
                                                             "use 'whatif' to check a permission")
+                    if not read_only:  # a change locks the store before the log, as every process does
+                        self.audit.end_lease()
                     with self.store.hold_commit():  # whatever the call writes commits with its line
                         result = fn(self, **params)
                         if self.store.in_transaction:

@@ -1,0 +1,151 @@
+"""The audit writer lease (issue 13): a busy process keeps the log's lock between calls instead of locking and
+proving the tail per call. Nothing is weakened: every call still has its chained line, written before the
+call returns; a change made to the file under a lease is caught on the next call; an idle lease is given
+back within LEASE_IDLE, a busy one after LEASE_MAX; a SIGKILL while holding it loses no acknowledged line."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from kmstui import audit
+from kmstui.audit import AuditGapError, read_events
+from kmstui.session import Session
+
+WORKER = r"""
+import sys, time
+from kmstui.session import Session
+b = Session(load_plugins=False).backend()
+key, tag, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+print("ready", flush=True)
+sys.stdin.readline()
+end, i = time.monotonic() + seconds, 0
+while time.monotonic() < end:
+    b.encrypt(KeyId=key, Plaintext=b"x" * 32, EncryptionContext={"n": f"{tag}-{i}"})
+    print(i, int(b.audit._leased), flush=True)
+    i += 1
+b.close()
+"""
+
+
+def _tags(log) -> list[str]:
+    return [ev["requestParameters"]["encryptionContext"]["n"] for ev in read_events(log)
+            if ev.get("eventName") == "Encrypt" and (ev.get("requestParameters") or {}).get("encryptionContext")]
+
+
+def _can_lock(path) -> bool:
+    """Whether another open file (as another process would) gets the log's lock right now."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def test_two_processes_calling_at_once_keep_every_line_in_order(unsealed_hsm):
+    key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    log = unsealed_hsm.audit.path
+    unsealed_hsm.close()
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, key, tag, "1.5"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True) for tag in ("a", "b")]
+    try:
+        for p in procs:
+            assert p.stdout.readline().strip() == "ready"
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        outputs = [p.communicate(timeout=120)[0].split("\n") for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert all(p.returncode == 0 for p in procs)
+    acknowledged = {tag: [line.split()[0] for line in out if line] for tag, out in zip("ab", outputs)}
+    assert any(line.split()[1] == "1" for out in outputs for line in out if line), "no call ran under a lease"
+    tags = _tags(log)
+    for tag in "ab":
+        mine = [t for t in tags if t.startswith(tag + "-")]
+        assert mine == [f"{tag}-{i}" for i in acknowledged[tag]], f"{tag}: lines missing or out of order"
+        assert mine, f"process {tag} never got the log"
+    backend = Session(load_plugins=False).backend()
+    assert backend.verify_audit()["Valid"]
+    backend.close()
+
+
+def test_bytes_written_to_the_log_under_a_lease_are_found_on_the_next_call(unsealed_hsm):
+    """Another writer ignoring the lock (a torn write here) changes the size: the next call proves the tail
+    again and records the cut, as it would without a lease."""
+    hsm = unsealed_hsm
+    key = hsm.create_key()["KeyMetadata"]["KeyId"]
+    hsm.encrypt(KeyId=key, Plaintext=b"x")
+    assert hsm.audit._leased
+    with open(hsm.audit.path, "ab") as fh:
+        fh.write(b'{"torn')
+    hsm.encrypt(KeyId=key, Plaintext=b"x")
+    names = [ev["eventName"] for ev in read_events(hsm.audit.path)]
+    assert names[-2:] == ["RecoverAuditLogTail", "Encrypt"]
+    assert hsm.verify_audit()["Valid"]
+
+
+def test_a_log_cut_under_a_lease_below_the_sealed_head_refuses_the_next_call(unsealed_hsm):
+    hsm = unsealed_hsm
+    key = hsm.create_key()["KeyMetadata"]["KeyId"]
+    hsm.tag_resource(KeyId=key, Tags=[{"TagKey": "a", "TagValue": "b"}])  # a change: its head is sealed
+    hsm.encrypt(KeyId=key, Plaintext=b"x")
+    assert hsm.audit._leased
+    os.truncate(hsm.audit.path, 0)
+    with pytest.raises(AuditGapError, match="missing"):
+        hsm.encrypt(KeyId=key, Plaintext=b"x")
+    assert not hsm.audit._leased and _can_lock(hsm.audit.path)
+
+
+def test_an_idle_lease_is_given_back_within_its_bound(unsealed_hsm, run_kmstui):
+    hsm = unsealed_hsm
+    key = hsm.create_key()["KeyMetadata"]["KeyId"]
+    hsm.encrypt(KeyId=key, Plaintext=b"x")
+    assert hsm.audit._leased and not _can_lock(hsm.audit.path)
+    start = time.monotonic()
+    while not _can_lock(hsm.audit.path):
+        assert time.monotonic() - start < 5, "the idle lease was never given back"
+        time.sleep(0.002)
+    # The release thread wakes LEASE_IDLE after the last line; allow for a loaded machine's scheduling.
+    assert time.monotonic() - start < audit.LEASE_IDLE + 2
+    assert run_kmstui("encrypt", "--key-id", key, "--plaintext", "aGk=").code == 0  # another process gets in
+    hsm.encrypt(KeyId=key, Plaintext=b"x")  # and this one chains after it
+    assert hsm.verify_audit()["Valid"]
+
+
+def test_sigkill_while_holding_the_lease_loses_no_acknowledged_line(unsealed_hsm):
+    key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    log = unsealed_hsm.audit.path
+    unsealed_hsm.close()
+    proc = subprocess.Popen([sys.executable, "-c", WORKER, key, "k", "60"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        last, leased = -1, 0
+        while last < 40 or not leased:
+            line = proc.stdout.readline()
+            assert line, "worker ended early"
+            last, leased = (int(w) for w in line.split())
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert leased  # it was killed while holding the lease
+    assert set(f"k-{i}" for i in range(last + 1)) <= set(_tags(log))
+    assert _can_lock(log)  # the kernel gave the lock back with the process
+    backend = Session(load_plugins=False).backend()
+    assert backend.verify_audit()["Valid"]
+    backend.encrypt(KeyId=key, Plaintext=b"after")
+    backend.close()
