@@ -33,6 +33,7 @@ class Options:
     profile: str | None = None
     backend: str | None = None
     as_: str | None = None
+    region: str | None = None
     read_only: bool = False
     yes: bool = False
     debug: bool = False
@@ -59,7 +60,7 @@ class BackendContext:
     prompt_secret: Callable[[str], str | None]
     interactive: bool
     debug: bool = False
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # e.g. "region" from --region
 
 
 @dataclass
@@ -192,16 +193,19 @@ class Session:
             raise RuntimeError(f"command '{self._no_backend_command}' declared needs_backend=False but opened a backend")
         name = profile_name or self.profile_name
         caller = self.caller_arn(self.profile(name))  # a bad --as fails before any store is opened or created
-        backend = self._backends.get(name)
+        region = self.options.region
+        slot = f"{name}@{region}" if region else name  # `--region` gets its own connection
+        backend = self._backends.get(slot)
         if backend is None:
             profile = self.profile(name)
             kind = self.backend_kinds.get(profile.backend)
             if kind is None:
                 raise ConfigError(f"profile '{name}' uses backend '{profile.backend}', which no plugin provides "
                                   f"(available: {', '.join(sorted(self.backend_kinds))})")
-            ctx = BackendContext(profile, self.config.paths, self.prompt_secret, self.interactive, self.options.debug)
+            ctx = BackendContext(profile, self.config.paths, self.prompt_secret, self.interactive, self.options.debug,
+                                 {"region": region} if region else {})
             backend = kind.factory(ctx)
-            self._backends[name] = backend
+            self._backends[slot] = backend
         if caller is not None or backend.caller_arn is not None:
             backend.set_caller(caller)
         return _CommandView(backend, read_only=self.options.read_only,  # type: ignore[return-value]

@@ -6,6 +6,9 @@ kmstui's KMS-named exceptions with AWS's own message kept.
 botocore is imported on first use (not when kmstui starts, nor when another backend is active), and the
 low-level botocore session is used instead of boto3's resource layer, which kmstui does not need.
 
+Region, as the aws CLI v2 resolves it: ``--region``, then ``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then the
+kmstui profile's ``region``, then the region of its ``aws_profile`` in the AWS config file (``resolve_region``).
+
 Settings (profile keys; the AWS SDK's own environment variables and config files fill in the rest):
 ``aws_profile``, ``region``, ``endpoint_url`` (``KMSTUI_AWS_ENDPOINT_URL`` overrides it; without either,
 the SDK honours ``AWS_ENDPOINT_URL_KMS``/``AWS_ENDPOINT_URL``), ``retry_mode`` (standard|adaptive,
@@ -91,7 +94,8 @@ class AwsBackend(Backend):
         name = type(exc).__name__
         where = f"profile '{self.profile_name}'"
         if name == "NoRegionError":
-            return ConfigError(f"no AWS region for {where}: set region in the profile or AWS_REGION")
+            return ConfigError(f"no AWS region for {where}: give --region, set AWS_REGION (or AWS_DEFAULT_REGION), "
+                               "set region in the profile, or set region for its aws_profile in the AWS config file")
         if name == "ProfileNotFound":
             return ConfigError(f"{where}: AWS profile '{self.aws_profile}' is not in your AWS config; "
                                "fix aws_profile or run 'aws configure --profile NAME'")
@@ -168,7 +172,7 @@ class AwsBackend(Backend):
 
     def info(self) -> BackendInfo:
         endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_KMS") or os.environ.get("AWS_ENDPOINT_URL")
-        region = self.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        region = self.region
         location = " ".join(p for p in (region or "default region", endpoint) if p)
         extra = {"aws_profile": self.aws_profile} if self.aws_profile else {}
         return BackendInfo("aws", self.profile_name, location, region=region, extra=extra)
@@ -246,6 +250,15 @@ for _name in OPERATIONS:
         setattr(AwsBackend, _name, _forwarder(_name))
 
 
+def resolve_region(flag: str | None, profile_region: str | None) -> str | None:
+    """The region the aws CLI v2 would use: --region, AWS_REGION, AWS_DEFAULT_REGION, then the kmstui profile's
+    `region`. None leaves the last step to botocore: the region of the session's AWS profile in ~/.aws/config."""
+    for value in (flag, os.environ.get("AWS_REGION"), os.environ.get("AWS_DEFAULT_REGION"), profile_region):
+        if value:
+            return str(value)
+    return None
+
+
 def open_aws_backend(ctx) -> AwsBackend:
     """Factory used by kmstui.backends.builtin: settings from the profile, nothing contacted yet."""
     import importlib.util
@@ -256,7 +269,8 @@ def open_aws_backend(ctx) -> AwsBackend:
     p = ctx.profile
     endpoint = os.environ.get("KMSTUI_AWS_ENDPOINT_URL") or p.get("endpoint_url")
     return AwsBackend(
-        p.name, aws_profile=p.get("aws_profile"), region=p.get("region"), endpoint_url=endpoint,
+        p.name, aws_profile=p.get("aws_profile"), region=resolve_region(ctx.options.get("region"), p.get("region")),
+        endpoint_url=endpoint,
         retry_mode=str(p.get("retry_mode", "standard")), max_attempts=p.get("max_attempts", 5),
         connect_timeout=p.get("connect_timeout", 10), read_timeout=p.get("read_timeout", 60),
     )

@@ -48,7 +48,7 @@ OPERATION_CAPABILITY: dict[str, str] = {
     "schedule_key_deletion": SCHEDULED_DELETION, "cancel_key_deletion": SCHEDULED_DELETION,
     "enable_key": KEY_STATE, "disable_key": KEY_STATE,
     "get_parameters_for_import": IMPORT, "import_key_material": IMPORT, "delete_imported_key_material": IMPORT,
-    "sign": ASYMMETRIC, "verify": ASYMMETRIC, "get_public_key": ASYMMETRIC,
+    "sign": ASYMMETRIC, "verify": ASYMMETRIC, "get_public_key": ASYMMETRIC, "derive_shared_secret": ASYMMETRIC,
     "generate_mac": HMAC, "verify_mac": HMAC,
     "put_identity_policy": IAM_POLICIES, "get_identity_policy": IAM_POLICIES,
     "list_identity_policies": IAM_POLICIES, "delete_identity_policy": IAM_POLICIES,
@@ -160,7 +160,7 @@ OPERATIONS = (
     "get_parameters_for_import", "import_key_material", "delete_imported_key_material",
     # cryptography
     "encrypt", "decrypt", "re_encrypt", "generate_data_key", "generate_data_key_without_plaintext",
-    "generate_random", "sign", "verify", "generate_mac", "verify_mac", "get_public_key",
+    "generate_random", "sign", "verify", "generate_mac", "verify_mac", "get_public_key", "derive_shared_secret",
     # grants
     "create_grant", "list_grants", "list_retirable_grants", "retire_grant", "revoke_grant",
     # identity (IAM) policies kept beside the keys, so a local store can answer as AWS would for any principal.

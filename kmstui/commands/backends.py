@@ -65,7 +65,9 @@ def _probe(session, profile: Profile) -> dict[str, Any]:
         if importlib.util.find_spec("botocore") is None:
             return {"Location": "", "Reachable": False, "Note": "boto3 is not installed: pip install 'kmstui[aws]'"}
         endpoint = profile.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL_KMS") or os.environ.get("AWS_ENDPOINT_URL")
-        region = profile.get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
+        from kmstui.backends.aws import resolve_region
+
+        region = resolve_region(None, profile.get("region")) or ""
         if endpoint:
             ok = _port_open(str(endpoint))
             return {"Location": f"{endpoint} {region}".strip(), "Reachable": ok,

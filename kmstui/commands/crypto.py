@@ -350,6 +350,15 @@ def cmd_mac_verify(session, args) -> Result:
                     KMSInvalidMacException, args, ("MacValid", "MacAlgorithm", algorithm), backend, key)
 
 
+def cmd_derive_shared_secret(session, args) -> Result:
+    params = _request(args)
+    check_writable(args.out, args.force)
+    backend, key = session.key_ref(args.key_id)
+    response = _clean(backend.derive_shared_secret(KeyId=key, KeyAgreementAlgorithm=args.key_agreement_algorithm,
+                                                   PublicKey=args.public_key, **params))
+    return _emit(session, args, response, "SharedSecret", secret=True)
+
+
 def register(registry) -> None:
     c = registry.command
     c("encrypt", "Encrypt up to 4 KiB with a key (prints CiphertextBlob base64; --out writes raw bytes)", [
@@ -425,6 +434,20 @@ def register(registry) -> None:
     ], description="Verify a signature. As in KMS, a signature that does not verify is an error: "
                    "KMSInvalidSignatureException, exit 254, nothing on standard output. With --check the answer "
                    "(SignatureValid) is printed either way and a false one exits 1.")(cmd_verify)
+
+    c("derive-shared-secret", "ECDH shared secret of a KEY_AGREEMENT key and a peer's public key", [
+        KEY_ID,
+        Arg("--public-key", "the peer's public key, DER SubjectPublicKeyInfo: base64 text or fileb://PATH (e.g. "
+            "what 'key public-key --format DER --out' wrote)", required=True, metavar="B64", kind=BASE64),
+        Arg("--key-agreement-algorithm", "the key agreement algorithm (KMS has one: ECDH)", choices=("ECDH",),
+            default="ECDH"),
+        GRANT_TOKENS, OUT, FORCE,
+    ], description="Derive a shared secret (DeriveSharedSecret) from the private key of an ECC key with KeyUsage "
+                   "KEY_AGREEMENT and the peer's public key on the same curve. The response's SharedSecret is the "
+                   "raw secret you asked for: printed base64-encoded, or written raw (file mode 0600) with --out. "
+                   + BLOB_NOTE,
+      examples=["derive-shared-secret --key-id alias/alice --public-key fileb://bob.der --out shared.bin"]
+      )(cmd_derive_shared_secret)
 
     registry.describe_group("mac", "HMAC codes with HMAC keys")
     c("mac generate", "Compute an HMAC of a message (prints Mac base64; --out writes raw)", [

@@ -93,7 +93,7 @@ def hsm_init(session, args) -> Result:
     if passphrase is None:
         raise ConfigError("no passphrase: run 'kmstui hsm init' on a terminal, or set KMSTUI_PASSPHRASE")
     store, keys = create_hsm(path, passphrase, account_id=args.account_id or profile.get("account_id"),
-                             region=args.region or profile.get("region"), use_keyring=args.keyring)
+                             region=session.options.region or profile.get("region"), use_keyring=args.keyring)
     try:
         identity = store.meta_doc("identity")
         data = {"Path": str(path), "AccountId": identity["AccountId"], "Region": identity["Region"],
@@ -481,7 +481,6 @@ def register(registry) -> None:
     registry.describe_group("hsm", "create, unseal, seal, back up and restore the local HSM file")
     registry.command("hsm init", "create the local HSM file (asks for a passphrase twice)", [
         Arg("--account-id", "12-digit account id for key ARNs (default: random)", metavar="ID"),
-        Arg("--region", "region name for key ARNs (default: us-east-1)", metavar="REGION"),
         Arg("--keyring", "also add an OS-keyring unseal slot", flag=True),
         Arg("--exist-ok", "succeed, changing nothing, when the HSM file already exists and the passphrase unseals "
             "it (without it an existing file is refused, exit 252, so scripts can tell)", flag=True),

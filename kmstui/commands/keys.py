@@ -38,17 +38,6 @@ def when(value: Any) -> str:
     return value.isoformat(timespec="seconds") if isinstance(value, datetime) else str(value)
 
 
-def default_usage(spec: str) -> str:
-    """The key usage a spec implies when --key-usage is left out; RSA needs the user to choose."""
-    if spec.startswith("HMAC_"):
-        return "GENERATE_VERIFY_MAC"
-    if spec.startswith("ECC_") or spec == "SM2":
-        return "SIGN_VERIFY"
-    if spec.startswith("RSA_"):
-        raise UsageError(f"{spec} keys need --key-usage ENCRYPT_DECRYPT or SIGN_VERIFY")
-    return "ENCRYPT_DECRYPT"
-
-
 def checked_policy(text: str, where: str) -> str:
     """A key policy's text, checked to be a JSON policy (one-line error with line and column)."""
     from kmstui.commands.policy import validate_policy_text
@@ -97,9 +86,9 @@ def _alias_is_free(backend, alias: str) -> None:
 
 
 def cmd_create(session, args) -> Result:
-    spec = args.key_spec or "SYMMETRIC_DEFAULT"
-    usage = args.key_usage or default_usage(spec)
-    params: dict[str, Any] = {"KeySpec": spec, "KeyUsage": usage}
+    # Sent as given: KMS requires KeyUsage for every key spec but SYMMETRIC_DEFAULT (ValidationException), so
+    # there is no default here that would create a key of another usage than the user meant.
+    params: dict[str, Any] = {k: v for k, v in (("KeySpec", args.key_spec), ("KeyUsage", args.key_usage)) if v}
     if args.description is not None:
         params["Description"] = args.description
     if args.origin:
@@ -411,7 +400,9 @@ def register(registry) -> None:
     c("key create", "Create a key (symmetric by default; RSA, ECC or HMAC with --key-spec)", [
         Arg("--key-spec", "key type (default SYMMETRIC_DEFAULT, an AES-256 key)", choices=KEY_SPECS,
             aliases=("--customer-master-key-spec",)),
-        Arg("--key-usage", "what the key is for (default: implied by the spec; RSA must choose)", choices=KEY_USAGES),
+        Arg("--key-usage", "what the key is for; required for every spec but SYMMETRIC_DEFAULT, as in KMS (RSA: "
+            "ENCRYPT_DECRYPT or SIGN_VERIFY; NIST ECC: SIGN_VERIFY or KEY_AGREEMENT; ECC_SECG_P256K1: SIGN_VERIFY; "
+            "HMAC: GENERATE_VERIFY_MAC)", choices=KEY_USAGES),
         Arg("--description", "free-text description shown in 'key list' (TEXT or file://PATH)", metavar="TEXT",
             kind=TEXT),
         Arg("--origin", "AWS_KMS (the backend makes the material) or EXTERNAL (you import it)",
@@ -424,7 +415,8 @@ def register(registry) -> None:
         Arg("--bypass-policy-lockout-safety-check", "skip KMS's check that the --policy lets you manage the key "
             "(as in AWS: only when you mean it)", flag=True),
     ], mutates=True, examples=["key create --description 'app data' --alias alias/app",
-                               "key create --key-spec ECC_NIST_P256", "key create --key-spec HMAC_256"])(cmd_create)
+                               "key create --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY",
+                               "key create --key-spec HMAC_256 --key-usage GENERATE_VERIFY_MAC"])(cmd_create)
     c("key list", "List keys (ListKeys: KeyId, KeyArn); a table shows aliases, description and state", [
         Arg("--state", "only keys in this state (kmstui filter)", choices=KEY_STATES),
         Arg("--key-manager", "only customer-managed or AWS-managed keys (kmstui filter)",

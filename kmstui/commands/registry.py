@@ -173,6 +173,8 @@ GLOBAL_ARGS: list[Arg] = [
     Arg("--profile", "profile to use", complete="profile"),
     Arg("--backend", "backend kind or profile to use for this command", complete="backend"),
     Arg("--as", "act as this principal ARN (local backend)", complete="principal", metavar="ARN"),
+    Arg("--region", "AWS region (aws backend, as the aws CLI's --region; before AWS_REGION, AWS_DEFAULT_REGION and "
+        "the profile); for 'hsm init', the new local HSM's region", metavar="REGION"),
     Arg("--read-only", "refuse every command that changes backend state", flag=True),
     Arg("--yes", "answer yes to confirmations (for scripts)", flag=True, aliases=("-y",)),
     Arg("--debug", "show tracebacks and debug detail", flag=True),

@@ -20,7 +20,7 @@ from prompt_toolkit.styles import Style
 from kmstui.commands.render import FORMATS
 from kmstui.commands.registry import aws_words
 from kmstui.completion import Candidate, key_cache
-from kmstui.errors import UsageError
+from kmstui.errors import KmstuiError, UsageError
 from kmstui.lines import has_secret, split_commands
 from kmstui.runner import Runner
 from kmstui.shell.completer import KmstuiCompleter
@@ -101,6 +101,28 @@ class Shell:
         self.status.editing_mode = mode
 
     # -- the loop -------------------------------------------------------------------------------------
+    def offer_new_hsm(self) -> None:
+        """First run in the REPL: the profile's local HSM file does not exist. Nothing creates it on the side;
+        the user is asked, explicitly, and a yes runs `hsm init` (which asks for the passphrase twice)."""
+        from kmstui.commands.backends import local_hsm_path
+
+        try:
+            profile = self.session.profile()
+        except KmstuiError:  # a broken profile is reported by the first command that uses it
+            return
+        if profile.backend != "local" or local_hsm_path(self.session, profile).exists():
+            return
+        path = local_hsm_path(self.session, profile)
+        asker: PromptSession[str] = PromptSession(**self._io)
+        try:
+            answer = asker.prompt(f"No HSM file at {path} (profile '{profile.name}'). Create it now? [y/N] ")
+        except (EOFError, KeyboardInterrupt):
+            answer = ""
+        if answer.strip().lower() in ("y", "yes"):
+            self.runner.run(["hsm", "init"])
+        else:
+            print("not created; 'hsm init' creates it when you want one", file=self.runner.stderr, flush=True)
+
     def loop(self) -> int:
         while True:
             try:
@@ -156,4 +178,6 @@ class Shell:
 
 def run_repl(session: "Session", *, input: Any = None, output: Any = None) -> int:
     """Run the interactive shell until exit; returns the exit code."""
-    return Shell(session, input=input, output=output).loop()
+    shell = Shell(session, input=input, output=output)
+    shell.offer_new_hsm()
+    return shell.loop()

@@ -102,8 +102,9 @@ TABLE = [
     Row("kms:KeySpec", "kms:CreateKey", "none", lambda h, k: h.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY"),
         "ECC_NIST_P256", "RSA_2048", whatif=lambda k: _params({"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"})),
     Row("kms:KeyUsage", "kms:Encrypt", "sym", _enc(), "ENCRYPT_DECRYPT", "SIGN_VERIFY"),
-    Row("kms:KeyUsage", "kms:CreateKey", "none", lambda h, k: h.create_key(KeySpec="HMAC_256"),
-        "GENERATE_VERIFY_MAC", "ENCRYPT_DECRYPT", whatif=lambda k: _params({"KeySpec": "HMAC_256"})),
+    Row("kms:KeyUsage", "kms:CreateKey", "none",
+        lambda h, k: h.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"), "GENERATE_VERIFY_MAC",
+        "ENCRYPT_DECRYPT", whatif=lambda k: _params({"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"})),
     Row("kms:KeyOrigin", "kms:Encrypt", "sym", _enc(), "AWS_KMS", "EXTERNAL"),
     Row("kms:KeyOrigin", "kms:CreateKey", "none", lambda h, k: h.create_key(Origin="EXTERNAL"), "EXTERNAL",
         "AWS_KMS", whatif=lambda k: _params({"Origin": "EXTERNAL"})),
@@ -183,7 +184,8 @@ def _make_keys(hsm, kind: str) -> dict:
     if kind == "none":
         return {"id": None}
     spec = {"sym": {}, "rsa": {"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"},
-            "ecc": {"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}, "hmac": {"KeySpec": "HMAC_256"},
+            "ecc": {"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"},
+            "hmac": {"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"},
             "external": {"Origin": "EXTERNAL"}}[kind]
     meta = hsm.create_key(Description="t", **spec)["KeyMetadata"]
     hsm.tag_resource(KeyId=meta["KeyId"], Tags=[{"TagKey": "team", "TagValue": "finance"}])

@@ -267,6 +267,7 @@ def test_profile_prefix_reaches_a_second_hsm_and_re_encrypt_crosses_backends(run
     config = kmstui_home / "config" / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text('[profiles.vault]\nbackend = "local"\npath = "vault.kmstui"\n')
+    assert run_kmstui("hsm", "init", "--profile", "vault").code == 0
     other = ok(run_kmstui, "key", "create", "--alias", "vault:alias/archive")["KeyMetadata"]
     assert run_kmstui("key", "describe", "alias/archive").code == 254  # not in the default HSM
     assert ok(run_kmstui, "key", "describe", "vault:alias/archive")["KeyMetadata"]["KeyId"] == other["KeyId"]
@@ -357,3 +358,24 @@ def test_decrypt_of_a_file_that_is_no_kms_blob_names_it_and_does_not_blame_the_c
     blob = ok(run_kmstui, "encrypt", "--key-id", key, "--plaintext", "x", "--context", "a=b")["CiphertextBlob"]
     missing = run_kmstui("decrypt", "--ciphertext-blob", blob)
     assert missing.code == 254 and "--context" in missing.err
+
+
+def test_derive_shared_secret_both_sides_get_the_same_secret(run_kmstui, unsealed_hsm, work):
+    """Issue 12 item 8: ECC_NIST_P256 with KEY_AGREEMENT, and DeriveSharedSecret with AWS's shapes. Each side
+    derives with its own private key and the other's public key (GetPublicKey's DER), and gets the same secret."""
+    for name in ("alice", "bob"):
+        created = ok(run_kmstui, "key", "create", "--key-spec", "ECC_NIST_P256", "--key-usage", "KEY_AGREEMENT",
+                     "--alias", f"alias/{name}")
+        assert created["KeyMetadata"]["KeyAgreementAlgorithms"] == ["ECDH"]
+        assert run_kmstui("key", "public-key", f"alias/{name}", "--format", "DER", "--out", str(work / name)).code == 0
+    alice = ok(run_kmstui, "derive-shared-secret", "--key-id", "alias/alice", "--public-key", f"fileb://{work / 'bob'}")
+    assert set(alice) == {"KeyId", "SharedSecret", "KeyAgreementAlgorithm", "KeyOrigin"}
+    assert (alice["KeyAgreementAlgorithm"], alice["KeyOrigin"]) == ("ECDH", "AWS_KMS")
+    bob_b64 = base64.b64encode((work / "alice").read_bytes()).decode()
+    out = work / "secret.bin"
+    written = run_kmstui("derive-shared-secret", "--key-id", "alias/bob", "--public-key", bob_b64, "--out", str(out))
+    assert written.code == 0 and out.read_bytes() == base64.b64decode(alice["SharedSecret"])
+    assert out.stat().st_mode & 0o777 == 0o600  # a secret, written as one
+    signer = ok(run_kmstui, "key", "create", "--key-spec", "ECC_NIST_P256", "--key-usage", "SIGN_VERIFY")
+    wrong = run_kmstui("derive-shared-secret", "--key-id", signer["KeyMetadata"]["KeyId"], "--public-key", bob_b64)
+    assert wrong.code == 254 and "InvalidKeyUsageException" in wrong.err and not wrong.out

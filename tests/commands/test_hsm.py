@@ -56,13 +56,22 @@ def test_init_refuses_mismatched_passphrases_and_bad_identity(cheap_kdf):
     assert not s.config.paths.data_dir.joinpath("hsm.kmstui").exists()
 
 
-def test_first_use_creates_the_file_with_env_passphrase(cheap_kdf, monkeypatch):
+def test_a_missing_file_is_never_created_on_the_side(cheap_kdf, monkeypatch):
+    """Issue 12 item 3: only `hsm init` (and the first-run flows that run it) creates the file; a passphrase in
+    the environment, a terminal or --read-only change nothing: exit 253 naming the file and the command."""
     s = Session(load_plugins=False)
-    with pytest.raises(ConfigError, match="hsm init"):
-        s.backend()
-    monkeypatch.setenv("KMSTUI_PASSPHRASE", TEST_PASSPHRASE)
-    backend = s.backend()
-    assert backend.unsealed_by == "created" and backend.path.exists()
+    path = s.config.paths.data_dir / "hsm.kmstui"
+    for env in ({}, {"KMSTUI_PASSPHRASE": TEST_PASSPHRASE}):
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        s.interactive = True
+        s.prompt_secret = lambda _prompt: TEST_PASSPHRASE
+        with pytest.raises(ConfigError, match="kmstui hsm init") as caught:
+            s.backend()
+        assert str(path) in str(caught.value) and caught.value.exit_code == 253
+        assert not path.exists()
+    s.execute(["hsm", "init"])
+    assert s.backend().unsealed_by and path.exists()
 
 
 def test_change_passphrase_rewraps_only_the_slot(session, unsealed_hsm, monkeypatch):
@@ -310,3 +319,14 @@ def test_each_wrong_passphrase_is_named_before_the_next_try(cheap_kdf, monkeypat
     with pytest.raises(SealedError, match="wrong passphrase"):
         s2.execute(["key", "list"])
     assert [p.startswith("wrong passphrase") for p in prompts] == [False, True, True]
+
+
+def test_cli_reports_a_missing_file_in_every_mode(run_kmstui, kmstui_home):
+    """A mistyped KMSTUI_HOME must not look like an empty HSM: `key list` exits 253 naming the file and
+    `kmstui hsm init`, prints nothing on stdout, creates nothing, with a passphrase set and under --read-only."""
+    env = {"KMSTUI_PASSPHRASE": TEST_PASSPHRASE, "KMSTUI_KDF_COST": "8"}
+    for extra in ([], ["--read-only"], ["--output", "json"]):
+        result = run_kmstui("key", "list", *extra, env=env)
+        assert (result.code, result.out) == (253, ""), result.err
+        assert "no HSM file at" in result.err and "kmstui hsm init" in result.err
+    assert not (kmstui_home / "data" / "hsm.kmstui").exists()

@@ -148,3 +148,18 @@ def test_history_keeps_no_secret_bearing_line_of_any_kind(shell, pipe):
     assert "hunter22" not in text and "wire-5000" not in text
     assert "version --output json" in text
     assert not any("hunter22" in line or "wire-5000" in line for line in shell.history.get_strings())
+
+
+@pytest.mark.parametrize("answer, created", [("y\n", True), ("\n", False), ("no\n", False)])
+def test_first_run_asks_before_creating_the_hsm(shell, pipe, kmstui_home, monkeypatch, capsys, answer, created):
+    """Issue 12 item 3: the REPL's first-run flow asks, explicitly, before `hsm init`; only a yes creates."""
+    monkeypatch.setenv("KMSTUI_PASSPHRASE", "correct horse battery staple")
+    monkeypatch.setenv("KMSTUI_KDF_COST", "8")
+    pipe.send_text(answer)
+    shell.offer_new_hsm()
+    path = kmstui_home / "data" / "hsm.kmstui"
+    assert path.exists() is created
+    if not created:
+        assert "hsm init" in capsys.readouterr().err
+    pipe.send_text("exit\n")
+    assert shell.loop() == 0

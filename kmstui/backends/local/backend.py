@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -14,9 +13,9 @@ from kmstui.backends.local.keys import KeysMixin
 from kmstui.backends.local.rotation import RotationMixin
 from kmstui.backends.local.seal import RootKeys
 from kmstui.backends.local.store import Store
-from kmstui.backends.local.unseal import PASSPHRASE_ENV, ask_new_passphrase, create_hsm, hsm_path, unseal
+from kmstui.backends.local.unseal import hsm_path, unseal
 from kmstui.audit import AuditGapError
-from kmstui.errors import ConfigError
+from kmstui.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from kmstui.session import BackendContext
@@ -62,20 +61,33 @@ def open_local_backend(ctx: "BackendContext") -> LocalBackend:
     settings = ctx.profile.settings
     path = hsm_path(settings, ctx.paths.data_dir)
     clock = ctx.options.get("clock")
-    if not path.exists():
-        passphrase = ask_new_passphrase(ctx.prompt_secret) if (os.environ.get(PASSPHRASE_ENV) or ctx.interactive) else None
-        if passphrase is None:
-            raise ConfigError(f"no HSM file at {path}: create it with 'kmstui hsm init' "
-                              f"(or set {PASSPHRASE_ENV} to create it on first use)")
-        store, keys = create_hsm(path, passphrase, account_id=settings.get("account_id"), region=settings.get("region"))
-        return LocalBackend(store, keys, profile=ctx.profile.name, clock=clock, unsealed_by="created")
+    if not path.exists():  # never created on the side: a mistyped KMSTUI_HOME or path must not look like an empty HSM
+        raise ConfigError(missing_hsm(ctx.profile.name, path))
     store = Store.open(path)
     try:
         keys, how = unseal(store, ctx.paths.runtime_dir, ctx.prompt_secret)
-        return LocalBackend(store, keys, profile=ctx.profile.name, clock=clock, unsealed_by=how)
+        backend = LocalBackend(store, keys, profile=ctx.profile.name, clock=clock, unsealed_by=how)
     except BaseException:
         store.close()
         raise
+    _check_region(backend, ctx.options.get("region"))
+    return backend
+
+
+def missing_hsm(profile: str, path: Path) -> str:
+    """What to say when a profile's HSM file does not exist: which file, and how to create it."""
+    init = "kmstui hsm init" + ("" if profile == "local" else f" --profile {profile}")
+    return (f"no HSM file at {path} (profile '{profile}'): create it with '{init}'; if you expected one there, "
+            "check KMSTUI_HOME and the profile's path setting")
+
+
+def _check_region(backend: LocalBackend, region: str | None) -> None:
+    """`--region` names the region the caller expects; a local HSM has one region, fixed when it was made."""
+    if region and region != backend.region:
+        path = backend.path
+        backend.close()
+        raise UsageError(f"--region {region}: the local HSM {path} is in {backend.region} (set by 'hsm init "
+                         "--region'); --region chooses a region for the aws backend")
 
 
 def open_path(path: Path, keys: RootKeys, **kw) -> LocalBackend:

@@ -234,8 +234,25 @@ class CryptoMixin(LocalCore):
         self._check_usable(doc)
         out = {"KeyId": self.key_arn(doc["KeyId"]), "PublicKey": km.public_key_der(spec, self._material_of(doc)),
                "CustomerMasterKeySpec": spec.name, "KeySpec": spec.name, "KeyUsage": doc["KeyUsage"]}
-        if doc["KeyUsage"] == km.ENCRYPT_DECRYPT:
-            out["EncryptionAlgorithms"] = spec.encryption_algorithms(km.ENCRYPT_DECRYPT)
-        else:
-            out["SigningAlgorithms"] = spec.signing_algorithms(km.SIGN_VERIFY)
+        for field, values in (("EncryptionAlgorithms", spec.encryption_algorithms(doc["KeyUsage"])),
+                              ("SigningAlgorithms", spec.signing_algorithms(doc["KeyUsage"])),
+                              ("KeyAgreementAlgorithms", spec.key_agreement_algorithms(doc["KeyUsage"]))):
+            if values:  # "This field is present only when the KMS key has a KeyUsage value of ..."
+                out[field] = values
         return out
+
+    @operation("DeriveSharedSecret", read_only=True)
+    def derive_shared_secret(self, *, KeyId: str, KeyAgreementAlgorithm: str, PublicKey: bytes,
+                             GrantTokens: list | None = None, DryRun: bool = False,
+                             Recipient: dict | None = None) -> dict:
+        """ECDH with a KEY_AGREEMENT key's private key and a peer's public key; returns the raw secret."""
+        if Recipient is not None:
+            raise UnsupportedOperationException("Recipient (a Nitro attestation document) is not supported by local "
+                                                "backends")
+        if KeyAgreementAlgorithm != "ECDH":
+            raise ValidationException(f"KeyAgreementAlgorithm must be ECDH, not {KeyAgreementAlgorithm!r}")
+        public_key = _bytes("PublicKey", PublicKey, 1, 8192)
+        doc = self._usable_for(KeyId, "kms:DeriveSharedSecret", km.KEY_AGREEMENT, "DeriveSharedSecret")
+        secret = km.derive_shared_secret(self._spec(doc), self._material_of(doc), public_key)
+        return {"KeyId": self.key_arn(doc["KeyId"]), "SharedSecret": secret, "KeyAgreementAlgorithm": "ECDH",
+                "KeyOrigin": doc["Origin"]}

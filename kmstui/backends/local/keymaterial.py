@@ -20,6 +20,7 @@ from kmstui.errors import (InvalidCiphertextException, InvalidKeyUsageException,
 ENCRYPT_DECRYPT = "ENCRYPT_DECRYPT"
 SIGN_VERIFY = "SIGN_VERIFY"
 GENERATE_VERIFY_MAC = "GENERATE_VERIFY_MAC"
+KEY_AGREEMENT = "KEY_AGREEMENT"
 
 _HASHES = {"SHA_256": hashes.SHA256, "SHA_384": hashes.SHA384, "SHA_512": hashes.SHA512, "SHA_1": hashes.SHA1}
 _RSA_SIGN = [f"RSASSA_{kind}_{h}" for kind in ("PSS", "PKCS1_V1_5") for h in ("SHA_256", "SHA_384", "SHA_512")]
@@ -53,9 +54,6 @@ class Spec:
     size: int = 0  # bytes for aes/hmac, bits for rsa
     mac_algorithm: str | None = None
 
-    def default_usage(self) -> str:
-        return self.usages[0]
-
     def encryption_algorithms(self, usage: str) -> list[str]:
         if usage != ENCRYPT_DECRYPT:
             return []
@@ -68,6 +66,9 @@ class Spec:
             return list(_RSA_SIGN)
         return [f"ECDSA_{_CURVES[self.name][1]}"] if self.kind == "ecc" else []
 
+    def key_agreement_algorithms(self, usage: str) -> list[str]:
+        return ["ECDH"] if usage == KEY_AGREEMENT else []
+
     def mac_algorithms(self) -> list[str]:
         return [self.mac_algorithm] if self.mac_algorithm else []
 
@@ -79,7 +80,10 @@ SPECS: dict[str, Spec] = {
     "HMAC_384": Spec("HMAC_384", (GENERATE_VERIFY_MAC,), "hmac", 48, "HMAC_SHA_384"),
     "HMAC_512": Spec("HMAC_512", (GENERATE_VERIFY_MAC,), "hmac", 64, "HMAC_SHA_512"),
     **{f"RSA_{bits}": Spec(f"RSA_{bits}", (ENCRYPT_DECRYPT, SIGN_VERIFY), "rsa", bits) for bits in (2048, 3072, 4096)},
-    **{name: Spec(name, (SIGN_VERIFY,), "ecc") for name in _CURVES},
+    # CreateKey: "For asymmetric KMS keys with NIST-standard elliptic curve key pairs, specify SIGN_VERIFY or
+    # KEY_AGREEMENT. For asymmetric KMS keys with ECC_SECG_P256K1 key pairs, specify SIGN_VERIFY."
+    **{name: Spec(name, (SIGN_VERIFY,) if name == "ECC_SECG_P256K1" else (SIGN_VERIFY, KEY_AGREEMENT), "ecc")
+       for name in _CURVES},
 }
 _MAC_DIGEST = {"HMAC_SHA_224": "sha224", "HMAC_SHA_256": "sha256", "HMAC_SHA_384": "sha384", "HMAC_SHA_512": "sha512"}
 
@@ -203,6 +207,20 @@ def verify(s: Spec, material: bytes, algorithm: str, message: bytes, message_typ
             key.verify(signature, message, ec.ECDSA(alg))
     except InvalidSignature:
         raise KMSInvalidSignatureException("the signature does not verify for this key, message and algorithm") from None
+
+
+# -- key agreement --------------------------------------------------------------------------------
+def derive_shared_secret(s: Spec, material: bytes, peer_public_key: bytes) -> bytes:
+    """ECDH between the key's private key and a peer's DER SubjectPublicKeyInfo on the same curve."""
+    try:
+        peer = serialization.load_der_public_key(peer_public_key)
+    except (ValueError, TypeError):
+        raise ValidationException("PublicKey is not a DER-encoded X.509 public key (SubjectPublicKeyInfo); "
+                                  "GetPublicKey returns one in that format") from None
+    curve = _CURVES[s.name][0]
+    if not isinstance(peer, ec.EllipticCurvePublicKey) or not isinstance(peer.curve, curve):
+        raise ValidationException(f"PublicKey is not on the key's curve: both key pairs must use {s.name}")
+    return private_key(material).exchange(ec.ECDH(), peer)
 
 
 # -- HMAC -----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import re
 import uuid
 from typing import Any, Sequence
 
-from kmstui.backends import aliasnames
+from kmstui.backends import aliasnames, keyusage
 from kmstui.backends.local import keymaterial as km
 from kmstui.backends.local.core import (DAY, DISABLED, ENABLED, PENDING_DELETION, PENDING_IMPORT, LocalCore,
                                         operation, ts)
@@ -117,7 +117,8 @@ class KeysMixin(LocalCore):
                 md["ValidTo"] = ts(doc["ValidTo"])
         for field, values in (("EncryptionAlgorithms", s.encryption_algorithms(usage)),
                               ("SigningAlgorithms", s.signing_algorithms(usage)),
-                              ("MacAlgorithms", s.mac_algorithms())):
+                              ("MacAlgorithms", s.mac_algorithms()),
+                              ("KeyAgreementAlgorithms", s.key_agreement_algorithms(usage))):
             if values:
                 md[field] = values
         return md
@@ -129,9 +130,7 @@ class KeysMixin(LocalCore):
                    BypassPolicyLockoutSafetyCheck: bool = False, Tags: list | None = None,
                    MultiRegion: bool = False, **_ignored: Any) -> dict:
         s = km.spec(KeySpec or CustomerMasterKeySpec or "SYMMETRIC_DEFAULT")
-        usage = KeyUsage or s.default_usage()
-        if usage not in s.usages:
-            raise ValidationException(f"KeyUsage {usage} is not valid for {s.name} keys; use {' or '.join(s.usages)}")
+        usage = keyusage.key_usage(s.name, KeyUsage, s.usages)
         if Origin not in ("AWS_KMS", "EXTERNAL"):
             raise UnsupportedOperationException(f"Origin {Origin} is not supported by local backends (AWS_KMS or EXTERNAL)")
         if Origin == "EXTERNAL" and s.kind not in ("aes", "hmac"):

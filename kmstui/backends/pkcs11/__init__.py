@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import importlib.util
 
-from kmstui.errors import ConfigError
+from kmstui.errors import ConfigError, UsageError
 
 
 def open_pkcs11_backend(ctx):
     """Factory used by kmstui.backends.builtin: connect (and log in) to the profile's token."""
     profile = ctx.profile
+    if ctx.options.get("region"):
+        raise UsageError("--region chooses a region for the aws backend; a PKCS#11 token has none")
     label = profile.get("token_label")
     if not label:
         raise ConfigError(f"profile '{profile.name}' needs token_label (the PKCS#11 token's label); add it to "

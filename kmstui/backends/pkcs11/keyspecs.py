@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from kmstui.errors import InvalidKeyUsageException, ValidationException
+from kmstui.backends import keyusage
+from kmstui.errors import InvalidKeyUsageException, UnsupportedOperationException, ValidationException
 
 SYMMETRIC = "SYMMETRIC_DEFAULT"
 
@@ -59,11 +60,10 @@ def spec(name: str | None, usage: str | None) -> tuple[KeySpec, str]:
     if ks is None:
         raise ValidationException(f"KeySpec {name!r} is not supported by pkcs11 backends "
                                   f"(supported: {', '.join(KEY_SPECS)})")
-    usage = usage or ks.usages[0]
-    if usage not in ks.usages:
-        raise ValidationException(f"KeyUsage {usage} is not valid for KeySpec {ks.name} "
-                                  f"(valid: {', '.join(ks.usages)})")
-    return ks, usage
+    if usage == keyusage.KEY_AGREEMENT and ks.kind == "ec":
+        raise UnsupportedOperationException("KEY_AGREEMENT keys (DeriveSharedSecret) are not supported by pkcs11 "
+                                            "backends; use the local or aws backend")
+    return ks, keyusage.key_usage(ks.name, usage, ks.usages)
 
 
 def mac_algorithm(ks: KeySpec, algorithm: str) -> str:

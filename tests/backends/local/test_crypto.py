@@ -72,7 +72,7 @@ def test_state_and_usage_errors(hsm):
     hsm.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
     with pytest.raises(KMSInvalidStateException):
         hsm.decrypt(CiphertextBlob=blob)
-    signer = new_key(hsm, KeySpec="ECC_NIST_P256")
+    signer = new_key(hsm, KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
     with pytest.raises(InvalidKeyUsageException):
         hsm.encrypt(KeyId=signer["KeyId"], Plaintext=b"x")
     with pytest.raises(InvalidKeyUsageException):
@@ -148,7 +148,7 @@ def test_rsa_encryption_keys(hsm):
 @pytest.mark.parametrize("spec,algorithm", [("HMAC_256", "HMAC_SHA_256"), ("HMAC_384", "HMAC_SHA_384"),
                                             ("HMAC_512", "HMAC_SHA_512")])
 def test_hmac_keys(hsm, spec, algorithm):
-    key = new_key(hsm, KeySpec=spec)
+    key = new_key(hsm, KeySpec=spec, KeyUsage="GENERATE_VERIFY_MAC")
     assert key["KeyUsage"] == "GENERATE_VERIFY_MAC" and key["MacAlgorithms"] == [algorithm]
     mac = hsm.generate_mac(KeyId=key["KeyId"], Message=b"m", MacAlgorithm=algorithm)["Mac"]
     assert hsm.verify_mac(KeyId=key["KeyId"], Message=b"m", Mac=mac, MacAlgorithm=algorithm)["MacValid"]
@@ -199,3 +199,32 @@ def test_missing_material_of_an_existing_version_is_tampering_not_a_bad_cipherte
     forged = blobfmt.pack_header(parsed.key_id, 7, parsed.iv) + old[blobfmt.HEADER_LEN:]
     with pytest.raises(InvalidCiphertextException, match="version 7"):
         hsm.decrypt(CiphertextBlob=forged)
+
+
+def test_derive_shared_secret_agrees_with_the_peer(hsm):
+    """DeriveSharedSecret: "You must use an asymmetric NIST-standard elliptic curve (ECC) ... KMS key pair with a
+    KeyUsage value of KEY_AGREEMENT"; the peer computes "the same raw secret using his private key and Alice's
+    public key". Response: KeyId, SharedSecret, KeyAgreementAlgorithm, KeyOrigin."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    alice = new_key(hsm, KeySpec="ECC_NIST_P384", KeyUsage="KEY_AGREEMENT")
+    bob = ec.generate_private_key(ec.SECP384R1())
+    bob_der = bob.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    out = hsm.derive_shared_secret(KeyId=alice["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=bob_der)
+    assert set(out) == {"KeyId", "SharedSecret", "KeyAgreementAlgorithm", "KeyOrigin"}
+    assert (out["KeyId"], out["KeyAgreementAlgorithm"], out["KeyOrigin"]) == (alice["Arn"], "ECDH", "AWS_KMS")
+    alice_pub = serialization.load_der_public_key(hsm.get_public_key(KeyId=alice["KeyId"])["PublicKey"])
+    assert out["SharedSecret"] == bob.exchange(ec.ECDH(), alice_pub)
+
+    signer = new_key(hsm, KeySpec="ECC_NIST_P384", KeyUsage="SIGN_VERIFY")
+    with pytest.raises(InvalidKeyUsageException):
+        hsm.derive_shared_secret(KeyId=signer["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=bob_der)
+    other_curve = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    for bad in (other_curve, b"not a key"):
+        with pytest.raises(ValidationException):
+            hsm.derive_shared_secret(KeyId=alice["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=bad)
+    hsm.disable_key(KeyId=alice["KeyId"])
+    with pytest.raises(DisabledException):
+        hsm.derive_shared_secret(KeyId=alice["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=bob_der)

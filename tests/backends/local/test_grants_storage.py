@@ -73,12 +73,14 @@ def test_create_grant_rejects_operations_the_key_type_does_not_support(unsealed_
 
 def test_create_grant_constraints_only_on_symmetric_encryption_keys(unsealed_hsm):
     cons = {"EncryptionContextEquals": {"app": "web"}}
-    for spec, ops in (("RSA_2048", ["Decrypt"]), ("HMAC_256", ["GenerateMac"]), ("ECC_NIST_P256", ["Sign"])):
-        key = unsealed_hsm.create_key(KeySpec=spec)["KeyMetadata"]["KeyId"]
+    for spec, usage, ops in (("RSA_2048", "ENCRYPT_DECRYPT", ["Decrypt"]),
+                             ("HMAC_256", "GENERATE_VERIFY_MAC", ["GenerateMac"]),
+                             ("ECC_NIST_P256", "SIGN_VERIFY", ["Sign"])):
+        key = unsealed_hsm.create_key(KeySpec=spec, KeyUsage=usage)["KeyMetadata"]["KeyId"]
         with pytest.raises(ValidationException, match="only for symmetric encryption keys"):
             unsealed_hsm.create_grant(KeyId=key, GranteePrincipal=ROLE, Operations=ops, Constraints=cons)
         assert unsealed_hsm.create_grant(KeyId=key, GranteePrincipal=ROLE, Operations=ops)["GrantId"]
-    hmac_key = unsealed_hsm.create_key(KeySpec="HMAC_256")["KeyMetadata"]["KeyId"]
+    hmac_key = unsealed_hsm.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
     assert unsealed_hsm.create_grant(KeyId=hmac_key, GranteePrincipal=ROLE, Operations=["GenerateMac", "VerifyMac"])
 
 

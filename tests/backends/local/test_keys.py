@@ -42,10 +42,15 @@ def test_new_key_metadata_and_default_policy(hsm):
     assert policy["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
     assert policy["Statement"][0]["Action"] == "kms:*"
     assert hsm.list_resource_tags(KeyId=md["KeyId"])["Tags"] == [{"TagKey": "team", "TagValue": "pay"}]
-    with pytest.raises(ValidationException):
+    with pytest.raises(ValidationException, match="not compatible with KeySpec ECC_NIST_P256"):
         hsm.create_key(KeySpec="ECC_NIST_P256", KeyUsage="ENCRYPT_DECRYPT")
     with pytest.raises(ValidationException):
         hsm.create_key(KeySpec="NOPE_1")
+    # The backend API has no silent default either: KeyUsage is required for every spec but SYMMETRIC_DEFAULT.
+    for spec in ("RSA_2048", "ECC_NIST_P384", "HMAC_224"):
+        with pytest.raises(ValidationException, match="You must specify a KeyUsage value"):
+            hsm.create_key(KeySpec=spec)
+    assert hsm.list_keys()["Keys"] == [{"KeyId": md["KeyId"], "KeyArn": md["Arn"]}]
 
 
 def test_alias_rules(hsm):
@@ -144,7 +149,8 @@ def test_automatic_and_on_demand_rotation(hsm):
     assert len(other.list_key_rotations(KeyId=key)["Rotations"]) == 4
     other.close()
     with pytest.raises(UnsupportedOperationException):
-        hsm.enable_key_rotation(KeyId=hsm.create_key(KeySpec="HMAC_256")["KeyMetadata"]["KeyId"])
+        hsm.enable_key_rotation(KeyId=hsm.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+                                ["KeyMetadata"]["KeyId"])
 
 
 def test_disabled_key_does_not_rotate_until_enabled(hsm):
