@@ -96,6 +96,10 @@ def test_every_operation_round_trips_through_boto3(kmstui_server):
     sig = call("Sign", KeyId=signing, Message=b"msg", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
     assert call("Verify", KeyId=signing, Message=b"msg", Signature=sig, SigningAlgorithm="ECDSA_SHA_256")["SignatureValid"]
     assert b"PUBLIC" not in call("GetPublicKey", KeyId=signing)["PublicKey"][:10]
+    agree = kms.create_key(KeyUsage="KEY_AGREEMENT", KeySpec="ECC_NIST_P256")["KeyMetadata"]["KeyId"]
+    peer = kms.get_public_key(KeyId=agree)["PublicKey"]
+    shared = call("DeriveSharedSecret", KeyId=agree, KeyAgreementAlgorithm="ECDH", PublicKey=peer)
+    assert len(shared["SharedSecret"]) == 32 and shared["KeyAgreementAlgorithm"] == "ECDH"
     mac_key = kms.create_key(KeyUsage="GENERATE_VERIFY_MAC", KeySpec="HMAC_256")["KeyMetadata"]["KeyId"]
     mac = call("GenerateMac", KeyId=mac_key, Message=b"m", MacAlgorithm="HMAC_SHA_256")["Mac"]
     assert call("VerifyMac", KeyId=mac_key, Message=b"m", Mac=mac, MacAlgorithm="HMAC_SHA_256")["MacValid"]
