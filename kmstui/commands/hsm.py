@@ -122,7 +122,7 @@ def _existing(session, path: Path, args) -> Result:
     finally:
         store.close()
     for flag, asked, have in (("--account-id", args.account_id, data["AccountId"]),
-                              ("--region", args.region, data["Region"])):
+                              ("--region", session.options.region, data["Region"])):
         if asked is not None and asked != have:
             raise UsageError(f"the HSM at {path} exists with {flag[2:].replace('-', ' ')} {have}, not {asked}; "
                              "nothing was changed")
