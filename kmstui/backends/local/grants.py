@@ -26,13 +26,17 @@ _CONSTRAINTS = ("EncryptionContextEquals", "EncryptionContextSubset")
 class GrantsMixin(LocalCore):
     # -- tokens -----------------------------------------------------------------------------------
     def _token_for(self, grant_id: str) -> str:
+        """Standard base64 (as AWS's tokens look), never starting with '-': a token is typed after
+        `--grant-token`, and argparse would take a leading '-' for an option (the URL-safe alphabet did so for
+        one token in 64)."""
         tag = self.store.mac("grant-token", grant_id, b"")[:16]
-        return base64.urlsafe_b64encode(bytes.fromhex(grant_id) + tag).decode().rstrip("=")
+        return base64.b64encode(bytes.fromhex(grant_id) + tag).decode().rstrip("=")
 
     def grant_id_from_token(self, token: Any) -> str:
         """The grant id a token names; InvalidGrantTokenException if it is not one of this file's tokens."""
         try:
-            raw = base64.urlsafe_b64decode(str(token) + "=" * (-len(str(token)) % 4))
+            text = str(token).replace("-", "+").replace("_", "/")  # tokens issued in the URL-safe alphabet
+            raw = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
         except (ValueError, TypeError):
             raw = b""
         if len(raw) != 48:
