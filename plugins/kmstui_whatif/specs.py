@@ -89,6 +89,21 @@ def register(registry) -> None:
         Arg("--fail-on", "exit 1 on errors only, or on warnings too", choices=("error", "warning"), default="error"),
     ], needs_backend=False, examples=["policy lint policy.json", "policy lint --key-id alias/app"],
        handler="kmstui_whatif.lintdiff:cmd_lint")
+    registry.command("policy pull", "Read a live account's key policies, grants, aliases, tags, IAM policies, "
+                     "boundaries, SCPs and RCPs into scenario files for offline what-if", [
+        Arg("--out", "the folder to write (must be empty or absent; --force replaces it)", required=True,
+            complete="dir", metavar="DIR"),
+        Arg("--keys", "only these keys (key ids, ARNs or aliases; comma-separated or repeatable; default: all)",
+            repeat=True, metavar="KEYS"),
+        Arg("--principal", "also read this IAM user or role's identity policies and permissions boundary "
+            "(repeatable)", repeat=True, complete="principal", metavar="ARN"),
+        Arg("--force", "replace a non-empty --out folder", flag=True),
+    ], examples=["policy pull --profile aws-prod --out pulled/",
+                 "policy pull --profile aws-prod --keys alias/app --principal arn:aws:iam::111122223333:role/App "
+                 "--out pulled/"],
+       description="Reads through the profile's backend (KMS) and, for aws profiles, IAM and Organizations. A "
+                   "read the caller may not make is reported and skipped (docs/policy-pull.md).",
+       handler="kmstui_whatif.pull:cmd_pull")
     registry.command("policy diff", "Replay recorded requests against a proposed policy; list decisions that change", [
         Arg("--proposed", "the proposed key policy JSON file", required=True, complete="file", metavar="FILE"),
         KEY_ID, KEY_POLICY, KEY_ARN, IAM_POLICY, GRANTS_FILE,
