@@ -17,6 +17,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,21 +42,29 @@ def _safe(name: str) -> str:
 
 
 class _Bar:
-    """Items done of a total on one stderr line, only on a terminal (nothing on a pipe)."""
+    """Items done of a total on one stderr line, only on a terminal (nothing on a pipe). It follows the envelope
+    plugin's progress helper: when a face owns the screen (its `observer` is set, as the TUI does) nothing is
+    drawn here. Steps come from the worker threads, hence the lock."""
 
     def __init__(self, total: int, label: str) -> None:
         self.total, self.label, self.done = total, label, 0
-        self.on = sys.stderr.isatty()
+        try:
+            from kmstui_envelope import progress
+            self.on = progress.observer is None and progress._isatty(sys.stderr)
+        except ImportError:  # the envelope plugin is not installed: a plain terminal check
+            self.on = sys.stderr.isatty()
         self._last = 0.0
+        self._lock = threading.Lock()
 
     def step(self) -> None:
-        self.done += 1
-        now = time.monotonic()
-        if self.on and (now - self._last > 0.1 or self.done == self.total):
-            self._last = now
-            frac = self.done / self.total if self.total else 1.0
-            sys.stderr.write(f"\r{self.label} [{'#' * int(frac * 24):<24}] {self.done}/{self.total}")
-            sys.stderr.flush()
+        with self._lock:
+            self.done += 1
+            now = time.monotonic()
+            if self.on and (now - self._last > 0.1 or self.done == self.total):
+                self._last = now
+                frac = self.done / self.total if self.total else 1.0
+                sys.stderr.write(f"\r{visible(self.label)} [{'#' * int(frac * 24):<24}] {self.done}/{self.total}")
+                sys.stderr.flush()
 
     def finish(self) -> None:
         if self.on:

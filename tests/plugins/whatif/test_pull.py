@@ -124,3 +124,35 @@ def test_unreadable_principal_is_reported_and_skipped_not_fatal(aws_profile, acc
     assert r.code == 0, r.err
     data = json.loads(r.out)
     assert data["Keys"] == 1 and any(ghost in s["Item"] for s in data["Skipped"])
+
+
+def test_progress_bar_on_a_terminal_only(aws_profile, account, run_kmstui, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    r = run_kmstui("--profile", aws_profile, "policy", "pull", "--out", str(tmp_path / "piped"), "--keys",
+                   account["key"]["KeyId"])
+    assert r.code == 0 and "policy pull [" not in r.err  # stderr is a pipe here: no bar
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "kmstui", "--profile", aws_profile, "policy", "pull", "--out",
+                               str(tmp_path / "tty"), "--keys", account["key"]["KeyId"]], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=slave, timeout=120)
+        os.close(slave)
+        slave = -1
+        err = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            err += chunk
+    finally:
+        if slave != -1:
+            os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0
+    assert b"policy pull [" in err and b"2/2" in err and b"\x1b[K" in err  # drawn, then cleared
