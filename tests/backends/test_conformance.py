@@ -1,5 +1,6 @@
-"""One behaviour suite for every backend: the local HSM file, a SoftHSM2 token (pkcs11) and AWS KMS (moto
-over HTTP). Each backend is opened the way a user opens it, through a profile and the Session.
+"""One behaviour suite for every backend: the local HSM file, a SoftHSM2 token (pkcs11), AWS KMS (moto over
+HTTP), and kmstui's aws backend pointed at `kmstui serve` (the local HSM over the wire: "serve"). Each backend
+is opened the way a user opens it, through a profile and the Session.
 
 A capability a backend declares must pass its checks here; an operation it does not declare must fail with
 UnsupportedOperationException. Where the server behind a backend does not do what AWS does (moto enforces
@@ -10,14 +11,17 @@ the check asserts what that server really does instead of pretending.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from kmstui.backends import base
 from kmstui.backends.base import Backend
 from kmstui.errors import (
-    DisabledException, InvalidCiphertextException, KMSInvalidMacException, KMSInvalidSignatureException,
+    AccessDeniedException, DisabledException, InvalidCiphertextException, KMSInvalidMacException, KMSInvalidSignatureException,
     KMSInvalidStateException,
     NotFoundException, UnsupportedOperationException,
 )
@@ -34,6 +38,10 @@ class Target:
     bad_signature_raises: bool = True  # AWS raises KMSInvalidSignatureException; moto returns False
     pss_salt_is_digest_length: bool = True  # AWS/kmstui use the hash length; moto uses the maximum
     signs_digests: bool = True  # MessageType=DIGEST (moto 5.2 hashes the digest again)
+    # A backend acting as another IAM user of the key's account, where the target enforces policies and
+    # grants (the local HSM and `kmstui serve`; moto checks neither, SoftHSM2 has none): as_user(name).
+    as_user: Any = None
+    account: str = "111122223333"
 
     def new_key(self, **kwargs) -> dict:
         return self.backend.create_key(**kwargs)["KeyMetadata"]
@@ -46,12 +54,29 @@ def _local_session(request) -> Session:
         pytest.skip("the local HSM fixture ('session' with an unsealed HSM) is not in tests/conftest.py yet")
 
 
-@pytest.fixture(params=["local", "pkcs11", "aws"])
-def target(request):
+@pytest.fixture(params=["local", "pkcs11", "aws", "serve"])
+def target(request, tmp_path, monkeypatch):
     kind = request.param
     if kind == "local":
         session = _local_session(request)
-        yield Target("local", session.backend())
+        hsm = request.getfixturevalue("unsealed_hsm")
+        others: list = []
+
+        def local_user(name: str) -> Backend:
+            from kmstui.backends.local.backend import open_path
+
+            other = open_path(hsm.path, hsm._keys)
+            other.set_caller(f"arn:aws:iam::{hsm.account_id}:user/{name}")
+            other.conformance_arn = other.caller_arn
+            others.append(other)
+            return other
+
+        yield Target("local", session.backend(), as_user=local_user, account=hsm.account_id)
+        for other in others:
+            other.close()
+        return
+    if kind == "serve":
+        yield from _served_target(request, tmp_path, monkeypatch)
         return
     if kind == "pkcs11":
         profile = request.getfixturevalue("pkcs11_profile")
@@ -67,6 +92,48 @@ def target(request):
         yield Target(kind, backend, **flags)
     finally:
         session.close()
+
+
+def _served_target(request, tmp_path, monkeypatch):
+    """kmstui's aws backend against `kmstui serve` (module-wide server), signed with the account root's access
+    key; other users get access keys of their own and an AWS profile each."""
+    from kmstui.backends.aws import AwsBackend
+    from conftest import write_profile
+
+    server = request.getfixturevalue("kmstui_server")
+    akid, secret = server.root
+    credentials = tmp_path / "aws-credentials"
+    credentials.write_text(f"[default]\naws_access_key_id = {akid}\naws_secret_access_key = {secret}\n")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    write_profile("served", "aws", region=server.region, endpoint_url=server.url, max_attempts=1)
+    others: list = []
+
+    def served_user(name: str) -> Backend:
+        user_akid, user_secret = server.access_key(f"{name}-{len(others)}-{os.getpid()}")
+        with credentials.open("a") as fh:
+            fh.write(f"[{name}]\naws_access_key_id = {user_akid}\naws_secret_access_key = {user_secret}\n")
+        other = AwsBackend(name, aws_profile=name, region=server.region, endpoint_url=server.url, max_attempts=1)
+        other.conformance_arn = f"arn:aws:iam::{server.account}:user/{name}-{len(others)}-{os.getpid()}"
+        others.append(other)
+        return other
+
+    session = Session(load_plugins=False)
+    try:
+        backend = session.backend("served")
+        assert backend.kind == "aws"
+        yield Target("serve", backend, as_user=served_user, account=server.account)
+    finally:
+        for other in others:
+            other.close()
+        session.close()
+
+
+def _user_arn(target: Target, backend: Backend, name: str) -> str:
+    return backend.conformance_arn  # type: ignore[attr-defined]  # set by the as_user factories above
 
 
 @pytest.fixture
@@ -336,7 +403,7 @@ def test_missing_capabilities_are_clear_errors(target, sym):
     for cap in missing:
         operation, kwargs = CAPABILITY_PROBES[cap]
         key_arg = {"TargetKeyId": sym["KeyId"]} if operation == "create_alias" else {"KeyId": sym["KeyId"]}
-        with pytest.raises(UnsupportedOperationException, match=f"not supported by {target.kind} backends"):
+        with pytest.raises(UnsupportedOperationException, match=f"not supported by {b.kind} backends"):
             getattr(b, operation)(**key_arg, **kwargs)
     if target.kind == "pkcs11":
         assert {base.KEY_POLICIES, base.GRANTS} <= set(missing)
@@ -344,3 +411,51 @@ def test_missing_capabilities_are_clear_errors(target, sym):
             b.create_grant(KeyId=sym["KeyId"], GranteePrincipal="arn:aws:iam::111122223333:root",
                            Operations=["Decrypt"])
 
+
+
+# -- enforcement (what moto cannot pass: it checks no key policy and no grant) ----------------------------------
+def _enforcing(target: Target) -> None:
+    if target.as_user is None:
+        pytest.skip(f"{target.kind} does not decide per principal (moto enforces no policies; a token has none)")
+
+
+def test_key_policy_is_enforced_per_principal(target):
+    _enforcing(target)
+    user = target.as_user("reader")
+    arn = _user_arn(target, user, "reader")
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{target.account}:root"},
+         "Action": "kms:*", "Resource": "*"},
+        {"Sid": "EncryptOnly", "Effect": "Allow", "Principal": {"AWS": arn}, "Action": "kms:Encrypt",
+         "Resource": "*"}]}
+    key = target.new_key(Policy=json.dumps(policy))["KeyId"]
+    blob = user.encrypt(KeyId=key, Plaintext=b"policy", EncryptionContext=CONTEXT)["CiphertextBlob"]
+    with pytest.raises(AccessDeniedException):
+        user.decrypt(CiphertextBlob=blob, EncryptionContext=CONTEXT)
+    assert target.backend.decrypt(CiphertextBlob=blob, EncryptionContext=CONTEXT)["Plaintext"] == b"policy"
+
+
+def test_grants_allow_and_revocation_takes_effect(target, sym):
+    _enforcing(target)
+    user = target.as_user("grantee")
+    arn = _user_arn(target, user, "grantee")
+    blob = target.backend.encrypt(KeyId=sym["KeyId"], Plaintext=b"granted", EncryptionContext=CONTEXT)["CiphertextBlob"]
+    with pytest.raises(AccessDeniedException):
+        user.decrypt(CiphertextBlob=blob, EncryptionContext=CONTEXT)
+    grant = target.backend.create_grant(KeyId=sym["KeyId"], GranteePrincipal=arn, Operations=["Decrypt"],
+                                        Constraints={"EncryptionContextSubset": {"purpose": "conformance"}})
+    assert user.decrypt(CiphertextBlob=blob, EncryptionContext=CONTEXT,
+                        GrantTokens=[grant["GrantToken"]])["Plaintext"] == b"granted"
+    target.backend.revoke_grant(KeyId=sym["KeyId"], GrantId=grant["GrantId"])
+    with pytest.raises(AccessDeniedException):
+        user.decrypt(CiphertextBlob=blob, EncryptionContext=CONTEXT)
+
+
+def test_key_usage_is_enforced(target):
+    if not target.backend.supports(base.ASYMMETRIC) or target.kind == "aws":
+        pytest.skip(f"{target.kind}: no asymmetric keys, or a server that does not check key usage (moto)")
+    signing = target.new_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyId"]
+    from kmstui.errors import InvalidKeyUsageException
+
+    with pytest.raises(InvalidKeyUsageException):
+        target.backend.encrypt(KeyId=signing, Plaintext=b"x")
