@@ -348,7 +348,7 @@ def start_kmstui_server(base: Path, *extra: str, account: str = "111122223333", 
     stderr = base / "server.stderr"
     proc = _subprocess.Popen([*KMSTUI, "serve", "--port", "0", "--quiet", *extra], env=env, cwd=str(REPO),
                              stdin=_subprocess.DEVNULL, stdout=_subprocess.DEVNULL, stderr=open(stderr, "wb"))
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 240  # generous: a loaded 2-core machine running the suite on 2 workers
     state = None
     while time.monotonic() < deadline:
         if proc.poll() is not None:

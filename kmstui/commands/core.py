@@ -32,3 +32,13 @@ def register_commands(registry):
                 continue
             raise
         module.register(registry)
+
+
+@hookimpl
+def register_tui_screens(register):
+    def serve_screen(app):
+        from kmstui.tui.screens.serve import ServeScreen
+
+        return ServeScreen(app.session)
+
+    register("serve", "kmstui serve", serve_screen, key="f7")
