@@ -393,3 +393,12 @@ def kmstui_server(tmp_path_factory):
     server = start_kmstui_server(base)
     yield server
     stop_kmstui_server(server)
+
+
+@pytest.fixture
+def serve_tools():
+    """start_kmstui_server / stop_kmstui_server / write_profile for tests that need their own server or profile
+    (test modules cannot import from conftest: several conftest.py files exist)."""
+    import types
+
+    return types.SimpleNamespace(start=start_kmstui_server, stop=stop_kmstui_server, write_profile=write_profile)

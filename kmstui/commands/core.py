@@ -41,4 +41,4 @@ def register_tui_screens(register):
 
         return ServeScreen(app.session)
 
-    register("serve", "kmstui serve", serve_screen, key="f7")
+    register("serve", "kmstui serve", serve_screen)  # from the command palette (Ctrl+P): "kmstui serve"

@@ -98,9 +98,9 @@ def _served_target(request, tmp_path, monkeypatch):
     """kmstui's aws backend against `kmstui serve` (module-wide server), signed with the account root's access
     key; other users get access keys of their own and an AWS profile each."""
     from kmstui.backends.aws import AwsBackend
-    from conftest import write_profile
 
     server = request.getfixturevalue("kmstui_server")
+    write_profile = request.getfixturevalue("serve_tools").write_profile
     akid, secret = server.root
     credentials = tmp_path / "aws-credentials"
     credentials.write_text(f"[default]\naws_access_key_id = {akid}\naws_secret_access_key = {secret}\n")

@@ -11,14 +11,13 @@ import pytest
 aws_encryption_sdk = pytest.importorskip("aws_encryption_sdk")
 from aws_encryption_sdk.identifiers import CommitmentPolicy  # noqa: E402
 
-from conftest import write_profile  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
 CLIENT = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
 
 
 @pytest.fixture
-def served_env(kmstui_server, monkeypatch, tmp_path):
+def served_env(kmstui_server, monkeypatch, tmp_path, serve_tools):
     """This process and subprocesses reach the server through the SDKs' own settings."""
     akid, secret = kmstui_server.root
     for name in ("AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
@@ -29,7 +28,7 @@ def served_env(kmstui_server, monkeypatch, tmp_path):
            "AWS_EC2_METADATA_DISABLED": "true"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    write_profile("served", "aws", region=kmstui_server.region, endpoint_url=kmstui_server.url)
+    serve_tools.write_profile("served", "aws", region=kmstui_server.region, endpoint_url=kmstui_server.url)
     return env
 
 

@@ -9,12 +9,12 @@ import stat
 import pytest
 from botocore.exceptions import SSLError
 
-from conftest import start_kmstui_server, stop_kmstui_server
 
 pytestmark = pytest.mark.timeout(300)
 
 
-def test_tls_server_with_its_local_ca(tmp_path):
+def test_tls_server_with_its_local_ca(tmp_path, serve_tools):
+    start_kmstui_server, stop_kmstui_server = serve_tools.start, serve_tools.stop
     pytest.importorskip("uvicorn")
     server = start_kmstui_server(tmp_path, "--tls")
     try:

@@ -1,4 +1,4 @@
-"""Pilot test of the serve screen (F7): it shows whether a `kmstui serve` runs for this store, and tails its
+"""Pilot test of the serve screen (command palette: "kmstui serve"): it shows whether a `kmstui serve` runs for this store, and tails its
 access log as requests arrive. The server is represented by the state file and access log a running
 `kmstui serve` keeps (kmstui.server.run), written here for this test's own process."""
 
@@ -21,8 +21,10 @@ async def test_serve_screen_shows_the_server_and_tails_requests(tui_session, mak
     app = make_app(tui_session)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("f7")
-        await wait_until(pilot, lambda: isinstance(app.screen, ServeScreen))
+        assert "serve" in app.plugin_screens
+        app.open_plugin_screen("serve")  # what the palette's "kmstui serve" entry does
+        await wait_until(pilot, lambda: isinstance(app.screen, ServeScreen) and app.screen.query("#serve-status"))
+        await settle(pilot)
         screen = app.screen
         await wait_until(pilot, lambda: "no kmstui serve is running" in str(screen.query_one("#serve-status",
                                                                                                 Static).render()))

@@ -1,4 +1,4 @@
-"""F7: is a `kmstui serve` running for this store, where, and what is it being asked? The state file the server
+"""The "kmstui serve" screen (command palette): is a `kmstui serve` running for this store, where, and what is it being asked? The state file the server
 keeps (kmstui.server.run.running_servers) says where; its access log (one JSON line per request) is tailed
 twice a second. Read-only: it never opens the store nor talks to the server. Untrusted text from the log
 (principals, key ids) is shown as plain text, never as markup."""
