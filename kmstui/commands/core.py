@@ -33,12 +33,3 @@ def register_commands(registry):
             raise
         module.register(registry)
 
-
-@hookimpl
-def register_tui_screens(register):
-    def serve_screen(app):
-        from kmstui.tui.screens.serve import ServeScreen
-
-        return ServeScreen(app.session)
-
-    register("serve", "kmstui serve", serve_screen)  # from the command palette (Ctrl+P): "kmstui serve"
