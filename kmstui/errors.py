@@ -94,6 +94,25 @@ KMSInternalException = _kms("KMSInternalException", "The backend failed internal
 DependencyTimeoutException = _kms("DependencyTimeoutException", "The backend did not answer in time.")
 KeyUnavailableException = _kms("KeyUnavailableException", "The key's material is not available.")
 
+# AWS Organizations' error codes (the local HSM's organization model, kmstui/backends/local/organization.py).
+AWSOrganizationsNotInUseException = _kms("AWSOrganizationsNotInUseException", "The account is in no organization.")
+AlreadyInOrganizationException = _kms("AlreadyInOrganizationException", "The account is already in an organization.")
+OrganizationNotEmptyException = _kms("OrganizationNotEmptyException", "The organization still has member accounts.")
+TargetNotFoundException = _kms("TargetNotFoundException", "No root, OU or account has that target id.")
+ParentNotFoundException = _kms("ParentNotFoundException", "No root or OU has that parent id.")
+AccountNotFoundException = _kms("AccountNotFoundException", "The account is not in the organization.")
+DuplicateAccountException = _kms("DuplicateAccountException", "The account is already in the organization or OU.")
+OrganizationalUnitNotFoundException = _kms("OrganizationalUnitNotFoundException", "No OU has that id.")
+OrganizationalUnitNotEmptyException = _kms("OrganizationalUnitNotEmptyException", "The OU still holds accounts or OUs.")
+DuplicateOrganizationalUnitException = _kms("DuplicateOrganizationalUnitException", "An OU of that name exists.")
+PolicyNotFoundException = _kms("PolicyNotFoundException", "No policy has that id.")
+DuplicatePolicyException = _kms("DuplicatePolicyException", "A policy of that name exists.")
+DuplicatePolicyAttachmentException = _kms("DuplicatePolicyAttachmentException", "The policy is already attached there.")
+PolicyNotAttachedException = _kms("PolicyNotAttachedException", "The policy is not attached there.")
+PolicyInUseException = _kms("PolicyInUseException", "The policy is still attached somewhere.")
+ConstraintViolationException = _kms("ConstraintViolationException", "An Organizations quota or constraint was violated.")
+InvalidInputException = _kms("InvalidInputException", "An Organizations parameter is malformed.")
+
 KMS_EXCEPTIONS: dict[str, type[KMSError]] = {
     cls.__name__: cls for cls in list(globals().values()) if isinstance(cls, type) and issubclass(cls, KMSError)
 }
@@ -102,3 +121,4 @@ KMS_EXCEPTIONS: dict[str, type[KMSError]] = {
 def kms_error(name: str, message: str) -> KMSError:
     """Build the KMS-named exception for `name` (e.g. from an AWS error code), falling back to KMSError."""
     return KMS_EXCEPTIONS.get(name, KMSError)(message)
+

@@ -177,5 +177,8 @@ MUTATING_OPERATIONS = frozenset({
     "update_key_description", "create_alias", "delete_alias", "update_alias", "tag_resource", "untag_resource",
     "enable_key_rotation", "disable_key_rotation", "rotate_key_on_demand", "put_key_policy",
     "import_key_material", "delete_imported_key_material", "create_grant", "retire_grant", "revoke_grant",
-    "put_identity_policy", "delete_identity_policy",
+    "put_identity_policy", "delete_identity_policy", "put_permissions_boundary", "delete_permissions_boundary",
+    "create_organization", "delete_organization", "invite_account", "remove_account", "create_organizational_unit",
+    "delete_organizational_unit", "move_account", "create_org_policy", "attach_org_policy", "detach_org_policy",
+    "delete_org_policy",
 })

@@ -17,6 +17,7 @@ MODULES = (
     "kmstui.commands.policy",    # policy get/put
     "kmstui.commands.audit",     # audit show/verify
     "kmstui.commands.iam",       # iam put-policy/get-policy/list-policies/delete-policy (local HSM)
+    "kmstui.commands.org",       # org create-organization/create-policy/attach-policy/... (local HSM)
     "kmstui.commands.themes",    # theme list/use
     "kmstui.commands.serve",     # serve (the AWS KMS wire protocol; kmstui/server/)
 )

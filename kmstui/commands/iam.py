@@ -103,6 +103,41 @@ def cmd_delete(session, args) -> Result:
     return Result(message=f"deleted identity policy '{args.name}' of {principal}")
 
 
+# -- permissions boundaries ------------------------------------------------------------------------------
+def _boundary_target(session, args) -> str:
+    """The principal ARN from --user-name / --role-name (AWS's commands) or --principal (`iam put-boundary`)."""
+    backend = _backend(session)
+    if getattr(args, "principal", None):
+        return _attachable(args.principal)
+    if getattr(args, "user_name", None):
+        return backend.user_arn(args.user_name)
+    return backend.role_arn(args.role_name)
+
+
+def _check_boundary(text: str, where: str) -> str:
+    """The boundary text after checking it parses as an identity policy (one line naming the problem)."""
+    return check_identity_policy(text, where)
+
+
+def cmd_put_boundary(session, args) -> Result:
+    principal = _boundary_target(session, args)
+    text = _check_boundary(args.permissions_boundary, "--permissions-boundary")
+    _backend(session).put_permissions_boundary(PrincipalArn=principal, PolicyDocument=text)
+    return Result(message=f"set the permissions boundary of {principal}")
+
+
+def cmd_get_boundary(session, args) -> Result:
+    principal = _boundary_target(session, args)
+    response = _backend(session).get_permissions_boundary(PrincipalArn=principal)
+    return Result(data=response, text=_pretty(response["PermissionsBoundary"]))
+
+
+def cmd_delete_boundary(session, args) -> Result:
+    principal = _boundary_target(session, args)
+    _backend(session).delete_permissions_boundary(PrincipalArn=principal)
+    return Result(message=f"deleted the permissions boundary of {principal}")
+
+
 # -- access keys and roles (what `kmstui serve` authenticates) -----------------------------------------
 USER = Arg("--user-name", "the IAM user (without it: the account root, which AWS advises against)", metavar="NAME")
 KEYS_TABLE = TableHint(rows="AccessKeyMetadata", columns=[("UserName", "UserName"), ("AccessKeyId", "AccessKeyId"),
@@ -187,6 +222,31 @@ def register(registry) -> None:
     ])(cmd_list)
     c("iam delete-policy", "Delete a principal's identity policy (asks for confirmation)", [PRINCIPAL, NAME],
       mutates=True, confirm="name")(cmd_delete)
+    boundary = Arg("--permissions-boundary", "the boundary policy: a JSON file PATH ('-' standard input), "
+                   "file://PATH or the JSON text (AWS takes a managed policy's ARN; the local HSM keeps the "
+                   "document itself)", required=True, complete="file", metavar="DOC", kind=DOCUMENT,
+                   aliases=("--file",))
+    b_user = Arg("--user-name", "the IAM user of the HSM's account", required=True, metavar="NAME")
+    b_role = Arg("--role-name", "the IAM role of the HSM's account", required=True, metavar="NAME")
+    what = ("A permissions boundary sets the most the principal's identity policies can grant: a call is allowed "
+            "only when an identity policy and the boundary both allow it (explicit denies in either win). Local "
+            "calls made --as the principal (or a session of the role) are decided with it by the same engine "
+            "whatif uses.")
+    c("iam put-user-permissions-boundary", "Set (or replace) an IAM user's permissions boundary",
+      [b_user, boundary], mutates=True, description=what,
+      examples=["iam put-user-permissions-boundary --user-name alice --permissions-boundary file://boundary.json"]
+      )(cmd_put_boundary)
+    c("iam put-role-permissions-boundary", "Set (or replace) an IAM role's permissions boundary",
+      [b_role, boundary], mutates=True, description=what,
+      examples=["iam put-role-permissions-boundary --role-name app --permissions-boundary file://boundary.json"]
+      )(cmd_put_boundary)
+    c("iam put-boundary", "Set a principal's permissions boundary (same as put-user/role-permissions-boundary)",
+      [PRINCIPAL, boundary], mutates=True, description=what)(cmd_put_boundary)
+    c("iam get-boundary", "Show a principal's permissions boundary", [PRINCIPAL])(cmd_get_boundary)
+    c("iam delete-user-permissions-boundary", "Remove an IAM user's permissions boundary", [b_user],
+      mutates=True)(cmd_delete_boundary)
+    c("iam delete-role-permissions-boundary", "Remove an IAM role's permissions boundary", [b_role],
+      mutates=True)(cmd_delete_boundary)
     role = Arg("--role-name", "the role's name", required=True, metavar="NAME")
     c("iam create-access-key", "Issue an access key for 'kmstui serve' (the secret is shown only now)", [
         USER, Arg("--via-service", "requests made with this key act as service S calling KMS on the user's behalf "

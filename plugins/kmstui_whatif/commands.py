@@ -39,6 +39,13 @@ def _iam(args, ki: inputs.KeyInputs | None, principal: str | None) -> list:
     return files + stored
 
 
+def _layers(args, ki: inputs.KeyInputs | None, principal: str | None):
+    """--layers FILE, or else (a live key) the organization and boundary its backend keeps for the caller."""
+    if getattr(args, "layers", None):
+        return inputs.read_layers(args.layers)
+    return inputs.stored_layers(ki.backend if ki is not None else None, principal)
+
+
 def cmd_whatif(session, args) -> Result:
     if args.request_id:
         result = _recorded(session, args.request_id)
@@ -89,7 +96,7 @@ def _whatif(session, args) -> Result:
     grants = ki.grants + (inputs.read_grants(args.grants) if args.key_id and args.grants else [])
     request = inputs.build_request(args, ki.key_arn, ki)
     decision = evaluate(ki.policy, _iam(args, ki, args.principal), grants, request,
-                        layers=inputs.read_layers(getattr(args, "layers", None)))
+                        layers=_layers(args, ki, args.principal))
     return Result(data=decision.to_dict(), text=trace_text(decision.trace))  # the trace reads best as text
 
 
@@ -116,7 +123,7 @@ def _whatif_cloudtrail(session, args) -> Result:
     request.key, request.key_aliases, request.key_tags = ki.key, ki.aliases, ki.tags
     grants = ki.grants + (inputs.read_grants(args.grants) if args.key_id and args.grants else [])
     decision = evaluate(ki.policy, _iam(args, ki, request.principal), grants, request,
-                        layers=inputs.read_layers(getattr(args, "layers", None)))
+                        layers=_layers(args, ki, request.principal))
     data = decision.to_dict()
     code = event.get("errorCode")
     recorded = "DENY" if code and "AccessDenied" in str(code) else ("ALLOW" if not code or code not in

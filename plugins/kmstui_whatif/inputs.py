@@ -239,6 +239,23 @@ def build_request(args, key_arn: str, ki: "KeyInputs | None" = None) -> Request:
                    key_tags=ki.tags if ki else None)
 
 
+def stored_layers(backend, principal: str | None):
+    """The layers a backend keeps for the caller (the local HSM's organization with its SCPs and RCPs, and
+    the caller's permissions boundary): what local enforcement applies, so `whatif --key-id` answers as the
+    call would. None when the backend keeps none."""
+    if backend is None or not principal:
+        return None
+    from kmstui.authz.org import make_layers
+
+    org_of, boundary_of = getattr(backend, "organization_state", None), getattr(backend, "boundary_for", None)
+    state = org_of() if org_of is not None else None
+    boundary = boundary_of(principal) if boundary_of is not None else None
+    try:
+        return make_layers(state[1] if state else None, boundary)
+    except PolicyError as exc:
+        raise UsageError(f"the stored permissions boundary of {principal} does not parse: {exc}") from None
+
+
 def read_layers(path: str | None):
     """--layers FILE: kmstui.authz.org.Layers (None without the flag); UsageError naming what is wrong."""
     if not path:

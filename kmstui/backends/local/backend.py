@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from kmstui.backends.local.boundaries import BoundariesMixin
 from kmstui.backends.local.crypto import CryptoMixin
 from kmstui.backends.local.grants import GrantsMixin
 from kmstui.backends.local.identities import IdentitiesMixin
 from kmstui.backends.local.importing import ImportMixin
 from kmstui.backends.local.keys import KeysMixin
+from kmstui.backends.local.organization import OrganizationMixin
 from kmstui.backends.local.rotation import RotationMixin
 from kmstui.backends.local.seal import RootKeys
 from kmstui.backends.local.store import Store
@@ -21,7 +23,8 @@ if TYPE_CHECKING:
     from kmstui.session import BackendContext
 
 
-class LocalBackend(CryptoMixin, KeysMixin, RotationMixin, GrantsMixin, ImportMixin, IdentitiesMixin):
+class LocalBackend(CryptoMixin, KeysMixin, RotationMixin, GrantsMixin, ImportMixin, IdentitiesMixin,
+                   BoundariesMixin, OrganizationMixin):
     """The embedded default backend. Opening applies any time-based events that fell due while closed."""
 
     def __init__(self, store: Store, keys: RootKeys, *, profile: str = "local",

@@ -36,14 +36,19 @@ COVERED: dict[str, tuple[str, str]] = {
     "iam_policies": ("{p}principal || char(0) || {p}name", "mac"),
     "access_keys": ("{p}access_key_id", "mac"),
     "iam_roles": ("{p}role_arn", "mac"),
+    "iam_boundaries": ("{p}principal", "mac"),
+    "org_state": ("{p}name", "mac"),
+    "org_policies": ("{p}policy_id", "mac"),
 }
 # Covered tables that files sealed before they existed have no entry for: they count as empty (and are
 # counted on open, so a row slipped into such a table is still caught).
-LATER = frozenset({"access_keys", "iam_roles"})
+LATER = frozenset({"access_keys", "iam_roles", "iam_boundaries", "org_state", "org_policies"})
 # Counted on every open (tables without a row per key, where a deletion would otherwise go unnoticed).
-CHECKED_ON_OPEN = ("aliases", "grants", "iam_policies", "access_keys", "iam_roles")
+CHECKED_ON_OPEN = ("aliases", "grants", "iam_policies", "access_keys", "iam_roles", "iam_boundaries", "org_state",
+                   "org_policies")
 WHAT = {"keys": "key", "material": "key material version", "aliases": "alias", "policies": "key policy",
-        "grants": "grant", "iam_policies": "IAM policy", "access_keys": "access key", "iam_roles": "IAM role"}
+        "grants": "grant", "iam_policies": "IAM policy", "access_keys": "access key", "iam_roles": "IAM role",
+        "iam_boundaries": "permissions boundary", "org_state": "organization", "org_policies": "SCP or RCP"}
 
 
 def trigger_sql(tables: set[str] | None = None) -> list[str]:

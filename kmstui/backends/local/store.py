@@ -58,9 +58,12 @@ CREATE TABLE IF NOT EXISTS access_keys (
     access_key_id TEXT PRIMARY KEY, principal TEXT NOT NULL, doc BLOB NOT NULL, mac BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS access_keys_principal ON access_keys(principal);
 CREATE TABLE IF NOT EXISTS iam_roles (role_arn TEXT PRIMARY KEY, doc BLOB NOT NULL, mac BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS iam_boundaries (principal TEXT PRIMARY KEY, doc BLOB NOT NULL, mac BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS org_state (name TEXT PRIMARY KEY, doc BLOB NOT NULL, mac BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS org_policies (policy_id TEXT PRIMARY KEY, doc BLOB NOT NULL, mac BLOB NOT NULL);
 """
 # Tables added after kmstui-hsm/1 files were first written; opening an older file creates them (empty).
-ADDED_TABLES = ("access_keys", "iam_roles")
+ADDED_TABLES = ("access_keys", "iam_roles", "iam_boundaries", "org_state", "org_policies")
 
 
 def harden(conn: sqlite3.Connection) -> None:

@@ -110,7 +110,8 @@ def _check_rows(store: Store, keys: RootKeys, problems: _Problems) -> dict[str, 
             keydocs[key_id] = opened
     for table, pk_sql in (("aliases", "name"), ("policies", "key_id || '/' || name"), ("grants", "grant_id"),
                           ("iam_policies", "principal || char(0) || name"), ("access_keys", "access_key_id"),
-                          ("iam_roles", "role_arn")):
+                          ("iam_roles", "role_arn"), ("iam_boundaries", "principal"),
+                          ("org_state", "name"), ("org_policies", "policy_id")):
         for pk, doc, mac in conn.execute(f"SELECT {pk_sql}, doc, mac FROM {table}"):
             _open(store, table, pk, [(doc, mac)], problems)
     aead = AESGCM(keys.material)

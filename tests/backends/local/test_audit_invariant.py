@@ -32,6 +32,7 @@ IAM_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "sts:AssumeRole"}]})
 ROLE_ARN = "arn:aws:iam::111122223333:role/r"
+SCP = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "kms:Decrypt", "Resource": "*"}]})
 # Operations that may change nothing in the store (AssumeRole hands out a sealed session token): audited, but
 # there is no change for their line to share a transaction with.
 STATELESS = {"AssumeRole"}
@@ -72,6 +73,22 @@ class World:
     def rotating(self) -> str:
         self.hsm.enable_key_rotation(KeyId=self.key)
         return self.key
+
+    def organized(self) -> dict[str, str]:
+        """An organization (the HSM's account a member), an OU, an SCP attached to the root and one detached."""
+        self.hsm.create_organization(ManagementAccountId="999999999999")
+        root = self.hsm.list_roots()["Roots"][0]["Id"]
+        ou = self.hsm.create_organizational_unit(ParentId=root, Name="Finance")["OrganizationalUnit"]["Id"]
+        ids = {"root": root, "ou": ou}
+        for name in ("attached", "free"):
+            ids[name] = self.hsm.create_org_policy(Name=name, Type="SERVICE_CONTROL_POLICY",
+                                                   Content=SCP)["Policy"]["PolicySummary"]["Id"]
+        self.hsm.attach_org_policy(PolicyId=ids["attached"], TargetId=root)
+        return ids
+
+    def bounded(self) -> str:
+        self.hsm.put_permissions_boundary(PrincipalArn=ROLE, PolicyDocument=IAM_POLICY)
+        return ROLE
 
 
 Recipe = Callable[[World], Callable[[], Any]]
@@ -139,6 +156,52 @@ RECIPES: dict[str, tuple[Recipe, Recipe]] = {
     "DeleteRole": (lambda w: lambda: w.hsm.delete_role(RoleName="r"), lambda w: lambda: w.hsm.delete_role(RoleName="none")),
     "AssumeRole": (lambda w: lambda: w.hsm.assume_role(RoleArn=ROLE_ARN, RoleSessionName="s"),
                    lambda w: lambda: w.hsm.assume_role(RoleArn=ROLE_ARN + "-none", RoleSessionName="s")),
+    "CreateOrganization": (lambda w: lambda: w.hsm.create_organization(),
+                           lambda w: lambda: w.hsm.create_organization(ManagementAccountId="12")),
+    "DeleteOrganization": (lambda w: (w.hsm.create_organization(), lambda: w.hsm.delete_organization())[1],
+                           lambda w: (w.organized(), lambda: w.hsm.delete_organization())[1]),
+    "InviteAccountToOrganization": (
+        lambda w: (w.organized(), lambda: w.hsm.invite_account(Target={"Id": "444455556666", "Type": "ACCOUNT"}))[1],
+        lambda w: (w.organized(), lambda: w.hsm.invite_account(Target={"Id": "111122223333", "Type": "ACCOUNT"}))[1]),
+    "RemoveAccountFromOrganization": (
+        lambda w: (w.organized(), lambda: w.hsm.remove_account(AccountId="111122223333"))[1],
+        lambda w: (w.organized(), lambda: w.hsm.remove_account(AccountId="999999999999"))[1]),
+    "CreateOrganizationalUnit": (
+        lambda w: (lambda ids: lambda: w.hsm.create_organizational_unit(ParentId=ids["ou"], Name="Sub"))(w.organized()),
+        lambda w: (lambda ids: lambda: w.hsm.create_organizational_unit(ParentId=ids["root"], Name="Finance"))(
+            w.organized())),
+    "DeleteOrganizationalUnit": (
+        lambda w: (lambda ids: lambda: w.hsm.delete_organizational_unit(OrganizationalUnitId=ids["ou"]))(w.organized()),
+        lambda w: (lambda ids: lambda: w.hsm.delete_organizational_unit(OrganizationalUnitId=ids["ou"] + "x"))(
+            w.organized())),
+    "MoveAccount": (
+        lambda w: (lambda ids: lambda: w.hsm.move_account(AccountId="111122223333", SourceParentId=ids["root"],
+                                                          DestinationParentId=ids["ou"]))(w.organized()),
+        lambda w: (lambda ids: lambda: w.hsm.move_account(AccountId="111122223333", SourceParentId=ids["ou"],
+                                                          DestinationParentId=ids["root"]))(w.organized())),
+    "CreatePolicy": (
+        lambda w: (w.organized(), lambda: w.hsm.create_org_policy(Name="new", Type="SERVICE_CONTROL_POLICY",
+                                                                  Content=SCP))[1],
+        lambda w: (w.organized(), lambda: w.hsm.create_org_policy(Name="new", Type="SERVICE_CONTROL_POLICY",
+                                                                  Content="{"))[1]),
+    "AttachPolicy": (
+        lambda w: (lambda ids: lambda: w.hsm.attach_org_policy(PolicyId=ids["free"], TargetId=ids["ou"]))(w.organized()),
+        lambda w: (lambda ids: lambda: w.hsm.attach_org_policy(PolicyId=ids["attached"], TargetId=ids["root"]))(
+            w.organized())),
+    "DetachPolicy": (
+        lambda w: (lambda ids: lambda: w.hsm.detach_org_policy(PolicyId=ids["attached"], TargetId=ids["root"]))(
+            w.organized()),
+        lambda w: (lambda ids: lambda: w.hsm.detach_org_policy(PolicyId=ids["free"], TargetId=ids["root"]))(
+            w.organized())),
+    "DeletePolicy": (
+        lambda w: (lambda ids: lambda: w.hsm.delete_org_policy(PolicyId=ids["free"]))(w.organized()),
+        lambda w: (lambda ids: lambda: w.hsm.delete_org_policy(PolicyId=ids["attached"]))(w.organized())),
+    "PutPermissionsBoundary": (lambda w: lambda: w.hsm.put_permissions_boundary(PrincipalArn=ROLE,
+                                                                               PolicyDocument=IAM_POLICY),
+                               lambda w: lambda: w.hsm.put_permissions_boundary(PrincipalArn=ROLE, PolicyDocument="{")),
+    "DeletePermissionsBoundary": (
+        lambda w: (lambda arn: lambda: w.hsm.delete_permissions_boundary(PrincipalArn=arn))(w.bounded()),
+        lambda w: lambda: w.hsm.delete_permissions_boundary(PrincipalArn=ROLE)),
     "DeleteImportedKeyMaterial": (lambda w: (lambda k: lambda: w.hsm.delete_imported_key_material(KeyId=k))(w.imported()),
                                   lambda w: lambda: w.hsm.delete_imported_key_material(KeyId=w.key)),
 }
