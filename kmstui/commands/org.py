@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from kmstui.commands.registry import Arg, Result, TableHint
-from kmstui.commands.values import DOCUMENT
+from kmstui.commands.values import DOCUMENT, TEXT
 from kmstui.errors import UnsupportedOperationException, UsageError
 
 SCP, RCP = "SERVICE_CONTROL_POLICY", "RESOURCE_CONTROL_POLICY"
@@ -173,7 +173,7 @@ def register(registry) -> None:
         Arg("--type", "the policy type", required=True, choices=[SCP, RCP]),
         Arg("--content", "the policy: file://PATH, a JSON text, or a PATH (at most 5,120 characters)", required=True,
             complete="file", metavar="DOC", kind=DOCUMENT),
-        Arg("--description", "a description", metavar="TEXT"),
+        Arg("--description", "a description", metavar="TEXT", kind=TEXT),
     ], mutates=True, examples=["org create-policy --name DenyDecrypt --type SERVICE_CONTROL_POLICY "
                                "--content file://deny-decrypt.json"])(cmd_create_policy)
     c("org describe-policy", "Show a policy and its content", [policy_id])(cmd_describe_policy)
