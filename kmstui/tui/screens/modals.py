@@ -223,7 +223,11 @@ KEY_USAGES = ("ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGRE
 class CreateKeyModal(_Modal):
     """The `key create` form; dismisses with the command words to run, or None."""
 
-    DEFAULT_CSS = MODAL_CSS.format(name="CreateKeyModal")
+    DEFAULT_CSS = MODAL_CSS.format(name="CreateKeyModal") + """
+CreateKeyModal .pair { height: auto; }
+CreateKeyModal .pair > Vertical { width: 1fr; height: auto; }
+CreateKeyModal .pair > Vertical:first-child { margin-right: 2; }
+"""
     AUTO_FOCUS = "#alias"
 
     def compose(self) -> ComposeResult:
@@ -233,10 +237,14 @@ class CreateKeyModal(_Modal):
             yield FieldInput(id="alias", placeholder="alias/NAME")
             yield Label("Description")
             yield FieldInput(id="description", placeholder="what the key protects")
-            yield Label("Key spec")
-            yield Select([(s, s) for s in KEY_SPECS], value="SYMMETRIC_DEFAULT", allow_blank=False, id="spec")
-            yield Label("Key usage")
-            yield Select([(u, u) for u in KEY_USAGES], id="usage", prompt="implied by the key spec")
+            with Horizontal(classes="pair"):  # side by side: the whole form fits 24 rows, title included
+                with Vertical():
+                    yield Label("Key spec")
+                    yield Select([(s, s) for s in KEY_SPECS], value="SYMMETRIC_DEFAULT", allow_blank=False,
+                                 id="spec")
+                with Vertical():
+                    yield Label("Key usage")
+                    yield Select([(u, u) for u in KEY_USAGES], id="usage", prompt="implied by the key spec")
             yield Static("", id="error", classes="error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
