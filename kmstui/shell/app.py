@@ -60,7 +60,6 @@ class Shell:
         self.runner = Runner(session)
         self.cache = key_cache(session)
         self.cache.auto_open = True  # live key ids from the first Tab, when opening needs no prompt
-        self.cache.warm(session.profile_name)
         mode = str(session.config.setting("editing_mode", "KMSTUI_EDITING_MODE", "emacs")).lower()
         if mode not in EDITING_MODES:
             print(f"kmstui: editing_mode '{mode}' is not vi or emacs; using emacs", file=self.runner.stderr)
@@ -86,6 +85,10 @@ class Shell:
         session.prompt_secret = self.prompt_secret
         session.confirm = self.confirm
         session.edit_text = edit_text
+        # Only now: the warming thread lends the session's prompt callback out and puts back what it found,
+        # which must be the shell's own (started earlier, it put back the silent default and the REPL could
+        # no longer ask for a passphrase).
+        self.cache.warm(session.profile_name)
 
     # -- callbacks the core uses to ask the user --------------------------------------------------------
     def prompt_secret(self, message: str) -> str | None:
