@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from kmstui.errors import InvalidAliasNameException, ValidationException
+from kmstui.visible import visible
 
 PREFIX = "alias/"
 RESERVED_PREFIX = "alias/aws/"
@@ -22,22 +23,17 @@ PATTERN = "^[a-zA-Z0-9:/_-]+$"  # AliasNameType's pattern in the KMS API model
 _PATTERN = re.compile(PATTERN)
 
 
-def shown(text: str) -> str:
-    """Untrusted text for a message: control and other non-printable characters made visible."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def check_alias_name(name: Any, note: str = "") -> str:
     """`name` when KMS accepts it as an alias name; otherwise the error KMS gives (`note` is appended to the
     message, e.g. to say what was therefore left undone)."""
     if not isinstance(name, str) or not name:
         raise ValidationException(f"AliasName is required: give alias/NAME{note}")
     if len(name) > MAX_LENGTH:
-        raise ValidationException(f"1 validation error detected: Value '{shown(name[:60])}...' at 'aliasName' failed "
+        raise ValidationException(f"1 validation error detected: Value '{visible(name[:60])}...' at 'aliasName' failed "
                                   f"to satisfy constraint: Member must have length less than or equal to "
                                   f"{MAX_LENGTH}{note}")
     if not _PATTERN.match(name):
-        raise ValidationException(f"1 validation error detected: Value '{shown(name)}' at 'aliasName' failed to "
+        raise ValidationException(f"1 validation error detected: Value '{visible(name)}' at 'aliasName' failed to "
                                   f"satisfy constraint: Member must satisfy regular expression pattern: "
                                   f"{PATTERN}{note}")
     if not name.startswith(PREFIX):
