@@ -1,5 +1,7 @@
-"""The fidelity suite's fixtures: the same KMS-shaped calls against the local backend and against the aws
-backend on the moto server, and moto's known gaps declared (strict xfail), never silently skipped.
+"""The fidelity suite's fixtures: the same KMS-shaped calls against the local backend, against the aws backend
+on the moto server, and against the aws backend (boto3 over HTTP, SigV4-signed) on `kmstui serve`; moto's known
+gaps declared (strict xfail), never silently skipped. The served target has no gaps: it must answer exactly as
+the local backend does (whatever differs is a server bug, or a deliberate divergence in docs/aws-divergences.md).
 
 `kms` is a backend with a set of ready keys (`keys`), built once per module and backend: the suite stays fast
 because keys are made once, and only tests that change a key's state make their own.
@@ -12,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TEST_PASSPHRASE
+from tests.conftest import AWS_TEST_ENV, TEST_PASSPHRASE
 
 # moto's known gaps: the aws backend is faithful (it forwards to KMS), moto is not. Each entry is a test id
 # fragment and the reason; the test is expected to fail on moto (xfail strict: if moto is fixed, the suite says
@@ -94,14 +96,15 @@ def _make_keys(kms) -> Keys:
                 hmac=make(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"), external=make(Origin="EXTERNAL"))
 
 
-@pytest.fixture(scope="module", params=["local", "aws"])
+@pytest.fixture(scope="module", params=["local", "aws", "serve"])
 def backend_kind(request) -> str:
     return request.param
 
 
 @pytest.fixture(scope="module")
 def kms(backend_kind, tmp_path_factory):
-    """The backend under test: a fresh local HSM, or the aws backend on the moto server."""
+    """The backend under test: a fresh local HSM, the aws backend on the moto server, or the aws backend on
+    `kmstui serve` (one server per test session, signed with its account root's access key)."""
     if backend_kind == "local":
         from kmstui.backends.local.backend import LocalBackend
         from kmstui.backends.local.unseal import create_hsm
@@ -114,14 +117,25 @@ def kms(backend_kind, tmp_path_factory):
         yield backend
         backend.close()
         return
-    pytest.importorskip("moto.server", reason="moto (with flask, flask-cors) is not installed")
-    moto_server = _moto(tmp_path_factory)
     from kmstui.backends.aws import AwsBackend
 
+    if backend_kind == "serve":
+        pytest.importorskip("uvicorn", reason="kmstui serve needs the 'serve' extra (uvicorn)")
+        server = _served(tmp_path_factory)
+        akid, secret = server.root
+        env = {**AWS_TEST_ENV, "AWS_ACCESS_KEY_ID": akid, "AWS_SECRET_ACCESS_KEY": secret}
+        env.pop("AWS_SESSION_TOKEN")
+        url = server.url
+    else:
+        pytest.importorskip("moto.server", reason="moto (with flask, flask-cors) is not installed")
+        moto_server = _moto(tmp_path_factory)
+        env, url = moto_server.env, moto_server.url
     with pytest.MonkeyPatch.context() as mp:
-        for name, value in moto_server.env.items():
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_KMS"):
+            mp.delenv(name, raising=False)
+        for name, value in env.items():
             mp.setenv(name, value)
-        backend = AwsBackend("fidelity", region="us-east-1", endpoint_url=moto_server.url, max_attempts=1)
+        backend = AwsBackend("fidelity", region="us-east-1", endpoint_url=url, max_attempts=1)
         yield backend
         backend.close()
 
@@ -137,7 +151,7 @@ def _moto(tmp_path_factory):
 
         from moto.server import ThreadedMotoServer
 
-        from tests.conftest import AWS_TEST_ENV, MotoServer
+        from tests.conftest import MotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -148,9 +162,25 @@ def _moto(tmp_path_factory):
     return _MOTO[0][1]
 
 
+_SERVED: list = []
+
+
+def _served(tmp_path_factory):
+    """One `kmstui serve` for the whole suite (per pytest-xdist worker), on a store of its own."""
+    if not _SERVED:
+        from tests.conftest import start_kmstui_server
+
+        _SERVED.append(start_kmstui_server(tmp_path_factory.mktemp("fidelity-serve")))
+    return _SERVED[0]
+
+
 def pytest_sessionfinish(session, exitstatus):
     for server, _ in _MOTO:
         server.stop()
+    from tests.conftest import stop_kmstui_server
+
+    for served in _SERVED:
+        stop_kmstui_server(served)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Errors of the KMS API reference: one test per documented error of each operation the local backend
-implements (where this backend can meet the error's condition), on the local backend and on the aws backend
-over moto. Errors whose condition cannot arise here are listed in NOT_REACHABLE with the reason, and
+implements (where this backend can meet the error's condition), on the local backend, on the aws backend
+over moto and on the aws backend over `kmstui serve`. Errors whose condition cannot arise here are listed in NOT_REACHABLE with the reason, and
 test_catalogue.py checks that every error the service model lists for an operation is one or the other.
 """
 

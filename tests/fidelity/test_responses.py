@@ -1,5 +1,6 @@
 """Response Elements of the KMS API reference: one test per documented output field of each operation the
-local backend implements, on the local backend and on the aws backend over moto.
+local backend implements, on the local backend, on the aws backend over moto and on the aws backend over
+`kmstui serve`.
 
 Each row of RESPONSES is an operation, how to call it, and the fields its response must carry, with the
 reference's sentence for the rule that decides when a field is present. Fields the reference lists but that
