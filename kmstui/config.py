@@ -70,6 +70,24 @@ class Profile:
         return self.settings.get(key, default)
 
 
+MAX_SETTINGS_BYTES = 1 << 20  # config.toml and each theme file (docs/inputs.md)
+
+
+def read_settings_file(path: Path, what: str) -> str:
+    """A kmstui settings file (config.toml, a theme) as text, read through the core's bounded reader;
+    ConfigError naming `what` when it cannot be read or is larger than MAX_SETTINGS_BYTES. UnicodeDecodeError
+    passes through, for the caller's "is not valid TOML" wording."""
+    from kmstui.commands.values import read_file
+    from kmstui.errors import UsageError
+
+    try:
+        return read_file(path, MAX_SETTINGS_BYTES, what).decode("utf-8")
+    except UsageError as exc:
+        raise ConfigError(f"{exc}; fix or move it") from None
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read it ({exc.strerror or exc}); fix its permissions or move it") from None
+
+
 @dataclass
 class Config:
     """The parsed config file (or defaults when there is none)."""
@@ -83,7 +101,7 @@ class Config:
         data: dict[str, Any] = {}
         if paths.config_file.exists():
             try:
-                data = tomllib.loads(paths.config_file.read_text(encoding="utf-8"))
+                data = tomllib.loads(read_settings_file(paths.config_file, f"config file {paths.config_file}"))
             except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"config file {paths.config_file} is not valid TOML ({exc}); fix or move it") from None
         for key in data:

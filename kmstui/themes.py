@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kmstui.config import Config
+from kmstui.config import Config, read_settings_file
 from kmstui.errors import ConfigError
 
 DEFAULT_THEME = "dark"
@@ -128,8 +128,8 @@ def _table(data: dict[str, Any], key: str, where: str) -> dict[str, str]:
 
 def load_theme_file(path: Path, source: str = "user") -> ThemeSpec:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_settings_file(path, f"theme {path}")
+    except UnicodeDecodeError as exc:
         raise ConfigError(f"theme {path}: cannot read it ({exc})") from None
     return parse_theme(text, name=path.stem, source=source, path=path)
 
@@ -179,7 +179,7 @@ def save_theme_choice(config: Config, name: str) -> Path:
     text = ""
     if path.exists():
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_settings_file(path, f"config file {path}")
             tomllib.loads(text)
             document = tomlkit.parse(text)
         except (tomllib.TOMLDecodeError, TOMLKitError, UnicodeDecodeError) as exc:

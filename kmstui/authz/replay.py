@@ -95,7 +95,7 @@ def request_from_event(rec: dict[str, Any]) -> Request | None:
                    principal_role_arn=role_arn if isinstance(role_arn, str) else None)
 
 
-MAX_EVENT_FILE = 64 << 20
+MAX_EVENT_FILE = 64 << 20  # a CloudTrail file read whole, one JSON document, or one line of JSON lines
 
 
 def cloudtrail_event(path: str | Path, event_id: str | None = None) -> dict[str, Any]:
@@ -163,15 +163,26 @@ def iter_requests(path: str | Path, *, on_error: Callable[[str], None] | None = 
     Entries that are not KMS events with a caller are skipped and reported through on_error."""
     p = Path(path)
     with _open_text(p) as fh:
-        head = fh.readline()
+        def readline() -> str:
+            line = fh.readline(MAX_EVENT_FILE + 1)
+            if len(line) > MAX_EVENT_FILE:
+                raise ValueError(f"{p}: a line is longer than {MAX_EVENT_FILE >> 20} MiB, the bound for one event "
+                                 "or log document (see docs/inputs.md)")
+            return line
+
+        head = readline()
         while head and not head.strip():
-            head = fh.readline()
+            head = readline()
         try:
             first = json.loads(head) if head else None
         except json.JSONDecodeError:
             fh.seek(0)
+            text = fh.read(MAX_EVENT_FILE + 1)
+            if len(text) > MAX_EVENT_FILE:
+                raise ValueError(f"{p}: a JSON document larger than {MAX_EVENT_FILE >> 20} MiB (see docs/inputs.md); "
+                                 "give JSON lines, one event per line, which have no size bound") from None
             try:
-                doc = json.loads(fh.read())
+                doc = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{p}: neither JSON lines nor a JSON document ({exc.msg} at line {exc.lineno})") from None
             yield from _from_document(doc, p, on_error)
@@ -191,7 +202,7 @@ def iter_requests(path: str | Path, *, on_error: Callable[[str], None] | None = 
                     on_error(f"{p}:{lineno}: not a KMS event with a caller; skipped")
             elif rec is not None:
                 yield from _from_document(rec, p, on_error)
-            line = fh.readline()
+            line = readline()
             if not line:
                 return
             lineno += 1

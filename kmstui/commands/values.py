@@ -95,6 +95,14 @@ def read_stream(stream: BinaryIO, limit: int, what: str) -> bytes:
     return b"".join(chunks)
 
 
+def read_file(path: "str | os.PathLike[str]", limit: int, what: str) -> bytes:
+    """The bytes of the file at `path`, at most `limit` (UsageError naming `what` beyond it). OSError and
+    ValueError (a NUL in the name) pass through, for a caller that words those errors itself (the advisor's
+    --answers); `read_bounded` is the form that words them too."""
+    with open(path, "rb") as fh:
+        return read_stream(fh, limit, what)
+
+
 def read_bounded(session: "Session | None", path: str, what: str, limit: int = MAX_INPUT_BYTES) -> bytes:
     """The bytes of PATH ('-' or /dev/stdin: standard input), at most `limit`; UsageError naming `what`
     (e.g. "--in data.bin") when it cannot be read or is too large. Works for FIFOs and /proc files too:
@@ -103,8 +111,7 @@ def read_bounded(session: "Session | None", path: str, what: str, limit: int = M
         stream = session.stdin if session is not None else os.fdopen(os.dup(0), "rb")
         return read_stream(stream, limit, what)
     try:
-        with open(os.path.expanduser(path), "rb") as fh:
-            return read_stream(fh, limit, what)
+        return read_file(os.path.expanduser(path), limit, what)
     except FileNotFoundError:
         raise UsageError(f"{what}: no such file") from None
     except IsADirectoryError:
@@ -129,8 +136,7 @@ def _load(session: "Session", flag: str, value: str, prefix: str, limit: int) ->
     if path in STDIN_PATHS:
         return read_stream(session.stdin, limit, f"{flag} {value} (standard input)")
     try:
-        with open(path, "rb") as fh:
-            return read_stream(fh, limit, f"{flag} {value}")
+        return read_file(path, limit, f"{flag} {value}")
     except OSError as exc:
         raise _paramfile_error(flag, f"Unable to load paramfile {value}: {exc}") from None
     except ValueError:  # "embedded null byte"

@@ -67,6 +67,49 @@ def test_whole_file_inputs_are_bounded(args, message):
     assert proc.returncode == 252 and message in one_line(proc)
 
 
+POLICY = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", '
+          '"Resource": "*"}]}')
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["advise", "--answers", "/dev/zero"], 252, "--answers /dev/zero is larger than 64 MiB"),
+    (["advise", "facts", "--facts", "/dev/zero"], 252, "--facts /dev/zero is larger than 64 MiB"),
+    (["policy", "diff", "--proposed", "{P}", "--key-policy", "{P}", "--requests", "/dev/zero"], 252,
+     "--requests /dev/zero: /dev/zero: a line is longer than 64 MiB"),
+], ids=["advise-answers", "advise-facts", "policy-diff-requests"])
+def test_plugin_file_inputs_are_bounded(tmp_path, args, code, message):
+    """Found after issue 11: these files were read whole (read_text, readline) with no bound, so /dev/zero was
+    a MemoryError under the address-space cap. They go through the core's bounded reader now."""
+    policy = tmp_path / "policy.json"
+    policy.write_text(POLICY)
+    proc = kmstui(*[str(policy) if a == "{P}" else a for a in args])
+    assert proc.returncode == code and message in one_line(proc)
+
+
+def test_a_json_document_of_requests_is_bounded(tmp_path):
+    """A file that is not JSON lines is read as one JSON document: that read is bounded too."""
+    from kmstui.authz import replay
+
+    big = tmp_path / "big.json"
+    with big.open("w") as fh:  # a first line that is not JSON on its own, then more than the bound
+        fh.write("[\n")
+        fh.truncate(replay.MAX_EVENT_FILE + 16)
+    with pytest.raises(ValueError, match="a JSON document larger than 64 MiB"):
+        list(replay.iter_requests(big))
+
+
+@pytest.mark.parametrize("where", ["config.toml", "themes/zero.toml"])
+def test_settings_files_are_bounded(kmstui_home, where):
+    """config.toml and theme files are kmstui's own, but a link to /dev/zero (or a runaway generator) must
+    still end in one line, not a MemoryError."""
+    target = kmstui_home / "config" / where
+    target.parent.mkdir(parents=True)
+    target.symlink_to("/dev/zero")
+    proc = kmstui("theme", "list")
+    assert "is larger than 1 MiB, kmstui's bound for it" in one_line(proc)
+    assert proc.returncode == (253 if where == "config.toml" else 0)
+
+
 def test_whatif_scenario_dev_zero_is_refused():
     proc = kmstui("whatif", "--scenario", "/dev/zero", "--output", "json")
     assert proc.returncode in (1, 252)

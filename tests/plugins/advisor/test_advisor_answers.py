@@ -83,3 +83,8 @@ def test_answer_file_that_is_a_folder_or_not_text(tmp_path):
     binary.write_bytes(b"\xff\xfe")
     with pytest.raises(UsageError, match="not UTF-8 text"):
         load_answers(binary)
+
+
+def test_answer_file_name_with_a_nul_is_a_usage_error():
+    with pytest.raises(UsageError, match="--answers: a file name cannot contain a NUL character"):
+        load_answers("answers\x00.toml")

@@ -54,3 +54,12 @@ def test_bad_facts_file(tmp_path):
     bad.write_text('[[fact]]\nid = "x"\ntitle = "t"\nvalue = 1\nseen = "yesterday"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="not a valid facts file"):
         load_facts(bad)
+
+
+def test_facts_file_that_is_a_folder_or_unreadable_is_one_config_error(tmp_path):
+    """A folder given as --facts was an internal IsADirectoryError (exit 255) before the facts file went
+    through the core's bounded reader."""
+    with pytest.raises(ConfigError, match="is a folder; give the facts file"):
+        load_facts(tmp_path)
+    with pytest.raises(ConfigError, match="a file name cannot contain a NUL character"):
+        load_facts("facts\x00.toml")
