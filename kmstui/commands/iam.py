@@ -183,8 +183,7 @@ def cmd_delete_access_key(session, args) -> Result:
 
 
 def cmd_put_role_trust_policy(session, args) -> Result:
-    text = read_file(session, args.file, "--file").decode("utf-8", errors="replace")
-    kw: dict[str, Any] = {"RoleName": args.role_name, "PolicyDocument": text}
+    kw: dict[str, Any] = {"RoleName": args.role_name, "PolicyDocument": args.file}  # the Arg's kind read it
     if args.max_session_duration is not None:
         kw["MaxSessionDuration"] = args.max_session_duration
     return Result(data=_identities(session).put_role_trust_policy(**kw))
@@ -264,8 +263,9 @@ def register(registry) -> None:
         Arg("--access-key-id", "the key to delete", required=True, metavar="AKID"), USER,
     ], mutates=True, confirm="access_key_id")(cmd_delete_access_key)
     c("iam put-role-trust-policy", "Create a role (or replace its trust policy) for STS AssumeRole via 'kmstui serve'", [
-        role, Arg("--file", "the trust policy (JSON); '-' reads standard input", required=True, complete="file",
-                  metavar="PATH|-"),
+        role, Arg("--file", "the trust policy: a JSON file PATH ('-' standard input), file://PATH or the JSON text",
+                  required=True, complete="file", metavar="PATH|-", kind=DOCUMENT,
+                  aliases=("--assume-role-policy-document", "--policy-document")),
         Arg("--max-session-duration", "longest session in seconds (3600-43200, default 3600)", type=int, metavar="S"),
     ], mutates=True, examples=["iam put-role-trust-policy --role-name app --file trust.json"])(cmd_put_role_trust_policy)
     c("iam get-role", "Show a role and its trust policy", [role])(cmd_get_role)

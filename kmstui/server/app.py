@@ -8,6 +8,7 @@ No web framework is needed for one route; the HTTP server underneath is uvicorn 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
@@ -17,6 +18,8 @@ from kmstui.server.handler import MAX_BODY, AccessRecord, Handler, Response, new
 from kmstui.server.kms import error_body
 
 DRAIN_LIMIT = 16 * 1024 * 1024
+_DISCONNECTED = object()
+log = logging.getLogger("kmstui.server")
 
 
 class KmsApp:
@@ -45,6 +48,8 @@ class KmsApp:
                               source_ip=(scope.get("client") or ("unknown", 0))[0])
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         body = await self._body(headers, receive)
+        if body is _DISCONNECTED:  # the client went away (or timed out) mid-body: nothing to answer or run
+            return
         if body is None:
             response = Response(413, error_body("ValidationException", f"The request body is larger than the "
                                                 f"{MAX_BODY // 1024} KiB this endpoint accepts"),
@@ -58,6 +63,11 @@ class KmsApp:
             try:
                 response = await asyncio.get_running_loop().run_in_executor(
                     self.pool, self.handler.handle, request, record.source_ip, record)
+            except Exception:  # noqa: BLE001 - a bug must still get KMS's answer, never a bare 500 or a traceback
+                log.exception("request %s failed inside kmstui", record.request_id)
+                response = Response(500, error_body("KMSInternalException", "The request failed inside kmstui; see "
+                                                    "the server's log"), request_id=record.request_id)
+                record.decision, record.error = "error", "KMSInternalException"
             finally:
                 self.in_flight -= 1
         record.status = response.status
@@ -70,8 +80,9 @@ class KmsApp:
         self.on_record(record)
 
     @staticmethod
-    async def _body(headers: list[tuple[str, str]], receive) -> bytes | None:
-        """The whole body, or None when it exceeds MAX_BODY. An oversized body of up to DRAIN_LIMIT is read
+    async def _body(headers: list[tuple[str, str]], receive) -> Any:
+        """The whole body, None when it exceeds MAX_BODY, or _DISCONNECTED when the client left before
+        sending all of it (a partial body is never handled). An oversized body of up to DRAIN_LIMIT is read
         and dropped, so the client (still sending) gets the 413 instead of a broken pipe; a larger one is
         answered at once and the connection closed."""
         for name, value in headers:
@@ -81,7 +92,7 @@ class KmsApp:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                break
+                return _DISCONNECTED
             chunk = message.get("body", b"")
             size += len(chunk)
             if size <= MAX_BODY:

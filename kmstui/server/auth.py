@@ -22,7 +22,7 @@ from typing import Any
 
 SKEW = 300  # AWS accepts a request timestamp within 5 minutes of its clock, either way
 _AUTH_PART = re.compile(r"\s*([A-Za-z]+)=([^,]*)\s*")
-_DATE = re.compile(r"^\d{8}T\d{6}Z$")
+_DATE = re.compile(r"^\d{8}T\d{6}Z\Z", re.ASCII)
 
 # condition -> (KMS __type, KMS status, STS Code, STS status), from AWS's answers (docs/serve.md)
 _CODES = {
@@ -221,6 +221,11 @@ class Verifier:
             if session["Expiration"] <= self.clock():
                 raise AuthError("expired_token", "The security token included in the request is expired",
                                 access_key_id)
+            role = backend.role(session["RoleName"])
+            if role is None or role["RoleId"] != session["RoleId"]:
+                # The role was deleted (and perhaps made again under the same name: a new role, with a new
+                # RoleId, that this session never assumed). Its sessions must not outlive it or become the new one.
+                raise AuthError("unrecognized", BAD_TOKEN, access_key_id)
             return session_principal(backend, session), session["SecretAccessKey"], token
         found = backend.access_key(access_key_id) if access_key_id.startswith("AKIA") else None
         if found is None or token is not None:
@@ -242,7 +247,7 @@ def key_principal(backend: Any, doc: dict[str, Any]) -> Principal:
         identity = {"type": "Root", "principalId": account, "arn": arn, "accountId": account,
                     "accessKeyId": doc["AccessKeyId"]}
     via = doc.get("ViaService")
-    context: dict[str, Any] = {}
+    context: dict[str, Any] = {"aws:userid": identity["principalId"]}
     if via:
         identity["invokedBy"] = via.split(".", 1)[0] + ".amazonaws.com"
         context["kms:ViaService"] = via
@@ -264,7 +269,12 @@ def session_principal(backend: Any, session: dict[str, Any]) -> Principal:
                            "mfaAuthenticated": "false"},
         },
     }
-    context: dict[str, Any] = {}
+    # aws:TokenIssueTime is what AWS's "revoke active sessions" policy tests (a Deny with DateLessThan on it):
+    # without it that Deny would never match and revoked sessions would keep working.
+    context: dict[str, Any] = {"aws:userid": identity["principalId"],
+                               "aws:TokenIssueTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(session["Issued"]))}
+    if session.get("SourceIdentity"):
+        context["aws:SourceIdentity"] = session["SourceIdentity"]
     for tag in session.get("Tags") or []:
         context[f"aws:PrincipalTag/{tag['Key']}"] = tag["Value"]
     return Principal(arn, identity, session["AccessKeyId"], context, session=session)

@@ -137,6 +137,11 @@ class Handler:
     # -- shared with STS --------------------------------------------------------------------------------
     def authenticate(self, req: SignedRequest, service: str, source_ip: str) -> Principal:
         if self.anonymous_as is not None and req.header("authorization") is None:
+            if req.header("origin") is not None or req.header("sec-fetch-site") is not None:
+                # A web page (a form posted to 127.0.0.1, or DNS rebinding) must not borrow the anonymous
+                # principal: SDKs and the CLI never send these headers, browsers always do.
+                raise AuthError("missing", "Missing Authentication Token (unsigned requests from a web browser "
+                                           "are never accepted, not even with --insecure-anonymous-as)")
             return anonymous_principal(self.backend, self.anonymous_as)
         return self.verifier.authenticate(req, service)
 

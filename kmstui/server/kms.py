@@ -66,6 +66,8 @@ class KmsProtocol:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             raise ProtocolError("SerializationException", "The request body is not valid JSON") from None
+        except RecursionError:  # nesting deeper than the interpreter's stack: no KMS request is like that
+            raise ProtocolError("SerializationException", "The request body is nested too deeply") from None
         if not isinstance(data, dict):
             raise ProtocolError("SerializationException", "The request body must be a JSON object") from None
         return data

@@ -24,6 +24,7 @@ from typing import Any
 
 from kmstui.commands.registry import Result
 from kmstui.errors import ConfigError, UsageError
+from kmstui.server.limits import MAX_HEAD
 
 LOOPBACK_NAMES = ("localhost",)
 
@@ -143,8 +144,11 @@ def cmd_serve(session, args) -> Result:
     state_path = folder / f"server-{os.getpid()}.json"
     _write_private(state_path, json.dumps(state, indent=2).encode())
     _banner(state, not _is_loopback(host))
+    # proxy_headers=False: uvicorn would otherwise take the client address from X-Forwarded-For when the
+    # peer is 127.0.0.1 (every client of a loopback server), so any caller could set aws:SourceIp itself.
     config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False, server_header=False,
-                            http=_http_impl(), loop="asyncio", timeout_graceful_shutdown=15,
+                            http=_http_impl(), loop="asyncio", timeout_graceful_shutdown=15, proxy_headers=False,
+                            h11_max_incomplete_event_size=MAX_HEAD,
                             ssl_certfile=certfile, ssl_keyfile=keyfile, timeout_keep_alive=30)
     server = _server_class(uvicorn)(config)
     try:
@@ -181,10 +185,16 @@ def _server_class(uvicorn):
     return Server
 
 
-def _http_impl() -> str:
+def _http_impl():
+    """httptools (bounded: kmstui.server.limits) when installed, else h11 (bounded by its own
+    max_incomplete_event_size)."""
     import importlib.util
 
-    return "httptools" if importlib.util.find_spec("httptools") is not None else "h11"
+    if importlib.util.find_spec("httptools") is None:
+        return "h11"
+    from kmstui.server.limits import bounded_httptools_protocol
+
+    return bounded_httptools_protocol()
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 
 NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 XML_TYPE = "text/xml"
-_ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})$")
-_SESSION_NAME = re.compile(r"^[\w+=,.@-]*$")
+_ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})\Z", re.ASCII)
+_SESSION_NAME = re.compile(r"^[\w+=,.@-]*\Z", re.ASCII)
+_DIGITS = re.compile(r"^[0-9]{1,9}\Z")
+_TAG_TEXT = re.compile(r"^[\w \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000.:/=+@-]*\Z")  # STS: [\p{L}\p{Z}\p{N}_.:/=+\-@]* (Unicode letters, separators, digits)
 _ERROR_STATUS = {"AccessDenied": 403, "ExpiredToken": 403, "RegionDisabledException": 403}
 
 
@@ -159,7 +161,7 @@ def parse_assume_role(params: dict[str, str]) -> dict[str, Any]:
     duration = params.get("DurationSeconds")
     seconds = 3600
     if duration is not None:
-        if not duration.isdigit():
+        if not _DIGITS.match(duration):
             raise StsError("ValidationError", f"DurationSeconds must be a number of seconds, not '{duration[:32]}'")
         seconds = int(duration)
         if not 900 <= seconds <= 43200:
@@ -189,6 +191,9 @@ def parse_assume_role(params: dict[str, str]) -> dict[str, Any]:
         if not key or len(key) > 128 or value is None or len(value) > 256:
             raise StsError("ValidationError", "Each session tag needs a Key of 1-128 characters and a Value of at "
                                               "most 256 characters")
+        if not _TAG_TEXT.match(key) or not _TAG_TEXT.match(value):
+            raise StsError("ValidationError", "Session tag keys and values may hold only letters, digits, spaces "
+                                              "and _.:/=+-@ (STS's pattern [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)")
         if key.lower() in seen:
             raise StsError("InvalidParameterValue", "Duplicate tag keys found. Please note that Tag keys are case "
                                                     "insensitive.")
@@ -198,6 +203,12 @@ def parse_assume_role(params: dict[str, str]) -> dict[str, Any]:
         if str(key).lower() not in seen:
             raise StsError("InvalidParameterValue", f"The transitive tag key '{key}' is not one of the session tags")
     source_identity = params.get("SourceIdentity")
+    if source_identity is not None:
+        if not 2 <= len(source_identity) <= 64:
+            raise _validation(source_identity[:64], "sourceIdentity", "Member must have length between 2 and 64")
+        if not _SESSION_NAME.match(source_identity):
+            raise _validation(source_identity, "sourceIdentity",
+                              r"Member must satisfy regular expression pattern: [\w+=,.@-]*")
     return {"RoleArn": role_arn, "RoleSessionName": session_name, "DurationSeconds": seconds, "Policy": policy,
             "Tags": tags or None, "SourceIdentity": source_identity}
 

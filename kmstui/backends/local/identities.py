@@ -32,10 +32,10 @@ from kmstui.errors import (LimitExceededException, MalformedPolicyDocumentExcept
                            ValidationException)
 
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-USER_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
-ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
-VIA_SERVICE = re.compile(r"^[a-z0-9][a-z0-9-]*\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
-ACCESS_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z2-7]{16}$")
+USER_NAME = re.compile(r"^[\w+=,.@-]{1,64}\Z", re.ASCII)
+ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}\Z", re.ASCII)
+VIA_SERVICE = re.compile(r"^[a-z0-9][a-z0-9-]*\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\Z", re.ASCII)
+ACCESS_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z2-7]{16}\Z", re.ASCII)
 MAX_KEYS_PER_USER = 2  # IAM's quota AccessKeysPerUser
 MAX_TRUST_POLICY = 2048  # IAM's default quota for a role trust policy (characters)
 DEFAULT_MAX_SESSION = 3600
