@@ -68,3 +68,12 @@ def test_server_is_the_one_that_brings_the_web_server():
     code = "import kmstui.server.handler, sys; print(sorted(m for m in %r if m in sys.modules))" % (WEB,)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr  # the protocol layer is plain Python
+
+
+def test_server_state_and_access_log_readers_are_plain_python():
+    """The TUI's server indicator and request tail read through these two core-side modules: no UI library,
+    no web server, and not the rest of the server either."""
+    code = ("import kmstui.server.status, kmstui.server.accesslog, sys; "
+            "print(sorted(m for m in %r if m in sys.modules), 'kmstui.server.handler' in sys.modules)" % (UI + WEB,))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[] False", out.stderr

@@ -30,3 +30,14 @@ def register(registry) -> None:
         "written to the audit log. Runs until Ctrl+C or SIGTERM; in-flight requests finish first."),
         examples=["serve", "serve --port 4600 --tls",
                   "serve --status"])
+    registry.command("serve log", "Show the newest requests a running kmstui serve answered (its access log)", [
+        Arg("--denied", "only requests refused by authorization or authentication (explain one with "
+            "'whatif --request-id ID')", flag=True),
+        Arg("--limit", "how many of the newest requests (default 20)", type=int, default=20, metavar="N"),
+        Arg("--access-log", "read this access-log file instead of the running server's", complete="file",
+            metavar="PATH"),
+    ], handler="kmstui.server.run:cmd_log", description=(
+        "One row per request of the kmstui serve running for this store: time, principal, operation, key, "
+        "decision (allow, deny, unauthenticated, error), HTTP status, error, latency and request id. Reads the "
+        "access log only; the TUI shows the same requests live (F7)."),
+        examples=["serve log", "serve log --denied --limit 5", "serve log --access-log access.jsonl"])

@@ -22,15 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kmstui.commands.registry import Result
+from kmstui.commands.registry import Result, TableHint
 from kmstui.errors import ConfigError, UsageError
 from kmstui.server.limits import MAX_HEAD
+from kmstui.server.status import describe, servers_for, state_dir, uptime_text
 
 LOOPBACK_NAMES = ("localhost",)
-
-
-def state_dir(session) -> Path:
-    return session.config.paths.data_dir / "serve"
 
 
 def _is_loopback(host: str) -> bool:
@@ -42,46 +39,49 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def running_servers(folder: Path) -> list[dict[str, Any]]:
-    """State of every live `kmstui serve` under `folder` (stale files of dead servers are removed)."""
-    out = []
-    if not folder.is_dir():
-        return out
-    for path in sorted(folder.glob("server-*.json")):
-        try:
-            state = json.loads(path.read_text())
-            pid = int(state["Pid"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if _alive(pid):
-            out.append(state)
-        else:
-            with contextlib.suppress(OSError):
-                path.unlink()
-    return out
-
-
 def cmd_status(session, args) -> Result:
+    """`serve --status`: the servers running for this profile's store (state files of dead ones do not count)."""
     from kmstui.commands.hsm import _target
 
     _profile, store = _target(session)
-    servers = [s for s in running_servers(state_dir(session)) if s.get("Store") == str(store)]
+    servers = [describe(s) for s in servers_for(state_dir(session), store)]
     if not servers:
         return Result(data={"Running": False, "Store": str(store), "Servers": []},
                       message=f"no kmstui serve is running for {store}", exit_code=1)
-    lines = [f"kmstui serve (pid {s['Pid']}) serves {s['Store']} at {s['Url']}"
-             + (f" (TLS; CA {s['CaBundle']})" if s.get("CaBundle") else "") for s in servers]
+    lines = [f"kmstui serve (pid {s['Pid']}, up {uptime_text(s['UptimeSeconds'])}) serves {s['Store']} at {s['Url']}"
+             + (f" (TLS; CA {s['CaBundle']})" if s.get("CaBundle") else "") + f"; access log {s['AccessLog']}"
+             for s in servers]
     return Result(data={"Running": True, "Store": str(store), "Servers": servers}, text="\n".join(lines))
+
+
+LOG_TABLE = TableHint(rows="Requests", columns=[
+    ("Time", "time"), ("Principal", "principal"), ("Operation", "operation"), ("Key", "key"),
+    ("Decision", "decision"), ("Status", "status"), ("Error", "error"), ("Latency ms", "latencyMs"),
+    ("Request id", "requestId")])
+MAX_LOG_LIMIT = 10_000
+
+
+def cmd_log(session, args) -> Result:
+    """`serve log`: the newest requests in the access log of the server running for this store (or of
+    --access-log PATH), optionally only the refused ones; explain one with `whatif --request-id ID`."""
+    from kmstui.commands.hsm import _target
+    from kmstui.server.accesslog import last_records
+
+    if not 1 <= args.limit <= MAX_LOG_LIMIT:
+        raise UsageError(f"--limit must be between 1 and {MAX_LOG_LIMIT}")
+    if args.access_log:
+        path = Path(args.access_log)
+        if not path.is_file():
+            raise UsageError(f"--access-log {path}: no such file")
+    else:
+        _profile, store = _target(session)
+        servers = servers_for(state_dir(session), store)
+        if not servers:
+            raise UsageError(f"no kmstui serve is running for {store}; start one with 'kmstui serve', or read a "
+                             "log file with --access-log PATH")
+        path = Path(max(servers, key=lambda s: s.get("Started") or 0)["AccessLog"])
+    records = last_records(path, args.limit, denied=args.denied)
+    return Result(data={"AccessLog": str(path), "Requests": records}, table=LOG_TABLE)
 
 
 def cmd_serve(session, args) -> Result:

@@ -50,6 +50,7 @@ class PluginScreen:
 
 NARROW_BELOW = 100  # columns: below this the detail pane goes under the key table
 SHORT_BELOW = 30  # rows: below this the console folds to its command line until focused
+SERVE_KEY = "f7"  # the serve screen (kmstui/tui/screens/serve.py), from every screen
 
 
 class KmstuiApp(App):
@@ -76,6 +77,7 @@ class KmstuiApp(App):
         self._pending: set[Answer] = set()
         self._closing = False
         self.plugin_screens: dict[str, PluginScreen] = {}
+        self._server_watch: tuple[str, Any] | None = None  # (profile name, ServerWatch or None)
         self.plugin_errors: list[str] = []
         theme, errors = install_themes(self, session.config)
         self.kmstui_themes = kmstui_theme_names(session.config)
@@ -128,6 +130,9 @@ class KmstuiApp(App):
         for entry in self.plugin_screens.values():
             if entry.key:
                 self.bind(entry.key, f"open_plugin_screen('{entry.name}')", description=entry.title)
+        # After the plugins' keys, so a narrow footer drops it before What-if and Advisor; the header already
+        # says whether a server runs, and F1 help and the palette list this key.
+        self.bind(SERVE_KEY, "serve", description="Serve")
         for message in self.startup_messages + self.plugin_errors:
             self.notify(message, severity="warning", markup=False, timeout=8)
         if self.check_first_run and loaders.needs_first_run(self.session):
@@ -223,6 +228,37 @@ class KmstuiApp(App):
             reply_to.post_message(finished)
 
         self.run_worker(work, thread=True, group="commands", exit_on_error=False, description=" ".join(words[:3]))
+
+    def server_state(self) -> dict[str, Any] | bool | None:
+        """The `kmstui serve` running for the current profile's store: its state (kmstui.server.status.describe),
+        False when none runs, None when the profile is not a local HSM (no server can serve it). Cheap enough
+        for a timer (state files are re-read only when they change); never opens the store."""
+        from kmstui.server import status
+
+        name = self.session.profile_name
+        if self._server_watch is None or self._server_watch[0] != name:
+            try:
+                store = status.store_of(self.session)
+            except KmstuiError:  # a broken profile: the header says so elsewhere
+                store = None
+            watch = status.ServerWatch(status.state_dir(self.session), store) if store is not None else None
+            self._server_watch = (name, watch)
+        watch = self._server_watch[1]
+        if watch is None:
+            return None
+        return watch.poll() or False
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "serve":
+            return self.screen.id != "serve"  # not offered on the serve screen itself
+        return True
+
+    def action_serve(self) -> None:
+        """F7 / palette "open: kmstui serve": the server's status and a live tail of its requests."""
+        from kmstui.tui.screens.serve import ServeScreen
+
+        if not isinstance(self.screen, ServeScreen):
+            self.push_screen(ServeScreen(self.session))
 
     def selected_key(self) -> str | None:
         """How commands should name the key under the table cursor (alias or id), for plugin screens that

@@ -58,10 +58,11 @@ class ThemeCommands(Provider):
 
 
 class ScreenCommands(Provider):
-    """"open: TITLE" for the main view and each plugin screen; "profile: NAME" for each other profile."""
+    """"open: TITLE" for the main view, the serve screen and each plugin screen; "profile: NAME" for each other profile."""
 
     def _entries(self):
         yield "open: keys", self.app.action_show_keys, "the key table"
+        yield "open: kmstui serve", self.app.action_serve, "is a server running for this HSM; its requests, live (F7)"
         for name in self.app.session.config.profile_names():
             if name != self.app.session.profile_name:
                 yield f"profile: {name}", partial(self.app.switch_profile, name), "switch to this profile"

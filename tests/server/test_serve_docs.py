@@ -1,5 +1,6 @@
 """README's "Use the local HSM from any AWS SDK" runs as written: `kmstui serve &`, `iam create-access-key`,
-then the aws CLI line with the key filled in; and `kmstui serve --status` reports the running server."""
+then the aws CLI line with the key filled in, then `kmstui serve log` lists that request; and `kmstui serve
+--status` reports the running server."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def sdk_lines() -> list[str]:
 def test_readme_sdk_section_runs_as_written(tmp_path, kmstui_home, unsealed_hsm):
     lines = sdk_lines()
     assert [line.split()[:2] for line in lines] == [["kmstui", "serve"], ["kmstui", "iam"],
-                                                    ["AWS_ACCESS_KEY_ID=AKIA...", "AWS_SECRET_ACCESS_KEY=..."]]
+                                                    ["AWS_ACCESS_KEY_ID=AKIA...", "AWS_SECRET_ACCESS_KEY=..."],
+                                                    ["kmstui", "serve"]]
     unsealed_hsm.create_key()
     key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
     unsealed_hsm.create_alias(AliasName="alias/app", TargetKeyId=key)
@@ -69,6 +71,12 @@ def test_readme_sdk_section_runs_as_written(tmp_path, kmstui_home, unsealed_hsm)
                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         assert json.loads(out.stdout)["KeyId"].endswith(key)
+        logged = subprocess.run([*kmstui, *shlex.split(lines[3])[1:], "--output", "json"], env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert logged.returncode == 0, logged.stderr
+        last = json.loads(logged.stdout)["Requests"][-1]  # the access log is written once the answer is sent
+        assert (last["operation"], last["decision"], last["status"]) == ("Encrypt", "allow", 200)
+        assert last["key"].endswith(key) and last["principal"] == "arn:aws:iam::111122223333:root"
     finally:
         server.send_signal(signal.SIGTERM)
         code = server.wait(30)

@@ -1,5 +1,7 @@
 """Text snapshots of every screen at the two sizes operators have (80x24 ssh, 120x35 split): the key table,
-each detail tab, the console, palette, help, the modals and the plugin screens (envelope, what-if, advisor).
+each detail tab, the console, palette, help, the modals, the plugin screens (envelope, what-if, advisor) and
+the serve screen with the header's server indicator (a server state file and access log written here; pid 1
+stands in for a live server, so the pid shown never varies).
 
 Each is the screen's characters as a user reads them (tests/tui/snapshots/NAME@WxH.txt), so a review sees
 exactly what changed: a column dropped, a label cut, a wrapped line. Key ids, grant ids and the clock are
@@ -14,6 +16,7 @@ import datetime as dt
 import difflib
 import hashlib
 import itertools
+import json
 import os
 import time
 import uuid
@@ -100,6 +103,33 @@ async def steady(app, pilot) -> None:
     await settle(pilot)
 
 
+def pretend_server(session, tmp_path, monkeypatch) -> None:
+    """The state file and access log of a `kmstui serve` for this store, up 1h 2m, that answered three
+    requests: an allowed Encrypt, a denied Decrypt whose principal carries a terminal escape (shown as
+    text), and an unsigned request."""
+    from kmstui.server import status
+
+    started = time.time()
+    monkeypatch.setattr(status, "now", lambda: started + 3723)
+    log = tmp_path / "access-4599.jsonl"
+    key = "arn:aws:kms:us-east-1:111122223333:key/00000001-1111-4222-8333-444455556666"
+    rows = [("09:00:01", "arn:aws:iam::111122223333:user/app", "Encrypt", key, "allow", 200, None, 1.25),
+            ("09:00:02", "arn:aws:iam::111122223333:user/mallory\x1b[2J", "Decrypt", key, "deny", 400,
+             "AccessDeniedException", 2.5),
+            ("09:00:03", None, "ListKeys", None, "unauthenticated", 400, "UnrecognizedClientException", 0.75)]
+    with log.open("w") as fh:
+        for n, (at, who, op, k, decision, code, error, ms) in enumerate(rows):
+            fh.write(json.dumps({"time": f"2026-11-30T{at}Z", "requestId": f"0000000{n}-aaaa-4bbb-8ccc-dddddddddddd",
+                                 "sourceIp": "127.0.0.1", "principal": who, "accessKeyId": None, "service": "kms",
+                                 "operation": op, "key": k, "decision": decision, "status": code, "error": error,
+                                 "latencyMs": ms}) + "\n")
+    folder = status.state_dir(session)
+    folder.mkdir(parents=True, exist_ok=True)
+    status.state_path(folder, 1).write_text(json.dumps({
+        "Pid": 1, "Url": "http://127.0.0.1:4599", "Host": "127.0.0.1", "Port": 4599,
+        "Store": str(status.store_of(session)), "AccessLog": str(log), "Started": started, "Tls": False}))
+
+
 async def back_to_keys(app, pilot) -> None:
     while len(app.screen_stack) > 1:
         app.pop_screen()
@@ -109,7 +139,7 @@ async def back_to_keys(app, pilot) -> None:
 
 
 @pytest.mark.parametrize("size", list(SIZES))
-async def test_every_screen_at_both_sizes(fixed_world, make_app, size):
+async def test_every_screen_at_both_sizes(fixed_world, make_app, size, tmp_path, monkeypatch):
     app = make_app(fixed_world)
     async with app.run_test(size=SIZES[size], notifications=False) as pilot:
         await steady(app, pilot)
@@ -161,6 +191,14 @@ async def test_every_screen_at_both_sizes(fixed_world, make_app, size):
                 app.screen.set_focus(None)
             await snap.check(name)
             await back_to_keys(app, pilot)
+
+        pretend_server(fixed_world, tmp_path, monkeypatch)  # last: until now the header said "not serving"
+        await wait_until(pilot, lambda: "serving http" in screen_text(app) or "serving :" in screen_text(app))
+        await snap.check("keys-serving")
+        await pilot.press("f7")
+        await wait_until(pilot, lambda: app.screen.id == "serve" and "ListKeys" in screen_text(app))
+        await snap.check("serve")
+        await back_to_keys(app, pilot)
         if snap.problems:
             pytest.fail("\n\n".join(snap.problems) + "\n\nIf the change is intended, re-run with "
                         "KMSTUI_UPDATE_SNAPSHOTS=1 and review the diff.", pytrace=False)

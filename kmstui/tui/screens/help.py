@@ -13,6 +13,7 @@ GENERAL = """\
 ## kmstui
 - **Ctrl+P** command palette: every command, theme and screen
 - **/** filter keys · **n** new key · **c** console · **F1** or **?** help · **Ctrl+Q** quit
+- **F7** kmstui serve: is a server running for this HSM, and its requests, live
 - Destructive actions ask you to type the key's alias or id; `--read-only` disables them.
 """
 

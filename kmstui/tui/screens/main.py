@@ -38,6 +38,9 @@ Type to narrow the key table (all words must match alias, id, description, state
         self.screen.query_one(KeyTable).focus()
 
 
+SERVER_POLL = 1.0  # seconds between looks at the serve state files (a directory listing and a pid probe)
+
+
 class MainScreen(Screen):
     AUTO_FOCUS = "#keys"
     BINDINGS = [
@@ -98,6 +101,16 @@ class MainScreen(Screen):
         header.note, header.backend = self._note
         if self.is_current:  # a first-run modal may already be on top; never take its focus
             self.query_one(KeyTable).focus()
+        self.poll_server()
+        self.set_interval(SERVER_POLL, self.poll_server)
+
+    def poll_server(self) -> None:
+        """Keep the header's serve indicator true: URL, pid and uptime while a server runs for this store."""
+        from kmstui.server.status import uptime_text
+
+        state = self.app.server_state()
+        header = self.query_one(StatusHeader)
+        header.server = (state["Url"], state["Pid"], uptime_text(state["UptimeSeconds"])) if state else state
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "new_key" and self.session.options.read_only:

@@ -1,7 +1,9 @@
-"""The status line at the top: profile, backend, sealed state, read-only mode, key count and location.
+"""The status line at the top: profile, backend, sealed state, read-only mode, key count, whether a
+`kmstui serve` runs for this store (its URL, pid and uptime) and location.
 
 On a narrow terminal it never cuts a phrase in half: each part has a long and a short form, the short
-forms are used when the long ones do not fit, and then whole parts are left out, least important first.
+forms replace the long ones, least important part first, until the line fits, and then whole parts are
+left out, least important first.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ class StatusHeader(Widget):
     read_only = reactive(False)
     keys = reactive(-1)
     note = reactive("")  # replaces "connecting…" when no connection is under way (first run, failure)
+    # kmstui serve for this store: None = not applicable (not a local profile), False = not running,
+    # (url, pid, uptime text) while one runs (kmstui.server.status)
+    server: reactive[tuple[str, int, str] | bool | None] = reactive(None)
 
     def parts(self) -> list[Part]:
         """The header's pieces in display order, each with its importance."""
@@ -69,6 +74,13 @@ class StatusHeader(Widget):
         if self.keys >= 0:
             parts.append(Part(2, [(f"{self.keys} key{'' if self.keys == 1 else 's'}", "dim")],
                               [(f"{self.keys} key{'' if self.keys == 1 else 's'}", "dim")]))
+        if self.server:
+            url, pid, uptime = self.server
+            port = url.rsplit(":", 1)[-1]
+            parts.append(Part(2, [("serving ", ok), (url, "bold"), (f" pid {pid} up {uptime}", "dim")],
+                              [("serving ", ok), (f":{port}", "bold")]))
+        elif self.server is False:
+            parts.append(Part(6, [("not serving", "dim")], [("not serving", "dim")]))
         if self.location:
             parts.append(Part(5, [(self.location, "dim")], [(PurePath(self.location).name or self.location, "dim")]))
         return parts
@@ -76,10 +88,20 @@ class StatusHeader(Widget):
     def render(self) -> Text:
         width = max(1, self.content_size.width or self.size.width)
         parts = self.parts()
-        for form in ("long", "short"):
-            text = _join(parts, form)
+        text = _join(parts, ["long"] * len(parts))
+        if text.cell_len <= width:
+            return text
+        # Short forms for the least important parts first (a wide terminal keeps the server's pid and uptime
+        # by shortening the profile and location), then everything short and tight, then whole parts go.
+        forms = ["long"] * len(parts)
+        for n in sorted(range(len(parts)), key=lambda i: -parts[i].rank):
+            forms[n] = "short"
+            text = _join(parts, forms)
             if text.cell_len <= width:
                 return text
+        text = _join(parts, "short")
+        if text.cell_len <= width:
+            return text
         kept = sorted(parts, key=lambda p: p.rank)
         while len(kept) > 1 and _join(kept, "short").cell_len > width:
             kept.pop()
@@ -89,11 +111,15 @@ class StatusHeader(Widget):
         return text
 
 
-def _join(parts: list[Part], form: str) -> Text:
+def _join(parts: list[Part], form: str | list[str]) -> Text:
+    """The parts in one form ("long": two spaces between; "short": one), or each in its own form (a list;
+    two spaces between)."""
+    forms = [form] * len(parts) if isinstance(form, str) else form
+    gap = " " if form == "short" else "  "
     text = Text(no_wrap=True, overflow="crop")
-    for n, part in enumerate(parts):
+    for n, (part, part_form) in enumerate(zip(parts, forms)):
         if n:
-            text.append("  " if form == "long" else " ")
-        for chunk, style in getattr(part, form):
+            text.append(gap)
+        for chunk, style in getattr(part, part_form):
             text.append(chunk, style=style)
     return text

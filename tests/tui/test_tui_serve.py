@@ -1,0 +1,90 @@
+"""Pilot tests of the header's server indicator and the serve screen (F7) against a REAL `kmstui serve`
+(started by the shared fixture helpers on a free port): boto3 calls make rows appear, a denied call shows as
+denied and opens its decision trace, and stopping the server turns the indicator to "not serving"."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from textual.widgets import DataTable
+
+from kmstui.session import Session
+from tui_helpers import screen_text, settle, wait_until
+
+pytest.importorskip("uvicorn", reason="kmstui serve needs the 'serve' extra (uvicorn)")
+boto3 = pytest.importorskip("boto3")
+from botocore.exceptions import ClientError  # noqa: E402
+
+TEST_PASSPHRASE = "correct horse battery staple"
+WIDE = (120, 35)
+
+
+def header_text(app) -> str:
+    return str(app.main_screen.query_one("#status").render())
+
+
+@pytest.fixture
+def served(serve_tools, tmp_path, monkeypatch):
+    """A running server and a TUI session on the same store and KMSTUI_HOME (where its state file is)."""
+    server = serve_tools.start(tmp_path)
+    monkeypatch.setenv("KMSTUI_HOME", str(server.home))
+    monkeypatch.setenv("KMSTUI_PASSPHRASE", TEST_PASSPHRASE)
+    session = Session(interactive=True)
+    try:
+        yield server, session, serve_tools.stop
+    finally:
+        session.close()
+        serve_tools.stop(server)
+
+
+async def test_indicator_and_live_tail_of_a_real_server(served, make_app):
+    server, session, stop = served
+    root = server.client()
+    key_id = root.create_key(Description="tail me")["KeyMetadata"]["KeyId"]
+    mallory = server.client(server.access_key("mallory"))  # an IAM user no policy allows
+
+    app = make_app(session)
+    async with app.run_test(size=WIDE, notifications=False) as pilot:
+        await settle(pilot)
+        # The header says a server runs for this store, with its URL, pid and uptime.
+        await wait_until(pilot, lambda: f"serving {server.url} pid {server.proc.pid} up" in header_text(app))
+
+        await pilot.press("f7")
+        await wait_until(pilot, lambda: app.screen.id == "serve")
+        screen = app.screen
+        table = screen.query_one("#serve-requests", DataTable)
+        assert f"running {server.url}" in screen_text(app) and f"pid {server.proc.pid}" in screen_text(app)
+
+        blob = root.encrypt(KeyId=key_id, Plaintext=b"secret payload")["CiphertextBlob"]
+        with pytest.raises(ClientError) as denied_call:
+            mallory.decrypt(CiphertextBlob=blob)
+        assert denied_call.value.response["Error"]["Code"] == "AccessDeniedException"
+        await wait_until(pilot, lambda: any(r.get("operation") == "Decrypt" for r in screen.records), timeout=20)
+        rows = [[str(c) for c in table.get_row_at(n)] for n in range(table.row_count)]
+        encrypt = next(r for r in rows if r[2] == "Encrypt")
+        decrypt = next(r for r in rows if r[2] == "Decrypt")
+        assert encrypt[1] == "root" and encrypt[3] == key_id[:8] + "…" and encrypt[4] == "allow" and encrypt[5] == "200"
+        assert decrypt[1] == "user/mallory" and decrypt[4] == "deny" and decrypt[5] == "400"
+        assert "plaintext" not in screen_text(app).lower() and "secret payload" not in screen_text(app)
+
+        await pilot.press("d")  # refused requests only
+        await wait_until(pilot, lambda: table.row_count >= 1 and all(
+            str(table.get_row_at(n)[4]) in ("deny", "auth failed") for n in range(table.row_count)))
+        table.move_cursor(row=table.row_count - 1)
+        await pilot.press("enter")  # explain: whatif --request-id ID, as a shell user would run it
+        denied = screen.current_record()
+        assert denied["decision"] == "deny" and denied["principal"].endswith(":user/mallory")
+        await wait_until(pilot, lambda: "DENY" in screen_text(app) and "kms:Decrypt" in screen_text(app), timeout=20)
+        assert denied["requestId"] in screen_text(app)
+        await pilot.press("escape")  # closes the explanation first
+        assert app.screen is screen and not screen.has_class("-explaining")
+
+        # The server stops (SIGTERM): the screen and, back on the main view, the header say so; its rows stay.
+        shown = table.row_count
+        assert stop(server) == 0
+        await wait_until(pilot, lambda: "not running" in screen_text(app), timeout=20)
+        assert table.row_count == shown
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: "not serving" in header_text(app), timeout=20)
