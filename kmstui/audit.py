@@ -41,6 +41,7 @@ import weakref
 from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
+from json.encoder import c_make_encoder as _c_make_encoder, encode_basestring as _encode_basestring
 from typing import Any, Callable, Iterator
 
 from kmstui.errors import ConfigError, KMSInternalException
@@ -64,6 +65,17 @@ _ALLOWED = ("KeyId", "EncryptionContext", "EncryptionAlgorithm", "KeySpec", "Num
 CAMEL = {name: name[0].lower() + name[1:] for name in _ALLOWED}
 CAMEL["KeyId"] = "keyId"
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def dumps(obj: Any) -> str:
+    """How every line's event is serialised (compact, UTF-8 kept as it is; `Encoded` heads use it too):
+    `_ENCODER.encode(obj)`, calling json's C encoder directly (what `encode` does for a one-shot call,
+    without its per-call set-up, a measurable share of a call's cost)."""
+    if _c_make_encoder is None:
+        return _ENCODER.encode(obj)
+    return "".join(_c_make_encoder({}, str, _encode_basestring, None, ":", ",", False, False, True)(obj, 0))
+
 
 def request_parameters(params: dict[str, Any]) -> dict[str, Any] | None:
     """The CloudTrail requestParameters for a call: allow-listed fields only, tag values dropped."""
@@ -75,6 +87,37 @@ def request_parameters(params: dict[str, Any]) -> dict[str, Any] | None:
         elif name == "Tags" and value:
             out["tags"] = [{"tagKey": t.get("TagKey")} for t in value if isinstance(t, dict)]
     return out or None
+
+
+class Encoded:
+    """An event already serialised, for the hot path: `head` is the event's JSON text without its closing
+    brace, exactly what `dumps(event)` gives before eventTime, eventID, requestID, seq and prevHash are
+    added; `_write` appends those as it does to a dict. `has_request_id`: the head already holds a
+    requestID. `changed`: the call changed the store (its line is anchored at once)."""
+
+    __slots__ = ("head", "has_request_id", "changed")
+
+    def __init__(self, head: str, *, has_request_id: bool = False, changed: bool = False) -> None:
+        self.head, self.has_request_id, self.changed = head, has_request_id, changed
+
+
+class _Mac:
+    """HMAC-SHA256 of a line's hash under the log key, with the key's inner and outer blocks hashed once:
+    per line this costs two hash copies instead of the key schedule (the same value as hmac.new)."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        block = (sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+        self._inner = sha256(bytes(b ^ 0x36 for b in block))
+        self._outer = sha256(bytes(b ^ 0x5C for b in block))
+
+    def hex32(self, message: bytes) -> str:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()[:32]
 
 
 @dataclass
@@ -183,7 +226,7 @@ class AuditLog:
         self._last_anchor = time.monotonic()
         self._tsec = -1
         self._tstr = ""
-        self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+        self._mac = _Mac(key)
         # The writer lease: this process keeps the log locked between lines while it is busy (see `_acquire`).
         self.lease_idle = LEASE_IDLE  # 0: no lease, lock and prove the tail per line
         self._mutex = threading.RLock()  # the lease's state, shared with the thread that ends an idle lease
@@ -192,7 +235,7 @@ class AuditLog:
         self._last_use = 0.0
         self._no_lease_until = 0.0
         self._releaser = False  # the idle-release thread is running
-        self._pool, self._pool_at = "", 0
+        self._ids: list[str] = []  # random UUIDs for eventID and requestID (_random_ids)
         self._path_str = os.fspath(path)
         ref = weakref.ref(self)
         atexit.register(lambda: (lambda log: log is not None and log.close())(ref()))  # anchor the tail at exit
@@ -338,7 +381,7 @@ class AuditLog:
         the lease and proves the tail again, exactly as without one."""
         if self._leased:
             fd = self._fd
-            if self.gap is None and fd is not None and os.fstat(fd).st_size == self._size:
+            if self.gap is None and fd is not None and os.lseek(fd, 0, os.SEEK_END) == self._size:
                 try:
                     st = os.lstat(self._path_str)
                 except FileNotFoundError:
@@ -408,30 +451,35 @@ class AuditLog:
                 "additionalEventData": data, "resources": [], "readOnly": False, "eventType": "KmstuiAuditEvent",
                 "recipientAccountId": self.context.get("recipientAccountId")}
 
-    def _random_hex(self) -> str:
-        """64 random hex digits for a line's eventID and requestID, from a pool refilled by one getrandom
-        every 64 lines (a syscall per line is a measurable share of a call's cost)."""
-        if self._pool_at >= len(self._pool):
-            self._pool, self._pool_at = os.urandom(32 * 64).hex(), 0
-        at = self._pool_at
-        self._pool_at = at + 64
-        return self._pool[at:at + 64]
+    def _random_ids(self) -> list[str]:
+        """Random (version 4) UUIDs for eventIDs and requestIDs, made 128 at a time from one getrandom (a
+        syscall and a uuid4() per line are a measurable share of a call's cost); pop() takes one."""
+        ids = self._ids
+        if len(ids) < 2:
+            pool = os.urandom(16 * 128).hex()
+            ids += [_uuid4(pool[at:at + 32]) for at in range(0, len(pool), 32)]
+        return ids
 
-    def _write(self, fd: int, event: dict[str, Any]) -> None:
+    def _write(self, fd: int, event: dict[str, Any] | Encoded) -> None:
         """Chain and write one line (lock held, tail proven); a short write is cut off again."""
-        if "eventTime" not in event:
-            event["eventTime"] = self._event_time()
-        rnd = self._random_hex()
-        event["eventID"] = _uuid4(rnd[:32])
-        if "requestID" not in event:
-            event["requestID"] = _uuid4(rnd[32:])
-        event["seq"] = self._seq + 1
-        event["prevHash"] = self._hash
-        body = self._dumps(event).encode()
+        ids = self._random_ids()
+        if type(event) is Encoded:  # the same bytes `dumps` gives for the dict below
+            body = "".join((event.head, ',"eventTime":"', self._event_time(), '","eventID":"', ids.pop(),
+                            '"' if event.has_request_id else f'","requestID":"{ids.pop()}"',
+                            ',"seq":', str(self._seq + 1), ',"prevHash":"', self._hash, '"}')).encode()
+        else:
+            if "eventTime" not in event:
+                event["eventTime"] = self._event_time()
+            event["eventID"] = ids.pop()
+            if "requestID" not in event:
+                event["requestID"] = ids.pop()
+            event["seq"] = self._seq + 1
+            event["prevHash"] = self._hash
+            body = dumps(event).encode()
         digest = sha256(body).hexdigest()
         hexhash = digest.encode()
-        mac = hmac.digest(self.key, hexhash, "sha256").hex()[:32]
-        line = b"".join((body[:-1], b',"hash":"', hexhash, b'","mac":"', mac.encode(), b'"}\n'))
+        line = b"".join((body[:-1], b',"hash":"', hexhash, b'","mac":"', self._mac.hex32(hexhash).encode(),
+                         b'"}\n'))
         start = self._size
         try:
             written = os.write(fd, line)
@@ -450,7 +498,7 @@ class AuditLog:
         self._seq += 1
         self._hash = digest
 
-    def append(self, event: dict[str, Any]) -> int:
+    def append(self, event: dict[str, Any] | Encoded) -> int:
         """Write one event (eventTime, eventID, requestID filled in); returns its sequence number."""
         with self._mutex:
             if self._held:
@@ -465,7 +513,8 @@ class AuditLog:
             self._keep(fd)
             # A change to the store anchors its line at once; read-only and failed calls (which changed
             # nothing) at most once a second, and at exit.
-            changed = event.get("readOnly") is False and "errorCode" not in event
+            changed = (event.changed if type(event) is Encoded
+                       else event.get("readOnly") is False and "errorCode" not in event)
             if self.anchor is not None and (changed or self._last_use - self._last_anchor > 1.0):
                 try:
                     self.flush()
@@ -473,7 +522,7 @@ class AuditLog:
                     self._last_anchor = time.monotonic()
             return self._seq
 
-    def append_held(self, event: dict[str, Any]) -> int:
+    def append_held(self, event: dict[str, Any] | Encoded) -> int:
         """Write one event and keep the log locked until `release` (a store transaction is open: its head
         is sealed before COMMIT, and a rollback cuts these lines off again)."""
         with self._mutex:

@@ -91,10 +91,11 @@ class _GrantById:
 class _KeyEntry:
     """What the authorizer keeps per key, valid while the key row's AuthzRev is unchanged."""
 
-    __slots__ = ("rev", "policy", "grants", "timeless", "decisions")
+    __slots__ = ("rev", "policy", "grants", "timeless", "plain", "decisions")
 
     def __init__(self, rev: Any, policy: CompiledPolicy, grants: GrantSet, timeless: bool) -> None:
         self.rev, self.policy, self.grants, self.timeless = rev, policy, grants, timeless
+        self.plain = timeless and not policy.condition_keys  # reads no condition key (the default key policy)
         self.decisions: dict[tuple, Any] = {}
 
 
@@ -177,18 +178,19 @@ class Authorizer:
         context = params.get(_CONTEXT_PARAM.get(action, "EncryptionContext"))
         context = context if isinstance(context, dict) else {}
         memo = memo_key = None
-        call = getattr(backend, "call", None)  # what a request over the network adds (kmstui serve)
         layers, layers_key = self.layers(backend, caller, call)
         if key_doc:
             # Fast path: under policies that read no condition key (the default key policy), a remembered
             # decision depends on nothing the request would add (its memo key below has no request facts
             # then): look it up before building the request.
             entry = self.key_entry(backend, key_doc)
-            if (entry.timeless and iam_timeless and not tokens and action not in _NOT_CACHED
-                    and not entry.policy.condition_keys and not any(p.condition_keys for p in iams)
-                    and not any(p.condition_keys for p in _layer_policies(layers))):
+            if (entry.plain and not tokens and action not in _NOT_CACHED
+                    and (not iams or (iam_timeless and not any(p.condition_keys for p in iams)))
+                    and (layers is None or not any(p.condition_keys for p in _layer_policies(layers)))):
                 try:
-                    decision = entry.decisions.get((caller, action, generation, tuple(sorted(context.items())), (),
+                    items = tuple(context.items())
+                    decision = entry.decisions.get((caller, action, generation,
+                                                    items if len(items) < 2 else tuple(sorted(items)), (),
                                                     getattr(call, "context_key", ()), layers_key))
                 except TypeError:
                     decision = None

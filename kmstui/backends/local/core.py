@@ -175,6 +175,9 @@ class LocalCore(Backend):
         self._resources: list[str] = []
         self._params: dict[str, Any] = {}
         self.call: CallFacts = _LOCAL_CALL
+        # _encoded's serialised parts: (identity, call facts, their text, requestID text, per-operation text)
+        self._line_parts: tuple = (None, None, ("", ""), "", {})
+        self._resource_text: dict[str, str] = {}
         self.clock: Callable[[], float] = clock or time.time
         # Authorization hook (kmstui.authz installs one): fn(backend, action, key_doc, params) -> None or raise
         self.authorizer: Callable[..., None] | None = None
@@ -232,6 +235,16 @@ class LocalCore(Backend):
 
     # -- audit ------------------------------------------------------------------------------------
     def _record(self, name: str, params: dict[str, Any], read_only: bool, source: str, exc: Exception | None) -> None:
+        """Write the call's audit line: a success through `_encoded` (its constant parts serialised once), a
+        failure from the event dict (`_event`); both give the same bytes for the same event."""
+        if exc is None:
+            auditing.append(self.store, self.audit, self._encoded(name, params, read_only, source))
+        else:
+            auditing.append(self.store, self.audit, self._event(name, params, read_only, source, exc))
+
+    def _event(self, name: str, params: dict[str, Any], read_only: bool, source: str,
+               exc: Exception | None) -> dict[str, Any]:
+        """The CloudTrail-shaped event of a call (the audit line before kmstui's own fields)."""
         event: dict[str, Any] = {
             "eventVersion": "1.08", "userIdentity": self._identity, "eventSource": source, "eventName": name,
             "awsRegion": self.region, "sourceIPAddress": self.call.source_ip, "userAgent": self.call.user_agent,
@@ -248,7 +261,42 @@ class LocalCore(Backend):
             decision = getattr(exc, "decision", None)
             if decision is not None:  # a denial: keep the engine's full trace (`audit show --denied`, whatif)
                 event["additionalEventData"] = {"authorizationTrace": decision.trace}
-        auditing.append(self.store, self.audit, event)
+        return event
+
+    def _encoded(self, name: str, params: dict[str, Any], read_only: bool, source: str) -> auditlog.Encoded:
+        """`_event(...)` of a successful call, serialised: what stays the same from call to call (the caller,
+        the operation, the key's resource entry) is serialised once per caller and request, and only the
+        request parameters are serialised per call."""
+        cache = self._line_parts
+        if cache[0] is not self._identity or cache[1] is not self.call:
+            call, dumps = self.call, auditlog.dumps
+            who = (f'"userIdentity":{dumps(self._identity)}', f'"awsRegion":{dumps(self.region)},"sourceIPAddress":'
+                   f'{dumps(call.source_ip)},"userAgent":{dumps(call.user_agent)},"requestParameters":')
+            tail = f',"requestID":{dumps(call.request_id)}' if call.request_id else ""
+            cache = self._line_parts = (self._identity, call, who, tail, {})
+        parts = cache[4]
+        context = (name, source, read_only, callsource.current())
+        outer = parts.get(context)
+        if outer is None:
+            dumps = auditlog.dumps
+            outer = parts[context] = (
+                f'{{"eventVersion":"1.08",{cache[2][0]},"eventSource":{dumps(source)},"eventName":{dumps(name)},'
+                f'{cache[2][1]}',
+                f',"readOnly":{dumps(read_only)},"eventType":"AwsApiCall","recipientAccountId":'
+                f'{dumps(self.account_id)},"additionalEventData":{dumps({"source": context[3]})}{cache[3]}')
+        resources = ",".join([self._resource_json(arn) for arn in self._resources])
+        return auditlog.Encoded(f'{outer[0]}{auditlog.dumps(auditlog.request_parameters(params))},'
+                                f'"resources":[{resources}]{outer[1]}',
+                                has_request_id=bool(cache[3]), changed=not read_only)
+
+    def _resource_json(self, arn: str) -> str:
+        text = self._resource_text.get(arn)
+        if text is None:
+            if len(self._resource_text) > 4096:
+                self._resource_text.clear()
+            text = self._resource_text[arn] = auditlog.dumps(
+                {"accountId": self.account_id, "type": "AWS::KMS::Key", "ARN": arn})
+        return text
 
     def _record_service(self, name: str, key_id: str, extra: dict[str, Any] | None = None) -> None:
         """A KMS-initiated event (deletion at the end of its window, automatic rotation, material expiry),
@@ -314,17 +362,17 @@ class LocalCore(Backend):
                 raise NotFoundException(f"alias '{ref}' is not in this HSM (account {self.account_id}, region {self.region})")
             name = m.group(3)
         if name.startswith("alias/") and allow_alias:
-            row = self.store.conn.execute("SELECT doc, mac FROM aliases WHERE name=?", (name,)).fetchone()
-            if row is None:
+            alias = self.store.read_doc("aliases", name, "SELECT doc, mac FROM aliases WHERE name=?")
+            if alias is None:
                 raise NotFoundException(f"alias '{name}' does not exist")
-            return self.store.open_doc("aliases", name, row[0], row[1])["TargetKeyId"]
+            return alias["TargetKeyId"]
         raise NotFoundException(f"invalid key reference '{ref}': give a key id, key ARN, alias/NAME or alias ARN")
 
     def _load(self, key_id: str) -> dict[str, Any]:
-        row = self.store.conn.execute("SELECT doc, mac FROM keys WHERE key_id=?", (key_id,)).fetchone()
-        if row is None:
+        doc = self.store.read_doc("keys", key_id, "SELECT doc, mac FROM keys WHERE key_id=?")
+        if doc is None:
             raise NotFoundException(f"key '{self.key_arn(key_id)}' does not exist")
-        return self.store.open_doc("keys", key_id, row[0], row[1])
+        return doc
 
     def _key(self, ref: Any, action: str | None = None, *, usable: bool = False, allow_alias: bool = True) -> dict[str, Any]:
         """Load a key's verified metadata, apply any due event, check its state and authorise the caller."""
