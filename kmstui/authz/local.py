@@ -105,8 +105,8 @@ class Authorizer:
     Caches, so that Encrypt stays fast and a key with 10,000 grants costs what a key with one does:
     compiled policies by their text (compiled once); per key, the compiled key policy and each caller's
     grants (read by an indexed query on grantee), valid while the key row's `AuthzRev` is unchanged (the
-    backend bumps it in the same transaction as any policy or grant change, and re-reads the key row on
-    every call, so a change made by another process counts at once); identity policies per principal until they change (at once
+    backend bumps it in the same transaction as any policy or grant change, and every call sees the key row
+    as committed, Store.read_doc, so a change made by another process counts at once); identity policies per principal until they change (at once
     for this process's changes, within 50 ms for another process's; an account root has none, so the
     default caller never reads them). Decisions of `evaluate` are memoised
     per key for identical requests (caller, action, encryption context, identity-policy generation) when

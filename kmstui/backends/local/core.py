@@ -2,8 +2,9 @@
 decorator that writes one audit line per call (success or KMS-named failure) and applies time-based events.
 
 The operation mixins (keys, crypto, rotation, grants, importing) build on `LocalCore`; `backend.py` puts
-them together. Only the cryptographic hot path (Encrypt, GenerateDataKey, Decrypt) was tuned: verified rows
-and unsealed material are cached, and a row changed by another process is verified again.
+them together. Only the cryptographic hot path (Encrypt, GenerateDataKey, Decrypt) was tuned: key and alias
+rows are answered from memory while nothing was committed to the file (Store.read_doc), unsealed material is
+cached, and a successful call's audit line is serialised from prepared parts (`_encoded`).
 """
 
 from __future__ import annotations
@@ -399,7 +400,7 @@ class LocalCore(Backend):
     def _authz_changed(self, doc: dict[str, Any]) -> None:
         """Bump the key's AuthzRev (inside the caller's transaction) after a change to its policy or grants:
         the authorizer's cached inputs for the key are rebuilt, here and in every other process, because
-        the key row is read again on every call."""
+        every call sees the key row as committed (Store.read_doc)."""
         changed = copy.deepcopy(doc)
         changed["AuthzRev"] = int(doc.get("AuthzRev", 0)) + 1
         self._save(changed)
