@@ -172,6 +172,8 @@ class Authorizer:
             backend.grant_id_from_token(token)  # InvalidGrantTokenException for a forged or garbled token
         caller = backend.caller
         call = backend.call  # what a request over the network adds (kmstui serve); empty for local use
+        if not key_doc:
+            self._own_account_only(backend, caller, action)
         if action in ("kms:CreateKey", "kms:PutKeyPolicy") and params.get("Policy") is not None:
             self.check_new_policy(params["Policy"], caller, bool(params.get("BypassPolicyLockoutSafetyCheck")))
         generation, iams, iam_timeless = self.identity_policies(backend, caller)
@@ -270,6 +272,9 @@ class Authorizer:
         it. A role that does not exist is denied the same way (STS does not say whether it exists)."""
         caller = backend.caller
         _generation, iams, _timeless = self.identity_policies(backend, caller)
+        # The caller's own limits apply to AssumeRole as to any action: a session policy, a permissions
+        # boundary, SCPs. Without them a session could re-assume its role and shed its session policy.
+        layers, _key = self.layers(backend, caller, backend.call)
         for action in ("sts:AssumeRole", "sts:TagSession") if tags else ("sts:AssumeRole",):
             if role is None:
                 decision = evaluate(None, [], None, Request(principal=caller, action=action, key_arn=role_arn))
@@ -278,7 +283,8 @@ class Authorizer:
                 trust, _ = self._compiled(json.dumps(backend.trust_policy_document(role["AssumeRolePolicyDocument"])),
                                           "key", "trust-policy")
                 decision = evaluate(trust, iams, None, Request(principal=caller, action=action, key_arn=role_arn,
-                                                               context=dict(backend.call.condition_context)))
+                                                               context=dict(backend.call.condition_context)),
+                                    layers=layers)
             if not decision.allowed:
                 exc = AccessDeniedException(f"{caller} is not authorized to perform {action} on {role_arn}: "
                                             f"{decision.reason}")
@@ -286,6 +292,21 @@ class Authorizer:
                 exc.aws_message = (f"User: {caller} is not authorized to perform: {action} on resource: "  # type: ignore[attr-defined]
                                    f"{role_arn}")
                 raise exc
+
+    @staticmethod
+    def _own_account_only(backend, caller: str, action: str) -> None:
+        """An operation on no key (CreateKey, ListKeys, GenerateRandom, CreateAccessKey, ...) acts in the
+        caller's own account: in AWS another account's root creates or lists keys in its account, never in
+        this one. The HSM holds one account, so such a call from another account is refused here (the engine
+        alone would let any account's root through: it decides for the caller's account)."""
+        account = parse_caller(caller).account
+        if account is not None and account != backend.account_id:
+            exc = AccessDeniedException(f"{caller} is not authorized to perform {action} in account "
+                                        f"{backend.account_id}: an operation on no key acts in the caller's own "
+                                        f"account ({account}), which this HSM does not hold")
+            exc.aws_message = (f"User: {caller} is not authorized to perform: {action} on resource: * because "  # type: ignore[attr-defined]
+                               f"it acts in account {account}, which this endpoint does not serve")
+            raise exc
 
     @staticmethod
     def _same_key(backend, action: str, key_id: str, params: dict[str, Any]) -> str | None:

@@ -221,8 +221,8 @@ class Verifier:
             if session["Expiration"] <= self.clock():
                 raise AuthError("expired_token", "The security token included in the request is expired",
                                 access_key_id)
-            role = backend.role(session["RoleName"])
-            if role is None or role["RoleId"] != session["RoleId"]:
+            role = backend.role(session["RoleName"]) if "RoleId" in session else None
+            if "RoleId" in session and (role is None or role["RoleId"] != session["RoleId"]):
                 # The role was deleted (and perhaps made again under the same name: a new role, with a new
                 # RoleId, that this session never assumed). Its sessions must not outlive it or become the new one.
                 raise AuthError("unrecognized", BAD_TOKEN, access_key_id)

@@ -129,3 +129,19 @@ def test_denial_names_the_grant_whose_constraint_failed(hsm):
     assert "'job': '42'" in message and "\n" not in message
     assert "secret-plaintext" not in message and grant["GrantToken"] not in message
     assert info.value.trace["grants"][0]["result"] is False
+
+
+@pytest.mark.parametrize("call", [
+    lambda h: h.list_keys(), lambda h: h.create_key(), lambda h: h.list_aliases(),
+    lambda h: h.generate_random(NumberOfBytes=8), lambda h: h.create_access_key(UserName="planted"),
+])
+def test_another_accounts_root_cannot_act_in_this_account_on_no_key(hsm, call):
+    """Key-less operations act in the caller's own account (ListKeys "Gets a list of all KMS keys in the caller's
+    Amazon Web Services account and Region", KMS API reference). The engine lets any account's root call them
+    (it decides for the caller's account), so a foreign root (--as, or `kmstui serve --insecure-anonymous-as`)
+    created and listed keys, and issued access keys, in this HSM's account."""
+    hsm.set_caller("arn:aws:iam::444455556666:root")
+    with pytest.raises(AccessDeniedException, match="444455556666"):
+        call(hsm)
+    hsm.set_caller(None)
+    assert hsm.list_keys()["Keys"] == [] and hsm.list_access_keys(AllUsers=True)["AccessKeyMetadata"] == []

@@ -240,3 +240,33 @@ def test_put_role_trust_policy_from_the_command_line(unsealed_hsm, run_kmstui, t
         assert json.loads(result.out)["Role"]["Arn"] == f"arn:aws:iam::{unsealed_hsm.account_id}:role/cli"
     bad = run_kmstui("iam", "put-role-trust-policy", "--role-name", "cli", "--file", '{"Statement": []}')
     assert bad.code != 0 and "Traceback" not in bad.err and "MalformedPolicyDocument" in bad.err
+
+
+def test_a_session_cannot_shed_its_session_policy_by_assuming_its_role_again(kmstui_server):
+    """"The resulting session's permissions are the intersection of the role's identity-based policy and the
+    session policies" (STS API reference, AssumeRole, Policy), for every action, sts:AssumeRole included. The
+    trust decision ignored the caller's session policy (and boundary, SCPs), so a session limited to
+    kms:DescribeKey re-assumed its own role without the policy and got everything the role has."""
+    acct = kmstui_server.account
+    role = f"arn:aws:iam::{acct}:role/wide"
+    admin = kmstui_server.admin()
+    try:
+        admin.put_role_trust_policy(RoleName="wide", PolicyDocument=trust(acct))
+        admin.put_identity_policy(PrincipalArn=role, PolicyName="all", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    finally:
+        admin.close()
+    narrow_policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "kms:DescribeKey", "Resource": "*"}]})
+    sts = kmstui_server.client(service="sts")
+    c = sts.assume_role(RoleArn=role, RoleSessionName="narrow", Policy=narrow_policy)["Credentials"]
+    narrow = (c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+    with pytest.raises(ClientError) as exc:
+        kmstui_server.client(narrow, service="sts").assume_role(RoleArn=role, RoleSessionName="escaped")
+    assert _error(exc.value)[::2] == ("AccessDenied", 403)
+    # the same chaining is allowed when the session policy allows sts:AssumeRole
+    open_policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["kms:DescribeKey", "sts:AssumeRole"], "Resource": "*"}]})
+    c = sts.assume_role(RoleArn=role, RoleSessionName="chainer", Policy=open_policy)["Credentials"]
+    chained = kmstui_server.client((c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]), service="sts")
+    assert chained.assume_role(RoleArn=role, RoleSessionName="next")["AssumedRoleUser"]["Arn"].endswith("/wide/next")
