@@ -402,3 +402,33 @@ def serve_tools():
     import types
 
     return types.SimpleNamespace(start=start_kmstui_server, stop=stop_kmstui_server, write_profile=write_profile)
+
+
+# -- aws-encryption-cli, in a venv of its own ----------------------------------------------------------------
+ESDK_CLI_VENV = Path(__import__("tempfile").gettempdir()) / "kmstui-esdk-cli"
+
+
+@pytest.fixture(scope="session")
+def esdk_cli() -> str:
+    """The real `aws-encryption-cli` executable. It pins aws-encryption-sdk 3.x, which clashes with the 4.x of
+    kmstui's test extra, so it lives in a venv of its own: KMSTUI_ESDK_CLI names one (.ci/run makes it), else
+    it is installed from PyPI into ESDK_CLI_VENV on first use (under a lock: xdist workers share it). Without
+    network access the install fails and the tests that need it are skipped, saying so."""
+    import fcntl
+
+    given = os.environ.get("KMSTUI_ESDK_CLI")
+    if given:
+        return given
+    exe = ESDK_CLI_VENV / "bin" / "aws-encryption-cli"
+    with open(f"{ESDK_CLI_VENV}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not exe.exists():
+            try:
+                _subprocess.run([sys.executable, "-m", "venv", str(ESDK_CLI_VENV)], check=True, capture_output=True)
+                _subprocess.run([str(ESDK_CLI_VENV / "bin" / "pip"), "install", "-q", "aws-encryption-sdk-cli>=4.3,<5"],
+                                check=True, capture_output=True, timeout=240)
+            except (_subprocess.CalledProcessError, _subprocess.TimeoutExpired) as exc:
+                _shutil.rmtree(ESDK_CLI_VENV, ignore_errors=True)
+                pytest.skip(f"could not install aws-encryption-sdk-cli into {ESDK_CLI_VENV} ({exc}); "
+                            "set KMSTUI_ESDK_CLI to an aws-encryption-cli executable")
+    return str(exe)

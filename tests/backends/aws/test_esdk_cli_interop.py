@@ -2,39 +2,16 @@
 aws backend) decrypt with the real `aws-encryption-cli`, and the other way round, both against the same moto
 server.
 
-aws-encryption-cli pins aws-encryption-sdk 3.x, which clashes with the 4.x in kmstui's venv, so the test
-set-up installs it into its own venv (KMSTUI_ESDK_CLI names an existing executable instead). Without
-network access to PyPI the install fails and the test is skipped, saying so.
+The `esdk_cli` fixture (tests/conftest.py) provides the CLI from a venv of its own.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
-
-ESDK_VENV = Path(tempfile.gettempdir()) / "kmstui-esdk-cli"
-
-
-@pytest.fixture(scope="module")
-def esdk_cli() -> str:
-    given = os.environ.get("KMSTUI_ESDK_CLI")
-    if given:
-        return given
-    exe = ESDK_VENV / "bin" / "aws-encryption-cli"
-    if not exe.exists():
-        try:
-            subprocess.run([sys.executable, "-m", "venv", str(ESDK_VENV)], check=True, capture_output=True)
-            subprocess.run([str(ESDK_VENV / "bin" / "pip"), "install", "-q", "aws-encryption-sdk-cli"], check=True,
-                           capture_output=True, timeout=240)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-            pytest.skip(f"could not install aws-encryption-sdk-cli into {ESDK_VENV} ({exc}); set KMSTUI_ESDK_CLI")
-    return str(exe)
-
 
 @pytest.fixture
 def kms_key(moto_server) -> str:
