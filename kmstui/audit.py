@@ -61,7 +61,7 @@ _ALLOWED = ("KeyId", "EncryptionContext", "EncryptionAlgorithm", "KeySpec", "Num
             "BypassPolicyLockoutSafetyCheck", "Principal", "PolicyDocument", "IncludeKeyMaterial",
             "DestinationEncryptionAlgorithm", "SourceEncryptionAlgorithm", "RetiringPrincipal", "UserName",
             "AccessKeyId", "ViaService", "RoleName", "RoleArn", "RoleSessionName", "DurationSeconds",
-            "MaxSessionDuration")
+            "MaxSessionDuration", "ExternalId", "SourceIdentity")
 CAMEL = {name: name[0].lower() + name[1:] for name in _ALLOWED}
 CAMEL["KeyId"] = "keyId"
 

@@ -265,17 +265,21 @@ class Authorizer:
             self._layers[key] = hit
         return hit, key
 
-    def authorize_assume_role(self, backend, role_arn: str, role: dict | None, tags: bool) -> None:
-        """sts:AssumeRole (and sts:TagSession when session tags are passed) for the backend's caller: the
-        role's trust policy is a resource policy whose Principal decides (an ARN naming the caller allows on
-        its own; the account delegates to the caller's identity policies), as the IAM evaluation logic has
-        it. A role that does not exist is denied the same way (STS does not say whether it exists)."""
+    def authorize_assume_role(self, backend, role_arn: str, role: dict | None, tags: bool, *,
+                              set_source_identity: bool = False, context: dict | None = None) -> None:
+        """sts:AssumeRole (and sts:TagSession when session tags are passed, sts:SetSourceIdentity when a source
+        identity is set) for the backend's caller: the role's trust policy is a resource policy whose
+        Principal decides (an ARN naming the caller allows on its own; the account delegates to the caller's
+        identity policies), as the IAM evaluation logic has it. `context` adds the request's STS keys
+        (sts:ExternalId, sts:SourceIdentity). A role that does not exist is denied the same way (STS does not
+        say whether it exists)."""
         caller = backend.caller
         _generation, iams, _timeless = self.identity_policies(backend, caller)
         # The caller's own limits apply to AssumeRole as to any action: a session policy, a permissions
         # boundary, SCPs. Without them a session could re-assume its role and shed its session policy.
         layers, _key = self.layers(backend, caller, backend.call)
-        for action in ("sts:AssumeRole", "sts:TagSession") if tags else ("sts:AssumeRole",):
+        actions = ["sts:AssumeRole"] + ["sts:TagSession"] * bool(tags) + ["sts:SetSourceIdentity"] * set_source_identity
+        for action in actions:
             if role is None:
                 decision = evaluate(None, [], None, Request(principal=caller, action=action, key_arn=role_arn))
                 decision = type(decision)(False, f"the role {role_arn} does not exist", "implicit_deny")
@@ -283,7 +287,8 @@ class Authorizer:
                 trust, _ = self._compiled(json.dumps(backend.trust_policy_document(role["AssumeRolePolicyDocument"])),
                                           "key", "trust-policy")
                 decision = evaluate(trust, iams, None, Request(principal=caller, action=action, key_arn=role_arn,
-                                                               context=dict(backend.call.condition_context)),
+                                                               context={**backend.call.condition_context,
+                                                                        **(context or {})}),
                                     layers=layers)
             if not decision.allowed:
                 exc = AccessDeniedException(f"{caller} is not authorized to perform {action} on {role_arn}: "

@@ -255,7 +255,10 @@ def key_principal(backend: Any, doc: dict[str, Any]) -> Principal:
 
 
 def session_principal(backend: Any, session: dict[str, Any]) -> Principal:
-    """The caller behind STS session credentials: arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION."""
+    """The caller behind STS session credentials: arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION, or for
+    GetSessionToken's credentials the IAM user (or root) itself."""
+    if session.get("Kind") == "user":
+        return user_session_principal(backend, session)
     account = backend.account_id
     role_name, session_name = session["RoleName"], session["RoleSessionName"]
     arn = f"arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}"
@@ -277,4 +280,25 @@ def session_principal(backend: Any, session: dict[str, Any]) -> Principal:
         context["aws:SourceIdentity"] = session["SourceIdentity"]
     for tag in session.get("Tags") or []:
         context[f"aws:PrincipalTag/{tag['Key']}"] = tag["Value"]
+    if session.get("SourceIdentity"):  # CloudTrail shows the source identity in sessionContext.sourceIdentity
+        identity["sessionContext"]["sourceIdentity"] = session["SourceIdentity"]
     return Principal(arn, identity, session["AccessKeyId"], context, session=session)
+
+
+def user_session_principal(backend: Any, session: dict[str, Any]) -> Principal:
+    """The caller behind GetSessionToken's credentials: "The temporary credentials have the same permissions
+    as the IAM user" (STS API reference), so the principal is the user's (or the root's) own ARN; CloudTrail
+    shows the session's ASIA key id and its creation time."""
+    account = backend.account_id
+    identity: dict[str, Any] = {"type": "IAMUser" if session.get("UserName") else "Root",
+                                "principalId": session["UserId"], "arn": session["PrincipalArn"],
+                                "accountId": account, "accessKeyId": session["AccessKeyId"]}
+    if session.get("UserName"):
+        identity["userName"] = session["UserName"]
+    identity["sessionContext"] = {"attributes": {
+        "creationDate": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(session["Issued"])),
+        "mfaAuthenticated": "false"}}
+    # aws:TokenIssueTime lets a Deny with DateLessThan on it revoke the user's session credentials, as in AWS.
+    context = {"aws:userid": identity["principalId"],
+               "aws:TokenIssueTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(session["Issued"]))}
+    return Principal(session["PrincipalArn"], identity, session["AccessKeyId"], context, session=session)

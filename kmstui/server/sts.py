@@ -1,11 +1,14 @@
 """Minimal STS on the same port (AWS's Query protocol: form-encoded POST, XML answers): GetCallerIdentity,
-and AssumeRole returning temporary credentials that act as arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION.
+AssumeRole returning temporary credentials that act as arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION, and
+GetSessionToken returning temporary credentials that act as the IAM user (or root) who asked.
 
 AssumeRole is decided by the role's trust policy (and the caller's identity policies where the trust policy
 delegates to the account) in the one authorization engine, through the backend's `assume_role`, which
-audits it like any other call. Checks and messages follow the STS API reference (AssumeRole: session name
-pattern, DurationSeconds 900..MaxSessionDuration and 1 hour when chaining roles, session policy at most 2,048
-characters, at most 50 session tags, keys unique ignoring case).
+audits it like any other call. Checks and messages follow the STS API reference and its service model
+(AssumeRole: session name pattern, DurationSeconds 900..MaxSessionDuration and 1 hour when chaining roles,
+session policy at most 2,048 characters, at most 50 session tags, keys unique ignoring case, ExternalId and
+SourceIdentity patterns; GetSessionToken: 900..129,600 s, long-term credentials only). kmstui has no managed
+policies and no MFA devices: PolicyArns, SerialNumber and TokenCode are refused, never ignored.
 """
 
 from __future__ import annotations
@@ -29,7 +32,14 @@ _ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-
 _SESSION_NAME = re.compile(r"^[\w+=,.@-]*\Z", re.ASCII)
 _DIGITS = re.compile(r"^[0-9]{1,9}\Z")
 _TAG_TEXT = re.compile(r"^[\w \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000.:/=+@-]*\Z")  # STS: [\p{L}\p{Z}\p{N}_.:/=+\-@]* (Unicode letters, separators, digits)
+_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]*\Z", re.ASCII)
+_SERIAL_NUMBER = re.compile(r"^[\w+=/:,.@-]*\Z", re.ASCII)
 _ERROR_STATUS = {"AccessDenied": 403, "ExpiredToken": 403, "RegionDisabledException": 403}
+_ACTIONS = ("GetCallerIdentity", "AssumeRole", "GetSessionToken")
+# "If you do not supply a correct MFA code, then the API returns an access denied error" (GetSessionToken); the
+# words are those STS answers for a device that is not the caller's.
+MFA_FAILED = ("MultiFactorAuthentication failed, unable to validate MFA code. Please verify your MFA serial number "
+              "is valid and associated with this user.")
 
 
 class StsError(Exception):
@@ -72,7 +82,7 @@ class StsProtocol:
         params = dict(parse_qsl(text, keep_blank_values=True))
         action = params.get("Action", "")
         record.operation = action or None
-        if action not in ("GetCallerIdentity", "AssumeRole"):
+        if action not in _ACTIONS:
             record.decision, record.status, record.error = "error", 400, "InvalidAction"
             return sts_error("InvalidAction", f"Could not find operation {action} for version "
                                               f"{params.get('Version', '')}", 400, rid)
@@ -84,6 +94,8 @@ class StsProtocol:
         try:
             if action == "GetCallerIdentity":
                 return self._get_caller_identity(handler, principal, req, source_ip, rid)
+            if action == "GetSessionToken":
+                return self._get_session_token(handler, principal, params, req, source_ip, record)
             return self._assume_role(handler, principal, params, req, source_ip, record)
         except StsError as exc:
             record.decision = "deny" if exc.code == "AccessDenied" else "error"
@@ -114,9 +126,11 @@ class StsProtocol:
         args = parse_assume_role(params)
         record.key = args["RoleArn"]
         backend = self.backend
+        role_session = principal.session if principal.session and principal.session.get("Kind") != "user" else None
         try:
             with backend.acting_as(principal.arn, handler.call_facts(principal, req, source_ip, record.request_id)):
-                out = backend.assume_role(**args, CallerIsSession=principal.session is not None)
+                out = backend.assume_role(**args, CallerIsSession=role_session is not None,
+                                          CallerSourceIdentity=(role_session or {}).get("SourceIdentity"))
         except AccessDeniedException as exc:
             raise StsError("AccessDenied", getattr(exc, "aws_message", None) or str(exc), 403) from None
         except MalformedPolicyDocumentException as exc:
@@ -124,16 +138,43 @@ class StsProtocol:
         except KmstuiError as exc:
             code = {"ValidationException": "ValidationError", "NotFoundException": "NoSuchEntity"}.get(exc.code, exc.code)
             raise StsError(code, str(exc), 400) from None
-        c, user = out["Credentials"], out["AssumedRoleUser"]
-        result = (f"<Credentials><AccessKeyId>{c['AccessKeyId']}</AccessKeyId>"
-                  f"<SecretAccessKey>{escape(c['SecretAccessKey'])}</SecretAccessKey>"
-                  f"<SessionToken>{escape(c['SessionToken'])}</SessionToken>"
-                  f"<Expiration>{_iso(c['Expiration'])}</Expiration></Credentials>"
-                  f"<AssumedRoleUser><AssumedRoleId>{escape(user['AssumedRoleId'])}</AssumedRoleId>"
+        user = out["AssumedRoleUser"]
+        result = (_credentials_xml(out["Credentials"])
+                  + f"<AssumedRoleUser><AssumedRoleId>{escape(user['AssumedRoleId'])}</AssumedRoleId>"
                   f"<Arn>{escape(user['Arn'])}</Arn></AssumedRoleUser>")
         if out.get("PackedPolicySize") is not None:
             result += f"<PackedPolicySize>{out['PackedPolicySize']}</PackedPolicySize>"
+        if out.get("SourceIdentity") is not None:
+            result += f"<SourceIdentity>{escape(out['SourceIdentity'])}</SourceIdentity>"
         return _ok("AssumeRole", result, record.request_id)
+
+    # -- GetSessionToken --------------------------------------------------------------------------------
+    def _get_session_token(self, handler: "Handler", principal: Principal, params: dict[str, str],
+                           req: SignedRequest, source_ip: str, record: "AccessRecord") -> "Response":
+        """"The GetSessionToken operation must be called by using the long-term AWS security credentials";
+        session credentials get STS's AccessDenied "Cannot call GetSessionToken with session credentials"."""
+        args = parse_get_session_token(params)
+        if principal.session is not None:
+            raise StsError("AccessDenied", "Cannot call GetSessionToken with session credentials", 403)
+        if principal.via_service is not None:
+            raise StsError("AccessDenied", f"Access key {principal.access_key_id} acts as "
+                                           f"{principal.via_service} on behalf of {principal.arn} (issued "
+                                           "--via-service) and cannot call GetSessionToken", 403)
+        backend = self.backend
+        try:
+            with backend.acting_as(principal.arn, handler.call_facts(principal, req, source_ip, record.request_id)):
+                out = backend.get_session_token(**args)
+        except KmstuiError as exc:
+            code = {"ValidationException": "ValidationError"}.get(exc.code, exc.code)
+            raise StsError(code, str(exc), 400) from None
+        return _ok("GetSessionToken", _credentials_xml(out["Credentials"]), record.request_id)
+
+
+def _credentials_xml(c: dict[str, Any]) -> str:
+    return (f"<Credentials><AccessKeyId>{c['AccessKeyId']}</AccessKeyId>"
+            f"<SecretAccessKey>{escape(c['SecretAccessKey'])}</SecretAccessKey>"
+            f"<SessionToken>{escape(c['SessionToken'])}</SessionToken>"
+            f"<Expiration>{_iso(c['Expiration'])}</Expiration></Credentials>")
 
 
 def _validation(value: str, member: str, constraint: str) -> StsError:
@@ -158,15 +199,8 @@ def parse_assume_role(params: dict[str, str]) -> dict[str, Any]:
     if not _SESSION_NAME.match(session_name):
         raise _validation(session_name, "roleSessionName",
                           r"Member must satisfy regular expression pattern: [\w+=,.@-]*")
-    duration = params.get("DurationSeconds")
-    seconds = 3600
-    if duration is not None:
-        if not _DIGITS.match(duration):
-            raise StsError("ValidationError", f"DurationSeconds must be a number of seconds, not '{duration[:32]}'")
-        seconds = int(duration)
-        if not 900 <= seconds <= 43200:
-            raise _validation(duration, "durationSeconds", "Member must have value "
-                              + ("greater than or equal to 900" if seconds < 900 else "less than or equal to 43200"))
+    seconds = _duration(params, 43200)
+    seconds = 3600 if seconds is None else seconds
     policy = params.get("Policy")
     if policy is not None:
         if len(policy) > 2048 or any(not ("\u0020" <= ch <= "\u00ff" or ch in "\t\n\r") for ch in policy):
@@ -202,15 +236,80 @@ def parse_assume_role(params: dict[str, str]) -> dict[str, Any]:
     for key in transitive:
         if str(key).lower() not in seen:
             raise StsError("InvalidParameterValue", f"The transitive tag key '{key}' is not one of the session tags")
-    source_identity = params.get("SourceIdentity")
-    if source_identity is not None:
-        if not 2 <= len(source_identity) <= 64:
-            raise _validation(source_identity[:64], "sourceIdentity", "Member must have length between 2 and 64")
-        if not _SESSION_NAME.match(source_identity):
-            raise _validation(source_identity, "sourceIdentity",
-                              r"Member must satisfy regular expression pattern: [\w+=,.@-]*")
+    external_id = _string(params, "ExternalId", 2, 1224, _EXTERNAL_ID, r"[\w+=,.@:\/-]*")
+    # SourceIdentity: "You cannot use a value that begins with the text aws:. This prefix is reserved for Amazon
+    # Web Services internal use." (length and pattern from the service model)
+    source_identity = _string(params, "SourceIdentity", 2, 256, _SESSION_NAME, r"[\w+=,.@-]*")
+    if source_identity is not None and source_identity.lower().startswith("aws:"):
+        raise StsError("ValidationError", f"SourceIdentity '{source_identity}' begins with 'aws:', a prefix reserved "
+                                          "for AWS internal use")
+    policy_arns = _members(params, "PolicyArns", ("arn",))
+    if policy_arns:
+        # "You can provide up to 10 managed policy ARNs." kmstui keeps identity policies inline (iam put-policy)
+        # and has no managed policies to resolve, so it refuses rather than grant a session it cannot scope.
+        if len(policy_arns) > 10:
+            raise _validation(f"{len(policy_arns)} policy ARNs", "policyArns",
+                              "Member must have length less than or equal to 10")
+        arns = [str(item.get("arn", "")) for item in policy_arns]
+        for arn in arns:
+            if not 20 <= len(arn) <= 2048:
+                raise _validation(arn[:2048], "policyArns.member.arn", "Member must have length between 20 and 2048")
+        raise StsError("InvalidParameterValue", f"PolicyArns cannot be resolved: kmstui has no managed policies "
+                                                f"({', '.join(arns)}); pass the session policy document inline as "
+                                                "Policy instead")
+    _no_mfa(params)
+    if any(name.startswith("ProvidedContexts.") for name in params):
+        raise StsError("InvalidParameterValue", "ProvidedContexts cannot be checked: kmstui trusts no context "
+                                                "providers (IAM Identity Center trusted identity propagation)")
     return {"RoleArn": role_arn, "RoleSessionName": session_name, "DurationSeconds": seconds, "Policy": policy,
-            "Tags": tags or None, "SourceIdentity": source_identity}
+            "Tags": tags or None, "SourceIdentity": source_identity, "ExternalId": external_id}
+
+
+def parse_get_session_token(params: dict[str, str]) -> dict[str, Any]:
+    """GetSessionToken's members: DurationSeconds "can range from 900 seconds (15 minutes) up to a maximum of
+    129,600 seconds (36 hours)" (the root's cap of one hour is applied by the backend, as STS does, silently)."""
+    seconds = _duration(params, 129600)
+    _no_mfa(params)
+    return {"DurationSeconds": seconds}
+
+
+def _duration(params: dict[str, str], most: int) -> int | None:
+    duration = params.get("DurationSeconds")
+    if duration is None:
+        return None
+    if not _DIGITS.match(duration):
+        raise StsError("ValidationError", f"DurationSeconds must be a number of seconds, not '{duration[:32]}'")
+    seconds = int(duration)
+    if not 900 <= seconds <= most:
+        raise _validation(duration, "durationSeconds", "Member must have value "
+                          + ("greater than or equal to 900" if seconds < 900 else f"less than or equal to {most}"))
+    return seconds
+
+
+def _string(params: dict[str, str], name: str, least: int, most: int, pattern: re.Pattern, shown: str) -> str | None:
+    """An optional string member checked against its model constraints, with STS's validation message."""
+    value = params.get(name)
+    if value is None:
+        return None
+    member = name[0].lower() + name[1:]
+    if not least <= len(value) <= most:
+        raise _validation(value[:most], member, f"Member must have length "
+                          + (f"greater than or equal to {least}" if len(value) < least else f"less than or equal to {most}"))
+    if not pattern.match(value):
+        raise _validation(value, member, f"Member must satisfy regular expression pattern: {shown}")
+    return value
+
+
+def _no_mfa(params: dict[str, str]) -> None:
+    """SerialNumber/TokenCode: checked as the model says, then refused as STS refuses a device that is not the
+    caller's (kmstui registers no MFA devices, so no code can be valid)."""
+    serial = _string(params, "SerialNumber", 9, 256, _SERIAL_NUMBER, r"[\w+=/:,.@-]*")
+    code = params.get("TokenCode")
+    if code is not None and not re.fullmatch(r"[0-9]{6}", code):
+        raise _validation(code, "tokenCode", "Member must have length 6 and satisfy regular expression pattern: "
+                                             "[\\d]*")
+    if serial is not None or code is not None:
+        raise StsError("AccessDenied", MFA_FAILED, 403)
 
 
 def _members(params: dict[str, str], name: str, fields: tuple[str, ...] | None) -> list:

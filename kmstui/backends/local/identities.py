@@ -250,13 +250,29 @@ class IdentitiesMixin(LocalCore):
     @operation("AssumeRole", source="sts.amazonaws.com")
     def assume_role(self, *, RoleArn: str, RoleSessionName: str, DurationSeconds: int = 3600,
                     Policy: str | None = None, Tags: list | None = None, SourceIdentity: str | None = None,
-                    CallerIsSession: bool = False) -> dict:
+                    ExternalId: str | None = None, CallerIsSession: bool = False,
+                    CallerSourceIdentity: str | None = None) -> dict:
         """STS AssumeRole for the current caller (checked by kmstui.server.sts first): the role's trust policy
-        decides, in the authorization engine; the answer's SessionToken is the sealed session."""
+        decides, in the authorization engine; the answer's SessionToken is the sealed session.
+
+        ExternalId is the trust policy's sts:ExternalId. A source identity (SourceIdentity, or the calling
+        session's own when chaining roles: "The value that is set persists when a role is used to assume
+        another role ... [and] cannot be changed during the role session", IAM User Guide) is sts:SourceIdentity
+        and needs sts:SetSourceIdentity; the new session carries it as aws:SourceIdentity."""
+        if CallerSourceIdentity is not None and SourceIdentity not in (None, CallerSourceIdentity):
+            raise ValidationException(f"SourceIdentity cannot be changed during a role session: this session's "
+                                      f"source identity is '{CallerSourceIdentity}'")
+        source = CallerSourceIdentity if CallerSourceIdentity is not None else SourceIdentity
+        context = {}
+        if ExternalId is not None:
+            context["sts:ExternalId"] = ExternalId
+        if source is not None:
+            context["sts:SourceIdentity"] = source
         m = re.match(r"^arn:aws:iam::(\d{12}):role/(?:.*/)?([^/]+)$", str(RoleArn))
         role = self.role(m.group(2)) if m and m.group(1) == self.account_id else None
         if self.authorizer is not None:
-            self.authorizer.authorize_assume_role(self, RoleArn, role, bool(Tags))
+            self.authorizer.authorize_assume_role(self, RoleArn, role, bool(Tags), set_source_identity=source is not None,
+                                                  context=context)
         if role is None:  # only the account root reaches here without an authorizer: STS still says no
             raise NotFoundException(f"The role {RoleArn} does not exist")
         limit = 3600 if CallerIsSession else int(role["MaxSessionDuration"])
@@ -269,7 +285,7 @@ class IdentitiesMixin(LocalCore):
                    "RoleName": role["RoleName"], "RoleId": role["RoleId"], "RoleSessionName": RoleSessionName,
                    "Issued": now, "Expiration": now + DurationSeconds, "Policy": Policy,
                    "Tags": [{"Key": t["Key"], "Value": t["Value"]} for t in Tags or []],
-                   "SourceIdentity": SourceIdentity}
+                   "SourceIdentity": source}
         arn = f"arn:aws:sts::{self.account_id}:assumed-role/{role['RoleName']}/{RoleSessionName}"
         out: dict[str, Any] = {
             "Credentials": {"AccessKeyId": session["AccessKeyId"], "SecretAccessKey": session["SecretAccessKey"],
@@ -277,7 +293,33 @@ class IdentitiesMixin(LocalCore):
             "AssumedRoleUser": {"AssumedRoleId": f"{role['RoleId']}:{RoleSessionName}", "Arn": arn}}
         if Policy is not None or Tags:
             out["PackedPolicySize"] = max(1, min(100, (len(Policy or "") + 40 * len(Tags or [])) * 100 // 2048))
+        if source is not None:
+            out["SourceIdentity"] = source
         return out
+
+    @operation("GetSessionToken", source="sts.amazonaws.com")
+    def get_session_token(self, *, DurationSeconds: int | None = None) -> dict:
+        """STS GetSessionToken for the current caller, an IAM user or the account root calling with a long-term
+        access key (kmstui.server.sts refuses session credentials first). "No permissions are required for
+        users to perform this operation" and the credentials "have the same permissions as the IAM user" (STS
+        API reference): the session acts as the caller itself. Durations: users 900 s to 129,600 s, default
+        43,200 s; "Credentials based on account credentials can range from 900 seconds (15 minutes) up to
+        3,600 seconds (1 hour), with a default of 1 hour", and "If the duration is longer than one hour, the
+        session for Amazon Web Services account owners defaults to one hour"."""
+        identity = self._identity or {}
+        root = identity.get("type") == "Root"
+        if identity.get("type") not in ("Root", "IAMUser") or not str(identity.get("accessKeyId", "")).startswith("AKIA"):
+            raise ValidationException("GetSessionToken needs a request signed with the long-term access key of an "
+                                      "IAM user or the account root (kmstui serve)")
+        seconds = 3600 if root else 43200
+        if DurationSeconds is not None:
+            seconds = min(int(DurationSeconds), 3600) if root else int(DurationSeconds)
+        now = self.clock()
+        session = {"Kind": "user", "AccessKeyId": new_id("ASIA"), "SecretAccessKey": new_secret(),
+                   "PrincipalArn": self.caller, "UserName": identity.get("userName"),
+                   "UserId": identity.get("principalId"), "Issued": now, "Expiration": now + seconds}
+        return {"Credentials": {"AccessKeyId": session["AccessKeyId"], "SecretAccessKey": session["SecretAccessKey"],
+                                "SessionToken": self.seal_session(session), "Expiration": session["Expiration"]}}
 
     def seal_session(self, session: dict[str, Any]) -> str:
         """A session token carrying `session` (its secret included), sealed so only this HSM opens it."""

@@ -33,9 +33,19 @@ TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "sts:AssumeRole"}]})
 ROLE_ARN = "arn:aws:iam::111122223333:role/r"
 SCP = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "kms:Decrypt", "Resource": "*"}]})
-# Operations that may change nothing in the store (AssumeRole hands out a sealed session token): audited, but
-# there is no change for their line to share a transaction with.
-STATELESS = {"AssumeRole"}
+# Operations that may change nothing in the store (AssumeRole and GetSessionToken hand out a sealed session
+# token): audited, but there is no change for their line to share a transaction with.
+STATELESS = {"AssumeRole", "GetSessionToken"}
+
+
+def as_root(hsm: LocalBackend, call):
+    """Run `call` as the account root calling over `kmstui serve` (GetSessionToken needs a long-term key)."""
+    from kmstui.backends.local.core import CallFacts
+
+    identity = {"type": "Root", "principalId": hsm.account_id, "arn": hsm.root_arn, "accountId": hsm.account_id,
+                "accessKeyId": "AKIAAAAAAAAAAAAAAAAA"}
+    with hsm.acting_as(hsm.root_arn, CallFacts(identity=identity)):
+        return call()
 
 
 class World:
@@ -156,6 +166,8 @@ RECIPES: dict[str, tuple[Recipe, Recipe]] = {
     "DeleteRole": (lambda w: lambda: w.hsm.delete_role(RoleName="r"), lambda w: lambda: w.hsm.delete_role(RoleName="none")),
     "AssumeRole": (lambda w: lambda: w.hsm.assume_role(RoleArn=ROLE_ARN, RoleSessionName="s"),
                    lambda w: lambda: w.hsm.assume_role(RoleArn=ROLE_ARN + "-none", RoleSessionName="s")),
+    "GetSessionToken": (lambda w: lambda: as_root(w.hsm, lambda: w.hsm.get_session_token(DurationSeconds=900)),
+                        lambda w: lambda: w.hsm.get_session_token()),  # a local caller has no long-term key
     "CreateOrganization": (lambda w: lambda: w.hsm.create_organization(),
                            lambda w: lambda: w.hsm.create_organization(ManagementAccountId="12")),
     "DeleteOrganization": (lambda w: (w.hsm.create_organization(), lambda: w.hsm.delete_organization())[1],
