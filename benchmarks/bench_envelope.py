@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from peers import ReadmeHsm, banner, baseline_dir, closing, interleaved, median, spread, with_pythonpath
+from peers import (ReadmeHsm, banner, baseline_dir, child, closing, envelope_bench, envelope_options, interleaved,
+                   median, spread, with_pythonpath)
 
 SDK_SCRIPT = r"""
 import sys, aws_encryption_sdk
@@ -59,16 +58,7 @@ def parse_size(text: str) -> int:
 
 def run(cmd: list[str], env: dict) -> tuple[float, float, int]:
     """(wall s, cpu s, peak RSS KiB) of one child process (and the children it waited for)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({code}): {err.strip()[-2000:]}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+    return child(cmd, env)[:3]
 
 
 def main() -> None:
@@ -78,26 +68,11 @@ def main() -> None:
     parser.add_argument("--frame-size", default=None)
     parser.add_argument("--no-sdk", action="store_true", help="skip the (slow) aws-encryption-sdk rows")
     parser.add_argument("--no-pipes", action="store_true", help="skip the stdin -> stdout rows")
-    parser.add_argument("--baseline", metavar="REV_OR_DIR",
-                        help="an earlier kmstui_envelope (folder, or git revision such as 248ed19) to measure "
-                             "side by side (rows kmstui-baseline)")
-    parser.add_argument("--kdf-cost", type=int, default=None,
-                        help="hsm init at this KDF cost instead of the default (said loudly in the output)")
-    parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
-                        help="work folder (default /dev/shm: tmpfs is the page cache with no disk writeback, "
-                             "which otherwise dominates and varies; pass --dir /tmp to include a disk)")
-    args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="kmstui-bench-env-", dir=args.dir))
-    try:
-        with ReadmeHsm(tmp / "home", args.kdf_cost, plugins="envelope") as hsm:
-            bench(args, tmp, hsm)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    envelope_options(parser)
+    envelope_bench(parser.parse_args(), "kmstui-bench-env-", bench)
 
 
 def bench(args, tmp: Path, hsm: ReadmeHsm) -> None:
-    key = hsm.run("key", "create", "--query", "KeyMetadata.KeyId", "--output", "text", setup=True).strip()
-    hsm.run("alias", "create", "alias/bench", key, setup=True)
     env = hsm.env
     src = tmp / "in.bin"
     with open(src, "wb") as f:

@@ -23,29 +23,19 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-from peers import (ReadmeHsm, banner, baseline_dir, closing, interleaved, median, spread, start_moto,
-                   with_pythonpath)
+from peers import (ReadmeHsm, banner, baseline_dir, child, closing, envelope_bench, envelope_options, interleaved,
+                   median, spread, start_moto, with_pythonpath)
 
 CACHE = ["--cache-max-messages", "100000", "--cache-max-age", "600"]
 
 
 def run_child(cmd: list[str], env: dict) -> tuple[float, float, str]:
     """(wall s, CPU s of the child, its standard output)."""
-    start = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        if os.waitstatus_to_exitcode(status) != 0:
-            err.seek(0)
-            raise SystemExit(f"{' '.join(cmd[:6])} ... failed: {err.read().decode().strip()[-500:]}")
-        out.seek(0)
-        return wall, usage.ru_utime + usage.ru_stime, out.read().decode()
+    wall, cpu, _, out = child(cmd, env, capture=True)
+    return wall, cpu, out
 
 
 def esdk_cli_run(cli: str, tree: Path, out: Path) -> float | None:
@@ -76,26 +66,12 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=10000)
     parser.add_argument("--size", type=int, default=4096)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--baseline", metavar="REV_OR_DIR",
-                        help="an earlier kmstui_envelope (folder, or git revision such as 248ed19) measured side by "
-                             "side")
-    parser.add_argument("--kdf-cost", type=int, default=None,
-                        help="hsm init at this KDF cost instead of the default (said loudly in the output)")
-    parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
-                        help="work folder (default /dev/shm; --dir /tmp includes a disk file system)")
+    envelope_options(parser)
     parser.add_argument("--esdk-cli", default="/tmp/esdkcli/bin/aws-encryption-cli")
-    args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="kmstui-bench-many-", dir=args.dir))
-    try:
-        with ReadmeHsm(tmp / "home", args.kdf_cost, plugins="envelope") as hsm:
-            bench(args, tmp, hsm)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    envelope_bench(parser.parse_args(), "kmstui-bench-many-", bench)
 
 
 def bench(args, tmp: Path, hsm: ReadmeHsm) -> None:
-    key = hsm.run("key", "create", "--query", "KeyMetadata.KeyId", "--output", "text", setup=True).strip()
-    hsm.run("alias", "create", "alias/bench", key, setup=True)
     tree = tmp / "tree"
     for i in range(args.files):
         d = tree / f"d{i // 1000:02}"

@@ -1,6 +1,7 @@
 """Shared by the benchmarks: how to report (the machine, the load average with a warning when it exceeds
 the cores, medians with min-max of interleaved rounds), the README set-up of a local HSM (default KDF cost,
-unseal agent running), an earlier copy of a plugin as a before/after baseline, and for the cold-start
+unseal agent running), an earlier copy of a plugin as a before/after baseline, a child-process timer
+(wall, CPU, peak RSS), the envelope benchmarks' common options and set-up, and for the cold-start
 benchmarks the AWS CLI peer (installed into its own venv on first use), a clean AWS environment pointing
 nowhere but the given endpoint, and a fresh-process timer."""
 
@@ -46,6 +47,23 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
     return elapsed
+
+
+def child(cmd: list[str], env: dict, *, capture: bool = False) -> tuple[float, float, int, str]:
+    """Run one child process: (wall s, CPU s = user + system of it and the children it waited for, peak
+    RSS KiB, its standard output when `capture`). A failure ends the benchmark with the child's error."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=out if capture else subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            err.seek(0)
+            raise SystemExit(f"{' '.join(cmd)[:300]} failed ({code}): {err.read().decode().strip()[-2000:]}")
+        out.seek(0)
+        return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, out.read().decode() if capture else ""
 
 
 def start_moto():
@@ -197,3 +215,29 @@ class ReadmeHsm:
 
     def __exit__(self, *exc) -> None:
         subprocess.run([*self.kms, "hsm", "seal"], env=self.env, capture_output=True, stdin=subprocess.DEVNULL)
+
+
+# -- the envelope benchmarks' common options and set-up --------------------------------------------------------
+def envelope_options(parser) -> None:
+    """--baseline, --kdf-cost and --dir, as bench_envelope.py and bench_envelope_many.py take them."""
+    parser.add_argument("--baseline", metavar="REV_OR_DIR",
+                        help="an earlier kmstui_envelope (a folder, or a git revision such as 248ed19) measured "
+                             "side by side (rows kmstui-baseline)")
+    parser.add_argument("--kdf-cost", type=int, default=None,
+                        help="hsm init at this KDF cost instead of the default (said loudly in the output)")
+    parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+                        help="work folder (default /dev/shm: tmpfs is the page cache with no disk writeback, "
+                             "which otherwise dominates and varies; pass --dir /tmp to include a disk)")
+
+
+def envelope_bench(args, prefix: str, bench: Callable[[object, Path, "ReadmeHsm"], None]) -> None:
+    """A work folder in --dir holding a local HSM set up as the README does, with the envelope plugin and a
+    key under alias/bench; runs bench(args, folder, hsm), then seals the agent and removes the folder."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=args.dir))
+    try:
+        with ReadmeHsm(tmp / "home", args.kdf_cost, plugins="envelope") as hsm:
+            key = hsm.run("key", "create", "--query", "KeyMetadata.KeyId", "--output", "text", setup=True).strip()
+            hsm.run("alias", "create", "alias/bench", key, setup=True)
+            bench(args, tmp, hsm)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

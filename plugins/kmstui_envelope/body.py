@@ -222,11 +222,12 @@ def decrypt_body(header: Header, key: bytes, source: Source, sink: Sink,
     while True:
         mark = _read_exact(source, 4, f"frame {seq}")
         if mark == FINAL_MARK:
-            fseq = int.from_bytes(_read_exact(source, 4, "final frame"), "big")
+            fields = _read_exact(source, 4 + IV_LEN + 4, "final frame")  # sequence number, IV, length
+            fseq = int.from_bytes(fields[:4], "big")
             if fseq != seq:
                 raise tampered(f"final frame (sequence number {fseq}, expected {seq})")
-            iv = _read_exact(source, IV_LEN, "final frame")
-            n = int.from_bytes(_read_exact(source, 4, "final frame"), "big")
+            iv = fields[4:4 + IV_LEN]
+            n = int.from_bytes(fields[4 + IV_LEN:], "big")
             if n > flen:
                 raise MessageError(f"final frame claims {n} bytes, more than the frame length {flen}")
             aad = body_aad(mid, FINAL_LABEL, seq, n)

@@ -1,10 +1,10 @@
 """Output files that appear whole or not at all.
 
-Everything is written to a private (0600) file beside the destination (same filesystem) and moved into
-place only when the caller commits, i.e. after the whole message authenticated. On Linux that file is an
+Everything is written to a file beside the destination (same filesystem) that nobody else can open, and
+moved into place only when the caller commits, i.e. after the whole message authenticated. On Linux that file is an
 unnamed O_TMPFILE: it has no name until it is linked, so even a SIGKILL or a crash leaves nothing behind,
 and creating it is one metadata operation instead of three (it matters for trees of small files).
-Elsewhere a named temporary file is used and removed on error or Ctrl-C. Without --force the final step
+Elsewhere a named temporary file (0600 until commit) is used and removed on error or Ctrl-C. Without --force the final step
 is link(), which fails if the destination appeared meanwhile, so an existing file is never replaced.
 """
 
@@ -22,6 +22,12 @@ from kmstui.errors import UsageError
 TMP_SUFFIX = ".kmstui-part"
 _HAVE_TMPFILE = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
 _proc_fd_dir = -1  # descriptor of /proc/<this pid>/fd, opened on first use
+
+
+def _umask() -> int:
+    old = os.umask(0o077)
+    os.umask(old)
+    return old
 
 
 def _forget_proc_fds() -> None:
@@ -43,10 +49,14 @@ def _proc_fds() -> int:
 
 
 class AtomicFile:
-    """`source`: the open input file, when there is one: refuse a destination that is the input itself
-    (under any name), checked with the same single stat that checks the destination."""
+    """`source_stat`: os.fstat() of the input, when it is a file: refuse a destination that is the input
+    itself (under any name), checked with the same single stat that checks the destination.
 
-    def __init__(self, dest: Path, *, force: bool, private: bool, source: BinaryIO | None = None) -> None:
+    Writes go straight to the descriptor (os.write), with no file object in between: trees of small
+    files pay for one system call per write and nothing else."""
+
+    def __init__(self, dest: Path | str, *, force: bool, private: bool,
+                 source_stat: os.stat_result | None = None) -> None:
         self.dest = dest
         self.force = force
         self.private = private
@@ -54,7 +64,7 @@ class AtomicFile:
             st = os.stat(dest)
         except (FileNotFoundError, NotADirectoryError):
             st = None
-        if st is not None and source is not None and os.path.samestat(st, os.fstat(source.fileno())):
+        if st is not None and source_stat is not None and os.path.samestat(st, source_stat):
             raise UsageError("output would overwrite the input")
         if st is not None and not force:
             raise UsageError(f"{dest} exists; use --force to overwrite it, or choose another --out")
@@ -62,7 +72,7 @@ class AtomicFile:
             raise UsageError(f"{dest} is a directory")
         parent = os.path.dirname(dest) or "."  # strings, not Path objects: trees have many files
         self.parent = parent
-        self.tmp: Path | None = None
+        self.tmp: str | None = None
         self._spills: list = []
         fd = -1
         if _HAVE_TMPFILE:
@@ -74,19 +84,23 @@ class AtomicFile:
                 fd = -1  # filesystem without O_TMPFILE: fall back to a named file
         if fd < 0:
             try:
-                fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", suffix=TMP_SUFFIX, dir=parent)
+                fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", suffix=TMP_SUFFIX, dir=parent)
             except OSError as exc:
                 raise UsageError(f"cannot write in {parent} ({exc.strerror})") from None
-            self.tmp = Path(tmp)
-        self.file: BinaryIO = os.fdopen(fd, "wb", buffering=0)
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
 
     def write(self, data) -> int:
-        """Write all of `data` (a raw file may accept less than asked, e.g. near a full disk)."""
-        view = memoryview(data)
-        total = len(view)
-        while view:
-            n = self.file.write(view)
-            view = view[n:]
+        """Write all of `data`, bytes or a byte view (a file may accept less than asked, e.g. near a full
+        disk)."""
+        total = len(data)
+        n = os.write(self.fd, data)
+        if n < total:
+            view = memoryview(data)[n:]
+            while view:
+                view = view[os.write(self.fd, view):]
         return total
 
     def spill(self) -> BinaryIO:
@@ -99,9 +113,9 @@ class AtomicFile:
         if self.tmp is None:
             self._link_anonymous()
             return
-        if not self.private:
-            os.fchmod(self.file.fileno(), 0o666 & ~_umask())
-        self.file.close()
+        if not self.private:  # mkstemp made it 0600: give it the mode a new file gets
+            os.fchmod(self.fd, 0o666 & ~_umask())
+        self._close()
         if self.force:
             os.replace(self.tmp, self.dest)
         else:
@@ -112,18 +126,20 @@ class AtomicFile:
                 raise UsageError(f"{self.dest} appeared while writing; nothing was overwritten (use --force)") from None
             except OSError:
                 # Filesystems without hard links: fall back to a checked rename.
-                if self.dest.exists():
+                if os.path.lexists(self.dest):
                     self.abort()
                     raise UsageError(f"{self.dest} exists; use --force to overwrite it") from None
                 os.replace(self.tmp, self.dest)
+                self._close_spills()
                 return
             os.unlink(self.tmp)
+        self._close_spills()
 
     def _link_anonymous(self) -> None:
         """linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N: the documented way to name an O_TMPFILE file.
         (os.link only passes that flag when a dir_fd is given: the source side uses an open /proc/self/fd
         folder, kept for the process, so naming a file costs one system call.)"""
-        fds, name = _proc_fds(), str(self.file.fileno())
+        fds, name = _proc_fds(), str(self.fd)
         dest = os.fspath(self.dest)
         try:
             if self.force:
@@ -137,7 +153,7 @@ class AtomicFile:
                     raise UsageError(f"{self.dest} appeared while writing; nothing was overwritten "
                                      "(use --force)") from None
         finally:
-            self.file.close()
+            self._close()
             self._close_spills()
 
     def _close_spills(self) -> None:
@@ -145,9 +161,14 @@ class AtomicFile:
             with contextlib.suppress(OSError):
                 f.close()
 
+    def _close(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
     def abort(self) -> None:
         with contextlib.suppress(OSError):
-            self.file.close()
+            self._close()
         if self.tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.tmp)

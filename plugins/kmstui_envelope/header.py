@@ -62,6 +62,7 @@ class Header:
     tag: bytes = b""
     body_bytes: bytes = b""  # exact serialized header body (what the tag authenticates)
     raw: bytes = field(default=b"", repr=False)  # body + authentication, as read or written
+    context_bytes: bytes | None = field(default=None, repr=False)  # the context as read (None: not parsed)
 
     @property
     def version(self) -> int:
@@ -177,7 +178,8 @@ def read_header(read: Callable[[int], bytes], *, allow_legacy: bool = False,
         raise MessageError(f"suite {suite.hex} needs header version {suite.version}, found {version}")
     message_id = r.take(suite.message_id_len, "message id")
     aad_len = r.u16("encryption context length")
-    context = parse_context(r.take(aad_len, "encryption context"))
+    context_bytes = r.take(aad_len, "encryption context")
+    context = parse_context(context_bytes)
     count = r.u16("encrypted data key count")
     if count == 0:
         raise MessageError("header has no encrypted data keys")
@@ -185,10 +187,11 @@ def read_header(read: Callable[[int], bytes], *, allow_legacy: bool = False,
         raise MessageError(f"header lists {count} encrypted data keys; the limit is {max_edks} "
                            "(raise it with --max-edks if you expect that many)", "limit")
     edks = []
-    for i in range(count):
-        pid_raw = r.take(r.u16("encrypted data key"), "encrypted data key")
-        info = r.take(r.u16("encrypted data key"), "encrypted data key")
-        ct = r.take(r.u16("encrypted data key"), "encrypted data key")
+    for i in range(count):  # each field with the next one's length: three reads per key, not six
+        pid_raw = r.take(r.u16("encrypted data key") + 2, "encrypted data key")
+        info = r.take(int.from_bytes(pid_raw[-2:], "big") + 2, "encrypted data key")
+        ct = r.take(int.from_bytes(info[-2:], "big"), "encrypted data key")
+        pid_raw, info = pid_raw[:-2], info[:-2]
         try:
             pid = pid_raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -213,7 +216,7 @@ def read_header(read: Callable[[int], bytes], *, allow_legacy: bool = False,
     header_iv = r.take(IV_LEN, "header authentication") if version == 1 else bytes(IV_LEN)
     tag = r.take(TAG_LEN, "header authentication")
     header = Header(suite, message_id, context, edks, frame_length, content_type, commit_key, header_iv, tag,
-                    body_bytes, bytes(r.buf))
+                    body_bytes, bytes(r.buf), context_bytes)
     if suite.signed and PUBLIC_KEY_FIELD not in context:
         raise MessageError(f"signed suite {suite.hex} but no {PUBLIC_KEY_FIELD} in the encryption context")
     return header

@@ -115,7 +115,9 @@ def decrypt_data_key(header: Header, keyrings: list[Keyring], cache: UnwrapCache
 
     Failures are collected (without secrets) so the final error says what was tried and why it failed."""
     tried: list[str] = []
-    ctx = serialize_context(header.context) if cache is not None else b""
+    ctx = b""
+    if cache is not None:  # the bytes as read stand for the context (the same bytes, the same context)
+        ctx = header.context_bytes if header.context_bytes is not None else serialize_context(header.context)
     if cache is not None:
         for i, edk in enumerate(header.edks):
             hit = cache.get((header.suite.id, edk, ctx))

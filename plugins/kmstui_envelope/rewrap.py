@@ -68,7 +68,7 @@ def rewrap_file(path: Path, dest: Path, unwrap_with: list[Keyring], add: list[Ke
         new_header = finish(body, header.suite, enc_key, header.header_iv)
         with AtomicFile(dest, force=force or dest == path, private=False) as out:
             out.write(new_header)
-            _copy_rest(f, out.file, len(header.raw))
+            _copy_rest(f, out, len(header.raw))
             out.commit()
     return {"Input": str(path), "Output": str(dest), "Removed": removed, "Added": len(added),
             "EncryptedDataKeys": len(edks)}

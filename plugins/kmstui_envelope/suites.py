@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from functools import cached_property
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -46,8 +47,8 @@ class Suite:
     def signed(self) -> bool:
         return self.curve is not None
 
-    @property
-    def hex(self) -> str:
+    @cached_property
+    def hex(self) -> str:  # shown in every row of a tree of files
         return f"0x{self.id:04X}"
 
     @property

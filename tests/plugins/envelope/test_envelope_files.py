@@ -1,0 +1,63 @@
+"""Output files appear whole or not at all (kmstui_envelope/files.py), also where the file system has no
+O_TMPFILE (a named 0600 temporary file is used there), and every byte reaches the file even when the
+kernel takes a write in pieces."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from envelope_helpers import listing
+from kmstui.errors import KmstuiError
+from kmstui_envelope import files
+
+
+def _umask() -> int:
+    old = os.umask(0o077)
+    os.umask(old)
+    return old
+
+
+@pytest.fixture
+def no_tmpfile(monkeypatch):
+    """A file system without O_TMPFILE (some network and FUSE file systems)."""
+    monkeypatch.setattr(files, "_HAVE_TMPFILE", False)
+
+
+def test_without_o_tmpfile_outputs_get_their_modes_and_no_temporary_file_stays(run, workdir, keyfiles, no_tmpfile):
+    (workdir / "doc").write_bytes(os.urandom(10000))
+    run()("envelope", "encrypt", "doc", "--raw-key", keyfiles["aes"], "--frame-size", "4096")
+    assert stat.S_IMODE(os.stat(workdir / "doc.enc").st_mode) == 0o666 & ~_umask()  # as any new file
+    run()("envelope", "decrypt", "doc.enc", "--raw-key", keyfiles["aes"], "--out", "back")
+    assert stat.S_IMODE(os.stat(workdir / "back").st_mode) == 0o600  # plaintext stays private
+    assert (workdir / "back").read_bytes() == (workdir / "doc").read_bytes()
+    run()("envelope", "encrypt", "doc", "--raw-key", keyfiles["aes"], "--force")  # replaces, as asked
+    assert listing(workdir) == ["back", "doc", "doc.enc"]
+
+
+def test_without_o_tmpfile_a_failure_leaves_nothing_behind(run, workdir, keyfiles, no_tmpfile):
+    (workdir / "doc").write_bytes(os.urandom(10000))
+    run()("envelope", "encrypt", "doc", "--raw-key", keyfiles["aes"], "--frame-size", "4096")
+    damaged = bytearray((workdir / "doc.enc").read_bytes())
+    damaged[-100] ^= 1
+    (workdir / "bad.enc").write_bytes(bytes(damaged))
+    with pytest.raises(KmstuiError, match="does not authenticate"):
+        run()("envelope", "decrypt", "bad.enc", "--raw-key", keyfiles["aes"], "--out", "back")
+    assert listing(workdir) == ["bad.enc", "doc", "doc.enc"]
+
+
+def test_writes_the_kernel_takes_in_pieces_are_completed(run, workdir, keyfiles, monkeypatch):
+    """os.write may accept less than asked (a nearly full disk, a signal): the rest is written too."""
+    real_write = os.write
+
+    def short_write(fd, data):
+        return real_write(fd, memoryview(data)[:1000])
+
+    (workdir / "doc").write_bytes(os.urandom(20000))
+    monkeypatch.setattr(files.os, "write", short_write)
+    run()("envelope", "encrypt", "doc", "--raw-key", keyfiles["aes"], "--frame-size", "4096")
+    run()("envelope", "decrypt", "doc.enc", "--raw-key", keyfiles["aes"], "--out", "back")
+    monkeypatch.undo()
+    assert (workdir / "back").read_bytes() == (workdir / "doc").read_bytes()
