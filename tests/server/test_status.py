@@ -79,3 +79,12 @@ def test_garbage_state_files_are_ignored(tmp_path):
 def test_uptime_text():
     assert [status.uptime_text(s) for s in (5, 65, 3600 * 5 + 120, 86400 * 3 + 3600 * 4 + 5, None)] == \
         ["5s", "1m", "5h 2m", "3d 4h", "?"]
+
+
+def test_only_a_local_profile_has_a_store_to_serve(serve_tools, kmstui_home):
+    from kmstui.session import Options, Session
+
+    serve_tools.write_profile("cloud", "aws", region="us-east-1")
+    serve_tools.write_profile("mine", "local", path=str(kmstui_home / "elsewhere.kmstui"))
+    assert status.store_of(Session(options=Options(profile="cloud"), load_plugins=False)) is None
+    assert status.store_of(Session(options=Options(profile="mine"), load_plugins=False)) == kmstui_home / "elsewhere.kmstui"

@@ -88,3 +88,28 @@ async def test_indicator_and_live_tail_of_a_real_server(served, make_app):
         assert table.row_count == shown
         await pilot.press("escape")
         await wait_until(pilot, lambda: "not serving" in header_text(app), timeout=20)
+
+
+async def test_a_dead_servers_state_file_reads_as_not_serving(tui_session, make_app, tmp_path):
+    """A server killed with SIGKILL leaves its state file behind: neither the header nor F7 may call it running."""
+    import subprocess
+    import sys
+    import time
+
+    from kmstui.server import status
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    folder = status.state_dir(tui_session)
+    folder.mkdir(parents=True, exist_ok=True)
+    status.state_path(folder, gone.pid).write_text(json.dumps({
+        "Pid": gone.pid, "Url": "http://127.0.0.1:4599", "Store": str(status.store_of(tui_session)),
+        "AccessLog": str(tmp_path / "access.jsonl"), "Started": time.time()}))
+    app = make_app(tui_session)
+    async with app.run_test(size=WIDE, notifications=False) as pilot:
+        await settle(pilot)
+        await wait_until(pilot, lambda: "not serving" in header_text(app))
+        assert "serving http" not in header_text(app)
+        app.action_serve()  # what F7 and the palette's "open: kmstui serve" do
+        await wait_until(pilot, lambda: app.screen.id == "serve" and "not running" in screen_text(app))
+        assert app.screen.query_one("#serve-requests", DataTable).row_count == 0

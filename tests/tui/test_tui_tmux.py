@@ -5,54 +5,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tui_helpers import Tmux
+
 PASSPHRASE = "correct horse battery staple"
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (.ci/run installs it)")
-
-
-class Tmux:
-    def __init__(self, socket: str, name: str) -> None:
-        self.base = ["tmux", "-L", socket]
-        self.name = name
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run([*self.base, *args], capture_output=True, text=True, check=check)
-
-    def screen(self) -> str:
-        return self.run("capture-pane", "-p", "-t", self.name, check=False).stdout
-
-    def type(self, text: str) -> None:
-        self.run("send-keys", "-t", self.name, "-l", text)
-
-    def key(self, *keys: str) -> None:
-        self.run("send-keys", "-t", self.name, *keys)
-
-    def alive(self) -> bool:
-        return self.run("has-session", "-t", self.name, check=False).returncode == 0
-
-    def wait_for(self, text: str, timeout: float = 90.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            screen = self.screen()
-            if text in screen:
-                return screen
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} did not appear within {timeout}s; screen was:\n{self.screen()}")
-
-    def wait_gone(self, text: str, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while text in self.screen():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} still shown after {timeout}s; screen was:\n{self.screen()}")
-            time.sleep(0.1)
 
 
 def test_unseal_create_key_and_encrypt_in_tmux(hsm_file, kmstui_home, tmp_path):

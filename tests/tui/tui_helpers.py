@@ -1,8 +1,9 @@
 """Helpers shared by the TUI tests (waiting on workers and conditions without fixed sleeps, reading the
-screen as text)."""
+screen as text, driving the real process in tmux)."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 SIZE = (120, 40)
@@ -41,3 +42,40 @@ def screen_text(app) -> str:
                       color_system="truecolor", legacy_windows=False, safe_box=False)
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return "\n".join(line.rstrip() for line in console.export_text(styles=False).splitlines())
+
+
+class Tmux:
+    def __init__(self, socket: str, name: str) -> None:
+        self.base = ["tmux", "-L", socket]
+        self.name = name
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([*self.base, *args], capture_output=True, text=True, check=check)
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", self.name, check=False).stdout
+
+    def type(self, text: str) -> None:
+        self.run("send-keys", "-t", self.name, "-l", text)
+
+    def key(self, *keys: str) -> None:
+        self.run("send-keys", "-t", self.name, *keys)
+
+    def alive(self) -> bool:
+        return self.run("has-session", "-t", self.name, check=False).returncode == 0
+
+    def wait_for(self, text: str, timeout: float = 90.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} did not appear within {timeout}s; screen was:\n{self.screen()}")
+
+    def wait_gone(self, text: str, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text in self.screen():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} still shown after {timeout}s; screen was:\n{self.screen()}")
+            time.sleep(0.1)

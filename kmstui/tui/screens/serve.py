@@ -117,6 +117,7 @@ grant that decided it). The same rows from a shell: `kmstui serve log [--denied]
         self._shown: dict[str, dict[str, Any]] = {}  # table row key -> record
         self._next_row = 0
         self.explaining: str | None = None  # request id whose explanation is on screen
+        self._explained_record: dict[str, Any] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="serve-status", markup=False)
@@ -237,15 +238,22 @@ grant that decided it). The same rows from a shell: `kmstui serve log [--denied]
         record = self.current_record()
         if record is None:
             return
-        detail = self.query_one("#serve-detail", RichLog)
-        detail.clear()
-        detail.write(Text(record_text(record)))
         self.add_class("-explaining")
         request_id = record.get("requestId")
-        self.explaining = request_id
+        self.explaining, self._explained_record = request_id, record
         if request_id:
-            detail.write(Text("\nexplaining: whatif --request-id " + visible(request_id) + " …", style="dim"))
+            self._show_detail(Text("explaining: whatif --request-id " + visible(request_id) + " …", style="dim"))
             self.app.run_words(["whatif", "--request-id", request_id], reply_to=self, origin="serve-explain")
+        else:
+            self._show_detail(Text("no request id in the log line: nothing to explain", style="dim"))
+
+    def _show_detail(self, explanation: Text) -> None:
+        """The explanation first (on a short terminal it is what must show), then every field of the request."""
+        detail = self.query_one("#serve-detail", RichLog)
+        detail.clear()
+        detail.write(explanation)
+        detail.write(Text("\n" + record_text(self._explained_record or {})))
+        detail.scroll_home(animate=False)
 
     def action_back(self) -> None:
         if self.has_class("-explaining"):
@@ -260,11 +268,10 @@ grant that decided it). The same rows from a shell: `kmstui serve log [--denied]
         event.stop()
         if event.origin != "serve-explain" or event.words[-1:] != [self.explaining]:
             return  # an answer about a request no longer shown
-        detail = self.query_one("#serve-detail", RichLog)
-        detail.write(Text("\n" + visible(event.text.rstrip("\n"), keep_lines=True)))
+        self._show_detail(Text(visible(event.text.rstrip("\n"), keep_lines=True)))
 
     @on(CommandFailed)
     def _failed(self, event: CommandFailed) -> None:
         event.stop()
         if event.origin == "serve-explain" and event.words[-1:] == [self.explaining]:
-            self.query_one("#serve-detail", RichLog).write(Text("\n" + visible(event.error), style="red"))
+            self._show_detail(Text(visible(event.error), style="red"))
