@@ -8,9 +8,9 @@ import json
 import os
 
 import pytest
-from textual.widgets import DataTable
 
 from kmstui.session import Session
+from kmstui.tui.widgets.requests import RequestTable
 from tui_helpers import screen_text, settle, wait_until
 
 pytest.importorskip("uvicorn", reason="kmstui serve needs the 'serve' extra (uvicorn)")
@@ -52,9 +52,9 @@ async def test_indicator_and_live_tail_of_a_real_server(served, make_app):
         await wait_until(pilot, lambda: f"serving {server.url} pid {server.proc.pid} up" in header_text(app))
 
         await pilot.press("f7")
-        await wait_until(pilot, lambda: app.screen.id == "serve")
+        await wait_until(pilot, lambda: app.screen.id == "serve" and len(app.screen.query("#serve-requests")) == 1)
         screen = app.screen
-        table = screen.query_one("#serve-requests", DataTable)
+        table = screen.query_one("#serve-requests", RequestTable)
         assert f"running {server.url}" in screen_text(app) and f"pid {server.proc.pid}" in screen_text(app)
 
         blob = root.encrypt(KeyId=key_id, Plaintext=b"secret payload")["CiphertextBlob"]
@@ -62,7 +62,7 @@ async def test_indicator_and_live_tail_of_a_real_server(served, make_app):
             mallory.decrypt(CiphertextBlob=blob)
         assert denied_call.value.response["Error"]["Code"] == "AccessDeniedException"
         await wait_until(pilot, lambda: any(r.get("operation") == "Decrypt" for r in screen.records), timeout=20)
-        rows = [[str(c) for c in table.get_row_at(n)] for n in range(table.row_count)]
+        rows = [table.row_cells(n) for n in range(table.row_count)]
         encrypt = next(r for r in rows if r[2] == "Encrypt")
         decrypt = next(r for r in rows if r[2] == "Decrypt")
         assert encrypt[1] == "root" and encrypt[3] == key_id[:8] + "…" and encrypt[4] == "allow" and encrypt[5] == "200"
@@ -71,8 +71,8 @@ async def test_indicator_and_live_tail_of_a_real_server(served, make_app):
 
         await pilot.press("d")  # refused requests only
         await wait_until(pilot, lambda: table.row_count >= 1 and all(
-            str(table.get_row_at(n)[4]) in ("deny", "auth failed") for n in range(table.row_count)))
-        table.move_cursor(row=table.row_count - 1)
+            table.row_cells(n)[4] in ("deny", "auth failed") for n in range(table.row_count)))
+        table.cursor = table.row_count - 1
         await pilot.press("enter")  # explain: whatif --request-id ID, as a shell user would run it
         denied = screen.current_record()
         assert denied["decision"] == "deny" and denied["principal"].endswith(":user/mallory")
@@ -111,5 +111,64 @@ async def test_a_dead_servers_state_file_reads_as_not_serving(tui_session, make_
         await wait_until(pilot, lambda: "not serving" in header_text(app))
         assert "serving http" not in header_text(app)
         app.action_serve()  # what F7 and the palette's "open: kmstui serve" do
-        await wait_until(pilot, lambda: app.screen.id == "serve" and "not running" in screen_text(app))
-        assert app.screen.query_one("#serve-requests", DataTable).row_count == 0
+        await wait_until(pilot, lambda: app.screen.id == "serve" and "not running" in screen_text(app)
+                         and len(app.screen.query("#serve-requests")) == 1)
+        assert app.screen.query_one("#serve-requests", RequestTable).row_count == 0
+
+
+def test_columns_are_left_out_whole_never_cut_to_nothing():
+    from kmstui.tui.widgets.requests import COLUMNS, GAP, layout
+
+    natural = [8, 40, 12, 9, 11, 6, 6]
+    assert layout(natural, 200) == natural  # room for everything
+    narrow = layout(natural, 76)
+    assert sum(w for w in narrow if w) + GAP * (sum(1 for w in narrow if w) - 1) <= 76
+    assert all(w == 0 or w >= least for w, (_h, _cap, least) in zip(narrow, COLUMNS))
+    tiny = layout(natural, 50)
+    assert [h for w, (h, _c, _m) in zip(tiny, COLUMNS) if w] == ["Time", "Principal", "Operation", "Decision"]
+
+
+async def test_a_busy_log_keeps_the_cursor_on_the_request_being_read(tui_session, make_app, tmp_path):
+    """Rows arrive while the user reads an earlier request: the cursor stays on it (the newest rows do not
+    drag it along); G follows the tail again. The screen keeps the newest MAX_ROWS requests."""
+    import time
+
+    from kmstui.server import status
+    from kmstui.tui.screens.serve import MAX_ROWS
+
+    log = tmp_path / "access.jsonl"
+
+    def lines(start: int, count: int) -> str:
+        return "".join(json.dumps({"time": "2026-12-06T09:00:00Z", "requestId": f"req-{n}", "operation": "Encrypt",
+                                   "decision": "allow", "status": 200, "latencyMs": 1.0}) + "\n"
+                       for n in range(start, start + count))
+
+    log.write_text(lines(0, 5))
+    folder = status.state_dir(tui_session)
+    folder.mkdir(parents=True, exist_ok=True)
+    status.state_path(folder, 1).write_text(json.dumps({  # pid 1 is alive wherever the test runs
+        "Pid": 1, "Url": "http://127.0.0.1:4599", "Store": str(status.store_of(tui_session)), "AccessLog": str(log),
+        "Started": time.time()}))
+    app = make_app(tui_session)
+    async with app.run_test(size=WIDE, notifications=False) as pilot:
+        await settle(pilot)
+        app.action_serve()
+        await wait_until(pilot, lambda: app.screen.id == "serve" and any(t.row_count == 5 for t in
+                                                                          app.screen.query(RequestTable)))
+        screen, table = app.screen, app.screen.query_one(RequestTable)
+        assert table.current_record["requestId"] == "req-4"  # follows the tail
+        await pilot.press("k", "k")
+        assert table.current_record["requestId"] == "req-2"
+        with log.open("a") as fh:
+            fh.write(lines(5, 300))
+        await wait_until(pilot, lambda: table.row_count == 305, timeout=20)
+        assert table.current_record["requestId"] == "req-2"
+        with log.open("a") as fh:
+            fh.write(lines(305, MAX_ROWS))
+        await wait_until(pilot, lambda: screen.records and screen.records[-1]["requestId"] == f"req-{304 + MAX_ROWS}",
+                         timeout=30)
+        assert table.row_count == MAX_ROWS and table.row_cells(0)[2] == "Encrypt"
+        await pilot.press("G")
+        assert table.current_record["requestId"] == f"req-{304 + MAX_ROWS}"
+        log.write_text(lines(9000, 2))  # truncated (the server restarted its log): read again from the start
+        await wait_until(pilot, lambda: table.current_record["requestId"] == "req-9001", timeout=20)

@@ -51,7 +51,7 @@ def test_serve_indicator_and_tail_in_tmux(serve_tools, tmp_path):
             mallory.decrypt(CiphertextBlob=blob)
         screen = tmux.wait_for("user/mallory")
         assert "Encrypt" in screen and "deny" in screen
-        screen = tmux.wait_for("\\x1b[2Jowned")  # shown as text ...
+        screen = tmux.wait_for("alias/\\x1b[2J")  # shown as text ...
         assert f"running {server.url}" in screen  # ... and the screen was not cleared by it
 
         tmux.key("d")

@@ -11,7 +11,9 @@ kmstui.visible, never parsed as markup.
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
+from functools import partial
 from typing import Any
 
 from rich.text import Text
@@ -19,18 +21,18 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, RichLog, Static
+from textual.widgets import RichLog, Static
 
 from kmstui.server.accesslog import AccessLogTail, is_denied
 from kmstui.server.status import uptime_text
 from kmstui.tui.messages import CommandFailed, CommandFinished
 from kmstui.tui.widgets.footer import KeyFooter
+from kmstui.tui.widgets.requests import RequestTable
 from kmstui.visible import visible
 
-TAIL_POLL = 0.5  # seconds between reads of the access log (each reads at most AccessLogTail.chunk bytes)
+TAIL_POLL = 0.5  # seconds between reads of the access log (each reads at most AccessLogTail.chunk bytes, on a
+# worker thread: parsing a busy server's half second of log lines must not stall the UI)
 MAX_ROWS = 1000  # requests kept on screen: the newest
-COLUMNS = ("Time", "Principal", "Operation", "Key", "Decision", "Status", "ms")
-DECISION_STYLE = {"allow": "", "deny": "bold red", "unauthenticated": "bold red", "error": "yellow"}
 DECISION_LABEL = {"unauthenticated": "auth failed"}  # narrower; the details pane says "unauthenticated"
 
 
@@ -54,19 +56,21 @@ def short_key(key: str | None) -> str:
     return tail[:8] + "…"
 
 
-def row_cells(record: dict[str, Any]) -> list[Text]:
+def row_cells(record: dict[str, Any]) -> tuple[str, ...]:
+    """The table's cells for one request: plain text, control characters made visible."""
     decision = record.get("decision") or "-"
     latency = record.get("latencyMs")
     time = record.get("time") or ""
-    return [
-        Text(visible(time[11:19] if len(time) >= 19 else time)),
-        Text(visible(short_principal(record.get("principal")))),
-        Text(visible(record.get("operation") or "-")),
-        Text(visible(short_key(record.get("key")))),
-        Text(visible(DECISION_LABEL.get(decision, decision)), style=DECISION_STYLE.get(decision, "")),
-        Text(visible(record.get("status") if record.get("status") is not None else "-")),
-        Text(f"{latency:.1f}" if isinstance(latency, float) else "-", justify="right"),
-    ]
+    status = record.get("status")
+    return (
+        visible(time[11:19] if len(time) >= 19 else time),
+        visible(short_principal(record.get("principal"))),
+        visible(record.get("operation") or "-"),
+        visible(short_key(record.get("key"))),
+        visible(DECISION_LABEL.get(decision, decision)),
+        "-" if status is None else visible(status),
+        f"{latency:.1f}" if isinstance(latency, float) else "-",
+    )
 
 
 def record_text(record: dict[str, Any]) -> str:
@@ -92,7 +96,6 @@ grant that decided it). The same rows from a shell: `kmstui serve log [--denied]
     BINDINGS = [
         Binding("escape", "back", "Back", id="serve.back"),
         Binding("d", "toggle_denied", "Denied only", id="serve.denied"),
-        Binding("enter", "explain", "Explain", id="serve.explain", show=False),
     ]
 
     SCOPED_CSS = False  # rules also match the app's size classes
@@ -114,24 +117,21 @@ grant that decided it). The same rows from a shell: `kmstui serve log [--denied]
         self.server: dict[str, Any] | bool | None = None
         self._identity: tuple | None = None
         self._tail: AccessLogTail | None = None
-        self._shown: dict[str, dict[str, Any]] = {}  # table row key -> record
-        self._next_row = 0
+        self._reading = False  # a worker is reading the log
         self.explaining: str | None = None  # request id whose explanation is on screen
         self._explained_record: dict[str, Any] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="serve-status", markup=False)
         yield Static("", id="serve-summary", markup=False)
-        table: DataTable = DataTable(id="serve-requests", cursor_type="row", zebra_stripes=True)
-        table.add_columns(*COLUMNS)
-        yield table
+        yield RequestTable(max_rows=MAX_ROWS, id="serve-requests")
         yield RichLog(id="serve-detail", markup=False, wrap=True, auto_scroll=False)
         yield KeyFooter()
 
     def on_mount(self) -> None:
         self.tick()
         self.set_interval(TAIL_POLL, self.tick)
-        self.query_one(DataTable).focus()
+        self.query_one(RequestTable).focus()
 
     # -- polling --------------------------------------------------------------------------------------
     def tick(self) -> None:
@@ -147,10 +147,28 @@ grant that decided it). The same rows from a shell: `kmstui serve log [--denied]
                 self._rebuild()
         else:
             self._identity, self._tail = None, None  # rows of a stopped server stay until another starts
-        if self._tail is not None:
-            new = self._tail.read()
-            if new:
-                self._add(new)
+        if self._tail is not None and not self._reading:
+            self._reading = True
+            self.run_worker(partial(self._read, self._tail), thread=True, group="serve-tail", exit_on_error=False,
+                            description="read the access log")
+        self._show_summary()
+
+    def _read(self, tail: AccessLogTail) -> None:
+        """On a worker thread: read and parse what the log gained (at most one chunk), build the rows; the UI
+        thread only appends them. A tail replaced meanwhile (another server) has its rows dropped."""
+        rows: list[tuple[tuple[str, ...], dict[str, Any]]] = []
+        try:
+            rows = [(row_cells(r), r) for r in tail.read()]
+        finally:
+            with contextlib.suppress(RuntimeError):  # the app stopped meanwhile
+                self.app.call_from_thread(self._apply, tail, rows)
+
+    def _apply(self, tail: AccessLogTail, rows: list[tuple[tuple[str, ...], dict[str, Any]]]) -> None:
+        self._reading = False
+        if tail is not self._tail or not rows:
+            return
+        self.records.extend(r for _cells, r in rows)
+        self.query_one(RequestTable).append(row for row in rows[-MAX_ROWS:] if self._wanted(row[1]))
         self._show_summary()
 
     def _show_state(self, state: dict[str, Any] | bool | None) -> None:
@@ -185,42 +203,13 @@ grant that decided it). The same rows from a shell: `kmstui serve log [--denied]
     def _wanted(self, record: dict[str, Any]) -> bool:
         return not self.denied_only or is_denied(record)
 
-    def _append_row(self, table: DataTable, record: dict[str, Any]) -> None:
-        key = str(self._next_row)
-        self._next_row += 1
-        self._shown[key] = record
-        table.add_row(*row_cells(record), key=key)
-
-    def _add(self, records: list[dict[str, Any]]) -> None:
-        table = self.query_one(DataTable)
-        follow = table.row_count == 0 or table.cursor_row >= table.row_count - 1  # at the bottom: stay there
-        self.records.extend(records)
-        for record in records[-MAX_ROWS:]:
-            if self._wanted(record):
-                self._append_row(table, record)
-        while table.row_count > MAX_ROWS:
-            first = next(iter(table.rows))
-            table.remove_row(first)
-            self._shown.pop(first.value, None)
-        if follow and table.row_count:
-            table.move_cursor(row=table.row_count - 1)
-
     def _rebuild(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one(RequestTable)
         table.clear()
-        self._shown.clear()
-        for record in self.records:
-            if self._wanted(record):
-                self._append_row(table, record)
-        if table.row_count:
-            table.move_cursor(row=table.row_count - 1)
+        table.append((row_cells(r), r) for r in self.records if self._wanted(r))
 
     def current_record(self) -> dict[str, Any] | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        return self._shown.get(key.value)
+        return self.query_one(RequestTable).current_record
 
     # -- actions --------------------------------------------------------------------------------------
     def action_toggle_denied(self) -> None:
@@ -228,8 +217,8 @@ grant that decided it). The same rows from a shell: `kmstui serve log [--denied]
         self._rebuild()
         self._show_summary()
 
-    @on(DataTable.RowSelected, "#serve-requests")
-    def _selected(self, event: DataTable.RowSelected) -> None:
+    @on(RequestTable.Selected)
+    def _selected(self, event: RequestTable.Selected) -> None:
         event.stop()
         self.action_explain()
 
@@ -259,7 +248,7 @@ grant that decided it). The same rows from a shell: `kmstui serve log [--denied]
         if self.has_class("-explaining"):
             self.remove_class("-explaining")
             self.explaining = None
-            self.query_one(DataTable).focus()
+            self.query_one(RequestTable).focus()
             return
         self.app.pop_screen()
 
