@@ -15,8 +15,8 @@ Writing is one ``flock``-ed ``O_APPEND`` write per line: several processes can s
 chains a line onto the log's tail it proves that tail is genuine and not behind the sealed head (`_sync`):
 the first time, and again whenever the file is not the size this process left it. A process that is busy
 keeps the lock between calls (the writer lease, `_acquire`): the tail is proven in full when the lease is
-taken, and each call under it checks only that the file is still the one at the path and the size this
-process left it; the lease ends after LEASE_IDLE s without a line, LEASE_MAX s after it began, before any
+taken (the path checked to name the open file), and each call under it checks with one fstat only that
+the file is still the size this process left it and still linked (not deleted or replaced); the lease ends after LEASE_IDLE s without a line, LEASE_MAX s after it began, before any
 store transaction of this process, and at close, so another process waits at most about LEASE_MAX. A torn last line (a write
 cut short by a crash or a full disk, no newline) is cut off and the cut recorded in the chain; complete
 lines missing (the tail behind the sealed head, or the head row gone) are evidence loss, refused with
@@ -66,15 +66,21 @@ CAMEL = {name: name[0].lower() + name[1:] for name in _ALLOWED}
 CAMEL["KeyId"] = "keyId"
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+# The same encoder without its cycle check (its set-up is a measurable share of a call's cost); a cyclic
+# value recurses until RecursionError, and is then encoded by _ENCODER, which refuses it as json does.
+_FAST = (_c_make_encoder(None, str, _encode_basestring, None, ":", ",", False, False, True)
+         if _c_make_encoder is not None else None)
 
 
 def dumps(obj: Any) -> str:
     """How every line's event is serialised (compact, UTF-8 kept as it is; `Encoded` heads use it too):
-    `_ENCODER.encode(obj)`, calling json's C encoder directly (what `encode` does for a one-shot call,
-    without its per-call set-up, a measurable share of a call's cost)."""
-    if _c_make_encoder is None:
-        return _ENCODER.encode(obj)
-    return "".join(_c_make_encoder({}, str, _encode_basestring, None, ":", ",", False, False, True)(obj, 0))
+    what `_ENCODER.encode(obj)` gives, through json's C encoder called directly."""
+    if _FAST is not None:
+        try:
+            return "".join(_FAST(obj, 0))
+        except RecursionError:
+            pass
+    return _ENCODER.encode(obj)
 
 
 def request_parameters(params: dict[str, Any]) -> dict[str, Any] | None:
@@ -236,7 +242,6 @@ class AuditLog:
         self._no_lease_until = 0.0
         self._releaser = False  # the idle-release thread is running
         self._ids: list[str] = []  # random UUIDs for eventID and requestID (_random_ids)
-        self._path_str = os.fspath(path)
         ref = weakref.ref(self)
         atexit.register(lambda: (lambda log: log is not None and log.close())(ref()))  # anchor the tail at exit
 
@@ -346,7 +351,7 @@ class AuditLog:
     def _prepare(self, fd: int) -> None:
         """Before chaining (lock held): if the file is the size this process left it, still ends with the
         line this process last wrote or checked (its hash read back: one pread), and no other process has
-        committed to the HSM file since (SQLite's data_version: so the sealed head cannot have moved), then
+        committed to the HSM file since (`head_version`: so the sealed head cannot have moved), then
         nothing was written or cut; otherwise prove the tail against the sealed head again (`_sync`)."""
         size = os.fstat(fd).st_size
         if self.gap is None and size == self._size and (
@@ -375,18 +380,18 @@ class AuditLog:
         Under a lease the lock is already held, and the tail was proven when the lease began; since then
         only this process could write (the lock is exclusive), and the sealed head can only have moved to
         lines at or before this process's tail (another process anchors only lines it wrote, under the
-        lock). What is left to check is that nothing outside kmstui changed the file: it must still be the
-        size this process left it (a truncation, an append or a torn write shows) and still be the file
-        at the path (a log moved aside or replaced: lines go where the path points). Anything else ends
-        the lease and proves the tail again, exactly as without one."""
+        lock). What is left to check is that nothing outside kmstui changed the file, with one fstat: it
+        must still be the size this process left it (a truncation, an append or a torn write shows) and
+        still be linked (a log deleted, or replaced by renaming another file over it, has no link left).
+        That the path still names this file is checked when the lease begins (`_lock`): a log renamed
+        aside during a lease keeps receiving this process's lines (a complete chain, on disk) until the
+        lease ends, at most LEASE_MAX later, and the next call then finds the path's log behind the sealed
+        head. Anything else ends the lease and proves the tail again, exactly as without one."""
         if self._leased:
             fd = self._fd
-            if self.gap is None and fd is not None and os.lseek(fd, 0, os.SEEK_END) == self._size:
-                try:
-                    st = os.lstat(self._path_str)
-                except FileNotFoundError:
-                    st = None
-                if st is not None and (st.st_dev, st.st_ino) == self._ident:
+            if self.gap is None and fd is not None:
+                st = os.fstat(fd)
+                if st.st_size == self._size and st.st_nlink:
                     return fd
             self.end_lease()
         fd = self._lock()
@@ -456,8 +461,12 @@ class AuditLog:
         syscall and a uuid4() per line are a measurable share of a call's cost); pop() takes one."""
         ids = self._ids
         if len(ids) < 2:
-            pool = os.urandom(16 * 128).hex()
-            ids += [_uuid4(pool[at:at + 32]) for at in range(0, len(pool), 32)]
+            raw = bytearray(os.urandom(16 * 128))
+            raw[6::16] = raw[6::16].translate(_UUID_VERSION)  # version 4
+            raw[8::16] = raw[8::16].translate(_UUID_VARIANT)  # RFC 4122 variant
+            g = raw.hex("-", 2).split("-")  # 4 hex digits each, 8 per UUID
+            ids += [f"{g[i]}{g[i + 1]}-{g[i + 2]}-{g[i + 3]}-{g[i + 4]}-{g[i + 5]}{g[i + 6]}{g[i + 7]}"
+                    for i in range(0, len(g), 8)]
         return ids
 
     def _write(self, fd: int, event: dict[str, Any] | Encoded) -> None:
@@ -634,9 +643,8 @@ class AuditLog:
                 os.close(self._fd)
                 self._fd = None
 
-def _uuid4(h: str) -> str:
-    """A random (version 4) UUID string from 32 random hex digits; cheaper than uuid.uuid4() per line."""
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
+_UUID_VERSION = bytes((b & 0x0F) | 0x40 for b in range(256))
+_UUID_VARIANT = bytes((b & 0x3F) | 0x80 for b in range(256))
 
 
 # -- reading and verifying ---------------------------------------------------------------------------

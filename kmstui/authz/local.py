@@ -39,6 +39,7 @@ _GRANT_FIELDS = ("GranteePrincipal", "RetiringPrincipal", "Operations", "Constra
 
 
 _NO_GRANTS = GrantSet(())
+_ROOT_IDENTITY: tuple[Any, list, bool] = (None, [], True)  # an account root's identity policies: none
 _TIME_KEYS = ("aws:currenttime", "aws:epochtime")  # the only condition keys not derived from the request
 _NOT_CACHED = frozenset({"kms:CreateGrant", "kms:RetireGrant", "kms:RevokeGrant", "kms:CreateKey",
                          "kms:PutKeyPolicy"})
@@ -118,6 +119,7 @@ class Authorizer:
         self._iam: dict[str, tuple[Any, list[CompiledPolicy], bool]] = {}
         self._layers: dict[Any, Layers | None] = {}
         self._checked, self._others = -_RECHECK_OTHERS, None
+        self._roots: set[str] = set()  # callers known to be an account root (no identity policies)
 
     def _compiled(self, text: str, kind: str, name: str) -> tuple[CompiledPolicy, bool]:
         """(compiled policy, timeless) for a document text, compiled once."""
@@ -147,9 +149,13 @@ class Authorizer:
     def identity_policies(self, backend, principal: str) -> tuple[Any, list[CompiledPolicy], bool]:
         """(generation, the caller's identity policies, timeless). A session also has its role's
         policies; an account root has none (generation None)."""
+        if principal in self._roots:
+            return _ROOT_IDENTITY
         caller = parse_caller(principal)
         if caller.is_root:
-            return None, [], True
+            if len(self._roots) < 1024:
+                self._roots.add(principal)
+            return _ROOT_IDENTITY
         conn = backend.store.conn
         now = time.monotonic()
         if now - self._checked >= _RECHECK_OTHERS:  # another process's change: seen within 50 ms
@@ -197,6 +203,8 @@ class Authorizer:
                 except TypeError:
                     decision = None
                 if decision is not None:
+                    if decision.allowed:
+                        return None
                     return self._enforce(decision, caller, action, backend.key_arn(key_doc["KeyId"]))
         request = Request(principal=caller, action=action, encryption_context=context,
                           grant_request=({k: params[k] for k in _GRANT_FIELDS if params.get(k) is not None}

@@ -45,8 +45,12 @@ def open_log(store: Store, audit_key: bytes, *, clock: Callable[[], float] | Non
                 store.set_meta_doc(HEAD, {"seq": seq, "hash": digest})
 
     kw = {"clock": clock} if clock is not None else {}
-    def version() -> int:  # changes when another connection commits, e.g. moves the sealed head
-        return store.conn.execute("PRAGMA data_version").fetchone()[0]
+    def version() -> Any:
+        """Changes whenever another connection may have committed (e.g. moved the sealed head): the file's
+        change token (Store.change_token: any commit, by any connection, changes it; no query), else SQLite's
+        data_version (a query: changes when another connection commits)."""
+        token = store.change_token()
+        return token if token is not None else store.conn.execute("PRAGMA data_version").fetchone()[0]
 
     return auditlog.AuditLog(audit_path(store.path), audit_key, anchor=anchor, head=lambda: sealed_head(store),
                              version=version, context=context, **kw)

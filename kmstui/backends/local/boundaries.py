@@ -63,6 +63,8 @@ class BoundariesMixin(LocalCore):
     def boundary_for(self, caller: str) -> str | None:
         """The boundary capping this caller (a role session: its role's), verified; None without one. Read by
         the authorizer before every call; an account root never has one, so the default caller reads nothing."""
+        if caller == self.root_arn:
+            return None
         try:
             parsed = parse_caller(caller)
         except Exception:  # noqa: BLE001 - the engine itself denies an unparsable caller

@@ -74,7 +74,8 @@ def operation(event_name: str, *, read_only: bool = False, source: str = "kms.am
         @functools.wraps(fn)
         def wrapper(self: "LocalCore", **params: Any) -> dict:
             with self._lock:
-                self.audit.check()
+                audit, store = self.audit, self.store
+                audit.check()
                 self._resources = []
                 self._params = params
                 try:
@@ -82,14 +83,12 @@ def operation(event_name: str, *, read_only: bool = False, source: str = "kms.am
                         raise UnsupportedOperationException("DryRun is not supported by local backends; "
                                                             "use 'whatif' to check a permission")
                     if not read_only:  # a change locks the store before the log, as every process does
-                        self.audit.end_lease()
-                    with self.store.hold_commit():  # whatever the call writes commits with its line
+                        audit.end_lease()
+                    with store.hold_commit():  # whatever the call writes commits with its line
                         result = fn(self, **params)
-                        if self.store.in_transaction:
+                        recorded = store.in_transaction
+                        if recorded:
                             self._record(event_name, params, read_only, source, None)
-                            recorded = True
-                        else:
-                            recorded = False
                 except auditlog.AuditGapError:
                     raise
                 except KmstuiError as exc:
@@ -109,7 +108,7 @@ def operation(event_name: str, *, read_only: bool = False, source: str = "kms.am
                     self._record(event_name, params, read_only, source, exc)
                     raise
                 if not recorded:  # the call wrote nothing: its line needs no transaction
-                    self._record(event_name, params, read_only, source, None)
+                    audit.append(self._encoded(event_name, params, read_only, source))
                 return result
 
         wrapper.audit_name = event_name  # type: ignore[attr-defined]
@@ -179,6 +178,7 @@ class LocalCore(Backend):
         # _encoded's serialised parts: (identity, call facts, their text, requestID text, per-operation text)
         self._line_parts: tuple = (None, None, ("", ""), "", {})
         self._resource_text: dict[str, str] = {}
+        self._key_ids: set[str] = set()  # references seen to be key ids (UUIDs), which resolve to themselves
         self.clock: Callable[[], float] = clock or time.time
         # Authorization hook (kmstui.authz installs one): fn(backend, action, key_doc, params) -> None or raise
         self.authorizer: Callable[..., None] | None = None
@@ -285,7 +285,9 @@ class LocalCore(Backend):
                 f'{cache[2][1]}',
                 f',"readOnly":{dumps(read_only)},"eventType":"AwsApiCall","recipientAccountId":'
                 f'{dumps(self.account_id)},"additionalEventData":{dumps({"source": context[3]})}{cache[3]}')
-        resources = ",".join([self._resource_json(arn) for arn in self._resources])
+        arns = self._resources
+        resources = (self._resource_json(arns[0]) if len(arns) == 1
+                     else ",".join([self._resource_json(arn) for arn in arns]))
         return auditlog.Encoded(f'{outer[0]}{auditlog.dumps(auditlog.request_parameters(params))},'
                                 f'"resources":[{resources}]{outer[1]}',
                                 has_request_id=bool(cache[3]), changed=not read_only)
@@ -350,6 +352,9 @@ class LocalCore(Backend):
         if not isinstance(ref, str) or not ref:
             raise ValidationException("KeyId is required (a key id, key ARN, alias name or alias ARN)")
         if _UUID.match(ref):
+            if len(self._key_ids) > 4096:
+                self._key_ids.clear()
+            self._key_ids.add(ref)  # the next `_key` for it skips the pattern
             return ref
         m = _KEY_ARN.match(ref)
         if m:
@@ -377,14 +382,15 @@ class LocalCore(Backend):
 
     def _key(self, ref: Any, action: str | None = None, *, usable: bool = False, allow_alias: bool = True) -> dict[str, Any]:
         """Load a key's verified metadata, apply any due event, check its state and authorise the caller."""
-        key_id = self.resolve(ref, allow_alias=allow_alias)
+        key_id = ref if type(ref) is str and ref in self._key_ids else self.resolve(ref, allow_alias=allow_alias)
         doc = self._load(key_id)
-        now = self.clock()
         due = doc.get("Due")
-        if due is not None and due <= now:
-            self._apply_events(key_id, now)
-            doc = self._load(key_id)
-        self._resources.append(self.key_arn(key_id))
+        if due is not None:
+            now = self.clock()
+            if due <= now:
+                self._apply_events(key_id, now)
+                doc = self._load(key_id)
+        self._resources.append(self._arn_prefix + "key/" + key_id)
         if self.authorizer is not None and action is not None:
             self.authorizer(self, action, doc, self._params)
         if usable:

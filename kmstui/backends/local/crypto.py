@@ -8,7 +8,7 @@ from typing import Any
 
 from kmstui.backends.local import blob as blobfmt
 from kmstui.backends.local import keymaterial as km
-from kmstui.backends.local.core import LocalCore, operation
+from kmstui.backends.local.core import ENABLED, LocalCore, operation
 from kmstui.errors import (IncorrectKeyException, InvalidCiphertextException, InvalidKeyUsageException,
                            KMSInternalException, KMSInvalidStateException, NotFoundException, UnsupportedOperationException,
                            ValidationException)
@@ -58,17 +58,20 @@ class CryptoMixin(LocalCore):
 
     # -- encrypt side -----------------------------------------------------------------------------
     def _encrypt_with(self, doc: dict[str, Any], plaintext: bytes, context: Any, algorithm: str | None) -> tuple[bytes, str]:
-        self._check_usable(doc)
-        self._usage(doc, km.ENCRYPT_DECRYPT, "Encrypt")
-        spec = self._spec(doc)
+        if doc["KeyState"] != ENABLED:
+            self._check_usable(doc)
+        if doc["KeyUsage"] != km.ENCRYPT_DECRYPT:
+            self._usage(doc, km.ENCRYPT_DECRYPT, "Encrypt")
+        spec = km.SPECS[doc["KeySpec"]]
         algorithm = algorithm or "SYMMETRIC_DEFAULT"
-        if algorithm not in spec.encryption_algorithms(doc["KeyUsage"]):
-            raise InvalidKeyUsageException(f"EncryptionAlgorithm {algorithm} is not valid for {spec.name} keys "
-                                           f"(use {', '.join(spec.encryption_algorithms(doc['KeyUsage']))})")
-        if spec.kind == "rsa":
-            if context:
-                raise ValidationException("an encryption context cannot be used with asymmetric keys")
-            return km.rsa_encrypt(self._material_of(doc), algorithm, plaintext), algorithm
+        if spec.kind != "aes" or algorithm != "SYMMETRIC_DEFAULT":  # (a symmetric key's one algorithm)
+            if algorithm not in spec.encryption_algorithms(doc["KeyUsage"]):
+                raise InvalidKeyUsageException(f"EncryptionAlgorithm {algorithm} is not valid for {spec.name} keys "
+                                               f"(use {', '.join(spec.encryption_algorithms(doc['KeyUsage']))})")
+            if spec.kind == "rsa":
+                if context:
+                    raise ValidationException("an encryption context cannot be used with asymmetric keys")
+                return km.rsa_encrypt(self._material_of(doc), algorithm, plaintext), algorithm
         version = doc["Version"]
         blob = km.seal_blob(self._material_of(doc, version), doc["KeyId"], version, plaintext,
                             blobfmt.canonical_context(context))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
+import mmap
 import os
 import sqlite3
 from hashlib import sha256
@@ -91,21 +92,23 @@ def _dumps(obj: Any) -> bytes:
 
 
 class _HeldCommit:
-    """The context manager `Store.hold_commit` returns."""
+    """The context manager `Store.hold_commit` returns (one per store; nested uses join the outermost)."""
 
     __slots__ = ("_store", "_outer")
 
     def __init__(self, store: "Store") -> None:
         self._store = store
-        self._outer = False
+        self._outer: list[bool] = []  # per entered block: whether it is the one that holds
 
     def __enter__(self) -> None:
         store = self._store
-        if not (store._hold or store._depth or store._held_open):
-            store._hold = self._outer = True
+        outer = not (store._hold or store._depth or store._held_open)
+        if outer:
+            store._hold = True
+        self._outer.append(outer)
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
-        if not self._outer:
+        if not self._outer.pop():
             return
         store = self._store
         store._hold = False
@@ -126,10 +129,11 @@ class Store:
         self._depth = 0
         self._verified: dict[tuple[str, str], tuple[bytes, bytes, Any]] = {}
         self._rows: dict[tuple[str, str], tuple[bytes, Any]] = {}  # read_doc: (change token, verified doc)
-        self._shm: int | None = None  # the -shm file, read for its change counter (change_token)
+        self._shm: mmap.mmap | None = None  # the -shm file's header, read for its change counter (change_token)
         self._pending: dict[str, list[int]] = {}  # row-set changes of the open transaction (rowsets.py)
         self._hold = False  # inside hold_commit(): the first transaction stays open until the call ends
         self._held_open = False
+        self._held_commit = _HeldCommit(self)
         self._before_commit: list[Callable[[], None]] = []
         self._after_end: list[Callable[[bool], None]] = []
 
@@ -274,8 +278,8 @@ class Store:
         with contextlib.suppress(Exception):
             self.conn.close()
         if self._shm is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._shm)
+            with contextlib.suppress(Exception):
+                self._shm.close()
             self._shm = None
         self._rows.clear()
 
@@ -342,7 +346,7 @@ class Store:
         (after hooks registered with `on_commit` ran, e.g. the call's audit line and sealed head); an
         exception rolls it all back. Work done before the first transaction (generating a key) holds no lock.
         Nested uses join the outer one. (A class, not a generator: every backend call enters it.)"""
-        return _HeldCommit(self)
+        return self._held_commit
 
     def on_commit(self, before: Callable[[], None], after: Callable[[bool], None]) -> None:
         """In the open transaction: run `before()` inside it just before COMMIT, and `after(committed)` once it
@@ -512,38 +516,43 @@ class Store:
         """Bytes that differ as soon as anything was committed to the file since they were read, by this
         connection or any other one, or None when there is no such token now (so read from SQLite).
 
-        In WAL mode every connection to the file shares the wal-index (the -shm file), and every commit
-        rewrites its header: a counter incremented with each transaction, the WAL's last frame, its
-        checksums and salts (SQLite's "WAL-mode File Format", walformat.html, 2.1: "iChange: Unsigned
-        integer counter, incremented with each transaction"). The header is kept twice and a writer updates
-        the second copy first; two copies that differ mean a commit is under way, so no token. This is how
-        SQLite itself decides that a connection's cached pages are still current, but read with one pread
-        instead of a read transaction (two fcntl locks and a statement: ~4 us). Never inside a transaction
-        of this connection: its uncommitted rows are visible only to it and change no header."""
+        In WAL mode every connection to the file shares the wal-index (the -shm file, which SQLite maps into
+        memory), and every commit rewrites its header: a counter incremented with each transaction, the
+        WAL's last frame, its checksums and salts (SQLite's "WAL-mode File Format", walformat.html, 2.1:
+        "iChange: Unsigned integer counter, incremented with each transaction"). The header is kept twice
+        and a writer updates the second copy first; copies that differ mean a commit is under way, so no
+        token. This is how SQLite itself decides that a connection's cached pages are still current; read
+        here from the same shared mapping, without the read transaction a query opens (two fcntl locks and
+        a statement: ~4 us). Never inside a transaction of this connection: its uncommitted rows are visible
+        only to it and change no header."""
         if self._depth or self._held_open or self.conn.in_transaction:
             return None
-        fd = self._shm
-        if fd is None:
-            fd = self._open_shm()
-            if fd is None:
+        header = self._shm
+        if header is None:
+            header = self._map_shm()
+            if header is None:
                 return None
-        try:
-            header = os.pread(fd, 2 * _WAL_INDEX_HEADER, 0)
-        except OSError:
-            return None
-        if len(header) != 2 * _WAL_INDEX_HEADER or header[:_WAL_INDEX_HEADER] != header[_WAL_INDEX_HEADER:]:
-            return None
-        return header[:_WAL_INDEX_HEADER]
+        first, second = header[:_WAL_INDEX_HEADER], header[_WAL_INDEX_HEADER:2 * _WAL_INDEX_HEADER]
+        return first if first == second else None
 
-    def _open_shm(self) -> int | None:
-        """The -shm file SQLite shares between connections (it exists once this WAL connection has read the
-        file), opened read-only and never through a symbolic link; None when there is none (not in WAL mode)."""
+    def _map_shm(self) -> mmap.mmap | None:
+        """The start of the -shm file SQLite shares between connections, mapped read-only (it exists once this
+        WAL connection has read the file; opened never through a symbolic link); None when there is none
+        (a file not in WAL mode). A -shm file truncated under a running process breaks SQLite's own
+        mapping of it the same way."""
         try:
             fd = os.open(str(self.path) + "-shm", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
             return None
-        self._shm = fd
-        return fd
+        try:
+            if os.fstat(fd).st_size < 2 * _WAL_INDEX_HEADER:
+                return None
+            self._shm = mmap.mmap(fd, 2 * _WAL_INDEX_HEADER, mmap.MAP_SHARED, mmap.PROT_READ)
+        except (OSError, ValueError):
+            return None
+        finally:
+            os.close(fd)
+        return self._shm
 
     def read_doc(self, table: str, pk: str, query: str) -> Any:
         """The verified doc of the row `query` selects (doc, mac) by `pk`, or None when there is none. A row

@@ -149,3 +149,58 @@ def test_sigkill_while_holding_the_lease_loses_no_acknowledged_line(unsealed_hsm
     assert backend.verify_audit()["Valid"]
     backend.encrypt(KeyId=key, Plaintext=b"after")
     backend.close()
+
+
+@pytest.fixture
+def long_lease(monkeypatch):
+    """A lease that lasts through the test (the checks made under it are what is tested, not its timing)."""
+    monkeypatch.setattr(audit, "LEASE_MAX", 3600.0)
+
+
+def test_a_log_deleted_under_a_lease_refuses_the_next_call(unsealed_hsm, long_lease):
+    hsm = unsealed_hsm
+    hsm.audit.lease_idle = 3600.0
+    key = hsm.create_key()["KeyMetadata"]["KeyId"]
+    hsm.tag_resource(KeyId=key, Tags=[{"TagKey": "a", "TagValue": "b"}])  # a change: its head is sealed
+    hsm.encrypt(KeyId=key, Plaintext=b"x")
+    assert hsm.audit._leased
+    os.unlink(hsm.audit.path)  # the open file has no link left: the next call sees it (fstat)
+    with pytest.raises(AuditGapError, match="missing"):
+        hsm.encrypt(KeyId=key, Plaintext=b"x")
+    assert not hsm.audit._leased
+
+
+def test_a_log_replaced_under_a_lease_is_written_where_the_path_points(unsealed_hsm, long_lease):
+    hsm = unsealed_hsm
+    hsm.audit.lease_idle = 3600.0
+    key = hsm.create_key()["KeyMetadata"]["KeyId"]
+    hsm.encrypt(KeyId=key, Plaintext=b"before")
+    assert hsm.audit._leased
+    copy = hsm.audit.path.with_name("copy.jsonl")
+    copy.write_bytes(hsm.audit.path.read_bytes())
+    os.replace(copy, hsm.audit.path)  # renamed over the log: the old file loses its link
+    hsm.encrypt(KeyId=key, Plaintext=b"after")
+    assert list(read_events(hsm.audit.path))[-1]["eventName"] == "Encrypt"
+    assert hsm.audit._ident == (os.stat(hsm.audit.path).st_dev, os.stat(hsm.audit.path).st_ino)
+    assert hsm.verify_audit()["Valid"]
+
+
+def test_a_log_renamed_aside_under_a_lease_gets_lines_until_the_lease_ends(unsealed_hsm, long_lease):
+    """The documented bound: the path is checked when a lease begins, so a log renamed aside during one keeps
+    receiving this process's lines (on disk, chained) until the lease ends (at most LEASE_MAX); then the
+    path's log is behind the sealed head and calls are refused."""
+    hsm = unsealed_hsm
+    hsm.audit.lease_idle = 3600.0
+    key = hsm.create_key()["KeyMetadata"]["KeyId"]
+    hsm.tag_resource(KeyId=key, Tags=[{"TagKey": "a", "TagValue": "b"}])
+    hsm.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"n": "before"})
+    assert hsm.audit._leased
+    aside = hsm.audit.path.with_name("aside.jsonl")
+    os.rename(hsm.audit.path, aside)
+    hsm.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"n": "during"})
+    assert _tags(aside) == ["before", "during"] and not hsm.audit.path.exists()
+    hsm.audit.end_lease()  # the lease ends (LEASE_MAX, idle, a change, an anchoring)
+    with pytest.raises(AuditGapError, match="missing"):
+        hsm.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"n": "after"})
+    assert _tags(aside) == ["before", "during"]
+    assert audit.verify(aside, hsm._keys.audit, None)["Valid"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import uuid
 from hashlib import sha256
 
 import pytest
@@ -87,3 +88,15 @@ def test_dumps_is_the_json_encoder():
     cyclic.append(cyclic)
     with pytest.raises(ValueError, match="Circular"):
         auditlog.dumps(cyclic)
+
+
+def test_event_and_request_ids_are_distinct_random_uuids(unsealed_hsm):
+    key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    for _ in range(150):  # more than one batch of ids
+        unsealed_hsm.encrypt(KeyId=key, Plaintext=b"x")
+    events = [e for e in read_events(unsealed_hsm.audit.path) if e["eventName"] == "Encrypt"]
+    ids = [e["eventID"] for e in events] + [e["requestID"] for e in events]
+    assert len(set(ids)) == len(ids) == 300
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
