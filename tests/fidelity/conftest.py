@@ -9,6 +9,7 @@ because keys are made once, and only tests that change a key's state make their 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any
 
@@ -105,7 +106,20 @@ def backend_kind(request) -> str:
 def kms(backend_kind, tmp_path_factory):
     """The backend under test: a fresh local HSM, the aws backend on the moto server, or the aws backend on
     `kmstui serve` (one server per test session, signed with its account root's access key)."""
-    if backend_kind == "local":
+    with _open(backend_kind, tmp_path_factory) as backend:
+        yield backend
+
+
+@pytest.fixture(scope="module")
+def local_and_served(tmp_path_factory):
+    """((local backend, its Keys), (aws backend on kmstui serve, its Keys)): the same calls on both."""
+    with _open("local", tmp_path_factory) as local, _open("serve", tmp_path_factory) as served:
+        yield (local, _make_keys(local)), (served, _make_keys(served))
+
+
+@contextlib.contextmanager
+def _open(kind: str, tmp_path_factory):
+    if kind == "local":
         from kmstui.backends.local.backend import LocalBackend
         from kmstui.backends.local.unseal import create_hsm
 
@@ -114,12 +128,14 @@ def kms(backend_kind, tmp_path_factory):
             path = tmp_path_factory.mktemp("fidelity") / "hsm.kmstui"
             store, root = create_hsm(path, TEST_PASSPHRASE, account_id="111122223333", region="us-east-1")
         backend = LocalBackend(store, root)
-        yield backend
-        backend.close()
+        try:
+            yield backend
+        finally:
+            backend.close()
         return
     from kmstui.backends.aws import AwsBackend
 
-    if backend_kind == "serve":
+    if kind == "serve":
         pytest.importorskip("uvicorn", reason="kmstui serve needs the 'serve' extra (uvicorn)")
         server = _served(tmp_path_factory)
         akid, secret = server.root
@@ -136,8 +152,11 @@ def kms(backend_kind, tmp_path_factory):
         for name, value in env.items():
             mp.setenv(name, value)
         backend = AwsBackend("fidelity", region="us-east-1", endpoint_url=url, max_attempts=1)
-        yield backend
-        backend.close()
+        try:
+            backend.client  # credentials are read from the environment now, while it is set
+            yield backend
+        finally:
+            backend.close()
 
 
 _MOTO: list = []
