@@ -1,10 +1,13 @@
 """Who sent a request: AWS Signature Version 4, verified against the access keys the HSM issued.
 
-The canonical request and the string to sign are built by botocore's own SigV4Auth (the code boto3 and the
-aws CLI sign with), from the request exactly as received: the method, the Host header, the path and query,
-only the headers the client listed in SignedHeaders (repeated ones joined as botocore joins them) and the
-raw body's SHA-256. Only the final HMAC uses a signing key kept per (secret, date, region, service), which
-is the derivation botocore's `signature()` performs on every call. Signatures are compared in constant time.
+The canonical request is botocore's (the code boto3 and the aws CLI sign with), built from the request exactly
+as received: the method, the Host header, the path and query, only the headers the client listed in
+SignedHeaders (repeated ones joined as botocore joins them) and the raw body's SHA-256. `canonical_request`
+follows botocore's `SigV4Auth.canonical_request` step for step with botocore's own path normalisation and
+header exclusions, without its AWSRequest and email-based header map (tests/server/test_serve_sigv4.py
+checks that the two agree on any request). The final HMAC uses a signing key kept per (secret, date, region,
+service), which is the derivation botocore's `signature()` performs on every call. Signatures are compared
+in constant time.
 
 Failures carry AWS's codes and messages, one set for KMS (JSON) and one for STS (Query); see
 docs/serve.md. Secrets never appear in an error, a log line or an audit record.
@@ -12,6 +15,7 @@ docs/serve.md. Secrets never appear in an error, a log line or an audit record.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -19,6 +23,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
+
+from botocore.auth import SIGNED_HEADERS_BLACKLIST
+from botocore.utils import normalize_url_path
 
 SKEW = 300  # AWS accepts a request timestamp within 5 minutes of its clock, either way
 _AUTH_PART = re.compile(r"\s*([A-Za-z]+)=([^,]*)\s*")
@@ -105,6 +113,39 @@ def parse_authorization(value: str) -> dict[str, str]:
     return parts
 
 
+@functools.lru_cache(maxsize=64)
+def _amz_epoch(amz_date: str) -> float | None:
+    """Seconds since the epoch of an X-Amz-Date, None when it is no date; cached, as concurrent clients send
+    the same second many times and strptime costs more than the HMAC."""
+    try:
+        return datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return None
+
+
+def canonical_request(req: SignedRequest, signed: list[str], payload_hash: str) -> str:
+    """SigV4's canonical request for `req` as received, built exactly as botocore's
+    `SigV4Auth.canonical_request` builds it (tests/server/test_sigv4.py checks the two agree): the method, the
+    path normalised and quoted, the query pairs sorted, the headers named in `signed` (less those botocore
+    never signs) lower-cased, sorted, each value's runs of white space made one space and repeated headers
+    joined with ',', the signed-header list, and the payload's SHA-256. Building botocore's AWSRequest and
+    email-based header map for this cost more than the rest of a request's verification together."""
+    wanted = set(signed).difference(SIGNED_HEADERS_BLACKLIST)
+    values: dict[str, list[str]] = {}
+    for name, value in req.headers:
+        if name in wanted:
+            values.setdefault(name, []).append(" ".join(value.split()))
+    names = sorted(values)
+    path = req.path
+    if path != "/":
+        path = quote(normalize_url_path(path), safe="/~")
+    query = ""
+    if req.query:
+        query = "&".join(f"{k}={v}" for k, v in sorted(pair.partition("=")[::2] for pair in req.query.split("&")))
+    headers = "".join(f"{name}:{','.join(values[name])}\n" for name in names)
+    return "\n".join((req.method.upper(), path, query, headers, ";".join(names), payload_hash))
+
+
 class Verifier:
     """Authenticates requests for one backend (the local HSM: `access_key`, `open_session`)."""
 
@@ -151,15 +192,20 @@ class Verifier:
                                          f"date from HTTP: '{scope_date}' != '{amz_date[:8]}', from '{amz_date}'.",
                             access_key_id)
         self._check_skew(amz_date, access_key_id)
-        principal, secret, token = self._credentials(access_key_id, req.header("x-amz-security-token"))
+        principal, secret = self._credentials(access_key_id, req.header("x-amz-security-token"))
         signed = parts["SignedHeaders"].lower().split(";")
         if "host" not in signed:
             raise AuthError("signature", "'Host' must be a signed header.", access_key_id)
+        if req.header("host") is None:
+            raise AuthError("incomplete", "The request has no Host header.", access_key_id)
+        if not set(signed) <= {name for name, _ in req.headers}:  # a signed header the request does not carry
+            raise AuthError("signature", BAD_SIGNATURE, access_key_id)
+        payload_hash = hashlib.sha256(req.body).hexdigest()
         content_sha = req.header("x-amz-content-sha256")
-        if content_sha is not None and content_sha != hashlib.sha256(req.body).hexdigest():
+        if content_sha is not None and content_sha != payload_hash:
             raise AuthError("signature", "The provided 'x-amz-content-sha256' header does not match what was computed.",
                             access_key_id)
-        expected = self._signature(req, signed, amz_date, secret, token, region, service, access_key_id)
+        expected = self._signature(req, signed, amz_date, payload_hash, region, service, secret)
         if not hmac.compare_digest(expected, parts["Signature"]):
             raise AuthError("signature", BAD_SIGNATURE, access_key_id)
         return principal
@@ -169,10 +215,9 @@ class Verifier:
         return {self.region, "us-east-1"} if service == "sts" else {self.region}
 
     def _check_skew(self, amz_date: str, access_key_id: str) -> None:
-        try:
-            when = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc).timestamp()
-        except ValueError:
-            raise AuthError("incomplete", f"Invalid X-Amz-Date '{amz_date}'", access_key_id) from None
+        when = _amz_epoch(amz_date)
+        if when is None:
+            raise AuthError("incomplete", f"Invalid X-Amz-Date '{amz_date}'", access_key_id)
         now = self.clock()
 
         def fmt(t: float) -> str:
@@ -185,34 +230,15 @@ class Verifier:
             raise AuthError("signature", f"Signature not yet current: {amz_date} is still later than "
                                          f"{fmt(now + SKEW)} ({fmt(now)} + 5 min.)", access_key_id)
 
-    def _signature(self, req: SignedRequest, signed: list[str], amz_date: str, secret: str, token: str | None,
-                   region: str, service: str, access_key_id: str) -> str:
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest, HTTPHeaders
-        from botocore.credentials import Credentials
-
-        host = req.header("host")
-        if host is None:
-            raise AuthError("incomplete", "The request has no Host header.", access_key_id)
-        url = f"{req.scheme}://{host}{req.path}" + (f"?{req.query}" if req.query else "")
-        aws_request = AWSRequest(method=req.method, url=url, data=req.body)
-        headers = HTTPHeaders()
-        wanted = set(signed)
-        for name, value in req.headers:
-            if name in wanted:
-                headers[name] = value  # HTTPHeaders appends: repeated headers are joined with ','
-        for name in wanted - {n for n, _ in req.headers}:
-            raise AuthError("signature", BAD_SIGNATURE, access_key_id)
-        aws_request.headers = headers
-        aws_request.context["timestamp"] = amz_date
-        signer = SigV4Auth(Credentials(access_key_id, secret, token), service, region)
-        canonical = signer.canonical_request(aws_request)
-        string_to_sign = signer.string_to_sign(aws_request, canonical)
+    def _signature(self, req: SignedRequest, signed: list[str], amz_date: str, payload_hash: str, region: str,
+                   service: str, secret: str) -> str:
+        string_to_sign = "\n".join(("AWS4-HMAC-SHA256", amz_date, f"{amz_date[:8]}/{region}/{service}/aws4_request",
+                                    hashlib.sha256(canonical_request(req, signed, payload_hash).encode()).hexdigest()))
         key = self._signing_key(secret, amz_date[:8], region, service)
         return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
-    def _credentials(self, access_key_id: str, token: str | None) -> tuple[Principal, str, str | None]:
-        """(principal, secret, session token) for an access key id; AuthError when unknown or expired."""
+    def _credentials(self, access_key_id: str, token: str | None) -> tuple[Principal, str]:
+        """(principal, secret) for an access key id; AuthError when unknown or expired."""
         backend = self.backend
         if access_key_id.startswith("ASIA"):
             session = backend.open_session(token) if token else None
@@ -226,14 +252,14 @@ class Verifier:
                 # The role was deleted (and perhaps made again under the same name: a new role, with a new
                 # RoleId, that this session never assumed). Its sessions must not outlive it or become the new one.
                 raise AuthError("unrecognized", BAD_TOKEN, access_key_id)
-            return session_principal(backend, session), session["SecretAccessKey"], token
+            return session_principal(backend, session), session["SecretAccessKey"]
         found = backend.access_key(access_key_id) if access_key_id.startswith("AKIA") else None
         if found is None or token is not None:
             raise AuthError("unrecognized", BAD_TOKEN, access_key_id)
         doc, secret = found
         if doc.get("Status") != "Active":
             raise AuthError("unrecognized", BAD_TOKEN, access_key_id)
-        return key_principal(backend, doc), secret, None
+        return key_principal(backend, doc), secret
 
 
 def key_principal(backend: Any, doc: dict[str, Any]) -> Principal:
