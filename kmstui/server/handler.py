@@ -2,9 +2,9 @@
 authorize and run the call as the caller, answer in AWS's shapes, write the audit line and the access-log
 record. The ASGI app (app.py) only moves bytes between the socket and `Handler.handle`.
 
-The backend is used from one thread at a time (the app runs handlers on a single worker thread, and
-`acting_as` holds the backend lock as well), so one process owns the store and concurrent clients need no
-file locking.
+The backend is used from one thread at a time (the app runs handlers one at a time on the event loop's
+thread, and `acting_as` holds the backend lock as well), so one process owns the store and concurrent
+clients need no file locking.
 """
 
 from __future__ import annotations

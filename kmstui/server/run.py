@@ -12,6 +12,7 @@ a file beside it that the TUI tails.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import json
@@ -146,15 +147,15 @@ def cmd_serve(session, args) -> Result:
     _banner(state, not _is_loopback(host))
     # proxy_headers=False: uvicorn would otherwise take the client address from X-Forwarded-For when the
     # peer is 127.0.0.1 (every client of a loopback server), so any caller could set aws:SourceIp itself.
+    # loop="auto": uvloop when installed (the serve extra brings it), asyncio otherwise.
     config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False, server_header=False,
-                            http=_http_impl(), loop="asyncio", timeout_graceful_shutdown=15, proxy_headers=False,
+                            http=_http_impl(), loop="auto", timeout_graceful_shutdown=15, proxy_headers=False,
                             h11_max_incomplete_event_size=MAX_HEAD,
                             ssl_certfile=certfile, ssl_keyfile=keyfile, timeout_keep_alive=30)
     server = _server_class(uvicorn)(config)
     try:
         server.run(sockets=[sock])
     finally:
-        app.close()
         access.close()
         with contextlib.suppress(OSError):
             state_path.unlink()
@@ -241,20 +242,59 @@ def _banner(state: dict[str, Any], exposed: bool) -> None:
 
 
 class _AccessLog:
-    """One JSON line per request to stderr (unless quiet) and to a file (truncated when the server starts)."""
+    """One JSON line per request to stderr (unless quiet) and to a file (truncated when the server starts).
+
+    Lines are buffered and written together at most FLUSH_DELAY seconds after the first of them (a timer on
+    the event loop), when BUFFER_LINES are waiting, and when the server stops: one write per batch instead
+    of one or two per request. A reader tailing the file sees each line within FLUSH_DELAY."""
+
+    FLUSH_DELAY = 0.2
+    BUFFER_LINES = 256
 
     def __init__(self, path: Path, *, echo: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        self._file = os.fdopen(fd, "w", encoding="utf-8", buffering=1)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
         self._echo = echo
+        self._lines: list[str] = []
+        self._timer = None
 
     def write(self, record) -> None:
-        line = record.to_json()
-        self._file.write(line + "\n")
+        self._lines.append(record.to_json())
+        if len(self._lines) >= self.BUFFER_LINES:
+            self.flush()
+        elif self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # not on the server's loop: no timer to rely on
+                self.flush()
+                return
+            self._timer = loop.call_later(self.FLUSH_DELAY, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._lines:
+            return
+        data = ("\n".join(self._lines) + "\n").encode()
+        self._lines = []
+        try:
+            _write_all(self._fd, data)
+        except OSError as exc:  # the requests were served; say once per batch that their lines were lost
+            sys.stderr.write(f"kmstui serve: cannot write the access log ({exc.strerror})\n")
         if self._echo:
-            sys.stderr.write(line + "\n")
+            sys.stderr.write(data.decode())
+            sys.stderr.flush()
 
     def close(self) -> None:
+        """The last lines, when the server has stopped (its loop, and with it the timer, is gone)."""
+        self._timer = None
+        self.flush()
         with contextlib.suppress(OSError):
-            self._file.close()
+            os.close(self._fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

@@ -145,7 +145,6 @@ def clocked_server(unsealed_hsm):
     yield f"http://127.0.0.1:{sock.getsockname()[1]}", unsealed_hsm, offset
     server.should_exit = True
     thread.join(10)
-    app.close()
 
 
 def test_expired_session_is_refused(clocked_server):
