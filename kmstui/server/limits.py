@@ -11,7 +11,7 @@ input has a bound, so the protocol class here adds two, the usual front-end ones
   being opened): otherwise `408 Request Timeout` (while its head is still arriving) and the connection is
   closed. Idle keep-alive connections are still closed by uvicorn's own keep-alive timeout.
 
-The single worker thread is never involved: a slow client only ever holds its own connection.
+No request reaches the application before it is complete: a slow client only ever holds its own connection.
 """
 
 from __future__ import annotations

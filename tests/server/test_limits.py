@@ -58,7 +58,6 @@ def in_process_server(backend, *, request_timeout: float | None = None, handler=
     finally:
         server.should_exit = True
         thread.join(10)
-        app.close()
 
 
 def test_a_huge_request_head_is_refused_with_431_and_the_server_keeps_serving(kmstui_server):

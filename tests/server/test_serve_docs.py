@@ -83,3 +83,7 @@ def test_readme_sdk_section_runs_as_written(tmp_path, kmstui_home, unsealed_hsm)
     assert code == 0  # SIGTERM is a graceful stop
     stopped = subprocess.run([*kmstui, "serve", "--status"], env=env, capture_output=True, text=True, timeout=60)
     assert stopped.returncode == 1 and "no kmstui serve is running" in stopped.stderr
+    # the access log has the request's line once the server has stopped (lines are written in batches)
+    access = [json.loads(line) for line in open(state["Servers"][0]["AccessLog"], encoding="utf-8")]
+    assert [(a["operation"], a["status"], a["principal"]) for a in access if a["operation"] == "Encrypt"] == [
+        ("Encrypt", 200, f"arn:aws:iam::{state['Servers'][0]['AccountId']}:root")]
