@@ -248,7 +248,7 @@ class _AccessLog:
     the event loop), when BUFFER_LINES are waiting, and when the server stops: one write per batch instead
     of one or two per request. A reader tailing the file sees each line within FLUSH_DELAY."""
 
-    FLUSH_DELAY = 0.2
+    FLUSH_DELAY = 0.05
     BUFFER_LINES = 256
 
     def __init__(self, path: Path, *, echo: bool) -> None:
