@@ -89,14 +89,14 @@ class _CommandView:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
-        operation = _KMS_NAMES.get(name)
-        if operation is None:
-            return attr
-        if self._read_only and name in MUTATING_OPERATIONS:
-            def refused(**_kwargs: Any) -> Any:
+        if self._read_only and name in MUTATING_OPERATIONS:  # KMS-shaped or not: checked before anything else
+            def refused(*_args: Any, **_kwargs: Any) -> Any:
                 raise UsageError(f"read-only mode: {name} would change the backend; run without --read-only")
 
             return refused
+        operation = _KMS_NAMES.get(name)
+        if operation is None:
+            return attr
         client_checks = self._client_checks
 
         def checked(**kwargs: Any) -> Any:

@@ -181,4 +181,6 @@ MUTATING_OPERATIONS = frozenset({
     "create_organization", "delete_organization", "invite_account", "remove_account", "create_organizational_unit",
     "delete_organizational_unit", "move_account", "create_org_policy", "attach_org_policy", "detach_org_policy",
     "delete_org_policy",
+    # Not KMS-shaped, but they change the store (and its audit log) all the same.
+    "create_access_key", "delete_access_key", "put_role_trust_policy", "delete_role", "acknowledge_audit_gap",
 })

@@ -437,6 +437,25 @@ def hsm_restore(session, args) -> Result:
     return Result(data=data, message=message)
 
 
+def _accept(store, keys, report: dict[str, Any]) -> None:
+    """`hsm verify --accept`: reseal the rows as they are, in one transaction with its AcceptHsmState line (a
+    state change is never committed without its audit line). Missing log lines are part of the state being
+    accepted: the same line records the gap (as `audit acknowledge-gap` would), so a file whose rows and log
+    are both damaged can still be accepted, and the loss stays in the chain. If the line cannot be written,
+    nothing is resealed and the report says why."""
+    from kmstui.backends.local import hsmevents, verify
+
+    accepted: dict[str, list] = {}
+    try:
+        hsmevents.record(store, keys, "AcceptHsmState", {"problems": report["Problems"]}, acknowledging=True,
+                         change=lambda: accepted.update(verify.accept(store, keys)))
+    except (ConfigError, KMSError) as exc:
+        report["AcceptRefused"] = f"--accept changed nothing: its audit line could not be written ({exc})"
+        return
+    report["ProblemsBeforeAccept"] = report["Problems"]
+    report["AcceptedRows"] = accepted
+
+
 def hsm_verify(session, args) -> Result:
     """Check the whole file (rows, sealed row sets, references, audit log); exit 1 naming each problem."""
     from kmstui.backends.local import verify
@@ -456,14 +475,11 @@ def hsm_verify(session, args) -> Result:
             report["AcceptRefused"] = ("--accept seals rows, never SQLite objects kmstui did not create (or a "
                                        "changed schema): restore a backup")
         elif args.accept and not report["Valid"]:
-            report["ProblemsBeforeAccept"] = report["Problems"]
-            report["AcceptedRows"] = verify.accept(store, keys)
+            _accept(store, keys, report)
             again = verify.verify_file(store, keys, audit_path(path))
             report.update({k: again[k] for k in ("Valid", "Problems", "Rows", "AuditLog")})
     finally:
         store.close()
-    if "AcceptedRows" in report:
-        _audit(session, path, "AcceptHsmState", {"problems": report["ProblemsBeforeAccept"]}, keys)
     report["Audited"] = _audit(session, path, "VerifyHsm", {"accept": bool(args.accept), "valid": report["Valid"]},
                                keys)
     report["Path"] = str(path)

@@ -330,3 +330,56 @@ def test_cli_reports_a_missing_file_in_every_mode(run_kmstui, kmstui_home):
         assert (result.code, result.out) == (253, ""), result.err
         assert "no HSM file at" in result.err and "kmstui hsm init" in result.err
     assert not (kmstui_home / "data" / "hsm.kmstui").exists()
+
+
+def _delete_grants(path) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(str(path))
+    conn.execute("DELETE FROM grants")
+    conn.commit()
+    conn.close()
+
+
+def test_accept_is_refused_and_changes_nothing_when_its_audit_line_cannot_be_written(session, unsealed_hsm):
+    """Issue 11 left-out: --accept resealed the rows in one transaction and wrote AcceptHsmState in another,
+    so a log that cannot take a line (here its last line is not one kmstui wrote) left an unaudited change.
+    Now the reseal and its line commit together or not at all."""
+    key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    unsealed_hsm.create_grant(KeyId=key, GranteePrincipal="arn:aws:iam::111122223333:role/App",
+                              Operations=["Decrypt"])
+    unsealed_hsm.close()
+    _delete_grants(unsealed_hsm.path)
+    with unsealed_hsm.audit.path.open("ab") as log:
+        log.write(b'{"eventName": "planted"}\n')
+    refused = Session(load_plugins=False).execute(["hsm", "verify", "--accept"])
+    assert refused.exit_code == 1 and "AcceptedRows" not in refused.data
+    assert "--accept changed nothing: its audit line could not be written" in refused.data["AcceptRefused"]
+    assert "--accept changed nothing" in refused.message
+    again = Session(load_plugins=False).execute(["hsm", "verify"])
+    assert "grants: 1 grant row(s) missing (0 present, 1 sealed): deleted outside kmstui" in again.data["Problems"]
+    assert b"AcceptHsmState" not in unsealed_hsm.audit.path.read_bytes()
+
+
+def test_accept_of_damaged_rows_and_a_cut_log_records_both_in_one_line(session, unsealed_hsm, run_kmstui):
+    """Rows deleted and the log's last lines cut: `audit acknowledge-gap` cannot open the file (its rows fail
+    their check) and, before, --accept resealed the rows but could not chain its line onto the gap, so the
+    change went unaudited. Now the AcceptHsmState line records the gap too, and everything works after it."""
+    key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    unsealed_hsm.create_grant(KeyId=key, GranteePrincipal="arn:aws:iam::111122223333:role/App",
+                              Operations=["Decrypt"])
+    unsealed_hsm.disable_key(KeyId=key)
+    unsealed_hsm.close()
+    _delete_grants(unsealed_hsm.path)
+    log = unsealed_hsm.audit.path
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[:-1]))  # the sealed DisableKey line is gone
+    assert run_kmstui("audit", "acknowledge-gap").code == 254  # the rows fail their check first
+    accepted = Session(load_plugins=False).execute(["hsm", "verify", "--accept"])
+    assert accepted.exit_code == 0, accepted.message
+    assert accepted.data["AcceptedRows"]["grants"] == 0
+    (event,) = [e for e in _hsm_events(log) if e["eventName"] == "AcceptHsmState"]
+    assert event["additionalEventData"]["missingEvents"] == 1
+    assert any("grant row(s) missing" in p for p in event["requestParameters"]["problems"])
+    assert run_kmstui("key", "list").code == 0
+    assert run_kmstui("audit", "verify").code == 0

@@ -9,7 +9,7 @@ passed in by the command from an allow-list; passphrases never are.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from kmstui import callsource
 from kmstui.backends.local import auditing
@@ -21,10 +21,13 @@ SOURCE = "hsm.kmstui.local"
 
 
 def record(store: Store, keys: RootKeys, name: str, params: dict[str, Any] | None = None,
-           error: Exception | None = None, *, acknowledging: bool = False) -> int:
+           error: Exception | None = None, *, acknowledging: bool = False,
+           change: Callable[[], Any] | None = None) -> int:
     """Append one event for an `hsm` command on `store`'s file, in one transaction with its sealed head;
     returns its sequence number. With `acknowledging` (a restore: the backup's sealed head names lines of a
-    log that did not come with it) the event also records and closes any gap (auditing.acknowledge)."""
+    log that did not come with it) the event also records and closes any gap (auditing.acknowledge).
+    `change` (e.g. `hsm verify --accept` resealing the rows) runs in that same transaction, before the line:
+    the change commits with its line or not at all."""
     store.set_keys(keys.mac)
     try:
         identity = store.meta_doc("identity") or {}
@@ -46,10 +49,14 @@ def record(store: Store, keys: RootKeys, name: str, params: dict[str, Any] | Non
         event["errorCode"] = getattr(error, "code", type(error).__name__)
         event["errorMessage"] = str(error)
     try:
-        if acknowledging and auditing.acknowledge(store, log, event) is not None:
-            return log.head().seq
         with store.transaction():
-            return auditing.append(store, log, event)
+            if change is not None:
+                change()
+            if acknowledging and auditing.acknowledge(store, log, event) is not None:
+                seq = log.head().seq
+            else:
+                seq = auditing.append(store, log, event)
+        return seq
     finally:
         log.close()
 

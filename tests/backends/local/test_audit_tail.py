@@ -228,3 +228,61 @@ def test_restoring_a_backup_without_its_log_records_the_gap_in_the_restore_event
     assert report.exit_code == 0 and report.data["Valid"]
     assert [g["Event"] for g in report.data["AcknowledgedGaps"]] == ["RestoreHsm"]
     fresh.close()
+
+
+def test_read_only_backend_refuses_acknowledge_gap_itself(unsealed_hsm):
+    """Fail closed: `audit acknowledge-gap` is refused under --read-only by its command (mutates=True) and,
+    as a second layer, by the session's backend wrapper, so no other caller (a plugin, a face) can record a
+    gap and reseal the head through a read-only session."""
+    from kmstui.errors import UsageError
+    from kmstui.session import Options, Session
+
+    hsm = unsealed_hsm
+    key = hsm.create_key()["KeyMetadata"]["KeyId"]
+    hsm.disable_key(KeyId=key)
+    hsm.close()
+    cut_lines(hsm.audit.path, 1)
+    before = hsm.audit.path.read_bytes()
+    session = Session(options=Options(read_only=True))
+    try:
+        with pytest.raises(UsageError, match="read-only mode: acknowledge_audit_gap would change the backend"):
+            session.backend().acknowledge_audit_gap("through a plugin")
+    finally:
+        session.close()
+    assert hsm.audit.path.read_bytes() == before
+
+
+def test_read_only_backend_refuses_every_operation_that_changes_the_store(unsealed_hsm):
+    """Every public method of the local backend is either declared as changing the store (refused by a
+    read-only session's wrapper whatever calls it) or listed here as leaving it unchanged; a new method
+    fails this test until it is classified."""
+    from kmstui.backends.base import MUTATING_OPERATIONS, OPERATIONS
+    from kmstui.backends.local.backend import LocalBackend
+    from kmstui.errors import UsageError
+    from kmstui.session import Options, Session
+
+    unchanged = {name for name in OPERATIONS if name not in MUTATING_OPERATIONS} | {
+        "access_key", "acting_as", "alias_arn", "aliases_of", "assume_role", "get_session_token",  # sealed tokens
+        "audit_anchor", "boundary_for",
+        "caller", "caller_arn", "capabilities", "close", "describe_org_policy", "describe_organization",
+        "get_permissions_boundary", "get_role", "grant", "grant_id_from_token", "grants_for_grantee",
+        "grants_for_key", "iam_policies_for", "info", "key_arn", "key_metadata", "key_policy", "kind",
+        "list_access_keys", "list_key_metadata", "list_org_policies", "list_organizational_units_for_parent",
+        "list_roles", "list_roots", "list_targets_for_policy", "open_session", "organization_state", "require",
+        "resolve", "role", "role_arn", "root_key", "seal_session", "set_caller", "supports",
+        "trust_policy_document", "user_arn", "verify_audit",
+        "apply_due_events",  # the service's own scheduled deletions: AWS applies them whoever is reading
+    }
+    public = {name for name in dir(LocalBackend) if not name.startswith("_")}
+    assert public - unchanged - MUTATING_OPERATIONS == set(), "classify these methods"
+    unsealed_hsm.create_key()
+    lines = unsealed_hsm.audit.path.read_bytes()
+    session = Session(options=Options(read_only=True))
+    try:
+        view = session.backend()
+        for name in sorted(public & MUTATING_OPERATIONS):
+            with pytest.raises(UsageError, match=f"read-only mode: {name} would change"):
+                getattr(view, name)()
+    finally:
+        session.close()
+    assert unsealed_hsm.audit.path.read_bytes() == lines  # refused before the backend saw any of them
