@@ -50,7 +50,11 @@ class Runner:
             command, args = session.parse(help_words(session.registry, words))
             opts = session.options.overridden(args)
             fmt = choose_format(opts.output, session.config.setting("output"), self.stdout_tty)
-            result = session.run_command(command, args)
+            session.output_format = fmt
+            try:
+                result = session.run_command(command, args)
+            finally:
+                session.output_format = None
             text = render(result, fmt, query=opts.query, color=use_color(self.stdout_tty, opts.no_color))
             if text:
                 session.stdout.write(text.encode("utf-8"))

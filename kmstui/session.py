@@ -133,6 +133,10 @@ class Session:
         # Check requests as the aws CLI does before sending (kmstui.clientside); a face that acts as the
         # service itself (kmstui serve) turns this off and lets the backend answer as KMS would.
         self.client_checks = True
+        # The output format the face will render the running command's result in ("table", "json", ...), set
+        # by the runner and the TUI around each command; None when the caller takes the Result as data. A
+        # change mirroring an aws CLI call that prints nothing reads its new state back only for a table.
+        self.output_format: str | None = None
         self._collect()
 
     # -- plugins -------------------------------------------------------------------------------------

@@ -36,14 +36,14 @@ def _one(backend, alias: str) -> dict:
 def cmd_create(session, args) -> Result:
     backend, alias, key = _alias_and_key(session, args)
     backend.create_alias(AliasName=alias, TargetKeyId=key)
-    return after_change(lambda: Result(data={"Aliases": [_one(backend, alias)]}, table=TABLE),
+    return after_change(session, lambda: Result(data={"Aliases": [_one(backend, alias)]}, table=TABLE),
                         f"{alias} -> {args.key_id}")
 
 
 def cmd_update(session, args) -> Result:
     backend, alias, key = _alias_and_key(session, args)
     backend.update_alias(AliasName=alias, TargetKeyId=key)
-    return after_change(lambda: Result(data={"Aliases": [_one(backend, alias)]}, table=TABLE),
+    return after_change(session, lambda: Result(data={"Aliases": [_one(backend, alias)]}, table=TABLE),
                         f"{alias} -> {args.key_id}")
 
 

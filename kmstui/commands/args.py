@@ -260,12 +260,17 @@ def write_output(session: "Session", path: str, data: bytes, force: bool = False
     return f"wrote {len(data)} bytes to {path}"
 
 
-def after_change(read: "Callable[[], Result]", done: str) -> Result:
-    """The result of a command whose change has already succeeded: `read()` shows the new state, but a read
-    that fails (the change may have removed the caller's own read permission, or a key was deleted
-    meanwhile) never turns the success into an error: the change is reported done, the read's error
-    named in the message, exit code 0. AWS's own mutating calls print nothing, so there is nothing to
-    lose by not showing the state."""
+def after_change(session: "Session", read: "Callable[[], Result]", done: str) -> Result:
+    """The result of a command whose change has already succeeded and whose aws CLI counterpart prints
+    nothing (enable-key, disable-key, update-key-description, tag-resource, untag-resource,
+    enable/disable-key-rotation, import-key-material, create-alias, update-alias: their responses have no
+    members). So json, yaml and text print nothing either, as scripts written against the aws CLI expect, and
+    `done` goes to stderr. Only a table (a person at a terminal, the default there) shows the new state:
+    `read()`, a separate read made for that view alone. A read that fails (the change may have removed the
+    caller's own read permission, or a key was deleted meanwhile) never turns the success into an error: the
+    change is reported done, the read's error named in the message, exit code 0."""
+    if session.output_format != "table":
+        return Result(message=done)
     try:
         result = read()
     except KmstuiError as exc:

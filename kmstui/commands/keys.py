@@ -71,9 +71,9 @@ def _describe(backend, key: str, message: str | None = None) -> Result:
     return metadata_result(backend.describe_key(KeyId=key), message)
 
 
-def _changed(backend, key: str, done: str) -> Result:
-    """After a change that succeeded: the key's new metadata if it can be read (best effort, see after_change)."""
-    return after_change(lambda: _describe(backend, key), done)
+def _changed(session, backend, key: str, done: str) -> Result:
+    """After a change that succeeded: the key's new metadata in a table (best effort), else nothing (see after_change)."""
+    return after_change(session, lambda: _describe(backend, key), done)
 
 
 def _alias_is_free(backend, alias: str) -> None:
@@ -169,13 +169,13 @@ def cmd_describe(session, args) -> Result:
 def cmd_enable(session, args) -> Result:
     backend, key = _key(session, args)
     backend.enable_key(KeyId=key)
-    return _changed(backend, key, f"enabled {args.key_id}")
+    return _changed(session, backend, key, f"enabled {args.key_id}")
 
 
 def cmd_disable(session, args) -> Result:
     backend, key = _key(session, args)
     backend.disable_key(KeyId=key)
-    return _changed(backend, key, f"disabled {args.key_id}: it refuses every cryptographic operation until enabled")
+    return _changed(session, backend, key, f"disabled {args.key_id}: it refuses every cryptographic operation until enabled")
 
 
 def cmd_schedule_deletion(session, args) -> Result:
@@ -195,7 +195,7 @@ def cmd_cancel_deletion(session, args) -> Result:
 def cmd_update_description(session, args) -> Result:
     backend, key = _key(session, args)
     backend.update_key_description(KeyId=key, Description=args.description)
-    return _changed(backend, key, f"updated the description of {args.key_id}")
+    return _changed(session, backend, key, f"updated the description of {args.key_id}")
 
 
 def cmd_rotate(session, args) -> Result:
@@ -217,10 +217,10 @@ def cmd_rotation(session, args) -> Result:
     if args.enable:
         params = {"RotationPeriodInDays": args.period} if args.period is not None else {}
         backend.enable_key_rotation(KeyId=key, **params)
-        return after_change(lambda: _rotation_status(backend, key), f"automatic rotation enabled for {args.key_id}")
+        return after_change(session, lambda: _rotation_status(backend, key), f"automatic rotation enabled for {args.key_id}")
     if args.disable:
         backend.disable_key_rotation(KeyId=key)
-        return after_change(lambda: _rotation_status(backend, key), f"automatic rotation disabled for {args.key_id}")
+        return after_change(session, lambda: _rotation_status(backend, key), f"automatic rotation disabled for {args.key_id}")
     return _rotation_status(backend, key)
 
 
@@ -250,14 +250,14 @@ def cmd_tag(session, args) -> Result:
     tags = parse_tags(_both(args, "pairs", "tags", "tag (KEY=VALUE, or --tags TagKey=K,TagValue=V)"), "tag")
     backend, key = _key(session, args)
     backend.tag_resource(KeyId=key, Tags=tags)
-    return after_change(lambda: _tags(backend, key), f"tagged {args.key_id}")
+    return after_change(session, lambda: _tags(backend, key), f"tagged {args.key_id}")
 
 
 def cmd_untag(session, args) -> Result:
     tag_keys = _both(args, "names", "tag_keys", "tag key (or --tag-keys KEY ...)")
     backend, key = _key(session, args)
     backend.untag_resource(KeyId=key, TagKeys=tag_keys)
-    return after_change(lambda: _tags(backend, key), f"untagged {args.key_id}")
+    return after_change(session, lambda: _tags(backend, key), f"untagged {args.key_id}")
 
 
 def _tags(backend, key: str) -> Result:
@@ -389,8 +389,10 @@ def cmd_import_material(session, args) -> Result:
                          + ("needs --valid-to TIME" if args.expiration_model == "KEY_MATERIAL_EXPIRES"
                             else "does not go with --valid-to"))
     backend, key = _key(session, args)
-    backend.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=encrypted, **params)
-    return _changed(backend, key, f"imported key material into {args.key_id}")
+    response = backend.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=encrypted, **params)
+    # ImportKeyMaterial answers KeyId and KeyMaterialId (botocore's model), so this prints them, as aws does.
+    return Result(data=without(response, "ResponseMetadata") or None,
+                  message=f"imported key material into {args.key_id}")
 
 
 def register(registry) -> None:

@@ -210,8 +210,12 @@ class KmstuiApp(App):
             session.stdout = out = io.BytesIO()
             command, args = session.parse(words)
             opts = session.options.overridden(args)
-            result = session.run_command(command, args)
             fmt = choose_format(opts.output, session.config.setting("output"), True)
+            session.output_format = fmt
+            try:
+                result = session.run_command(command, args)
+            finally:
+                session.output_format = None
             text = render(result, fmt, query=opts.query)
             raw = out.getvalue()
             if raw:
