@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,17 +30,7 @@ def encode(doc) -> bytes:
 
 
 def send(runtime_dir, payload: bytes) -> bytes:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(5)
-        s.connect(str(agent.socket_path(runtime_dir)))
-        s.sendall(payload)
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        return data
+    return agent.exchange(agent.socket_path(runtime_dir), payload, timeout=5)
 
 
 @pytest.fixture

@@ -109,23 +109,31 @@ def _peer_uid(sock: socket.socket) -> int:
 
 
 # -- client ---------------------------------------------------------------------------------------------
+def exchange(sock: Path, payload: bytes, timeout: float = 3.0) -> bytes:
+    """The wire framing, one line each way: send `payload` (a request line) to the agent at `sock` and return
+    its reply up to and including the newline (less if the agent closes first). OSError when nothing listens
+    or the listener belongs to another user (it is never sent anything)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(str(sock))
+        if _peer_uid(s) != os.getuid():
+            raise PermissionError(f"the agent socket {sock} is another user's")
+        s.sendall(payload)
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
 def request(sock: Path, req: dict[str, Any], timeout: float = 3.0) -> dict[str, Any] | None:
-    """Send one request; None when no agent is listening."""
+    """Send one request; None when no agent (of this user) is listening."""
     if not sock.exists():
         return None
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout)
-            s.connect(str(sock))
-            if _peer_uid(s) != os.getuid():
-                return None  # someone else's listener: never send it anything
-            s.sendall(json.dumps(req).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+        data = exchange(sock, json.dumps(req).encode() + b"\n", timeout)
     except OSError:
         return None
     try:

@@ -139,11 +139,15 @@ class ConfirmModal(_Modal):
         with Vertical():
             yield Label("Confirm a destructive action", classes="title")
             yield Label(self.prompt, markup=False)
-            yield FieldInput(id="typed", placeholder=f"type {self.expected}")
-            yield Static("", id="error", classes="error", markup=False)
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel", variant="primary")
-                yield Button(self.action, id="confirm", variant="error", disabled=True)
+            yield from self.typed_confirmation()
+
+    def typed_confirmation(self) -> ComposeResult:
+        """The input for the typed name, its error line and the buttons (for subclasses' own compose)."""
+        yield FieldInput(id="typed", placeholder=f"type {self.expected}")
+        yield Static("", id="error", classes="error", markup=False)
+        with Horizontal(classes="buttons"):
+            yield Button("Cancel", id="cancel", variant="primary")
+            yield Button(self.action, id="confirm", variant="error", disabled=True)
 
     def action_cancel(self) -> None:
         self.dismiss(False)
@@ -154,17 +158,13 @@ class ConfirmModal(_Modal):
         self.query_one("#error", Static).update("")
 
     @on(Input.Submitted, "#typed")
-    def _submitted(self, event: Input.Submitted) -> None:
-        if event.value == self.expected:
-            self.dismiss(True)
-        else:
-            self.query_one("#error", Static).update(
-                f"That is not {self.expected}; type it exactly, or press Escape to cancel.")
-
     @on(Button.Pressed, "#confirm")
     def _confirmed(self) -> None:
         if self.query_one("#typed", Input).value == self.expected:
             self.dismiss(True)
+        else:
+            self.query_one("#error", Static).update(
+                f"That is not {self.expected}; type it exactly, or press Escape to cancel.")
 
 
 class NewHsmModal(_Modal):

@@ -15,14 +15,12 @@ from typing import Any
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static, TextArea
+from textual.widgets import Button, Label, Static, TextArea
 
 from kmstui.errors import UsageError
 from kmstui.tui.messages import CommandFailed, CommandFinished, RunCommand
-from kmstui.tui.screens.modals import MODAL_CSS, FieldInput
+from kmstui.tui.screens.modals import ConfirmModal
 from kmstui.tui.widgets.key_table import KeyRow
 
 
@@ -45,51 +43,24 @@ def policy_diff(old: str, new: str) -> Text:
     return text
 
 
-class PolicyDiffModal(ModalScreen[bool]):
-    """Show what will change; saving needs the key's alias or id typed. Focus starts in that input, and
-    Enter saves only when it matches."""
+class PolicyDiffModal(ConfirmModal):
+    """Show what will change; saving needs the key's alias or id typed (ConfirmModal's rule). Focus starts in
+    that input, and Enter saves only when it matches."""
 
-    DEFAULT_CSS = MODAL_CSS.format(name="PolicyDiffModal") + \
-        "PolicyDiffModal > Vertical { width: 100; } PolicyDiffModal VerticalScroll { height: auto; max-height: 20; }"
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
-    AUTO_FOCUS = "#typed"
+    DEFAULT_CSS = "PolicyDiffModal > Vertical { width: 100; } PolicyDiffModal VerticalScroll { height: auto; max-height: 20; }"
+    HELP = "Type the alias or key id shown, then Enter or Save policy. Escape or Cancel changes nothing."
 
     def __init__(self, diff: Text, expected: str) -> None:
-        super().__init__()
-        self.diff, self.expected = diff, expected
+        super().__init__(f"Type {expected} to save:", expected, action="Save policy")
+        self.diff = diff
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Replace the key policy?", classes="title")
             with VerticalScroll():
                 yield Static(self.diff if self.diff.plain else Text("(no change)"), id="diff", markup=False)
-            yield Label(f"Type {self.expected} to save:", markup=False)
-            yield FieldInput(id="typed", placeholder=f"type {self.expected}")
-            yield Static("", id="error", classes="error", markup=False)
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel", variant="primary")
-                yield Button("Save policy", id="confirm", variant="error", disabled=True)
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(False)
-
-    @on(Input.Changed, "#typed")
-    def _typed(self, event: Input.Changed) -> None:
-        self.query_one("#confirm", Button).disabled = event.value != self.expected
-        self.query_one("#error", Static).update("")
-
-    @on(Input.Submitted, "#typed")
-    @on(Button.Pressed, "#confirm")
-    def _confirm(self) -> None:
-        if self.query_one("#typed", Input).value == self.expected:
-            self.dismiss(True)
-        else:
-            self.query_one("#error", Static).update(
-                f"That is not {self.expected}; type it exactly, or press Escape to cancel.")
+            yield Label(self.prompt, markup=False)
+            yield from self.typed_confirmation()
 
 
 class PolicyPane(Vertical):

@@ -28,17 +28,7 @@ def runtime_dir():
 
 
 def send_raw(runtime_dir, payload: bytes, timeout: float = 5.0) -> bytes:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(str(agent.socket_path(runtime_dir)))
-        s.sendall(payload)
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        return data
+    return agent.exchange(agent.socket_path(runtime_dir), payload, timeout)
 
 
 def still_serving(runtime_dir) -> bool:
