@@ -5,39 +5,19 @@ from __future__ import annotations
 
 import os
 import tempfile
-import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
 import tomli_w
 
-from kmstui.commands.values import MAX_INPUT_BYTES, read_file
 from kmstui.errors import UsageError
+from kmstui_advisor import datafiles
 from kmstui_advisor.questions import normalize, readable
 
 
 def load_answers(path: str | Path) -> dict[str, Any]:
-    """The raw table in an answer file (checked later by `normalize`), or UsageError saying what is wrong.
-    Read through the core's bounded reader (docs/inputs.md: whole files read into memory, 64 MiB)."""
-    p = Path(path)
-    try:
-        text = read_file(p, MAX_INPUT_BYTES, f"--answers {p}").decode("utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"--answers: file {p} not found") from None
-    except IsADirectoryError:
-        raise UsageError(f"--answers: {p} is a folder; give the answer file (TOML)") from None
-    except PermissionError:
-        raise UsageError(f"--answers: no permission to read {p}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"--answers: {p} is not UTF-8 text; an answer file is TOML") from None
-    except OSError as exc:
-        raise UsageError(f"--answers: cannot read {p} ({exc.strerror or exc})") from None
-    except ValueError:  # "embedded null byte"
-        raise UsageError("--answers: a file name cannot contain a NUL character") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"--answers: {p} is not valid TOML ({exc}); see docs/advisor.md for the format") from None
+    """The raw table in an answer file (checked later by `normalize`), or UsageError saying what is wrong."""
+    return datafiles.read_user_toml(path, "--answers", "answer file", UsageError)
 
 
 def dump_answers(answers: Mapping[str, Any]) -> str:

@@ -6,12 +6,10 @@ more than a year before today is flagged as possibly stale."""
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kmstui.commands.values import MAX_INPUT_BYTES, read_file
 from kmstui.errors import ConfigError
 from kmstui_advisor import datafiles
 
@@ -100,17 +98,8 @@ def load_facts(path: str | Path | None = None) -> Facts:
     """The shipped facts, or a replacement facts file (same shape) given by `path`."""
     if path is None:
         return parse_facts(datafiles.load("facts.toml"))
-    try:  # the core's bounded reader (docs/inputs.md: whole files read into memory, 64 MiB)
-        raw = read_file(Path(path), MAX_INPUT_BYTES, f"--facts {path}")
-    except FileNotFoundError:
-        raise ConfigError(f"facts file {path} not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"facts file {path} is a folder; give the facts file (TOML)") from None
-    except OSError as exc:
-        raise ConfigError(f"facts file {path}: cannot read it ({exc.strerror or exc})") from None
-    except ValueError:  # "embedded null byte"
-        raise ConfigError("facts file: a file name cannot contain a NUL character") from None
+    data = datafiles.read_user_toml(path, "--facts", "facts file", ConfigError)
     try:
-        return parse_facts(tomllib.loads(raw.decode("utf-8")))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, KeyError, ValueError) as exc:
+        return parse_facts(data)
+    except (KeyError, ValueError) as exc:
         raise ConfigError(f"facts file {path} is not a valid facts file ({exc})") from None
