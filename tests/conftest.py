@@ -3,9 +3,11 @@ moto server on 127.0.0.1. Real components only; each fixture skips nothing silen
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -165,6 +167,14 @@ def run_kmstui(kmstui_home):
                                text=True, env={**os.environ, **(env or {})}, timeout=timeout, cwd=str(REPO))
         return CliRun(proc.returncode, proc.stdout, proc.stderr)
 
+    def ok(*args: str, **kw) -> Any:
+        """`run_kmstui.ok(ARGS)`: run with --output json, require exit 0, and return the parsed stdout (None
+        when the command printed nothing)."""
+        result = run(*args, "--output", "json", **kw)
+        assert result.code == 0, result.err
+        return json.loads(result.out) if result.out.strip() else None
+
+    run.ok = ok  # type: ignore[attr-defined]
     return run
 
 

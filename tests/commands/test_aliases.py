@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
 
-def ok(run, *args, **kw):
-    result = run(*args, "--output", "json", **kw)
-    assert result.code == 0, result.err
-    return json.loads(result.out) if result.out.strip() else None
-
 
 def names(run, *args) -> list[str]:
-    return [a["AliasName"] for a in ok(run, "alias", "list", *args)["Aliases"]]
+    return [a["AliasName"] for a in run.ok("alias", "list", *args)["Aliases"]]
 
 
 def test_create_list_update_delete(run_kmstui, unsealed_hsm):
     a = unsealed_hsm.create_key(Description="a")["KeyMetadata"]["KeyId"]
     b = unsealed_hsm.create_key(Description="b")["KeyMetadata"]["KeyId"]
-    assert ok(run_kmstui, "alias", "create", "alias/app", a) is None  # as aws kms create-alias: no output
-    created = ok(run_kmstui, "alias", "list", "--key-id", a)["Aliases"][0]
+    assert run_kmstui.ok("alias", "create", "alias/app", a) is None  # as aws kms create-alias: no output
+    created = run_kmstui.ok("alias", "list", "--key-id", a)["Aliases"][0]
     assert created["AliasName"] == "alias/app" and created["TargetKeyId"] == a
     # KMS: "Specify the key ID or key ARN of the KMS key" (CreateAlias TargetKeyId): an alias is refused.
     as_target = run_kmstui("alias", "create", "alias/other", "alias/app")
     assert as_target.code == 254 and "ValidationException" in as_target.err and not as_target.out
-    ok(run_kmstui, "alias", "create", "alias/other", a)
+    run_kmstui.ok("alias", "create", "alias/other", a)
     assert names(run_kmstui) == ["alias/app", "alias/other"]
     assert names(run_kmstui, "--key-id", b) == []
-    assert ok(run_kmstui, "alias", "update", "alias/other", b) is None
+    assert run_kmstui.ok("alias", "update", "alias/other", b) is None
     assert names(run_kmstui, "--key-id", b) == ["alias/other"]
     assert names(run_kmstui, "--key-id", "alias/other") == ["alias/other"]
     table = run_kmstui("alias", "list", "--output", "table")
@@ -45,7 +39,7 @@ def test_create_list_update_delete(run_kmstui, unsealed_hsm):
 
 def test_alias_errors_use_kms_names(run_kmstui, unsealed_hsm):
     key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
-    ok(run_kmstui, "alias", "create", "alias/taken", key)
+    run_kmstui.ok("alias", "create", "alias/taken", key)
     for args, name in ((("alias", "create", "alias/taken", key), "AlreadyExistsException"),
                        (("alias", "create", "noprefix", key), "ValidationException"),
                        (("alias", "create", "alias/bad!name", key), "ValidationException"),

@@ -4,17 +4,11 @@ paging as the AWS CLI v2 pages."""
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
 from kmstui.commands.awsnames import AWS_OPTIONS, OPERATIONS, REFUSED, UNIMPLEMENTED
 
-
-def ok(run, *args, **kw):
-    result = run(*args, "--output", "json", **kw)
-    assert result.code == 0, result.err
-    return json.loads(result.out) if result.out.strip() else None
 
 
 def botocore_options() -> dict[str, tuple[str, ...]]:
@@ -53,27 +47,27 @@ def test_every_aws_option_of_an_implemented_operation_is_accepted(session):
 
 
 def test_operation_names_run_their_command_with_the_aws_cli_options(run_kmstui, unsealed_hsm):
-    created = ok(run_kmstui, "create-key", "--description", "d", "--tags", "TagKey=team,TagValue=pay",
+    created = run_kmstui.ok("create-key", "--description", "d", "--tags", "TagKey=team,TagValue=pay",
                  "TagKey=env,TagValue=dev")["KeyMetadata"]
     key = created["KeyId"]
-    assert ok(run_kmstui, "list-keys") == {"Keys": [{"KeyId": key, "KeyArn": created["Arn"]}]}
-    assert ok(run_kmstui, "describe-key", "--key-id", key)["KeyMetadata"]["Description"] == "d"
-    tags = ok(run_kmstui, "list-resource-tags", "--key-id", key)["Tags"]
+    assert run_kmstui.ok("list-keys") == {"Keys": [{"KeyId": key, "KeyArn": created["Arn"]}]}
+    assert run_kmstui.ok("describe-key", "--key-id", key)["KeyMetadata"]["Description"] == "d"
+    tags = run_kmstui.ok("list-resource-tags", "--key-id", key)["Tags"]
     assert {t["TagKey"]: t["TagValue"] for t in tags} == {"team": "pay", "env": "dev"}
     # The aws CLI's map shorthand (KeyName1=string,KeyName2=string) and JSON both give an encryption context.
-    enc = ok(run_kmstui, "encrypt", "--key-id", key, "--plaintext", "hi", "--encryption-context", "app=web,tier=1")
-    dec = ok(run_kmstui, "decrypt", "--ciphertext-blob", enc["CiphertextBlob"], "--encryption-context",
+    enc = run_kmstui.ok("encrypt", "--key-id", key, "--plaintext", "hi", "--encryption-context", "app=web,tier=1")
+    dec = run_kmstui.ok("decrypt", "--ciphertext-blob", enc["CiphertextBlob"], "--encryption-context",
              '{"tier": "1", "app": "web"}')
     assert dec["KeyId"] == created["Arn"]
-    dk = ok(run_kmstui, "generate-data-key", "--key-id", key, "--number-of-bytes", "24")
+    dk = run_kmstui.ok("generate-data-key", "--key-id", key, "--number-of-bytes", "24")
     assert len(dk["Plaintext"]) == 32  # 24 bytes, base64
-    assert ok(run_kmstui, "generate-data-key", "--key-id", key, "--key-spec", "AES_128")["Plaintext"]
-    scheduled = ok(run_kmstui, "schedule-key-deletion", "--key-id", key, "--pending-window-in-days", "8", "--yes")
+    assert run_kmstui.ok("generate-data-key", "--key-id", key, "--key-spec", "AES_128")["Plaintext"]
+    scheduled = run_kmstui.ok("schedule-key-deletion", "--key-id", key, "--pending-window-in-days", "8", "--yes")
     assert scheduled["PendingWindowInDays"] == 8
-    assert ok(run_kmstui, "cancel-key-deletion", "--key-id", key) == {"KeyId": created["Arn"]}
-    ok(run_kmstui, "untag-resource", "--key-id", key, "--tag-keys", "team", "env")
-    assert ok(run_kmstui, "list-resource-tags", "--key-id", key)["Tags"] == []
-    assert ok(run_kmstui, "list-key-policies", "--key-id", key)["PolicyNames"] == ["default"]
+    assert run_kmstui.ok("cancel-key-deletion", "--key-id", key) == {"KeyId": created["Arn"]}
+    run_kmstui.ok("untag-resource", "--key-id", key, "--tag-keys", "team", "env")
+    assert run_kmstui.ok("list-resource-tags", "--key-id", key)["Tags"] == []
+    assert run_kmstui.ok("list-key-policies", "--key-id", key)["PolicyNames"] == ["default"]
 
 
 def test_grant_tokens_take_a_list_as_the_aws_cli_does(run_kmstui, unsealed_hsm):
@@ -110,7 +104,7 @@ def test_paging_as_the_aws_cli_v2(run_kmstui, unsealed_hsm):
         unsealed_hsm.create_alias(AliasName=f"alias/{name}", TargetKeyId=ids[0])
     seen, token = [], None
     for _ in range(5):
-        page = ok(run_kmstui, "key", "list", "--max-items", "2", "--page-size", "3",
+        page = run_kmstui.ok("key", "list", "--max-items", "2", "--page-size", "3",
                   *(["--starting-token", token] if token else []))
         assert len(page["Keys"]) <= 2 and "Truncated" not in page and "NextMarker" not in page
         seen += [k["KeyId"] for k in page["Keys"]]
@@ -118,12 +112,12 @@ def test_paging_as_the_aws_cli_v2(run_kmstui, unsealed_hsm):
         if token is None:
             break
     assert seen == ids
-    aliases = ok(run_kmstui, "list-aliases", "--page-size", "2")["Aliases"]
+    aliases = run_kmstui.ok("list-aliases", "--page-size", "2")["Aliases"]
     assert [a["AliasName"] for a in aliases] == [f"alias/{n}" for n in "abcde"]
-    first = ok(run_kmstui, "alias", "list", "--max-items", "4")
-    rest = ok(run_kmstui, "alias", "list", "--starting-token", first["NextToken"])
+    first = run_kmstui.ok("alias", "list", "--max-items", "4")
+    rest = run_kmstui.ok("alias", "list", "--starting-token", first["NextToken"])
     assert [a["AliasName"] for a in first["Aliases"] + rest["Aliases"]] == [f"alias/{n}" for n in "abcde"]
-    one = ok(run_kmstui, "list-aliases", "--limit", "2")
+    one = run_kmstui.ok("list-aliases", "--limit", "2")
     assert one["Truncated"] is True and len(one["Aliases"]) == 2
     mixed = run_kmstui("key", "list", "--max-items", "1", "--no-paginate")
     assert mixed.code == 252 and "--max-items" in mixed.err

@@ -12,11 +12,6 @@ import pytest
 from kmstui.errors import DisabledException, UsageError
 
 
-def ok(run, *args, **kw):
-    result = run(*args, "--output", "json", **kw)
-    assert result.code == 0, result.err
-    return json.loads(result.out) if result.out.strip() else None
-
 
 @pytest.fixture
 def key(unsealed_hsm) -> str:
@@ -38,12 +33,12 @@ def leftovers(folder) -> list[str]:
 
 
 def test_encrypt_decrypt_round_trip_prints_base64_like_the_aws_cli(run_kmstui, key):
-    enc = ok(run_kmstui, "encrypt", "--key-id", "alias/app", "--plaintext", "hello", "--context", "app=web",
+    enc = run_kmstui.ok("encrypt", "--key-id", "alias/app", "--plaintext", "hello", "--context", "app=web",
              "--encryption-context", "tier=1")
     assert enc["KeyId"].endswith(key) and enc["EncryptionAlgorithm"] == "SYMMETRIC_DEFAULT"
     blob = enc["CiphertextBlob"]
     base64.b64decode(blob, validate=True)
-    dec = ok(run_kmstui, "decrypt", "--ciphertext-blob", blob, "--context", "tier=1", "--context", "app=web")
+    dec = run_kmstui.ok("decrypt", "--ciphertext-blob", blob, "--context", "tier=1", "--context", "app=web")
     assert base64.b64decode(dec["Plaintext"]) == b"hello" and dec["KeyId"].endswith(key)
     query = run_kmstui("decrypt", "--ciphertext-blob", blob, "--context", "app=web", "--context", "tier=1",
                        "--query", "Plaintext", "--output", "text")
@@ -51,7 +46,7 @@ def test_encrypt_decrypt_round_trip_prints_base64_like_the_aws_cli(run_kmstui, k
 
 
 def test_wrong_context_is_invalid_ciphertext_and_leaves_no_file(run_kmstui, key, work):
-    blob = ok(run_kmstui, "encrypt", "--key-id", key, "--plaintext", "s3cret", "--context", "app=web")["CiphertextBlob"]
+    blob = run_kmstui.ok("encrypt", "--key-id", key, "--plaintext", "s3cret", "--context", "app=web")["CiphertextBlob"]
     out = work / "plain.txt"
     for ctx in (["--context", "app=other"], []):
         result = run_kmstui("decrypt", "--ciphertext-blob", blob, *ctx, "--out", str(out))
@@ -67,7 +62,7 @@ def test_raw_bytes_in_and_out_and_stdin_stdout(run_kmstui, key, work):
     enc = run_kmstui("encrypt", "--key-id", "alias/app", "--in", str(data), "--out", str(blob), "--output", "json")
     assert enc.code == 0 and "CiphertextBlob" not in enc.out and "wrote" in enc.err
     assert blob.read_bytes()[:3] == b"KMT"
-    ok(run_kmstui, "decrypt", "--in", str(blob), "--out", str(plain))
+    run_kmstui.ok("decrypt", "--in", str(blob), "--out", str(plain))
     assert plain.read_bytes() == data.read_bytes()
     assert plain.stat().st_mode & 0o777 == 0o600  # plaintext files are private
     piped = run_kmstui("encrypt", "--key-id", key, "--in", "-", "--output", "json", input="from stdin")
@@ -107,7 +102,7 @@ def test_usage_mistakes_are_one_line_252(run_kmstui, key, work):
 
 def test_base64_text_given_as_raw_bytes_gets_a_hint(run_kmstui, key, work):
     encoded = work / "blob.b64"
-    encoded.write_text(ok(run_kmstui, "encrypt", "--key-id", key, "--plaintext", "x")["CiphertextBlob"])
+    encoded.write_text(run_kmstui.ok("encrypt", "--key-id", key, "--plaintext", "x")["CiphertextBlob"])
     result = run_kmstui("decrypt", "--in", str(encoded))
     assert result.code == 254 and "InvalidCiphertextException" in result.err and "base64" in result.err
 
@@ -121,24 +116,24 @@ def test_data_key_out_writes_the_plaintext_to_a_file_and_not_the_output(run_kmst
     assert len(secret) == 32 and plain.stat().st_mode & 0o777 == 0o600
     assert "Plaintext" not in json.loads(quiet.out)
     assert base64.b64encode(secret).decode() not in quiet.out + quiet.err
-    recovered = ok(run_kmstui, "decrypt", "--in", str(enc), "--context", "f=1")
+    recovered = run_kmstui.ok("decrypt", "--in", str(enc), "--context", "f=1")
     assert base64.b64decode(recovered["Plaintext"]) == secret
 
-    shown = ok(run_kmstui, "data-key", "generate", "--key-id", key, "--key-spec", "AES_128", "--show-plaintext")
+    shown = run_kmstui.ok("data-key", "generate", "--key-id", key, "--key-spec", "AES_128", "--show-plaintext")
     assert len(base64.b64decode(shown["Plaintext"])) == 16
-    sized = ok(run_kmstui, "data-key", "generate", "--key-id", key, "--number-of-bytes", "64", "--show-plaintext")
+    sized = run_kmstui.ok("data-key", "generate", "--key-id", key, "--number-of-bytes", "64", "--show-plaintext")
     assert len(base64.b64decode(sized["Plaintext"])) == 64
     both = run_kmstui("data-key", "generate", "--key-id", key, "--key-spec", "AES_128", "--number-of-bytes", "8")
     assert both.code == 254 and "ValidationException" in both.err  # the service refuses both, not the aws CLI
 
 
 def test_data_key_without_plaintext(run_kmstui, key, work):
-    flag = ok(run_kmstui, "data-key", "generate", "--key-id", key, "--without-plaintext")
+    flag = run_kmstui.ok("data-key", "generate", "--key-id", key, "--without-plaintext")
     assert "Plaintext" not in flag and flag["CiphertextBlob"]
     out = work / "dk.enc"
     result = run_kmstui("data-key", "generate-without-plaintext", "--key-id", "alias/app", "--out", str(out))
     assert result.code == 0
-    assert len(base64.b64decode(ok(run_kmstui, "decrypt", "--in", str(out))["Plaintext"])) == 32
+    assert len(base64.b64decode(run_kmstui.ok("decrypt", "--in", str(out))["Plaintext"])) == 32
     contradiction = run_kmstui("data-key", "generate", "--key-id", key, "--without-plaintext", "--show-plaintext")
     assert contradiction.code == 252
 
@@ -146,8 +141,8 @@ def test_data_key_without_plaintext(run_kmstui, key, work):
 def test_re_encrypt_moves_a_blob_to_another_key_and_context(run_kmstui, unsealed_hsm, key, work):
     other = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
     src, dst = work / "a.kms", work / "b.kms"
-    ok(run_kmstui, "encrypt", "--key-id", key, "--plaintext", "moving", "--context", "v=1", "--out", str(src))
-    moved = ok(run_kmstui, "re-encrypt", "--in", str(src), "--source-context", "v=1", "--destination-key-id", other,
+    run_kmstui.ok("encrypt", "--key-id", key, "--plaintext", "moving", "--context", "v=1", "--out", str(src))
+    moved = run_kmstui.ok("re-encrypt", "--in", str(src), "--source-context", "v=1", "--destination-key-id", other,
                "--destination-context", "v=2", "--out", str(dst))
     assert moved["KeyId"].endswith(other) and moved["SourceKeyId"].endswith(key)
     result = unsealed_hsm.decrypt(CiphertextBlob=dst.read_bytes(), EncryptionContext={"v": "2"})
@@ -157,7 +152,7 @@ def test_re_encrypt_moves_a_blob_to_another_key_and_context(run_kmstui, unsealed
 
 
 def test_random_bytes(run_kmstui, unsealed_hsm, work):
-    printed = ok(run_kmstui, "random", "--number-of-bytes", "24")
+    printed = run_kmstui.ok("random", "--number-of-bytes", "24")
     assert len(base64.b64decode(printed["Plaintext"])) == 24
     out = work / "r.bin"
     assert run_kmstui("random", "--number-of-bytes", "16", "--out", str(out)).code == 0
@@ -167,8 +162,8 @@ def test_random_bytes(run_kmstui, unsealed_hsm, work):
 def test_sign_and_verify_exit_codes(run_kmstui, unsealed_hsm, work):
     signer = unsealed_hsm.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
     sig = work / "sig"
-    ok(run_kmstui, "sign", "--key-id", signer, "--message", "release 1", "--out", str(sig))  # algorithm implied
-    good = ok(run_kmstui, "verify", "--key-id", signer, "--message", "release 1", "--signature-file", str(sig),
+    run_kmstui.ok("sign", "--key-id", signer, "--message", "release 1", "--out", str(sig))  # algorithm implied
+    good = run_kmstui.ok("verify", "--key-id", signer, "--message", "release 1", "--signature-file", str(sig),
               "--signing-algorithm", "ECDSA_SHA_256")
     assert good["SignatureValid"] is True
     # Verify: "If the signature verification fails, the Verify operation fails with an
@@ -179,7 +174,7 @@ def test_sign_and_verify_exit_codes(run_kmstui, unsealed_hsm, work):
     checked = run_kmstui("verify", "--key-id", signer, "--message", "release 2", "--signature-file", str(sig),
                          "--output", "json", "--check")
     assert checked.code == 1 and json.loads(checked.out)["SignatureValid"] is False
-    assert ok(run_kmstui, "verify", "--key-id", signer, "--message", "release 1", "--signature-file", str(sig),
+    assert run_kmstui.ok("verify", "--key-id", signer, "--message", "release 1", "--signature-file", str(sig),
               "--check")["SignatureValid"] is True
     b64 = base64.b64encode(sig.read_bytes()).decode()
     assert run_kmstui("verify", "--key-id", signer, "--message", "release 1", "--signature", b64).code == 0
@@ -221,7 +216,7 @@ def test_sign_a_large_file_hashes_locally_only_when_asked(run_kmstui, unsealed_h
 
 def test_mac_generate_and_verify(run_kmstui, unsealed_hsm, work):
     hmac_key = unsealed_hsm.create_key(KeySpec="HMAC_384", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
-    mac = ok(run_kmstui, "mac", "generate", "--key-id", hmac_key, "--message", "order 42")
+    mac = run_kmstui.ok("mac", "generate", "--key-id", hmac_key, "--message", "order 42")
     assert mac["MacAlgorithm"] == "HMAC_SHA_384" and len(base64.b64decode(mac["Mac"])) == 48
     assert run_kmstui("mac", "verify", "--key-id", hmac_key, "--message", "order 42", "--mac", mac["Mac"]).code == 0
     # KMSInvalidMacException: "The request was rejected because the HMAC verification failed."
@@ -235,9 +230,9 @@ def test_mac_generate_and_verify(run_kmstui, unsealed_hsm, work):
 
 def test_rsa_encryption_needs_the_key_to_decrypt(run_kmstui, unsealed_hsm):
     rsa = unsealed_hsm.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
-    blob = ok(run_kmstui, "encrypt", "--key-id", rsa, "--plaintext", "to rsa",
+    blob = run_kmstui.ok("encrypt", "--key-id", rsa, "--plaintext", "to rsa",
               "--encryption-algorithm", "RSAES_OAEP_SHA_256")["CiphertextBlob"]
-    plain = ok(run_kmstui, "decrypt", "--ciphertext-blob", blob, "--key-id", rsa,
+    plain = run_kmstui.ok("decrypt", "--ciphertext-blob", blob, "--key-id", rsa,
                "--encryption-algorithm", "RSAES_OAEP_SHA_256")["Plaintext"]
     assert base64.b64decode(plain) == b"to rsa"
 
@@ -268,15 +263,15 @@ def test_profile_prefix_reaches_a_second_hsm_and_re_encrypt_crosses_backends(run
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text('[profiles.vault]\nbackend = "local"\npath = "vault.kmstui"\n')
     assert run_kmstui("hsm", "init", "--profile", "vault").code == 0
-    other = ok(run_kmstui, "key", "create", "--alias", "vault:alias/archive")["KeyMetadata"]
+    other = run_kmstui.ok("key", "create", "--alias", "vault:alias/archive")["KeyMetadata"]
     assert run_kmstui("key", "describe", "alias/archive").code == 254  # not in the default HSM
-    assert ok(run_kmstui, "key", "describe", "vault:alias/archive")["KeyMetadata"]["KeyId"] == other["KeyId"]
+    assert run_kmstui.ok("key", "describe", "vault:alias/archive")["KeyMetadata"]["KeyId"] == other["KeyId"]
     src, dst = work / "a.kms", work / "b.kms"
-    ok(run_kmstui, "encrypt", "--key-id", "alias/app", "--plaintext", "cross", "--context", "c=1", "--out", str(src))
-    moved = ok(run_kmstui, "re-encrypt", "--in", str(src), "--source-context", "c=1",
+    run_kmstui.ok("encrypt", "--key-id", "alias/app", "--plaintext", "cross", "--context", "c=1", "--out", str(src))
+    moved = run_kmstui.ok("re-encrypt", "--in", str(src), "--source-context", "c=1",
                "--destination-key-id", "vault:alias/archive", "--out", str(dst))
     assert moved["KeyId"] == other["Arn"] and moved["SourceKeyId"].endswith(key)
-    back = ok(run_kmstui, "decrypt", "--in", str(dst), "--profile", "vault")
+    back = run_kmstui.ok("decrypt", "--in", str(dst), "--profile", "vault")
     assert base64.b64decode(back["Plaintext"]) == b"cross"
 
 
@@ -355,7 +350,7 @@ def test_decrypt_of_a_file_that_is_no_kms_blob_names_it_and_does_not_blame_the_c
     envelope = run_kmstui("decrypt", "--in", str(pdf) + ".enc")
     assert envelope.code == 254 and "envelope decrypt" in envelope.err and "--context" not in envelope.err
     # A blob of this backend made with a context still gets the hint.
-    blob = ok(run_kmstui, "encrypt", "--key-id", key, "--plaintext", "x", "--context", "a=b")["CiphertextBlob"]
+    blob = run_kmstui.ok("encrypt", "--key-id", key, "--plaintext", "x", "--context", "a=b")["CiphertextBlob"]
     missing = run_kmstui("decrypt", "--ciphertext-blob", blob)
     assert missing.code == 254 and "--context" in missing.err
 
@@ -364,11 +359,11 @@ def test_derive_shared_secret_both_sides_get_the_same_secret(run_kmstui, unseale
     """Issue 12 item 8: ECC_NIST_P256 with KEY_AGREEMENT, and DeriveSharedSecret with AWS's shapes. Each side
     derives with its own private key and the other's public key (GetPublicKey's DER), and gets the same secret."""
     for name in ("alice", "bob"):
-        created = ok(run_kmstui, "key", "create", "--key-spec", "ECC_NIST_P256", "--key-usage", "KEY_AGREEMENT",
+        created = run_kmstui.ok("key", "create", "--key-spec", "ECC_NIST_P256", "--key-usage", "KEY_AGREEMENT",
                      "--alias", f"alias/{name}")
         assert created["KeyMetadata"]["KeyAgreementAlgorithms"] == ["ECDH"]
         assert run_kmstui("key", "public-key", f"alias/{name}", "--format", "DER", "--out", str(work / name)).code == 0
-    alice = ok(run_kmstui, "derive-shared-secret", "--key-id", "alias/alice", "--public-key", f"fileb://{work / 'bob'}")
+    alice = run_kmstui.ok("derive-shared-secret", "--key-id", "alias/alice", "--public-key", f"fileb://{work / 'bob'}")
     assert set(alice) == {"KeyId", "SharedSecret", "KeyAgreementAlgorithm", "KeyOrigin"}
     assert (alice["KeyAgreementAlgorithm"], alice["KeyOrigin"]) == ("ECDH", "AWS_KMS")
     bob_b64 = base64.b64encode((work / "alice").read_bytes()).decode()
@@ -376,6 +371,6 @@ def test_derive_shared_secret_both_sides_get_the_same_secret(run_kmstui, unseale
     written = run_kmstui("derive-shared-secret", "--key-id", "alias/bob", "--public-key", bob_b64, "--out", str(out))
     assert written.code == 0 and out.read_bytes() == base64.b64decode(alice["SharedSecret"])
     assert out.stat().st_mode & 0o777 == 0o600  # a secret, written as one
-    signer = ok(run_kmstui, "key", "create", "--key-spec", "ECC_NIST_P256", "--key-usage", "SIGN_VERIFY")
+    signer = run_kmstui.ok("key", "create", "--key-spec", "ECC_NIST_P256", "--key-usage", "SIGN_VERIFY")
     wrong = run_kmstui("derive-shared-secret", "--key-id", signer["KeyMetadata"]["KeyId"], "--public-key", bob_b64)
     assert wrong.code == 254 and "InvalidKeyUsageException" in wrong.err and not wrong.out

@@ -15,14 +15,9 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted((REPO / "samples" / "scripts").glob("*.kms"))
 
 
-def ok(run, *args, **kw):
-    result = run(*args, "--output", "json", **kw)
-    assert result.code == 0, result.err
-    return json.loads(result.out) if result.out.strip() else None
-
 
 def create(run, *args) -> dict:
-    return ok(run, "key", "create", *args)["KeyMetadata"]
+    return run.ok("key", "create", *args)["KeyMetadata"]
 
 
 def state(backend, key_id: str) -> str:
@@ -38,9 +33,9 @@ def test_create_returns_aws_key_metadata_and_every_reference_form_finds_it(run_k
     assert (md["KeySpec"], md["KeyUsage"], md["Origin"]) == ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "AWS_KMS")
     alias_arn = md["Arn"].replace(f"key/{md['KeyId']}", "alias/app")
     for ref in (md["KeyId"], md["Arn"], "alias/app", alias_arn, "local:alias/app"):
-        assert ok(run_kmstui, "key", "describe", ref)["KeyMetadata"]["KeyId"] == md["KeyId"]
+        assert run_kmstui.ok("key", "describe", ref)["KeyMetadata"]["KeyId"] == md["KeyId"]
     # The key may also be named with --key-id, as on encrypt and in the AWS CLI; but only once.
-    assert ok(run_kmstui, "key", "describe", "--key-id", "alias/app")["KeyMetadata"]["KeyId"] == md["KeyId"]
+    assert run_kmstui.ok("key", "describe", "--key-id", "alias/app")["KeyMetadata"]["KeyId"] == md["KeyId"]
     twice = run_kmstui("key", "describe", "alias/app", "--key-id", "alias/app")
     assert twice.code == 252 and "once" in twice.err
     assert run_kmstui("key", "describe").code == 252
@@ -55,7 +50,7 @@ def test_key_list_joins_aliases_in_json_and_table(run_kmstui, unsealed_hsm):
     a = unsealed_hsm.create_key(Description="first")["KeyMetadata"]["KeyId"]
     b = unsealed_hsm.create_key(Description="second", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
     unsealed_hsm.create_alias(AliasName="alias/one", TargetKeyId=a)
-    keys = {k["KeyId"]: k for k in ok(run_kmstui, "key", "list", "--describe")["Keys"]}
+    keys = {k["KeyId"]: k for k in run_kmstui.ok("key", "list", "--describe")["Keys"]}
     assert keys[a]["Aliases"] == ["alias/one"] and keys[b]["Aliases"] == []
     assert keys[b]["KeySpec"] == "HMAC_256" and keys[a]["Description"] == "first"
     table = run_kmstui("key", "list", "--output", "table")
@@ -64,7 +59,7 @@ def test_key_list_joins_aliases_in_json_and_table(run_kmstui, unsealed_hsm):
     assert header.split()[:4] == ["Alias", "KeyId", "Description", "State"]
     assert any(row.startswith("alias/one") and a in row and "Enabled" in row for row in rows)
     unsealed_hsm.disable_key(KeyId=b)
-    assert [k["KeyId"] for k in ok(run_kmstui, "key", "list", "--state", "Disabled")["Keys"]] == [b]
+    assert [k["KeyId"] for k in run_kmstui.ok("key", "list", "--state", "Disabled")["Keys"]] == [b]
 
 
 def test_key_usage_is_required_except_for_symmetric_keys(run_kmstui, unsealed_hsm):
@@ -108,13 +103,13 @@ def test_disable_asks_for_confirmation_and_a_disabled_key_refuses_to_encrypt(run
     refused = run_kmstui("key", "disable", "alias/d")
     assert refused.code == 252 and "--yes" in refused.err
     assert state(unsealed_hsm, key) == "Enabled"
-    assert ok(run_kmstui, "key", "disable", "alias/d", "--yes") is None  # as aws kms disable-key: no output
+    assert run_kmstui.ok("key", "disable", "alias/d", "--yes") is None  # as aws kms disable-key: no output
     assert state(unsealed_hsm, key) == "Disabled"
     enc = run_kmstui("encrypt", "--key-id", "alias/d", "--plaintext", "x")
     assert enc.code == 254 and "DisabledException" in enc.err
-    assert ok(run_kmstui, "key", "enable", "alias/d") is None
+    assert run_kmstui.ok("key", "enable", "alias/d") is None
     assert state(unsealed_hsm, key) == "Enabled"
-    assert ok(run_kmstui, "encrypt", "--key-id", "alias/d", "--plaintext", "x")["CiphertextBlob"]
+    assert run_kmstui.ok("encrypt", "--key-id", "alias/d", "--plaintext", "x")["CiphertextBlob"]
 
 
 def test_read_only_refuses_changes_but_allows_reading_and_encrypting(run_kmstui, unsealed_hsm):
@@ -122,8 +117,8 @@ def test_read_only_refuses_changes_but_allows_reading_and_encrypting(run_kmstui,
     refused = run_kmstui("key", "create", "--read-only")
     assert refused.code == 252 and "read-only" in refused.err
     assert len(unsealed_hsm.list_keys()["Keys"]) == 1
-    assert ok(run_kmstui, "encrypt", "--key-id", key, "--plaintext", "hi", "--read-only")["CiphertextBlob"]
-    assert ok(run_kmstui, "key", "rotation", key, "--read-only")["KeyRotationEnabled"] is False
+    assert run_kmstui.ok("encrypt", "--key-id", key, "--plaintext", "hi", "--read-only")["CiphertextBlob"]
+    assert run_kmstui.ok("key", "rotation", key, "--read-only")["KeyRotationEnabled"] is False
     rotation = run_kmstui("key", "rotation", key, "--enable", "--read-only")
     assert rotation.code == 252 and "read-only" in rotation.err
     assert unsealed_hsm.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"] is False
@@ -133,11 +128,11 @@ def test_schedule_deletion_window_state_and_cancel(run_kmstui, unsealed_hsm):
     key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
     short = run_kmstui("key", "schedule-deletion", key, "--days", "3", "--yes")
     assert short.code == 254 and "ValidationException" in short.err and "7 and 30" in short.err
-    scheduled = ok(run_kmstui, "key", "schedule-deletion", key, "--days", "7", "--yes")
+    scheduled = run_kmstui.ok("key", "schedule-deletion", key, "--days", "7", "--yes")
     assert scheduled["KeyState"] == "PendingDeletion" and scheduled["PendingWindowInDays"] == 7
     enc = run_kmstui("encrypt", "--key-id", key, "--plaintext", "x")
     assert enc.code == 254 and "KMSInvalidStateException" in enc.err
-    assert ok(run_kmstui, "key", "cancel-deletion", key) == {"KeyId": scheduled["KeyId"]}
+    assert run_kmstui.ok("key", "cancel-deletion", key) == {"KeyId": scheduled["KeyId"]}
     assert state(unsealed_hsm, key) == "Disabled"
 
 
@@ -152,13 +147,13 @@ def test_rotation_on_demand_and_automatic(run_kmstui, unsealed_hsm):
     key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
     unsealed_hsm.create_alias(AliasName="alias/r", TargetKeyId=key)
     old = unsealed_hsm.encrypt(KeyId=key, Plaintext=b"before")["CiphertextBlob"]
-    assert ok(run_kmstui, "key", "rotation", "alias/r", "--enable", "--period", "180") is None
-    status = ok(run_kmstui, "key", "rotation", "alias/r")
+    assert run_kmstui.ok("key", "rotation", "alias/r", "--enable", "--period", "180") is None
+    status = run_kmstui.ok("key", "rotation", "alias/r")
     assert status["KeyRotationEnabled"] is True and status["RotationPeriodInDays"] == 180
     bad = run_kmstui("key", "rotation", "alias/r", "--enable", "--period", "10")
     assert bad.code == 252 and "valid min value: 90" in bad.err
-    ok(run_kmstui, "key", "rotate", "alias/r")
-    status = ok(run_kmstui, "key", "rotation", "alias/r")
+    run_kmstui.ok("key", "rotate", "alias/r")
+    status = run_kmstui.ok("key", "rotation", "alias/r")
     assert [r["RotationType"] for r in status["Rotations"]] == ["ON_DEMAND"]
     assert unsealed_hsm.decrypt(CiphertextBlob=old)["Plaintext"] == b"before"
     disabled = run_kmstui("key", "rotation", "alias/r", "--disable", "--output", "text")
@@ -170,15 +165,15 @@ def test_rotation_on_demand_and_automatic(run_kmstui, unsealed_hsm):
 def test_tags_update_description(run_kmstui, unsealed_hsm):
     key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
     unsealed_hsm.create_alias(AliasName="alias/t", TargetKeyId=key)
-    assert ok(run_kmstui, "key", "tag", "alias/t", "owner=sec", "env=prod") is None
-    tags = ok(run_kmstui, "key", "tags", key)["Tags"]
+    assert run_kmstui.ok("key", "tag", "alias/t", "owner=sec", "env=prod") is None
+    tags = run_kmstui.ok("key", "tags", key)["Tags"]
     assert {t["TagKey"]: t["TagValue"] for t in tags} == {"owner": "sec", "env": "prod"}
-    assert ok(run_kmstui, "key", "untag", "alias/t", "env") is None
-    assert ok(run_kmstui, "key", "tags", key)["Tags"] == [{"TagKey": "owner", "TagValue": "sec"}]
+    assert run_kmstui.ok("key", "untag", "alias/t", "env") is None
+    assert run_kmstui.ok("key", "tags", key)["Tags"] == [{"TagKey": "owner", "TagValue": "sec"}]
     bad = run_kmstui("key", "tag", key, "oops")
     assert bad.code == 252 and "KEY=VALUE" in bad.err
-    assert ok(run_kmstui, "key", "update-description", "alias/t", "--description", "new words") is None
-    assert ok(run_kmstui, "key", "describe", key)["KeyMetadata"]["Description"] == "new words"
+    assert run_kmstui.ok("key", "update-description", "alias/t", "--description", "new words") is None
+    assert run_kmstui.ok("key", "describe", key)["KeyMetadata"]["Description"] == "new words"
 
 
 def test_public_key_pem_and_der_verify_a_signature(run_kmstui, unsealed_hsm, tmp_path):
@@ -187,8 +182,8 @@ def test_public_key_pem_and_der_verify_a_signature(run_kmstui, unsealed_hsm, tmp
 
     key = unsealed_hsm.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
     pem, der = tmp_path / "k.pem", tmp_path / "k.der"
-    ok(run_kmstui, "key", "public-key", key, "--out", str(pem))
-    ok(run_kmstui, "key", "public-key", key, "--out", str(der), "--format", "DER")
+    run_kmstui.ok("key", "public-key", key, "--out", str(pem))
+    run_kmstui.ok("key", "public-key", key, "--out", str(der), "--format", "DER")
     public = serialization.load_pem_public_key(pem.read_bytes())
     assert public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) == der.read_bytes()
     signature = unsealed_hsm.sign(KeyId=key, Message=b"m", MessageType="RAW",
@@ -205,11 +200,11 @@ def test_public_key_pem_and_der_verify_a_signature(run_kmstui, unsealed_hsm, tmp
 def test_bring_your_own_key_material(run_kmstui, unsealed_hsm, tmp_path):
     md = create(run_kmstui, "--origin", "EXTERNAL", "--alias", "alias/byok")
     assert md["Origin"] == "EXTERNAL" and md["KeyState"] == "PendingImport"
-    params = ok(run_kmstui, "key", "import-parameters", "alias/byok", "--out-dir", str(tmp_path))
+    params = run_kmstui.ok("key", "import-parameters", "alias/byok", "--out-dir", str(tmp_path))
     assert sorted(Path(f).name for f in params["Files"]) == ["ImportToken.bin", "WrappingPublicKey.bin"]
     material = tmp_path / "material.bin"
     material.write_bytes(os.urandom(32))
-    imported = ok(run_kmstui, "key", "import-material", "alias/byok",
+    imported = run_kmstui.ok("key", "import-material", "alias/byok",
                   "--import-token-file", str(tmp_path / "ImportToken.bin"),
                   "--raw-material-file", str(material), "--public-key-file", str(tmp_path / "WrappingPublicKey.bin"))
     assert imported["KeyId"].endswith(md["KeyId"]) and imported["KeyMaterialId"]  # ImportKeyMaterial's response

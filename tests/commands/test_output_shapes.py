@@ -5,18 +5,12 @@ Each test quotes the AWS documentation sentence it follows."""
 from __future__ import annotations
 
 import base64
-import json
 import re
 
 import pytest
 
 from kmstui.commands.render import MASK
 
-
-def ok(run, *args, **kw):
-    result = run(*args, "--output", "json", **kw)
-    assert result.code == 0, result.err
-    return json.loads(result.out) if result.out.strip() else None
 
 
 @pytest.fixture
@@ -32,28 +26,28 @@ def test_key_list_is_list_keys_shape_and_the_table_keeps_the_metadata(run_kmstui
     # paginated operation. Multiple API calls may be issued in order to retrieve the entire data set of
     # results", so the CLI prints the whole list, without Truncated/NextMarker.
     a, b = keys
-    listed = ok(run_kmstui, "key", "list")
+    listed = run_kmstui.ok("key", "list")
     assert listed == {"Keys": [{"KeyId": a["KeyId"], "KeyArn": a["Arn"]}, {"KeyId": b["KeyId"], "KeyArn": b["Arn"]}]}
     table = run_kmstui("key", "list", "--output", "table").out
     assert "alias/one" in table and "first" in table and "ECC_NIST_P256" in table
     assert max(len(line) for line in table.splitlines()) <= 120
     assert not re.search(r"\d\d:\d\d:\d\d\.\d+", table)  # no microseconds
-    described = ok(run_kmstui, "key", "list", "--describe")["Keys"]
+    described = run_kmstui.ok("key", "list", "--describe")["Keys"]
     assert described[0]["Aliases"] == ["alias/one"] and described[0]["Description"] == "first"
     # The API's one-call form keeps the response as it is: "Truncated: A flag that indicates whether there are
     # more items in the list. When this value is true, the list in this response is truncated. To get more
     # items, pass the value of the NextMarker element in this response to the Marker parameter".
-    one = ok(run_kmstui, "key", "list", "--limit", "1")
+    one = run_kmstui.ok("key", "list", "--limit", "1")
     assert one["Truncated"] is True and len(one["Keys"]) == 1 and one["NextMarker"]
-    rest = ok(run_kmstui, "key", "list", "--marker", one["NextMarker"])
+    rest = run_kmstui.ok("key", "list", "--marker", one["NextMarker"])
     assert rest["Truncated"] is False and rest["Keys"] == [{"KeyId": b["KeyId"], "KeyArn": b["Arn"]}]
-    assert ok(run_kmstui, "key", "list", "--no-paginate")["Truncated"] is False
+    assert run_kmstui.ok("key", "list", "--no-paginate")["Truncated"] is False
 
 
 def test_key_list_filters_still_give_list_keys_shape(run_kmstui, unsealed_hsm, keys):
     a, b = keys
     unsealed_hsm.disable_key(KeyId=b["KeyId"])
-    assert ok(run_kmstui, "key", "list", "--state", "Disabled") == {"Keys": [{"KeyId": b["KeyId"], "KeyArn": b["Arn"]}]}
+    assert run_kmstui.ok("key", "list", "--state", "Disabled") == {"Keys": [{"KeyId": b["KeyId"], "KeyArn": b["Arn"]}]}
 
 
 def test_cancel_deletion_returns_the_key_arn_only(run_kmstui, unsealed_hsm, keys):
@@ -61,16 +55,16 @@ def test_cancel_deletion_returns_the_key_arn_only(run_kmstui, unsealed_hsm, keys
     # canceled."
     a, _ = keys
     unsealed_hsm.schedule_key_deletion(KeyId=a["KeyId"], PendingWindowInDays=7)
-    assert ok(run_kmstui, "key", "cancel-deletion", "alias/one") == {"KeyId": a["Arn"]}
+    assert run_kmstui.ok("key", "cancel-deletion", "alias/one") == {"KeyId": a["Arn"]}
 
 
 def test_pending_deletion_window_is_not_in_key_metadata_of_a_single_region_key(run_kmstui, unsealed_hsm, keys):
     # KeyMetadata.PendingDeletionWindowInDays: "This value is present only when the KeyState of the KMS key is
     # PendingReplicaDeletion." ScheduleKeyDeletion's own response carries PendingWindowInDays.
     a, _ = keys
-    scheduled = ok(run_kmstui, "key", "schedule-deletion", a["KeyId"], "--days", "9", "--yes")
+    scheduled = run_kmstui.ok("key", "schedule-deletion", a["KeyId"], "--days", "9", "--yes")
     assert scheduled["PendingWindowInDays"] == 9
-    md = ok(run_kmstui, "key", "describe", a["KeyId"])["KeyMetadata"]
+    md = run_kmstui.ok("key", "describe", a["KeyId"])["KeyMetadata"]
     assert md["KeyState"] == "PendingDeletion" and md["DeletionDate"]
     assert "PendingDeletionWindowInDays" not in md
 
@@ -86,33 +80,33 @@ def test_key_material_ids_appear_exactly_where_the_api_reference_lists_them(run_
     # no key-material id (botocore's model of the current API: Encrypt output = CiphertextBlob, KeyId,
     # EncryptionAlgorithm).
     a, b = keys
-    md = ok(run_kmstui, "key", "describe", a["KeyId"])["KeyMetadata"]
+    md = run_kmstui.ok("key", "describe", a["KeyId"])["KeyMetadata"]
     current = md["CurrentKeyMaterialId"]
     assert HEX64.fullmatch(current)
-    assert "CurrentKeyMaterialId" not in ok(run_kmstui, "key", "describe", b["KeyId"])["KeyMetadata"]
-    enc = ok(run_kmstui, "encrypt", "--key-id", "alias/one", "--plaintext", "hello")
+    assert "CurrentKeyMaterialId" not in run_kmstui.ok("key", "describe", b["KeyId"])["KeyMetadata"]
+    enc = run_kmstui.ok("encrypt", "--key-id", "alias/one", "--plaintext", "hello")
     assert "KeyMaterialId" not in enc
-    assert ok(run_kmstui, "decrypt", "--ciphertext-blob", enc["CiphertextBlob"])["KeyMaterialId"] == current
-    assert ok(run_kmstui, "data-key", "generate", "--key-id", "alias/one")["KeyMaterialId"] == current
-    assert ok(run_kmstui, "data-key", "generate-without-plaintext", "--key-id", "alias/one")["KeyMaterialId"] == current
+    assert run_kmstui.ok("decrypt", "--ciphertext-blob", enc["CiphertextBlob"])["KeyMaterialId"] == current
+    assert run_kmstui.ok("data-key", "generate", "--key-id", "alias/one")["KeyMaterialId"] == current
+    assert run_kmstui.ok("data-key", "generate-without-plaintext", "--key-id", "alias/one")["KeyMaterialId"] == current
     unsealed_hsm.rotate_key_on_demand(KeyId=a["KeyId"])
-    rotated = ok(run_kmstui, "key", "describe", a["KeyId"])["KeyMetadata"]["CurrentKeyMaterialId"]
+    rotated = run_kmstui.ok("key", "describe", a["KeyId"])["KeyMetadata"]["CurrentKeyMaterialId"]
     assert HEX64.fullmatch(rotated) and rotated != current
     # The old blob still names the material that made it; re-encrypting names both.
-    assert ok(run_kmstui, "decrypt", "--ciphertext-blob", enc["CiphertextBlob"])["KeyMaterialId"] == current
-    moved = ok(run_kmstui, "re-encrypt", "--ciphertext-blob", enc["CiphertextBlob"], "--destination-key-id", a["KeyId"])
+    assert run_kmstui.ok("decrypt", "--ciphertext-blob", enc["CiphertextBlob"])["KeyMaterialId"] == current
+    moved = run_kmstui.ok("re-encrypt", "--ciphertext-blob", enc["CiphertextBlob"], "--destination-key-id", a["KeyId"])
     assert (moved["SourceKeyMaterialId"], moved["DestinationKeyMaterialId"]) == (current, rotated)
     rotations = unsealed_hsm.list_key_rotations(KeyId=a["KeyId"])["Rotations"]
     assert [r["KeyMaterialId"] for r in rotations] == [rotated]
     # Sign/Verify responses list none.
-    signed = ok(run_kmstui, "sign", "--key-id", b["KeyId"], "--message", "m")
+    signed = run_kmstui.ok("sign", "--key-id", b["KeyId"], "--message", "m")
     assert not any("Material" in field for field in signed)
 
 
 def test_data_key_plaintext_is_printed_as_aws_prints_it_and_masked_in_a_table(run_kmstui, keys):
     # GenerateDataKey response: "Plaintext: The plaintext data key. When you use the HTTP API or the Amazon Web
     # Services CLI, the value is Base64-encoded."
-    data = ok(run_kmstui, "data-key", "generate", "--key-id", "alias/one", "--key-spec", "AES_128")
+    data = run_kmstui.ok("data-key", "generate", "--key-id", "alias/one", "--key-spec", "AES_128")
     assert len(base64.b64decode(data["Plaintext"])) == 16 and data["CiphertextBlob"]
     text = run_kmstui("data-key", "generate", "--key-id", "alias/one", "--output", "text", "--query", "Plaintext")
     assert len(base64.b64decode(text.out.strip())) == 32

@@ -10,11 +10,6 @@ import pytest
 from kmstui.errors import UsageError
 
 
-def ok(run, *args, **kw):
-    result = run(*args, "--output", "json", **kw)
-    assert result.code == 0, result.err
-    return json.loads(result.out) if result.out.strip() else None
-
 
 @pytest.fixture
 def key(unsealed_hsm) -> str:
@@ -34,7 +29,7 @@ def policy_with(sid: str) -> dict:
 
 
 def test_get_prints_the_default_policy_and_saves_it(run_kmstui, key, tmp_path):
-    got = ok(run_kmstui, "policy", "get", "--key-id", "alias/pol")
+    got = run_kmstui.ok("policy", "get", "--key-id", "alias/pol")
     assert got["PolicyName"] == "default"
     doc = json.loads(got["Policy"])
     assert doc["Statement"][0]["Principal"]["AWS"] == "arn:aws:iam::111122223333:root"

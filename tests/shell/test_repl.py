@@ -6,20 +6,11 @@ from __future__ import annotations
 import io
 
 import pytest
-from prompt_toolkit.application import create_app_session
 from prompt_toolkit.enums import EditingMode
-from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from kmstui.session import Session
 from kmstui.shell.app import Shell, history_path
-
-
-@pytest.fixture
-def pipe():
-    with create_pipe_input() as inp:
-        with create_app_session(input=inp, output=DummyOutput()):
-            yield inp
 
 
 @pytest.fixture

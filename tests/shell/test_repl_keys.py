@@ -8,22 +8,13 @@ import os
 import sys
 
 import pytest
-from prompt_toolkit.application import create_app_session
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
-from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from kmstui.shell.app import Shell, history_path
 from kmstui.shell.completer import KmstuiCompleter
 from kmstui.shell.editor import edit_text
-
-
-@pytest.fixture
-def pipe():
-    with create_pipe_input() as inp:
-        with create_app_session(input=inp, output=DummyOutput()):
-            yield inp
 
 
 @pytest.fixture

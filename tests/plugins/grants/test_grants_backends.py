@@ -3,7 +3,6 @@ enforce them, so nothing here relies on enforcement) and PKCS#11 (SoftHSM2), whi
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
@@ -11,20 +10,15 @@ GRANTEE = "arn:aws:iam::123456789012:role/worker"
 RETIREE = "arn:aws:iam::123456789012:role/ops"
 
 
-def ok(run, *args):
-    result = run(*args, "--output", "json")
-    assert result.code == 0, result.err
-    return json.loads(result.out) if result.out.strip() else None
-
 
 @pytest.fixture
 def aws_key(aws_profile, moto_server, run_kmstui):
     moto_server.reset()
-    return ok(run_kmstui, "--profile", aws_profile, "key", "create")["KeyMetadata"]["KeyId"]
+    return run_kmstui.ok("--profile", aws_profile, "key", "create")["KeyMetadata"]["KeyId"]
 
 
 def test_aws_grants_are_created_listed_retired_and_revoked_in_the_aws_shape(aws_profile, aws_key, run_kmstui):
-    run = lambda *a: ok(run_kmstui, "--profile", aws_profile, *a)  # noqa: E731
+    run = lambda *a: run_kmstui.ok("--profile", aws_profile, *a)  # noqa: E731
     made = run("grant", "create", "--key-id", aws_key, "--grantee-principal", GRANTEE, "--operations",
                "Decrypt,GenerateDataKey", "--retiring-principal", RETIREE,
                "--constraint", "encryption-context-subset", "app=web", "--name", "workers")
@@ -48,7 +42,7 @@ def test_aws_grants_are_created_listed_retired_and_revoked_in_the_aws_shape(aws_
 
 
 def test_aws_table_output_shows_one_row_per_grant(aws_profile, aws_key, run_kmstui):
-    ok(run_kmstui, "--profile", aws_profile, "grant", "create", "--key-id", aws_key, "--grantee-principal", GRANTEE,
+    run_kmstui.ok("--profile", aws_profile, "grant", "create", "--key-id", aws_key, "--grantee-principal", GRANTEE,
        "--operations", "Decrypt")
     table = run_kmstui("--profile", aws_profile, "grant", "list", "--key-id", aws_key, "--output", "table")
     assert table.code == 0, table.err
