@@ -80,6 +80,8 @@ InvalidAliasNameException = _kms("InvalidAliasNameException", "The alias name is
 InvalidArnException = _kms("InvalidArnException", "The ARN is not valid.")
 LimitExceededException = _kms("LimitExceededException", "A quota was exceeded.")
 LimitExceeded = _kms("LimitExceeded", "An IAM quota was exceeded (IAM's error code, e.g. an identity policy too large).")
+PackedPolicyTooLarge = _kms("PackedPolicyTooLarge", "STS: the session policy and session tags do not fit in a session "
+                            "token.")
 MalformedPolicyDocumentException = _kms(
     "MalformedPolicyDocumentException", "The policy document is malformed or would lock the key out."
 )

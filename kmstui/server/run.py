@@ -105,6 +105,9 @@ def cmd_serve(session, args) -> Result:
     if getattr(backend, "kind", None) != "local" or not hasattr(backend, "acting_as"):
         raise UsageError(f"kmstui serve serves the local HSM; profile '{session.profile_name}' uses the "
                          f"{backend.kind} backend")
+    if getattr(backend, "authorizer", None) is None:  # fail closed: never serve every request as allowed
+        raise ConfigError("kmstui serve decides every request with kmstui's authorization engine (kmstui.authz), "
+                          "which is not installed on this HSM backend; refusing to serve without it")
     from kmstui.server.app import KmsApp
     from kmstui.server.handler import Handler
 

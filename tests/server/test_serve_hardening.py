@@ -270,3 +270,86 @@ def test_a_session_cannot_shed_its_session_policy_by_assuming_its_role_again(kms
     c = sts.assume_role(RoleArn=role, RoleSessionName="chainer", Policy=open_policy)["Credentials"]
     chained = kmstui_server.client((c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]), service="sts")
     assert chained.assume_role(RoleArn=role, RoleSessionName="next")["AssumedRoleUser"]["Arn"].endswith("/wide/next")
+
+
+# -- failing closed ------------------------------------------------------------------------------------------------
+def test_serve_refuses_to_run_without_the_authorization_engine(session, monkeypatch):
+    """Security code fails closed: a backend without its authorizer would allow every request, so the server
+    does not start on one."""
+    import argparse
+
+    from kmstui.backends.local import backend as local_backend
+    from kmstui.errors import ConfigError
+    from kmstui.server import run
+
+    monkeypatch.setattr(local_backend, "ENFORCEMENT_MODULE", "kmstui.authz.not_installed")
+
+    def bind(*a):
+        raise AssertionError("the server got as far as binding its socket")
+
+    monkeypatch.setattr(run, "_bind", bind)
+    cmd_serve = run.cmd_serve
+    args = argparse.Namespace(status=False, host="127.0.0.1", port=0, allow_remote=False, tls=False, cert=None,
+                              key=None, insecure_anonymous_as=None, access_log=None, quiet=True)
+    with pytest.raises(ConfigError, match="refusing to serve without it"):
+        cmd_serve(session, args)
+
+
+def test_an_authorizer_that_fails_denies_the_request(unsealed_hsm):
+    """When the authorization engine itself raises, the call does not run: the client gets KMSInternalException
+    (500) and no ciphertext, and the audit line records the failure."""
+    from kmstui import audit
+    from kmstui.server.auth import SignedRequest
+    from kmstui.server.handler import AccessRecord, Handler
+
+    key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    handler = Handler(unsealed_hsm, anonymous_as=f"arn:aws:iam::{unsealed_hsm.account_id}:root")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("engine bug")
+
+    unsealed_hsm.authorizer = broken
+    body = json.dumps({"KeyId": key, "Plaintext": "eA=="}).encode()
+    record = AccessRecord(time=time.time(), request_id="r-1", source_ip="127.0.0.1")
+    response = handler.handle(SignedRequest("POST", "http", "/", "", [
+        ("host", "127.0.0.1"), ("content-type", "application/x-amz-json-1.1"),
+        ("x-amz-target", "TrentService.Encrypt")], body), "127.0.0.1", record)
+    assert response.status == 500 and json.loads(response.body)["__type"] == "KMSInternalException"
+    assert b"CiphertextBlob" not in response.body and record.decision == "error"
+    last = list(audit.read_events(unsealed_hsm.audit.path))[-1]
+    assert (last["eventName"], last["errorCode"]) == ("Encrypt", "RuntimeError")
+
+
+def test_files_the_server_writes_are_private(kmstui_server):
+    """The state file, the access log and their folder are the operator's alone (0600 / 0700)."""
+    import stat
+
+    folder = kmstui_server.home / "data" / "serve"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    files = list(folder.iterdir())
+    assert any(f.name.startswith("server-") for f in files) and any(f.name.startswith("access-") for f in files)
+    for f in files:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+
+def test_assume_role_never_issues_a_session_token_it_would_refuse(kmstui_server):
+    """50 long session tags made a token longer than the server reads back: AssumeRole succeeded and every use of
+    the session failed with InvalidClientTokenId. STS refuses such a request instead: "The request was rejected
+    because the total packed size of the session policies and session tags combined was too large"
+    (PackedPolicyTooLarge, STS API reference)."""
+    acct = kmstui_server.account
+    admin = kmstui_server.admin()
+    try:
+        admin.put_role_trust_policy(RoleName="tagged", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": acct}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]}))
+    finally:
+        admin.close()
+    sts = kmstui_server.client(service="sts")
+    arn = f"arn:aws:iam::{acct}:role/tagged"
+    huge = [{"Key": f"k{i:02d}" + "k" * 125, "Value": "v" * 256} for i in range(50)]
+    with pytest.raises(ClientError) as exc:
+        sts.assume_role(RoleArn=arn, RoleSessionName="huge", Tags=huge)
+    assert _error(exc.value)[::2] == ("PackedPolicyTooLarge", 400)
+    c = sts.assume_role(RoleArn=arn, RoleSessionName="some", Tags=huge[:5])["Credentials"]
+    session = kmstui_server.client((c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]), service="sts")
+    assert session.get_caller_identity()["Arn"].endswith(":assumed-role/tagged/some")

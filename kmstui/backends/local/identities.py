@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kmstui.backends.local.core import LocalCore, operation, ts
 from kmstui.errors import (LimitExceededException, MalformedPolicyDocumentException, NotFoundException,
-                           ValidationException)
+                           PackedPolicyTooLarge, ValidationException)
 
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 USER_NAME = re.compile(r"^[\w+=,.@-]{1,64}\Z", re.ASCII)
@@ -39,6 +39,7 @@ ACCESS_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z2-7]{16}\Z", re.ASCII)
 MAX_KEYS_PER_USER = 2  # IAM's quota AccessKeysPerUser
 MAX_TRUST_POLICY = 2048  # IAM's default quota for a role trust policy (characters)
 DEFAULT_MAX_SESSION = 3600
+MAX_SESSION_TOKEN = 8192  # characters: the largest session token `open_session` reads (and AssumeRole issues)
 
 
 def new_id(prefix: str, length: int = 16) -> str:
@@ -287,9 +288,14 @@ class IdentitiesMixin(LocalCore):
                    "Tags": [{"Key": t["Key"], "Value": t["Value"]} for t in Tags or []],
                    "SourceIdentity": source}
         arn = f"arn:aws:sts::{self.account_id}:assumed-role/{role['RoleName']}/{RoleSessionName}"
+        token = self.seal_session(session)
+        if len(token) > MAX_SESSION_TOKEN:  # never hand out a token that every later request would refuse
+            raise PackedPolicyTooLarge(f"Packed size of session policy and session tags consumes "
+                                       f"{len(token) * 100 // MAX_SESSION_TOKEN}% of allotted space; use a smaller "
+                                       "policy or fewer, shorter tags")
         out: dict[str, Any] = {
             "Credentials": {"AccessKeyId": session["AccessKeyId"], "SecretAccessKey": session["SecretAccessKey"],
-                            "SessionToken": self.seal_session(session), "Expiration": session["Expiration"]},
+                            "SessionToken": token, "Expiration": session["Expiration"]},
             "AssumedRoleUser": {"AssumedRoleId": f"{role['RoleId']}:{RoleSessionName}", "Arn": arn}}
         if Policy is not None or Tags:
             out["PackedPolicySize"] = max(1, min(100, (len(Policy or "") + 40 * len(Tags or [])) * 100 // 2048))
@@ -327,7 +333,7 @@ class IdentitiesMixin(LocalCore):
 
     def open_session(self, token: str) -> dict[str, Any] | None:
         """The session a token carries, or None when it is not one of this HSM's tokens."""
-        if not isinstance(token, str) or len(token) > 8192:
+        if not isinstance(token, str) or len(token) > MAX_SESSION_TOKEN:
             return None
         text = self._open_text(token, "kmstui-sts-session/1")
         return None if text is None else json.loads(text)
