@@ -27,7 +27,8 @@ def register(registry) -> None:
         "(GetCallerIdentity, AssumeRole) on one port. Every request must be signed (SigV4) with an access key "
         "from 'kmstui iam create-access-key' or with AssumeRole session credentials, and is authorized by the "
         "key policy, the caller's identity policies and the grants, exactly as the local backend decides, and "
-        "written to the audit log. Runs until Ctrl+C or SIGTERM; in-flight requests finish first."),
+        "written to the audit log. Runs until Ctrl+C or SIGTERM; in-flight requests finish first. While it runs, "
+        "'serve --status' says where, 'serve log' lists its requests, and the TUI shows both (F7)."),
         examples=["serve", "serve --port 4600 --tls",
                   "serve --status"])
     registry.command("serve log", "Show the newest requests a running kmstui serve answered (its access log)", [

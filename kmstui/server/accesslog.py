@@ -80,6 +80,7 @@ class AccessLogTail:
         self._offset = 0
         self._partial = b""
         self._discard_first = False
+        self.pending = 0  # bytes known to be unread after the last read (read again soon when > 0)
 
     @property
     def offset(self) -> int:
@@ -125,6 +126,7 @@ class AccessLogTail:
             fh.seek(self._offset)
             data = fh.read(self.chunk)
         self._offset += len(data)
+        self.pending = max(0, st.st_size - self._offset)
         return list(self._records(data))
 
     def _records(self, data: bytes) -> Iterable[dict[str, Any]]:

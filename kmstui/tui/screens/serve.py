@@ -147,11 +147,14 @@ grant that decided it). The same rows from a shell: `kmstui serve log [--denied]
                 self._rebuild()
         else:
             self._identity, self._tail = None, None  # rows of a stopped server stay until another starts
+        self._start_read()
+        self._show_summary()
+
+    def _start_read(self) -> None:
         if self._tail is not None and not self._reading:
             self._reading = True
             self.run_worker(partial(self._read, self._tail), thread=True, group="serve-tail", exit_on_error=False,
                             description="read the access log")
-        self._show_summary()
 
     def _read(self, tail: AccessLogTail) -> None:
         """On a worker thread: read and parse what the log gained (at most one chunk), build the rows; the UI
@@ -165,11 +168,14 @@ grant that decided it). The same rows from a shell: `kmstui serve log [--denied]
 
     def _apply(self, tail: AccessLogTail, rows: list[tuple[tuple[str, ...], dict[str, Any]]]) -> None:
         self._reading = False
-        if tail is not self._tail or not rows:
+        if tail is not self._tail:
             return
-        self.records.extend(r for _cells, r in rows)
-        self.query_one(RequestTable).append(row for row in rows[-MAX_ROWS:] if self._wanted(row[1]))
-        self._show_summary()
+        if rows:
+            self.records.extend(r for _cells, r in rows)
+            self.query_one(RequestTable).append(row for row in rows[-MAX_ROWS:] if self._wanted(row[1]))
+            self._show_summary()
+        if tail.pending:  # a full chunk and more waiting: catch up now rather than at the next tick
+            self._start_read()
 
     def _show_state(self, state: dict[str, Any] | bool | None) -> None:
         self.server = state
