@@ -254,14 +254,14 @@ class KmstuiApp(App):
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "serve":
-            return self.screen.id != "serve"  # not offered on the serve screen itself
+            return not getattr(self.screen, "serve_screen", False)  # not offered on the serve screen itself
         return True
 
     def action_serve(self) -> None:
         """F7 / palette "open: kmstui serve": the server's status and a live tail of its requests."""
         from kmstui.tui.screens.serve import ServeScreen
 
-        if not isinstance(self.screen, ServeScreen):
+        if not getattr(self.screen, "serve_screen", False):
             self.push_screen(ServeScreen(self.session))
 
     def selected_key(self) -> str | None:

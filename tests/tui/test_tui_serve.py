@@ -21,6 +21,19 @@ TEST_PASSPHRASE = "correct horse battery staple"
 WIDE = (120, 35)
 
 
+def pretend_server(session, log) -> None:
+    """The state file of a server for this store writing `log`, as pid 1 (alive wherever the test runs)."""
+    import time
+
+    from kmstui.server import status
+
+    folder = status.state_dir(session)
+    folder.mkdir(parents=True, exist_ok=True)
+    status.state_path(folder, 1).write_text(json.dumps({
+        "Pid": 1, "Url": "http://127.0.0.1:4599", "Store": str(status.store_of(session)), "AccessLog": str(log),
+        "Started": time.time()}))
+
+
 def header_text(app) -> str:
     return str(app.main_screen.query_one("#status").render())
 
@@ -52,7 +65,8 @@ async def test_indicator_and_live_tail_of_a_real_server(served, make_app):
         await wait_until(pilot, lambda: f"serving {server.url} pid {server.proc.pid} up" in header_text(app))
 
         await pilot.press("f7")
-        await wait_until(pilot, lambda: app.screen.id == "serve" and len(app.screen.query("#serve-requests")) == 1)
+        await wait_until(pilot, lambda: getattr(app.screen, "serve_screen", False)
+                         and len(app.screen.query("#serve-requests")) == 1)
         screen = app.screen
         table = screen.query_one("#serve-requests", RequestTable)
         assert f"running {server.url}" in screen_text(app) and f"pid {server.proc.pid}" in screen_text(app)
@@ -111,7 +125,7 @@ async def test_a_dead_servers_state_file_reads_as_not_serving(tui_session, make_
         await wait_until(pilot, lambda: "not serving" in header_text(app))
         assert "serving http" not in header_text(app)
         app.action_serve()  # what F7 and the palette's "open: kmstui serve" do
-        await wait_until(pilot, lambda: app.screen.id == "serve" and "not running" in screen_text(app)
+        await wait_until(pilot, lambda: getattr(app.screen, "serve_screen", False) and "not running" in screen_text(app)
                          and len(app.screen.query("#serve-requests")) == 1)
         assert app.screen.query_one("#serve-requests", RequestTable).row_count == 0
 
@@ -131,9 +145,6 @@ def test_columns_are_left_out_whole_never_cut_to_nothing():
 async def test_a_busy_log_keeps_the_cursor_on_the_request_being_read(tui_session, make_app, tmp_path):
     """Rows arrive while the user reads an earlier request: the cursor stays on it (the newest rows do not
     drag it along); G follows the tail again. The screen keeps the newest MAX_ROWS requests."""
-    import time
-
-    from kmstui.server import status
     from kmstui.tui.screens.serve import MAX_ROWS
 
     log = tmp_path / "access.jsonl"
@@ -144,16 +155,12 @@ async def test_a_busy_log_keeps_the_cursor_on_the_request_being_read(tui_session
                        for n in range(start, start + count))
 
     log.write_text(lines(0, 5))
-    folder = status.state_dir(tui_session)
-    folder.mkdir(parents=True, exist_ok=True)
-    status.state_path(folder, 1).write_text(json.dumps({  # pid 1 is alive wherever the test runs
-        "Pid": 1, "Url": "http://127.0.0.1:4599", "Store": str(status.store_of(tui_session)), "AccessLog": str(log),
-        "Started": time.time()}))
+    pretend_server(tui_session, log)
     app = make_app(tui_session)
     async with app.run_test(size=WIDE, notifications=False) as pilot:
         await settle(pilot)
         app.action_serve()
-        await wait_until(pilot, lambda: app.screen.id == "serve" and any(t.row_count == 5 for t in
+        await wait_until(pilot, lambda: getattr(app.screen, "serve_screen", False) and any(t.row_count == 5 for t in
                                                                           app.screen.query(RequestTable)))
         screen, table = app.screen, app.screen.query_one(RequestTable)
         assert table.current_record["requestId"] == "req-4"  # follows the tail
@@ -172,3 +179,26 @@ async def test_a_busy_log_keeps_the_cursor_on_the_request_being_read(tui_session
         assert table.current_record["requestId"] == f"req-{304 + MAX_ROWS}"
         log.write_text(lines(9000, 2))  # truncated (the server restarted its log): read again from the start
         await wait_until(pilot, lambda: table.current_record["requestId"] == "req-9001", timeout=20)
+
+
+async def test_opening_and_closing_the_screen_fast_while_the_log_grows(tui_session, make_app, tmp_path):
+    """F7 / Escape as fast as keys repeat while a busy log is being read on worker threads: a read that
+    finishes after its screen closed is dropped, and a new screen never collides with the closing one."""
+    log = tmp_path / "access.jsonl"
+    line = json.dumps({"time": "2026-12-06T09:00:00Z", "requestId": "r", "operation": "Encrypt",
+                       "decision": "allow", "status": 200}) + "\n"
+    log.write_text(line * 20000)
+    pretend_server(tui_session, log)
+    app = make_app(tui_session)
+    async with app.run_test(size=WIDE, notifications=False) as pilot:
+        await settle(pilot)
+        for _ in range(15):
+            await pilot.press("f7")
+            with log.open("a") as fh:
+                fh.write(line * 2000)
+            await pilot.press("escape")
+        await pilot.press("f7")
+        await wait_until(pilot, lambda: getattr(app.screen, "serve_screen", False)
+                         and len(app.screen.query("#serve-requests")) == 1)
+        await wait_until(pilot, lambda: app.screen.query_one(RequestTable).row_count > 0, timeout=20)
+        assert app.is_running

@@ -196,7 +196,7 @@ async def test_every_screen_at_both_sizes(fixed_world, make_app, size, tmp_path,
         await wait_until(pilot, lambda: "serving http" in screen_text(app) or "serving :" in screen_text(app))
         await snap.check("keys-serving")
         await pilot.press("f7")
-        await wait_until(pilot, lambda: app.screen.id == "serve" and "ListKeys" in screen_text(app))
+        await wait_until(pilot, lambda: getattr(app.screen, "serve_screen", False) and "ListKeys" in screen_text(app))
         await snap.check("serve")
         await back_to_keys(app, pilot)
         if snap.problems:

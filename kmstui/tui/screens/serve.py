@@ -98,6 +98,7 @@ grant that decided it). The same rows from a shell: `kmstui serve log [--denied]
         Binding("d", "toggle_denied", "Denied only", id="serve.denied"),
     ]
 
+    serve_screen = True  # how the app recognises it without importing this module
     SCOPED_CSS = False  # rules also match the app's size classes
     DEFAULT_CSS = """
     ServeScreen #serve-status { height: auto; margin-top: 1; padding: 0 1; }
@@ -110,7 +111,7 @@ grant that decided it). The same rows from a shell: `kmstui serve log [--denied]
     """
 
     def __init__(self, session) -> None:
-        super().__init__(id="serve")
+        super().__init__()  # no id: a closing one may still be mounted when F7 opens the next
         self.session = session
         self.records: deque[dict[str, Any]] = deque(maxlen=MAX_ROWS)
         self.denied_only = False
@@ -168,7 +169,7 @@ grant that decided it). The same rows from a shell: `kmstui serve log [--denied]
 
     def _apply(self, tail: AccessLogTail, rows: list[tuple[tuple[str, ...], dict[str, Any]]]) -> None:
         self._reading = False
-        if tail is not self._tail:
+        if tail is not self._tail or not self.is_attached:  # another server meanwhile, or the screen was closed
             return
         if rows:
             self.records.extend(r for _cells, r in rows)
