@@ -103,7 +103,7 @@ class Encoded:
 
     __slots__ = ("head", "has_request_id", "changed")
 
-    def __init__(self, head: str, *, has_request_id: bool = False, changed: bool = False) -> None:
+    def __init__(self, head: str, has_request_id: bool = False, changed: bool = False) -> None:
         self.head, self.has_request_id, self.changed = head, has_request_id, changed
 
 
@@ -461,12 +461,7 @@ class AuditLog:
         syscall and a uuid4() per line are a measurable share of a call's cost); pop() takes one."""
         ids = self._ids
         if len(ids) < 2:
-            raw = bytearray(os.urandom(16 * 128))
-            raw[6::16] = raw[6::16].translate(_UUID_VERSION)  # version 4
-            raw[8::16] = raw[8::16].translate(_UUID_VARIANT)  # RFC 4122 variant
-            g = raw.hex("-", 2).split("-")  # 4 hex digits each, 8 per UUID
-            ids += [f"{g[i]}{g[i + 1]}-{g[i + 2]}-{g[i + 3]}-{g[i + 4]}-{g[i + 5]}{g[i + 6]}{g[i + 7]}"
-                    for i in range(0, len(g), 8)]
+            ids += _uuid4_batch(128)
         return ids
 
     def _write(self, fd: int, event: dict[str, Any] | Encoded) -> None:
@@ -643,8 +638,21 @@ class AuditLog:
                 os.close(self._fd)
                 self._fd = None
 
-_UUID_VERSION = bytes((b & 0x0F) | 0x40 for b in range(256))
-_UUID_VARIANT = bytes((b & 0x3F) | 0x80 for b in range(256))
+_UUID_HEX_AT = [at for at in range(36) if at not in (8, 13, 18, 23)]  # where a UUID's 32 hex digits go
+_UUID_VARIANT = bytes.maketrans(b"0123456789abcdef", b"89ab89ab89ab89ab")  # RFC 4122 variant digit
+
+
+def _uuid4_batch(n: int) -> list[str]:
+    """`n` random version 4 UUIDs (as str(uuid.uuid4()) gives them), laid out column by column with slice
+    assignments over all of them at once: about a third of the cost of formatting each one."""
+    digits = os.urandom(16 * n).hex().encode()
+    out = bytearray(b"-" * (37 * n))  # 36 characters and a newline each
+    for k, at in enumerate(_UUID_HEX_AT):
+        out[at::37] = digits[k::32]
+    out[14::37] = b"4" * n  # the version digit
+    out[19::37] = digits[16::32].translate(_UUID_VARIANT)
+    out[36::37] = b"\n" * n
+    return out.decode().split()
 
 
 # -- reading and verifying ---------------------------------------------------------------------------

@@ -191,7 +191,9 @@ class Authorizer:
             # Fast path: under policies that read no condition key (the default key policy), a remembered
             # decision depends on nothing the request would add (its memo key below has no request facts
             # then): look it up before building the request.
-            entry = self.key_entry(backend, key_doc)
+            entry = self._keys.get(key_doc["KeyId"])
+            if entry is None or entry.rev != key_doc.get("AuthzRev", 0):
+                entry = self.key_entry(backend, key_doc)
             if (entry.plain and not tokens and action not in _NOT_CACHED
                     and (not iams or (iam_timeless and not any(p.condition_keys for p in iams)))
                     and (layers is None or not any(p.condition_keys for p in _layer_policies(layers)))):

@@ -64,7 +64,12 @@ def parse(data: bytes) -> Blob:
     magic, version, kid, key_version, iv = HEADER.unpack_from(data)
     if version != VERSION:
         raise InvalidCiphertextException(f"unsupported ciphertext blob version {version}")
-    return Blob(str(uuid.UUID(bytes=kid)), key_version, iv, data[:HEADER_LEN], data[HEADER_LEN:])
+    return Blob(_key_id(kid), key_version, iv, data[:HEADER_LEN], data[HEADER_LEN:])
+
+
+@lru_cache(maxsize=8192)
+def _key_id(raw: bytes) -> str:
+    return str(uuid.UUID(bytes=raw))
 
 
 _EMPTY = b""

@@ -40,6 +40,7 @@ _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/(.+)$")
 _ALIAS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):(alias/.+)$")
 
 ENABLED, DISABLED, PENDING_DELETION, PENDING_IMPORT = "Enabled", "Disabled", "PendingDeletion", "PendingImport"
+_KEY_ROW = "SELECT doc, mac FROM keys WHERE key_id=?"
 
 
 def ts(epoch: float | None) -> datetime | None:
@@ -289,8 +290,7 @@ class LocalCore(Backend):
         resources = (self._resource_json(arns[0]) if len(arns) == 1
                      else ",".join([self._resource_json(arn) for arn in arns]))
         return auditlog.Encoded(f'{outer[0]}{auditlog.dumps(auditlog.request_parameters(params))},'
-                                f'"resources":[{resources}]{outer[1]}',
-                                has_request_id=bool(cache[3]), changed=not read_only)
+                                f'"resources":[{resources}]{outer[1]}', bool(cache[3]), not read_only)
 
     def _resource_json(self, arn: str) -> str:
         text = self._resource_text.get(arn)
@@ -375,7 +375,7 @@ class LocalCore(Backend):
         raise NotFoundException(f"invalid key reference '{ref}': give a key id, key ARN, alias/NAME or alias ARN")
 
     def _load(self, key_id: str) -> dict[str, Any]:
-        doc = self.store.read_doc("keys", key_id, "SELECT doc, mac FROM keys WHERE key_id=?")
+        doc = self.store.read_doc("keys", key_id, _KEY_ROW)
         if doc is None:
             raise NotFoundException(f"key '{self.key_arn(key_id)}' does not exist")
         return doc
@@ -383,7 +383,9 @@ class LocalCore(Backend):
     def _key(self, ref: Any, action: str | None = None, *, usable: bool = False, allow_alias: bool = True) -> dict[str, Any]:
         """Load a key's verified metadata, apply any due event, check its state and authorise the caller."""
         key_id = ref if type(ref) is str and ref in self._key_ids else self.resolve(ref, allow_alias=allow_alias)
-        doc = self._load(key_id)
+        doc = self.store.read_doc("keys", key_id, _KEY_ROW)
+        if doc is None:
+            raise NotFoundException(f"key '{self.key_arn(key_id)}' does not exist")
         due = doc.get("Due")
         if due is not None:
             now = self.clock()

@@ -149,8 +149,10 @@ class CryptoMixin(LocalCore):
             except NotFoundException:
                 raise NotFoundException(f"the ciphertext was made under key '{self.key_arn(parsed.key_id)}', which "
                                         "does not exist in this HSM (deleted, or made by another store)") from None
-        self._check_usable(doc)
-        self._usage(doc, km.ENCRYPT_DECRYPT, "Decrypt")
+        if doc["KeyState"] != ENABLED:
+            self._check_usable(doc)
+        if doc["KeyUsage"] != km.ENCRYPT_DECRYPT:
+            self._usage(doc, km.ENCRYPT_DECRYPT, "Decrypt")
         plaintext = km.open_blob(self._material_of(doc, parsed.key_version), parsed, blobfmt.canonical_context(context))
         return doc, plaintext, "SYMMETRIC_DEFAULT", parsed.key_version
 

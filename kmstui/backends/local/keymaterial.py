@@ -3,6 +3,7 @@ encryption, HMAC, public keys. Private material is serialised as PKCS#8 DER (asy
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 from dataclasses import dataclass
@@ -34,15 +35,19 @@ def material_id(doc: dict, version: int | None = None) -> str | None:
     None when the key has none (PendingImport) or is not a symmetric encryption key (KMS lists the id only
     for those). An identifier, not a fingerprint of the secret: derived from the key id and version, or for
     imported material from its keyed fingerprint, so re-importing the same material keeps its id."""
-    import hashlib
-
     version = doc.get("Version") if version is None else version
     if doc.get("KeySpec") != "SYMMETRIC_DEFAULT" or doc.get("KeyUsage") != ENCRYPT_DECRYPT or not version:
         return None
-    if doc.get("Origin") == "EXTERNAL" and doc.get("MaterialFingerprint"):
-        seed = f"kmstui-key-material/imported/{doc['KeyId']}/{doc['MaterialFingerprint']}"
+    imported = doc.get("MaterialFingerprint") if doc.get("Origin") == "EXTERNAL" else None
+    return _material_id(doc["KeyId"], version, imported or None)
+
+
+@lru_cache(maxsize=4096)
+def _material_id(key_id: str, version: int, fingerprint: str | None) -> str:
+    if fingerprint:
+        seed = f"kmstui-key-material/imported/{key_id}/{fingerprint}"
     else:
-        seed = f"kmstui-key-material/{doc['KeyId']}/{version}"
+        seed = f"kmstui-key-material/{key_id}/{version}"
     return hashlib.sha256(seed.encode()).hexdigest()
 
 

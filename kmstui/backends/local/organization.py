@@ -128,19 +128,24 @@ class OrganizationMixin(LocalCore):
     # -- what the authorizer reads ---------------------------------------------------------------------------
     def organization_state(self) -> tuple[Any, Organization] | None:
         """(revision, the organization with its SCPs and RCPs, compiled) or None without one. Kept until the
-        store changes: this process's writes count at once, another process's within 50 ms (as the
-        authorizer does for identity policies), so a call does not pay a query for it."""
-        conn, now = self.store.conn, time.monotonic()
+        store changes, so a call does not pay a query for it: while the file's change token (Store.
+        change_token) is unchanged nothing was committed anywhere; without a token (inside a transaction)
+        this process's writes count at once and another process's within 50 ms (as the authorizer does for
+        identity policies)."""
+        token = self.store.change_token()  # nothing committed anywhere since: the same organization
         hit = getattr(self, "_org_cache", None)
-        if hit is not None and hit[0][1] == conn.total_changes and now - hit[1] < _RECHECK_OTHERS:
+        if token is not None and hit is not None and hit[3] == token:
+            return hit[2]
+        conn, now = self.store.conn, time.monotonic()
+        if token is None and hit is not None and hit[0][1] == conn.total_changes and now - hit[1] < _RECHECK_OTHERS:
             return hit[2]  # this process changed nothing, and another's change is looked for every 50 ms
         stamp = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
         if hit is not None and hit[0] == stamp:
-            self._org_cache = (stamp, now, hit[2])
+            self._org_cache = (stamp, now, hit[2], token)
             return hit[2]
         org = self._org()
         state = None if org is None else ((org["Id"], org["Revision"]), self._engine_org(org))
-        self._org_cache = (stamp, now, state)
+        self._org_cache = (stamp, now, state, token)
         return state
 
     def _engine_org(self, org: dict[str, Any]) -> Organization:

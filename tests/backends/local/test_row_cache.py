@@ -176,3 +176,21 @@ def test_the_change_token_moves_with_every_commit_from_any_connection(unsealed_h
     conn.commit()
     conn.close()
     assert store.change_token() not in (None, mine, theirs)
+
+
+def test_an_scp_attached_by_another_connection_counts_at_the_next_call(unsealed_hsm):
+    """The organization the authorizer uses is kept while the file's change token is unchanged, so an SCP
+    attached elsewhere denies this process's very next call (not up to 50 ms later)."""
+    unsealed_hsm.create_organization(ManagementAccountId="999999999999")  # the HSM account is a member
+    key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    warm(unsealed_hsm, key)
+    deny = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "kms:Encrypt",
+                                                               "Resource": "*"}]})
+    second = other(unsealed_hsm)
+    try:
+        policy = second.create_org_policy(Name="NoEncrypt", Type="SERVICE_CONTROL_POLICY", Content=deny)
+        second.attach_org_policy(PolicyId=policy["Policy"]["PolicySummary"]["Id"], TargetId="111122223333")
+    finally:
+        second.close()
+    with pytest.raises(AccessDeniedException, match="NoEncrypt"):
+        unsealed_hsm.encrypt(KeyId=key, Plaintext=b"after")
