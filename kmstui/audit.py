@@ -241,7 +241,7 @@ class AuditLog:
         self._last_use = 0.0
         self._no_lease_until = 0.0
         self._releaser = False  # the idle-release thread is running
-        self._ids: list[str] = []  # random UUIDs for eventID and requestID (_random_ids)
+        self._ids: list[str] = []  # random UUIDs for eventIDs and requestIDs, made in batches; pop() takes one
         ref = weakref.ref(self)
         atexit.register(lambda: (lambda log: log is not None and log.close())(ref()))  # anchor the tail at exit
 
@@ -456,17 +456,11 @@ class AuditLog:
                 "additionalEventData": data, "resources": [], "readOnly": False, "eventType": "KmstuiAuditEvent",
                 "recipientAccountId": self.context.get("recipientAccountId")}
 
-    def _random_ids(self) -> list[str]:
-        """Random (version 4) UUIDs for eventIDs and requestIDs, made 128 at a time from one getrandom (a
-        syscall and a uuid4() per line are a measurable share of a call's cost); pop() takes one."""
+    def _write(self, fd: int, event: dict[str, Any] | Encoded) -> None:
+        """Chain and write one line (lock held, tail proven); a short write is cut off again."""
         ids = self._ids
         if len(ids) < 2:
             ids += _uuid4_batch(128)
-        return ids
-
-    def _write(self, fd: int, event: dict[str, Any] | Encoded) -> None:
-        """Chain and write one line (lock held, tail proven); a short write is cut off again."""
-        ids = self._random_ids()
         if type(event) is Encoded:  # the same bytes `dumps` gives for the dict below
             body = "".join((event.head, ',"eventTime":"', self._event_time(), '","eventID":"', ids.pop(),
                             '"' if event.has_request_id else f'","requestID":"{ids.pop()}"',
@@ -514,7 +508,11 @@ class AuditLog:
                 self._leased = False
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 raise
-            self._keep(fd)
+            now = time.monotonic()
+            if self._leased and now - self._lease_start <= LEASE_MAX:  # (the common case of `_keep`)
+                self._last_use = now
+            else:
+                self._keep(fd)
             # A change to the store anchors its line at once; read-only and failed calls (which changed
             # nothing) at most once a second, and at exit.
             changed = (event.changed if type(event) is Encoded
