@@ -224,7 +224,7 @@ def hsm_seal(session, args) -> Result:
 
 
 def hsm_change_passphrase(session, args) -> Result:
-    from kmstui.backends.local import seal
+    from kmstui.backends.local import hsmevents, seal
     from kmstui.backends.local.unseal import PASSPHRASE_ENV, check_new_passphrase, file_id, slots, with_passphrase
 
     _profile, path = _target(session)
@@ -246,13 +246,15 @@ def hsm_change_passphrase(session, args) -> Result:
                 raise UsageError("the two new passphrases differ; nothing was changed")
         check_new_passphrase(new)
         fid = file_id(store)
-        with store.transaction():
-            updated = [seal.passphrase_slot(keys.root, new, fid) if s["type"] == "passphrase" else s for s in slots(store)]
-            store.set_meta_raw("slots", json.dumps(updated).encode())
+        updated = [seal.passphrase_slot(keys.root, new, fid) if s["type"] == "passphrase" else s for s in slots(store)]
+        try:  # the new slot and its audit line commit together, or neither does
+            hsmevents.record(store, keys, "ChangeHsmPassphrase", None,
+                             change=lambda: store.set_meta_raw("slots", json.dumps(updated).encode()))
+        except (ConfigError, KMSError) as exc:
+            raise ConfigError(f"the passphrase was not changed: its audit line could not be written ({exc})") from None
     finally:
         store.close()
-    audited = _audit(session, path, "ChangeHsmPassphrase", None, keys)
-    return Result(data={"Path": str(path), "Changed": True, "Audited": audited},
+    return Result(data={"Path": str(path), "Changed": True, "Audited": True},
                   message="passphrase changed (no key was re-encrypted)")
 
 

@@ -383,3 +383,27 @@ def test_accept_of_damaged_rows_and_a_cut_log_records_both_in_one_line(session, 
     assert any("grant row(s) missing" in p for p in event["requestParameters"]["problems"])
     assert run_kmstui("key", "list").code == 0
     assert run_kmstui("audit", "verify").code == 0
+
+
+def test_change_passphrase_is_refused_when_its_audit_line_cannot_be_written(session, unsealed_hsm, monkeypatch):
+    """The new slot was committed first and ChangeHsmPassphrase written after, in another transaction, and not
+    at all when the log could not take a line ("Audited: false"): a change without its line. Now both commit
+    together or the passphrase stays as it was."""
+    from kmstui.backends.local.unseal import with_passphrase
+
+    unsealed_hsm.create_key()
+    unsealed_hsm.close()
+    with unsealed_hsm.audit.path.open("ab") as log:
+        log.write(b'{"eventName": "planted"}\n')
+    monkeypatch.setenv("KMSTUI_NEW_PASSPHRASE", "a brand new passphrase")
+    with pytest.raises(ConfigError, match="the passphrase was not changed: its audit line could not be written"):
+        Session(load_plugins=False).execute(["hsm", "change-passphrase"])
+    from kmstui.backends.local.store import Store
+
+    store = Store.open(unsealed_hsm.path)
+    try:
+        assert with_passphrase(store, TEST_PASSPHRASE) is not None  # the old one still opens the file
+        assert with_passphrase(store, "a brand new passphrase") is None
+    finally:
+        store.close()
+    assert b"ChangeHsmPassphrase" not in unsealed_hsm.audit.path.read_bytes()
