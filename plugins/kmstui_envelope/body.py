@@ -98,13 +98,14 @@ def verify_footer(header: Header, source: Source, digest: bytes) -> None:
 
 # -- encryption ------------------------------------------------------------------------------------------
 def encrypt_body(suite: Suite, message_id: bytes, key: bytes, frame_length: int, source: Source,
-                 out: OutputPipe, progress: Callable[[int], Any] | None = None, size_hint: int | None = None) -> int:
+                 out: OutputPipe, progress: Callable[[int], Any] | None = None, size_hint: int | None = None,
+                 aead: AESGCM | None = None) -> int:
     """Read `source` to its end, write framed ciphertext to `out`; returns the plaintext length.
 
     A full last chunk is written as a regular frame followed by an empty final frame (ESDK-Python < 4
     rejects a full-length final frame). `size_hint` (the input file's size) keeps the first read buffer
     small for small files (and threadless); an input that turns out longer continues in full frames."""
-    aead = AESGCM(key)
+    aead = aead or AESGCM(key)
     seq, total = 1, 0
     source.read_ahead(frame_length, size_hint)
     while True:
@@ -201,7 +202,8 @@ def _stream_segment(source: Source, key: bytes, iv: bytes, aad: bytes, length: i
 
 
 def decrypt_body(header: Header, key: bytes, source: Source, sink: Sink,
-                 progress: Callable[[int], Any] | None = None, size_hint: int | None = None) -> int:
+                 progress: Callable[[int], Any] | None = None, size_hint: int | None = None,
+                 aead: AESGCM | None = None) -> int:
     """Decrypt the body that follows `header` in `source`; returns the plaintext length. `size_hint`: the
     whole message's size when known (a one-frame message then reads without a thread)."""
     mid = header.message_id
@@ -213,7 +215,7 @@ def decrypt_body(header: Header, key: bytes, source: Source, sink: Sink,
         _stream_segment(source, key, iv, body_aad(mid, SINGLE_LABEL, 1, length), length, sink,
                         "non-framed body", progress)
         return length
-    aead = AESGCM(key)
+    aead = aead or AESGCM(key)
     flen = header.frame_length
     seq, total = 1, 0
     big = flen > IN_MEMORY_FRAME

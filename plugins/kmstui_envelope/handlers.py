@@ -191,16 +191,20 @@ def _open_input(session, src: str, *, buffered: bool = False):
 
 
 def _read_whole(f, size: int) -> bytes | None:
-    """The whole file, read to its end; None if it holds more than `size` bytes (it grew since its stat:
-    read it as a stream instead)."""
-    parts, got = [], 0
-    while got <= size:
+    """The file as its stat described it: `size` bytes, in one read when it still has that size (a regular
+    file returns less only at its end); to its end if it shrank; None if it holds more (it grew since the
+    stat: read it as a stream instead, so what follows the message is still seen)."""
+    data = f.read(size + 1) or b""
+    if len(data) == size:
+        return data
+    parts, got = [data], len(data)
+    while 0 < got <= size:
         chunk = f.read(size + 1 - got)
         if not chunk:
-            return b"".join(parts)
+            break
         parts.append(chunk)
         got += len(chunk)
-    return None
+    return b"".join(parts) if got <= size else None
 
 
 def regular_size(f) -> int | None:

@@ -41,12 +41,18 @@ class EncryptedDataKey:
     ciphertext: bytes
 
     def serialize(self) -> bytes:
+        """The wire form, computed once (a cached data key's EDKs go into every message that uses it)."""
+        done = self.__dict__.get("_wire")
+        if done is not None:
+            return done
         pid = self.provider_id.encode("utf-8")
         for name, value in (("provider id", pid), ("provider info", self.provider_info),
                             ("ciphertext", self.ciphertext)):
             if len(value) > U16:
                 raise ValueError(f"encrypted data key {name} is {len(value)} bytes; the format allows 65535")
-        return b"".join(len(v).to_bytes(2, "big") + v for v in (pid, self.provider_info, self.ciphertext))
+        wire = b"".join(len(v).to_bytes(2, "big") + v for v in (pid, self.provider_info, self.ciphertext))
+        object.__setattr__(self, "_wire", wire)  # frozen, and every field is immutable: the memo stays true
+        return wire
 
 
 @dataclass
@@ -240,23 +246,25 @@ def serialize_body(suite: Suite, message_id: bytes, context: dict[str, str], edk
     return b"".join(parts)
 
 
-def header_tag(key: bytes, body_bytes: bytes, iv: bytes = bytes(IV_LEN)) -> bytes:
-    return AESGCM(key).encrypt(iv, b"", body_bytes)
+def header_tag(key: bytes, body_bytes: bytes, iv: bytes = bytes(IV_LEN), aead: AESGCM | None = None) -> bytes:
+    """`aead`: AESGCM(key) when the caller has one (the body uses the same key: one key set-up per message)."""
+    return (aead or AESGCM(key)).encrypt(iv, b"", body_bytes)
 
 
-def authenticate(header: Header, enc_key: bytes, commit_key: bytes | None) -> None:
+def authenticate(header: Header, enc_key: bytes, commit_key: bytes | None, aead: AESGCM | None = None) -> None:
     """Check commitment (constant time) and then the header tag; raise on either failure."""
     if header.suite.committing:
         if commit_key is None or not hmac.compare_digest(commit_key, header.commit_key):
             raise MessageError("key commitment does not match: the data key unwrapped by this key is not the "
                                "one the message was written with (tampered or forged message)", "tampered")
     try:
-        AESGCM(enc_key).decrypt(header.header_iv, header.tag, header.body_bytes)
+        (aead or AESGCM(enc_key)).decrypt(header.header_iv, header.tag, header.body_bytes)
     except InvalidTag:
         raise tampered("header (encryption context, data keys or settings)") from None
 
 
-def finish(header_body: bytes, suite: Suite, enc_key: bytes, iv: bytes = bytes(IV_LEN)) -> bytes:
+def finish(header_body: bytes, suite: Suite, enc_key: bytes, iv: bytes = bytes(IV_LEN),
+           aead: AESGCM | None = None) -> bytes:
     """Header body + authentication, ready to write (v1 carries its header IV; v2's is implicit zero)."""
-    tag = header_tag(enc_key, header_body, iv if suite.version == 1 else bytes(IV_LEN))
+    tag = header_tag(enc_key, header_body, iv if suite.version == 1 else bytes(IV_LEN), aead)
     return header_body + (iv if suite.version == 1 else b"") + tag

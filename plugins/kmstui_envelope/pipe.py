@@ -380,7 +380,12 @@ class OutputPipe:
             self._free.put(buf)
 
     def _is_pooled(self, buf: Any) -> bool:
-        return isinstance(buf, bytearray) and any(b is buf for b in self._pool)
+        if type(buf) is not bytearray:
+            return False
+        for b in self._pool:  # at most POOL entries, compared by identity
+            if b is buf:
+                return True
+        return False
 
     def _run(self) -> None:
         while True:

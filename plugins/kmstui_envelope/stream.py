@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable
 
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kmstui.errors import UsageError
 from kmstui_envelope.body import Signer, Sink, decrypt_body, encrypt_body, verify_footer
@@ -51,8 +52,9 @@ def encrypt_stream(src: BinaryIO, write: Callable[[Any], Any], mats: EncryptionM
     suite = mats.suite
     message_id = os.urandom(suite.message_id_len)
     enc_key, commit = suite.derive(mats.data_key, message_id)
+    aead = AESGCM(enc_key)  # header tag and frames: one key set-up
     header_bytes = finish(serialize_body(suite, message_id, mats.context, mats.edks, frame_length, commit or b""),
-                          suite, enc_key)
+                          suite, enc_key, aead=aead)
     pipe = OutputPipe(write)
     signer = Signer(suite, mats.signing_key) if suite.signed else None
     if signer is not None:
@@ -60,7 +62,7 @@ def encrypt_stream(src: BinaryIO, write: Callable[[Any], Any], mats: EncryptionM
     source = Source(src)
     try:
         pipe.write(header_bytes)
-        n = encrypt_body(suite, message_id, enc_key, frame_length, source, pipe, progress, size_hint)
+        n = encrypt_body(suite, message_id, enc_key, frame_length, source, pipe, progress, size_hint, aead)
         pipe.close()
     except BaseException:
         pipe.abort()
@@ -100,13 +102,14 @@ def _decrypt(source: Source, keyrings: list[Keyring], sink: Sink, opts: DecryptO
         enc_key, commit = header.suite.derive(found.data_key, header.message_id)
     finally:
         wipe(found.data_key)
-    authenticate(header, enc_key, commit)
+    aead = AESGCM(enc_key)  # header tag and frames: one key set-up
+    authenticate(header, enc_key, commit, aead)
     # Signed suites: the signature covers the whole message, so a reader who could see plaintext early
     # (standard output) gets nothing before it verified; the body goes to a private temporary file first.
     hold = sink.unverified() if header.suite.signed and not sink.private else None
     body_sink = sink if hold is None else Sink(OutputPipe(hold.write), sink.unverified, private=True)
     try:
-        n = decrypt_body(header, enc_key, source, body_sink, progress, size_hint)
+        n = decrypt_body(header, enc_key, source, body_sink, progress, size_hint, aead)
         if source.hasher is not None:
             digest = source.hasher.finalize()
             source.hasher = None

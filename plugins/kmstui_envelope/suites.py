@@ -77,10 +77,13 @@ class Suite:
         # Committing: one extract (salt = message ID), two expands (spec: SHOULD extract once). Each
         # expand wants 32 bytes, less than one SHA-512 block, so HKDF-Expand (RFC 5869 2.3) is its first
         # block: T(1) = HMAC(PRK, info | 0x01), truncated; computed directly, as it runs once per message.
+        # Both expands start from one HMAC keyed with the PRK (copied: a key set-up, not two).
         prk = hmac.digest(message_id, bytes(data_key), "sha512")
-        enc = hmac.digest(prk, self.id.to_bytes(2, "big") + b"DERIVEKEY\x01", "sha512")[:32]
-        commit = hmac.digest(prk, b"COMMITKEY\x01", "sha512")[:32]
-        return enc, commit
+        expand = hmac.new(prk, digestmod="sha512")
+        enc_mac = expand.copy()
+        enc_mac.update(self.id.to_bytes(2, "big") + b"DERIVEKEY\x01")
+        expand.update(b"COMMITKEY\x01")
+        return enc_mac.digest()[:32], expand.digest()[:32]
 
 
 _ALL = (

@@ -227,3 +227,16 @@ def test_filesystem_errors_are_one_line_errors(run, workdir, keyfiles):
     with pytest.raises(UsageError, match="encryption context"):
         run()("envelope", "encrypt", "a", "--raw-key", keyfiles["aes"], "--context", "k=" + "v" * 70000)
     assert listing(workdir) == ["a", "b", "blocker"]
+
+
+def test_small_inputs_are_read_as_their_stat_described_them(tmp_path):
+    """Decryption reads a small file whole before parsing it: the bytes its stat announced, to its end if
+    it shrank, and not at all (None: read as a stream, so bytes after the message are still seen) if it
+    grew in between."""
+    from kmstui_envelope.handlers import _read_whole
+
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 10)
+    for stat_size, expected in ((10, b"x" * 10), (12, b"x" * 10), (9, None), (0, None)):
+        with open(path, "rb", buffering=0) as f:
+            assert _read_whole(f, stat_size) == expected, stat_size
