@@ -14,8 +14,9 @@ writeback to the kernel), so there is no "with sync" row.
     python benchmarks/bench_envelope.py [--size 1GiB] [--rounds 5] [--frame-size SIZE] [--no-sdk]
                                         [--no-pipes] [--baseline REV_OR_DIR] [--kdf-cost N] [--dir DIR]
 
---baseline adds rows "kmstui-baseline" running an earlier copy of the plugin with today's core: a folder
-holding a `kmstui_envelope` package, or a git revision of this repository (e.g. 248ed19) to extract.
+--baseline (repeatable) adds rows "kmstui@REV" running an earlier copy of the plugin with today's core: a
+folder holding a `kmstui_envelope` package, or a git revision of this repository (e.g. 248ed19, the plugin
+before issue 13) to extract.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from peers import (ReadmeHsm, banner, baseline_dir, child, closing, envelope_bench, envelope_options, interleaved,
-                   median, spread, with_pythonpath)
+from peers import (ReadmeHsm, banner, baseline_envs, child, closing, envelope_bench, envelope_options, interleaved,
+                   median, spread)
 
 SDK_SCRIPT = r"""
 import sys, aws_encryption_sdk
@@ -113,11 +114,10 @@ def bench(args, tmp: Path, hsm: ReadmeHsm) -> None:
         "age": contender("a", lambda out: ["age", "-r", recipient, "-o", str(out), str(src)],
                          lambda inp, out: ["age", "-d", "-i", str(tmp / "age.key"), "-o", str(out), str(inp)], env),
     }
-    benv = None
-    if args.baseline:
-        benv = with_pythonpath(env, baseline_dir(args.baseline, into=tmp))
-        contenders["kmstui-baseline"] = contender(
-            "b", lambda out: [*kenc, str(out)], lambda inp, out: [*kdec, str(inp), "--out", str(out)], benv)
+    baselines = baseline_envs(args.baseline, env, tmp)
+    for i, (name, benv) in enumerate(baselines.items()):
+        contenders[name] = contender(
+            f"b{i}", lambda out: [*kenc, str(out)], lambda inp, out: [*kdec, str(inp), "--out", str(out)], benv)
     if not args.no_sdk:
         sdk = [sys.executable, str(tmp / "sdk.py")]
         contenders["aws-encryption-sdk"] = contender("s", lambda out: [*sdk, "encrypt", str(src), str(out)],
@@ -132,8 +132,8 @@ def bench(args, tmp: Path, hsm: ReadmeHsm) -> None:
             "cat | age | cat": contender("pa", sh(f"cat {{src}} | age -r {q(recipient)} | cat > {{0}}"),
                                         sh(f"cat {{0}} | age -d -i {q(str(tmp / 'age.key'))} | cat > {{1}}"), env),
         }
-        if benv is not None:
-            pipes["cat | kmstui-baseline | cat"] = contender("pb", *kpipe, benv)
+        for i, (name, benv) in enumerate(baselines.items()):
+            pipes[f"cat | {name} | cat"] = contender(f"pb{i}", *kpipe, benv)
 
     # correctness first (and a warm-up of every code path): kmstui's round trip is exact
     run([*kms, "envelope", "encrypt", str(src), "--key-id", "alias/bench", *frame, "--out", str(tmp / "k.enc")], env)
@@ -173,7 +173,7 @@ def report(title: str, results: dict[str, list], mib: float, us: str) -> None:
             continue
         base = peer.replace("cat | ", "").replace(" | cat", "") if "|" in peer and peer != "cat | cat | cat" else peer
         target = TARGETS.get("cat" if peer == "cat | cat | cat" else base)
-        label = f">= {target}" if target else ("(before/after)" if "baseline" in peer else "")
+        label = f">= {target}" if target else ("(before/after)" if "kmstui@" in peer else "")
         print(f"    vs {peer:<54}{pe / ke:9.2f}{pd / kd:9.2f}{pec / kec:9.2f}{pdc / kdc:9.2f}   {label}")
     rss = max(x[2] for r in results[us] for x in r) / 1024
     print(f"  {us} peak RSS {rss:.0f} MiB (target <= 80)")

@@ -170,6 +170,11 @@ def baseline_dir(spec: str, package: str = "kmstui_envelope", into: Path | None 
     return dest
 
 
+def baseline_envs(specs: list[str], env: dict[str, str], into: Path) -> dict[str, dict[str, str]]:
+    """{"kmstui@SPEC": env running that earlier plugin} for each --baseline, in the order given."""
+    return {f"kmstui@{spec}": with_pythonpath(env, baseline_dir(spec, into=into)) for spec in specs}
+
+
 def with_pythonpath(env: dict[str, str], folder: Path) -> dict[str, str]:
     return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")]))}
 
@@ -220,9 +225,9 @@ class ReadmeHsm:
 # -- the envelope benchmarks' common options and set-up --------------------------------------------------------
 def envelope_options(parser) -> None:
     """--baseline, --kdf-cost and --dir, as bench_envelope.py and bench_envelope_many.py take them."""
-    parser.add_argument("--baseline", metavar="REV_OR_DIR",
+    parser.add_argument("--baseline", metavar="REV_OR_DIR", action="append", default=[],
                         help="an earlier kmstui_envelope (a folder, or a git revision such as 248ed19) measured "
-                             "side by side (rows kmstui-baseline)")
+                             "side by side, in rows kmstui@REV_OR_DIR (repeat it for a before and an after)")
     parser.add_argument("--kdf-cost", type=int, default=None,
                         help="hsm init at this KDF cost instead of the default (said loudly in the output)")
     parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
