@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import json
 import os
@@ -156,6 +157,11 @@ def cmd_serve(session, args) -> Result:
                             h11_max_incomplete_event_size=MAX_HEAD,
                             ssl_certfile=certfile, ssl_keyfile=keyfile, timeout_keep_alive=30)
     server = _server_class(uvicorn)(config)
+    # Everything made so far (modules, botocore's KMS model, the open store) lives as long as the server:
+    # move it out of the cyclic collector's way, so its full collections walk only what serving adds
+    # (measured at 10,000 keys: full collections took about a tenth of a request's CPU, a fiftieth after).
+    gc.collect()
+    gc.freeze()
     try:
         server.run(sockets=[sock])
     finally:
