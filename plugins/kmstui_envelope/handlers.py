@@ -101,7 +101,7 @@ def decrypt_options(args) -> DecryptOptions:
 def expand(paths: list[str], recursive: bool) -> list[tuple[str, str]]:
     """(file, root it was found under) for every input; directories need --recursive. Paths are strings
     spelled as pathlib spells them ("./a//b" is "a/b"): a tree has many files, and Path objects and
-    os.path.join would cost a fifth of encrypting a small one."""
+    os.path.join would cost a sixth of encrypting a small one."""
     out: list[tuple[str, str]] = []
     for p in paths:
         if p == "-":
