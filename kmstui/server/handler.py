@@ -116,7 +116,9 @@ class Handler:
             self._audit_refused(principal, name, req, source_ip, rid, exc.code, exc.message or exc.code)
             record.decision, record.status, record.error = "error", exc.status, exc.code
             return Response(exc.status, error_body(exc.code, exc.message), request_id=rid)
-        record.key = params.get("KeyId") or params.get("TargetKeyId") or params.get("DestinationKeyId")
+        key = params.get("KeyId") or params.get("TargetKeyId") or params.get("DestinationKeyId")
+        # the client's text until the backend resolves it: at most KMS's 2048 characters in the access log
+        record.key = key[:2048] if isinstance(key, str) else None
         backend = self.backend
         try:
             with backend.acting_as(principal.arn, self.call_facts(principal, req, source_ip, rid)):

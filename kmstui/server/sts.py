@@ -81,11 +81,11 @@ class StsProtocol:
             return sts_error("MalformedQueryString", "The request body is not UTF-8", 400, rid)
         params = dict(parse_qsl(text, keep_blank_values=True))
         action = params.get("Action", "")
-        record.operation = action or None
+        record.operation = (action or None) if len(action) <= 64 else action[:64] + "..."  # client text: bounded
         if action not in _ACTIONS:
             record.decision, record.status, record.error = "error", 400, "InvalidAction"
-            return sts_error("InvalidAction", f"Could not find operation {action} for version "
-                                              f"{params.get('Version', '')}", 400, rid)
+            return sts_error("InvalidAction", f"Could not find operation {action[:64]} for version "
+                                              f"{params.get('Version', '')[:32]}", 400, rid)
         try:
             principal = handler.authenticate(req, "sts", source_ip)
         except AuthError as exc:

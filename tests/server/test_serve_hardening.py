@@ -353,3 +353,22 @@ def test_assume_role_never_issues_a_session_token_it_would_refuse(kmstui_server)
     c = sts.assume_role(RoleArn=arn, RoleSessionName="some", Tags=huge[:5])["Credentials"]
     session = kmstui_server.client((c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]), service="sts")
     assert session.get_caller_identity()["Arn"].endswith(":assumed-role/tagged/some")
+
+
+def test_access_log_lines_stay_bounded_whatever_the_client_sends(kmstui_server):
+    """The access log copied the client's KeyId (or STS Action) before checking it: one request with a 900 KB
+    KeyId wrote a 900 KB line (and the TUI tails that file). Client text is cut to KMS's own bounds."""
+    status, _ = post(kmstui_server, "DescribeKey", json.dumps({"KeyId": "x" * 900_000}).encode(),
+                     sign=kmstui_server.root)
+    assert status == 400
+    url = urlsplit(kmstui_server.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    conn.request("POST", "/", body=b"Action=" + b"A" * 500_000 + b"&Version=2011-06-15",
+                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    resp = conn.getresponse()
+    assert resp.status == 400 and len(resp.read()) < 2048
+    conn.close()
+    assert kmstui_server.client().list_keys()["ResponseMetadata"]["HTTPStatusCode"] == 200  # flushes the batch
+    time.sleep(0.5)
+    (log,) = (kmstui_server.home / "data" / "serve").glob("access-*.jsonl")
+    assert max(len(line) for line in log.read_text().splitlines()) < 4096
