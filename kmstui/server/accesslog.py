@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,7 @@ class AccessLogTail:
         self._partial = b""
         self._discard_first = False
         self.pending = 0  # bytes known to be unread after the last read (read again soon when > 0)
+        self.not_a_file = False  # the path names a FIFO, device or folder: nothing is read from it
 
     @property
     def offset(self) -> int:
@@ -100,12 +102,16 @@ class AccessLogTail:
 
     def read(self) -> list[dict[str, Any]]:
         """The complete records appended since the last call (at most `chunk` bytes of the file)."""
-        try:
-            fh = open(self.path, "rb")
+        try:  # O_NONBLOCK: a FIFO named as the log must not hang the reader waiting for a writer
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
         except OSError:
             return []
-        with fh:
-            st = os.fstat(fh.fileno())
+        st = os.fstat(fd)
+        self.not_a_file = not stat.S_ISREG(st.st_mode)
+        if self.not_a_file:  # only a regular file has offsets to follow
+            os.close(fd)
+            return []
+        with os.fdopen(fd, "rb") as fh:
             ident = (st.st_dev, st.st_ino)
             if ident != self._ident:
                 fresh = self._ident is None

@@ -74,7 +74,7 @@ def cmd_log(session, args) -> Result:
     if args.access_log:
         path = Path(args.access_log)
         if not path.is_file():
-            raise UsageError(f"--access-log {path}: no such file")
+            raise UsageError(f"--access-log {path}: no such file (it must be a regular file)")
     else:
         _profile, store = _target(session)
         servers = servers_for(state_dir(session), store)

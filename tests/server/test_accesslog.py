@@ -135,3 +135,12 @@ def test_last_records_and_denied_filter(tmp_path):
     log.write_text("".join(line(n, "deny" if n % 3 == 0 else "allow") for n in range(30)))
     assert ids(last_records(log, 2)) == ["req-28", "req-29"]
     assert ids(last_records(log, 3, denied=True)) == ["req-21", "req-24", "req-27"]
+
+
+def test_a_fifo_or_folder_named_as_the_log_never_blocks(tmp_path):
+    fifo = tmp_path / "access.fifo"
+    os.mkfifo(fifo)
+    tail = AccessLogTail(fifo)
+    assert tail.read() == [] and tail.not_a_file  # returns at once: no writer is waited for
+    assert AccessLogTail(tmp_path).read() == []
+    assert last_records(fifo, 5) == []

@@ -202,6 +202,8 @@ grant that decided it). The same rows from a shell: `kmstui serve log [--denied]
         denied = sum(1 for r in self.records if is_denied(r))
         text = f"{total} request{'' if total == 1 else 's'}, {denied} refused"
         text += " · showing refused only (d: all)" if self.denied_only else " · d: refused only · Enter: explain"
+        if self._tail is not None and self._tail.not_a_file:
+            text += " · its access log is not a regular file: nothing to follow"
         if self._tail is not None and (self._tail.stats.bad_lines or self._tail.stats.skipped_bytes):
             text += f" · {self._tail.stats.bad_lines} unreadable line(s), {self._tail.stats.skipped_bytes} bytes skipped"
         self.query_one("#serve-summary", Static).update(text)
