@@ -29,6 +29,8 @@ class BackendThread:
 
     def __init__(self) -> None:
         self._jobs: queue.Queue[tuple[Future, Callable[..., Any], tuple, dict] | None] = queue.Queue()
+        self._closed = False
+        self._lock = threading.Lock()  # no job can be queued behind the stop marker
         self._thread = threading.Thread(target=self._loop, name="kmstui-backend", daemon=True)
         self._thread.start()
 
@@ -50,8 +52,14 @@ class BackendThread:
         return threading.get_ident() == self._thread.ident
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+        """Queue `fn`; once the thread is shut down (the app is closing) the future fails at once, so a
+        worker that asks late never waits for ever (and never holds up the process's exit)."""
         future: Future = Future()
-        self._jobs.put((future, fn, args, kwargs))
+        with self._lock:
+            if self._closed:
+                future.set_exception(RuntimeError("the backend thread has stopped (the app is closing)"))
+            else:
+                self._jobs.put((future, fn, args, kwargs))
         return future
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -61,7 +69,10 @@ class BackendThread:
         return self.submit(fn, *args, **kwargs).result()
 
     def shutdown(self) -> None:
-        self._jobs.put(None)
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._jobs.put(None)
 
 
 class Answer:
