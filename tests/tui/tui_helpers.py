@@ -79,3 +79,11 @@ class Tmux:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{text!r} still shown after {timeout}s; screen was:\n{self.screen()}")
             time.sleep(0.1)
+
+    def quit(self, timeout: float = 20.0) -> None:
+        """Ctrl+Q, then require the process (and so the tmux session) to be gone within `timeout`."""
+        self.key("C-q")
+        deadline = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not self.alive(), "kmstui did not exit on Ctrl+Q"

@@ -21,10 +21,9 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
-from textual.reactive import reactive
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from kmstui.tui.widgets.rowcursor import RowCursorView
 from kmstui.visible import visible
 
 COLUMNS: tuple[tuple[str, str, int], ...] = (
@@ -118,7 +117,7 @@ class KeyRow:
         return self.aliases[0] if self.aliases else self.key_id
 
 
-class KeyTable(ScrollView, can_focus=True):
+class KeyTable(RowCursorView, can_focus=True):
     """Keys with `/` filtering (done by the screen), sorting, and j/k/g/G navigation."""
 
     HELP = """\
@@ -153,8 +152,6 @@ class KeyTable(ScrollView, can_focus=True):
     KeyTable > .key-table--disabled { color: $kms-state-disabled; }
     KeyTable > .key-table--pending { color: $kms-state-pending; }
     """
-
-    cursor = reactive(0, always_update=True, init=False)
 
     class Highlighted(Message):
         def __init__(self, row: KeyRow | None) -> None:
@@ -259,31 +256,13 @@ class KeyTable(ScrollView, can_focus=True):
                 return True
         return False
 
-    # -- cursor -------------------------------------------------------------------------------------
-    def validate_cursor(self, value: int) -> int:
-        return max(0, min(value, len(self.order) - 1)) if self.order else 0
+    # -- cursor: RowCursorView --------------------------------------------------------------------------
+    @property
+    def row_count(self) -> int:
+        return len(self.order)
 
-    def watch_cursor(self, value: int) -> None:
-        body = max(1, self.size.height - 1)
-        top = round(self.scroll_y)
-        if value < top:
-            self.scroll_to(y=value, animate=False)
-        elif value >= top + body:
-            self.scroll_to(y=value - body + 1, animate=False)
-        self.refresh()
+    def cursor_moved(self) -> None:
         self.post_message(self.Highlighted(self.current_row))
-
-    def action_cursor(self, delta: int) -> None:
-        self.cursor += delta
-
-    def action_first(self) -> None:
-        self.cursor = 0
-
-    def action_last(self) -> None:
-        self.cursor = len(self.order) - 1
-
-    def action_page(self, direction: int) -> None:
-        self.cursor += direction * max(1, self.size.height - 2)
 
     def action_sort_next(self) -> None:
         names = [c[0] for c in COLUMNS]

@@ -18,9 +18,9 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
-from textual.reactive import reactive
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from kmstui.tui.widgets.rowcursor import RowCursorView
 
 # (heading, widest it grows to, narrowest before it is left out), in display order
 COLUMNS: tuple[tuple[str, int, int], ...] = (
@@ -53,7 +53,7 @@ def layout(natural: list[int], width: int) -> list[int]:
     return widths
 
 
-class RequestTable(ScrollView, can_focus=True):
+class RequestTable(RowCursorView, can_focus=True):
     """Newest request last; the cursor stays on the last row while it is there (a live tail), and stays on
     its request when rows arrive or old ones go while the user looks at an earlier one."""
 
@@ -85,8 +85,6 @@ class RequestTable(ScrollView, can_focus=True):
     RequestTable > .request-table--refused { color: $error; text-style: bold; }
     RequestTable > .request-table--error { color: $warning; }
     """
-
-    cursor = reactive(0, always_update=True, init=False)
 
     class Selected(Message):
         def __init__(self, record: dict[str, Any]) -> None:
@@ -139,31 +137,7 @@ class RequestTable(ScrollView, can_focus=True):
     def on_resize(self, event: events.Resize) -> None:
         self._layout()
 
-    # -- cursor ---------------------------------------------------------------------------------------
-    def validate_cursor(self, value: int) -> int:
-        return max(0, min(value, len(self.rows) - 1)) if self.rows else 0
-
-    def watch_cursor(self, value: int) -> None:
-        body = max(1, self.size.height - 1)
-        top = round(self.scroll_y)
-        if value < top:
-            self.scroll_to(y=value, animate=False)
-        elif value >= top + body:
-            self.scroll_to(y=value - body + 1, animate=False)
-        self.refresh()
-
-    def action_cursor(self, delta: int) -> None:
-        self.cursor += delta
-
-    def action_first(self) -> None:
-        self.cursor = 0
-
-    def action_last(self) -> None:
-        self.cursor = len(self.rows) - 1
-
-    def action_page(self, direction: int) -> None:
-        self.cursor += direction * max(1, self.size.height - 2)
-
+    # -- cursor: RowCursorView --------------------------------------------------------------------------
     def action_select(self) -> None:
         record = self.current_record
         if record is not None:
