@@ -14,6 +14,7 @@ so one-shot commands start quickly.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -219,7 +220,41 @@ def _complete(words: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The console script (and `python -m kmstui`). Called without `argv` it owns the process, and keeps the
+    cyclic garbage collector out of start-up: see _collector_off."""
+    own_process = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
+    if own_process:
+        _collector_off()
+    try:
+        return _main_or_complete(argv)
+    finally:
+        if own_process:
+            _collector_at_exit()
+
+
+def _collector_off() -> None:
+    """Start-up loads ~300 modules, ~25,000 long-lived objects that the cyclic collector would walk again
+    and again while they load and once more while the interpreter exits (measured on a one-shot command of
+    ~100 ms: ~9 ms and ~8 ms). So the collector is off until the work starts (_collector_on), and at exit
+    it collects what the work left and freezes the rest, which the interpreter's final collections skip."""
+    gc.disable()
+
+
+def _collector_on() -> None:
+    """Called when a command, script, shell or TUI is about to start: the objects made so far live as long
+    as the process, so they move out of the collector's way; what the work makes is collected as usual."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+def _collector_at_exit() -> None:
+    gc.collect()  # what the work left in cycles is finalized here as usual (files closed, buffers flushed)
+    gc.freeze()
+
+
+def _main_or_complete(argv: list[str]) -> int:
     if argv and argv[0] == "__complete":
         return _complete(argv[1:])
     try:
@@ -266,6 +301,7 @@ def _main(argv: list[str]) -> int:
             session.edit_text = edit_text
     runner = Runner(session)
     rest = parsed.rest
+    _collector_on()
     try:
         if parsed.command_string is not None:
             from kmstui.lines import script_lines

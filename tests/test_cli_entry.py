@@ -175,3 +175,31 @@ def test_console_script_entry_point_is_cli_main():
 
     data = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
     assert data["project"]["scripts"]["kmstui"] == "kmstui.cli:main"
+
+
+# -- the cyclic collector around a command (the console script owns the process) --------------------------
+def test_console_script_keeps_the_collector_out_of_start_up_but_on_for_the_work(monkeypatch, tmp_path):
+    """Start-up objects are frozen and the collector is on while the command (a shell, a server, a
+    10,000-file envelope run) works, so what the work leaves in cycles is collected as usual."""
+    import gc
+
+    from kmstui.runner import Runner
+
+    seen = {}
+
+    def run(self, words):
+        seen["enabled"], seen["frozen"] = gc.isenabled(), gc.get_freeze_count()
+        return 0
+
+    monkeypatch.setattr(Runner, "run", run)
+    monkeypatch.setattr(sys, "argv", ["kmstui", "key", "list"])
+    monkeypatch.setenv("KMSTUI_HOME", str(tmp_path))
+    gc.unfreeze()  # an in-process server test may have frozen objects before
+    assert gc.isenabled()
+    try:
+        assert cli.main() == 0
+        assert seen["enabled"] and seen["frozen"] > 0
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()
