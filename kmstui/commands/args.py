@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import re
+import stat
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -188,6 +189,23 @@ def _umask() -> int:
     return old
 
 
+_SPECIAL_KINDS = ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                  (stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket"))
+
+
+def refuse_special_file(path: str | os.PathLike, st: os.stat_result, flag: str = "--out", *,
+                        dash: bool = True) -> None:
+    """An --out that exists and is a device, named pipe or socket is refused, --force or not: kmstui writes
+    output files whole, a finished file renamed into place, which would replace the special file itself
+    with a regular one (`--out /dev/null --force` run as root would leave the machine without /dev/null).
+    Standard output can be redirected there instead (`dash`: the flag takes '-' for standard output)."""
+    for test, kind in _SPECIAL_KINDS:
+        if test(st.st_mode):
+            instead = f"use {flag} - and redirect standard output to it" if dash else "give a regular file's name"
+            raise UsageError(f"{flag} {path} is a {kind}, not a regular file: output files are written whole and "
+                             f"renamed into place, which would replace it; {instead}")
+
+
 def check_writable(path: str | None, force: bool, flag: str = "--out") -> None:
     """Refuse early (before any backend call) an --out that would clobber a file or cannot be created."""
     if path is None or path == "-":
@@ -195,6 +213,10 @@ def check_writable(path: str | None, force: bool, flag: str = "--out") -> None:
     target = Path(path).expanduser()
     if target.is_dir():
         raise UsageError(f"{flag} {path} is a directory; give a file name")
+    try:
+        refuse_special_file(path, target.stat(), flag)
+    except OSError:
+        pass  # does not exist (yet): nothing to replace
     if target.exists() and not force:
         raise UsageError(f"{flag} {path} already exists; use --force to overwrite it")
     if not target.parent.is_dir():

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kmstui.commands.args import refuse_special_file
 from kmstui.commands.registry import Arg, Result
 from kmstui.errors import ConfigError, KMSError, SealedError, UsageError
 
@@ -357,6 +358,8 @@ def hsm_backup(session, args) -> Result:
     if dest.is_dir():
         raise UsageError(f"{dest} is a folder; give the backup a file name, e.g. {dest / 'hsm-backup.kmstui'}")
     _not_live(path, dest, "choose another name for the backup")
+    with contextlib.suppress(OSError):
+        refuse_special_file(dest, dest.stat(), "hsm backup", dash=False)
     if dest.exists() and not args.force:
         raise UsageError(f"{dest} exists; choose another name or add --force")
     if not dest.parent.is_dir():

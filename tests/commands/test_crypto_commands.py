@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import stat
 
 import pytest
 
@@ -82,6 +83,20 @@ def test_out_never_overwrites_without_force(run_kmstui, key, work):
     assert leftovers(work) == ["c.kms"]
     missing_dir = run_kmstui("encrypt", "--key-id", key, "--plaintext", "x", "--out", str(work / "no" / "f"))
     assert missing_dir.code == 252 and "does not exist" in missing_dir.err
+
+
+def test_out_never_replaces_a_device_or_named_pipe_even_with_force(run_kmstui, key, work):
+    """Output files are renamed into place; over /dev/null (as root) that used to leave the machine without
+    /dev/null. A named pipe stands in for the device: the same file type check refuses both."""
+    fifo = work / "fifo"
+    os.mkfifo(fifo)
+    refused = run_kmstui("encrypt", "--key-id", key, "--plaintext", "x", "--out", str(fifo), "--force")
+    assert refused.code == 252 and refused.out == ""
+    assert f"--out {fifo} is a named pipe, not a regular file" in refused.err and "use --out -" in refused.err
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and leftovers(work) == ["fifo"]
+    backup = run_kmstui("hsm", "backup", str(fifo), "--force")
+    assert backup.code == 252 and "is a named pipe" in backup.err and "give a regular file's name" in backup.err
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and leftovers(work) == ["fifo"]
 
 
 def test_usage_mistakes_are_one_line_252(run_kmstui, key, work):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import stat
 import subprocess
 import sys
 import tomllib
@@ -86,6 +88,16 @@ def test_report_and_saved_answers(session, tmp_path):
         session.execute(["advise", "--answers", sample, "--report", str(report)])
     session.execute(["advise", "--answers", sample, "--report", str(report), "--force"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.toml", "decision.md"]  # no temp files left
+
+
+def test_report_never_replaces_a_device_or_named_pipe(session, tmp_path):
+    """A named pipe stands in for /dev/null, which a rename with --force would have replaced (as root)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    sample = str(SAMPLES / "bank-pkcs11-tls.toml")
+    with pytest.raises(UsageError, match=r"--report .*fifo is a named pipe, not a regular file: .*give a regular"):
+        session.execute(["advise", "--answers", sample, "--report", str(fifo), "--force"])
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
 
 
 def test_questions_command(session):

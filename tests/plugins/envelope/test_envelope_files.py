@@ -61,3 +61,17 @@ def test_writes_the_kernel_takes_in_pieces_are_completed(run, workdir, keyfiles,
     run()("envelope", "decrypt", "doc.enc", "--raw-key", keyfiles["aes"], "--out", "back")
     monkeypatch.undo()
     assert (workdir / "back").read_bytes() == (workdir / "doc").read_bytes()
+
+
+@pytest.mark.parametrize("cmd", [("envelope", "encrypt", "doc"), ("envelope", "decrypt", "doc.enc")])
+def test_an_existing_device_or_named_pipe_is_never_replaced_even_with_force(run, workdir, keyfiles, cmd):
+    """`--out /dev/null --force` used to rename a regular file over the device (as root: the machine lost
+    /dev/null). A named pipe stands in for the device here: the same file type check refuses both."""
+    (workdir / "doc").write_bytes(os.urandom(5000))
+    run()("envelope", "encrypt", "doc", "--raw-key", keyfiles["aes"])
+    os.mkfifo(workdir / "fifo")
+    with pytest.raises(KmstuiError, match=r"--out fifo is a named pipe, not a regular file: .*use --out - and "
+                                          r"redirect standard output to it"):
+        run()(*cmd, "--raw-key", keyfiles["aes"], "--out", "fifo", "--force")
+    assert stat.S_ISFIFO(os.lstat(workdir / "fifo").st_mode)
+    assert listing(workdir) == ["doc", "doc.enc", "fifo"]
