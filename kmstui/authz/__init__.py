@@ -55,21 +55,47 @@ a CompiledPolicy when in doubt.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import importlib
+from typing import TYPE_CHECKING, Any, Sequence
 
-from kmstui.authz.actions import GRANT_OPERATIONS
-from kmstui.authz.engine import evaluate
-from kmstui.authz.grants import (GrantSet, can_retire_grant, check_create_grant, constraints_hold,
-                                 validate_grant_request)
-from kmstui.authz.lint import lint_policy, would_lock_out
-from kmstui.authz.model import Decision, Finding, PolicyError, Request
-from kmstui.authz.policy import CompiledPolicy, compile_policy, validate_policy
+if TYPE_CHECKING:
+    from kmstui.authz.actions import GRANT_OPERATIONS
+    from kmstui.authz.engine import evaluate
+    from kmstui.authz.grants import (GrantSet, can_retire_grant, check_create_grant, constraints_hold,
+                                     validate_grant_request)
+    from kmstui.authz.lint import lint_policy, would_lock_out
+    from kmstui.authz.model import Decision, Finding, PolicyError, Request
+    from kmstui.authz.policy import CompiledPolicy, compile_policy, validate_policy
+
+# The stable API by the module that holds it, imported on first use (PEP 562): importing one submodule
+# (kmstui.authz.model, say) then does not load the engine and the linter, which a command on the local HSM
+# would otherwise pay for at start-up.
+_API = {
+    "GRANT_OPERATIONS": "actions", "evaluate": "engine",
+    "GrantSet": "grants", "can_retire_grant": "grants", "check_create_grant": "grants",
+    "constraints_hold": "grants", "validate_grant_request": "grants",
+    "lint_policy": "lint", "would_lock_out": "lint",
+    "Decision": "model", "Finding": "model", "PolicyError": "model", "Request": "model",
+    "CompiledPolicy": "policy", "compile_policy": "policy", "validate_policy": "policy",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 
 def can_revoke_grant(key_policy: Any, iam_policies: Sequence[Any] | None, principal: str, key_arn: str, *,
                      caller_account: str | None = None, grant_id: str | None = None,
                      context: dict[str, Any] | None = None) -> Decision:
     """RevokeGrant is an ordinary policy permission (a grant can never give it)."""
+    from kmstui.authz.engine import evaluate
+    from kmstui.authz.model import Request
+
     return evaluate(key_policy, iam_policies, [], Request(principal, "kms:RevokeGrant", key_arn, caller_account,
                                                           target_grant_id=grant_id, context=dict(context or {})))
 

@@ -11,18 +11,21 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from kmstui.authz import actions as A
 from kmstui.authz.context import RequestContext
 from kmstui.authz.grants import GrantSet, can_retire_grant, grant_decision
-from kmstui.authz.layers import SOURCES as _SOURCES
-from kmstui.authz.layers import Layers, layer_view
-from kmstui.authz.org import make_layers
 from kmstui.authz.statements import _applies, _iam_allow, _principal_how, _ref  # noqa: F401 - lint imports some
 from kmstui.authz.model import Decision, Request
 from kmstui.authz.policy import CompiledPolicy, Statement, compile_policy
 from kmstui.authz.principals import ACCOUNT, DIRECT, Caller, parse_caller
+
+if TYPE_CHECKING:
+    from kmstui.authz.org import Layers
+
+# kmstui.authz.layers and kmstui.authz.org are imported where a request has layers (an organization, a
+# permissions boundary, session policies): most requests have none, and a command's start-up skips them.
 
 _ACTION_CACHE: dict[str, tuple[str, str]] = {}
 _COMPILED: "OrderedDict[tuple, tuple[Any, Any, CompiledPolicy]]" = OrderedDict()
@@ -165,8 +168,11 @@ def _decide(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: GrantSet,
             rec.step("partition", "deny", why)
         return False, why, "partition"
 
-    view = layer_view(lay, ctx, req, op) if lay is not None else None
-    if view is not None:
+    view = None
+    if lay is not None:
+        from kmstui.authz.layers import layer_view
+
+        view = layer_view(lay, ctx, req, op)
         ctx.organization = lay.organization
 
     # 1. explicit deny anywhere
@@ -451,6 +457,8 @@ def build_trace(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: Grant
         statements += [_explain_statement(p, s, full, resource, ctx, None) for s in p.statements]
     view = None
     if lay is not None:
+        from kmstui.authz.layers import SOURCES, layer_view
+
         ctx.organization = lay.organization
         view = layer_view(lay, ctx, req, op)
         extra = [p for _layer, pols in view.identity_caps for p in pols]
@@ -463,7 +471,7 @@ def build_trace(kp: CompiledPolicy | None, iams: list[CompiledPolicy], gs: Grant
                            for s in p.statements]
         rec.notes.extend(n for n in view.notes if n not in rec.notes)
         if view.sps is None and caller.kind in ("session", "role") and lay.organization is not None:
-            rec.notes.append(_SOURCES["no_session_policy"])
+            rec.notes.append(SOURCES["no_session_policy"])
     if req.grant_tokens:
         rec.notes.append(NOTE_GRANT_TOKENS)
     account = caller.account or (req.caller_account if caller.kind != "service" else None)
@@ -527,6 +535,8 @@ def evaluate(key_policy: Any, iam_policies: Sequence[Any] | None, grants: Sequen
     iams = [as_compiled(p, "iam", f"iam[{i}]") for i, p in enumerate(iam_policies or ())]
     gs = grants if isinstance(grants, GrantSet) else (GrantSet(grants) if grants else _NO_GRANTS)
     if layers is None and (organization is not None or boundary is not None or session_policies):
+        from kmstui.authz.org import make_layers
+
         layers = make_layers(organization, boundary, session_policies)
     allowed, reason, decided_by = _decide(kp, iams, gs, request, None, None, layers)
     return Decision(allowed, reason, decided_by, tracer=lambda: build_trace(kp, iams, gs, request, layers))

@@ -20,19 +20,20 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmstui.authz.engine import evaluate
 from kmstui.authz.grants import GrantSet
-from kmstui.authz.lint import would_lock_out
 from kmstui.authz.model import PolicyError, Request
-from kmstui.authz.org import Layers, make_layers
 from kmstui.authz.policy import (MAX_KEY_POLICY_BYTES, MAX_ROLE_INLINE_CHARS, MAX_TEXT, MAX_USER_INLINE_CHARS,
                                  CompiledPolicy, compile_policy, identity_policy_size, load_document)
 from kmstui.authz.principals import parse_caller
 from kmstui.authz.requestkeys import keep_parameters, request_facts
 from kmstui.errors import (AccessDeniedException, LimitExceeded, LimitExceededException,
                            MalformedPolicyDocumentException)
+
+if TYPE_CHECKING:
+    from kmstui.authz.org import Layers
 
 _CONTEXT_PARAM = {"kms:ReEncryptFrom": "SourceEncryptionContext", "kms:ReEncryptTo": "DestinationEncryptionContext"}
 _GRANT_FIELDS = ("GranteePrincipal", "RetiringPrincipal", "Operations", "Constraints", "Name")
@@ -269,6 +270,8 @@ class Authorizer:
                    for i, t in enumerate(texts)] or None
             pb = self._compiled(boundary, "iam", "permissions boundary")[0] if boundary is not None else None
             org = org_state[1] if org_state else None
+            from kmstui.authz.org import make_layers  # only a caller with layers needs them (start-up)
+
             hit = make_layers(org, pb, sps)
             if len(self._layers) > 256:
                 self._layers.clear()
@@ -373,6 +376,8 @@ class Authorizer:
             compiled = compile_policy(load_document(text), "key")
         except PolicyError as exc:
             raise MalformedPolicyDocumentException(f"the key policy is malformed: {exc}") from None
+        from kmstui.authz.lint import would_lock_out  # CreateKey and PutKeyPolicy only (start-up)
+
         if not bypass and would_lock_out(compiled, caller):
             raise MalformedPolicyDocumentException(
                 f"the new key policy will not allow you ({caller}) to update the key policy in the future "

@@ -19,7 +19,6 @@ import itertools
 import json
 import os
 import time
-import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -43,7 +42,7 @@ def fixed_world(tui_session, monkeypatch):
     from kmstui.tui import loaders
 
     counter = itertools.count(1)
-    monkeypatch.setattr(keys, "uuid", SimpleNamespace(uuid4=lambda: uuid.UUID(f"{next(counter):08x}-1111-4222-8333-444455556666")))
+    monkeypatch.setattr(keys, "new_key_id", lambda: f"{next(counter):08x}-1111-4222-8333-444455556666")
     seq = itertools.count(1)
     fake_os = SimpleNamespace(urandom=lambda n: hashlib.sha256(str(next(seq)).encode()).digest()[:n])
     monkeypatch.setattr(grants, "os", fake_os)

@@ -32,7 +32,6 @@ import re
 import selectors
 import socket
 import struct
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -51,14 +50,14 @@ _OPS = ("put", "get", "forget", "status", "stop")
 # Variables that hold secrets: never passed on to the long-lived agent process.
 SECRET_ENV = ("KMSTUI_PASSPHRASE", "KMSTUI_NEW_PASSPHRASE")
 MAX_SOCKET_PATH = 107  # sun_path is 108 bytes on Linux, including the NUL
-_TTL = re.compile(r"^\s*(\d{1,12})\s*([smhd]?)\s*$")
+_TTL = r"^\s*(\d{1,12})\s*([smhd]?)\s*$"  # compiled by `re` when first used (`hsm unseal`)
 
 
 def parse_ttl(text: str | int | None) -> int:
     """"15m", "90s", "2h", "1d" or plain seconds -> seconds (1 s to MAX_TTL, a week)."""
     if text is None:
         return DEFAULT_TTL
-    m = _TTL.match(str(text))
+    m = re.match(_TTL, str(text))
     if not m or int(m.group(1)) <= 0:
         raise UsageError(f"bad --ttl {str(text)[:40]!r}: give a positive duration of at most {MAX_TTL // 86400}d, "
                          "such as 90s, 15m, 2h or 1d")
@@ -190,6 +189,8 @@ def put_key(runtime_dir: Path, file_id: str, root: bytes, ttl: int) -> dict[str,
 
 
 def _spawn(runtime_dir: Path) -> None:
+    import subprocess  # only `hsm unseal` starts an agent: the other commands' start-up skips it
+
     env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
     subprocess.Popen([sys.executable, "-m", "kmstui.backends.local.agent", str(runtime_dir)],
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

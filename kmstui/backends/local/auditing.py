@@ -12,7 +12,6 @@ by `audit acknowledge-gap` (`acknowledge`), which records the gap in the chain a
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -76,6 +75,8 @@ def _hook(store: Store, log: auditlog.AuditLog) -> None:
 
 
 def local_user() -> str:
+    import getpass  # HSM-level events only (it loads termios): an ordinary call's start-up skips it
+
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no login name (containers): still record the event

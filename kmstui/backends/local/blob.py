@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import struct
-import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -43,6 +42,17 @@ class Blob:
 
 @lru_cache(maxsize=8192)
 def _key_bytes(key_id: str) -> bytes:
+    """uuid.UUID(key_id).bytes. A key id in the form the local backend writes (str(uuid.uuid4()): the one
+    `_key_id` gives back) is converted without the uuid module, whose import (it loads `platform`) every
+    command would otherwise pay for at start-up; anything else is left to uuid.UUID to read or refuse."""
+    try:
+        raw = bytes.fromhex(key_id.replace("-", ""))
+    except (AttributeError, ValueError):
+        raw = b""
+    if len(raw) == 16 and _key_id(raw) == key_id:
+        return raw
+    import uuid
+
     return uuid.UUID(key_id).bytes
 
 
@@ -69,7 +79,9 @@ def parse(data: bytes) -> Blob:
 
 @lru_cache(maxsize=8192)
 def _key_id(raw: bytes) -> str:
-    return str(uuid.UUID(bytes=raw))
+    """str(uuid.UUID(bytes=raw)) for the 16 bytes of a blob's key id field."""
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _EMPTY = b""

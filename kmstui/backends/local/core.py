@@ -70,8 +70,6 @@ def operation(event_name: str, *, read_only: bool = False, source: str = "kms.am
     anything else unexpected is audited with its type name and raised as it is."""
 
     def deco(fn: Callable[..., dict]) -> Callable[..., dict]:
-        signature = inspect.signature(fn)
-
         @functools.wraps(fn)
         def wrapper(self: "LocalCore", **params: Any) -> dict:
             with self._lock:
@@ -100,7 +98,7 @@ def operation(event_name: str, *, read_only: bool = False, source: str = "kms.am
                     self._record(event_name, params, read_only, source, error)
                     raise error from None
                 except TypeError as exc:
-                    error = _parameter_error(signature, self, params, event_name)
+                    error = _parameter_error(fn, self, params, event_name)
                     self._record(event_name, params, read_only, source, error or exc)
                     if error is None:
                         raise
@@ -125,12 +123,13 @@ def _sqlite_error(backend: "LocalCore", exc: sqlite3.Error) -> KmstuiError:
     return backend.store._failure(exc, writing=False)
 
 
-def _parameter_error(signature: inspect.Signature, backend: "LocalCore", params: dict[str, Any],
+def _parameter_error(fn: Callable[..., dict], backend: "LocalCore", params: dict[str, Any],
                      name: str) -> ValidationException | None:
     """ValidationException when the call's keyword arguments do not fit the operation (else None: the
-    TypeError came from inside and is a bug, not the caller's mistake)."""
+    TypeError came from inside and is a bug, not the caller's mistake). The signature is read here, on
+    the error path, not when the operation is defined: every command's start-up defines about 80."""
     try:
-        signature.bind(backend, **params)
+        inspect.signature(fn).bind(backend, **params)
     except TypeError as exc:
         return ValidationException(f"{name}: {exc}")
     return None

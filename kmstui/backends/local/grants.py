@@ -19,7 +19,7 @@ from kmstui.backends.local.core import LocalCore, operation, ts
 from kmstui.errors import (InvalidGrantIdException, InvalidGrantTokenException,
                            NotFoundException, ValidationException)
 
-_GRANT_ID = re.compile(r"^[0-9a-f]{64}$")
+_GRANT_ID = r"^[0-9a-f]{64}$"  # compiled by `re` when first used
 _CONSTRAINTS = ("EncryptionContextEquals", "EncryptionContextSubset")
 
 
@@ -141,7 +141,7 @@ class GrantsMixin(LocalCore):
         return {"Grants": page, **extra}
 
     def _remove_grant(self, grant_id: str, key_id: str | None, action: str) -> None:
-        if not _GRANT_ID.match(str(grant_id)):
+        if not re.match(_GRANT_ID, str(grant_id)):
             raise InvalidGrantIdException(f"grant id {grant_id!r} is not valid (64 hex characters)")
         with self.store.transaction() as conn:
             g = self.grant(grant_id)

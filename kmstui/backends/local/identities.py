@@ -32,10 +32,11 @@ from kmstui.errors import (LimitExceededException, MalformedPolicyDocumentExcept
                            PackedPolicyTooLarge, ValidationException)
 
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-USER_NAME = re.compile(r"^[\w+=,.@-]{1,64}\Z", re.ASCII)
-ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}\Z", re.ASCII)
-VIA_SERVICE = re.compile(r"^[a-z0-9][a-z0-9-]*\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\Z", re.ASCII)
-ACCESS_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z2-7]{16}\Z", re.ASCII)
+# Patterns (matched with re.ASCII), compiled by `re` when first used rather than at every command's start-up.
+USER_NAME = r"^[\w+=,.@-]{1,64}\Z"
+ROLE_NAME = r"^[\w+=,.@-]{1,64}\Z"
+VIA_SERVICE = r"^[a-z0-9][a-z0-9-]*\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\Z"
+ACCESS_KEY_ID = r"^(AKIA|ASIA)[A-Z2-7]{16}\Z"
 MAX_KEYS_PER_USER = 2  # IAM's quota AccessKeysPerUser
 MAX_TRUST_POLICY = 2048  # IAM's default quota for a role trust policy (characters)
 DEFAULT_MAX_SESSION = 3600
@@ -84,7 +85,7 @@ class IdentitiesMixin(LocalCore):
     def _check_user(self, user_name: Any) -> str | None:
         if user_name is None:
             return None
-        if not isinstance(user_name, str) or not USER_NAME.match(user_name):
+        if not isinstance(user_name, str) or not re.match(USER_NAME, user_name, re.ASCII):
             raise ValidationException("UserName must be 1-64 of letters, digits and +=,.@_-")
         return user_name
 
@@ -101,7 +102,8 @@ class IdentitiesMixin(LocalCore):
     def create_access_key(self, *, UserName: str | None = None, ViaService: str | None = None) -> dict:
         """IAM CreateAccessKey (plus kmstui's ViaService). The only answer that ever holds the secret."""
         user = self._check_user(UserName)
-        if ViaService is not None and (not isinstance(ViaService, str) or not VIA_SERVICE.match(ViaService)):
+        if ViaService is not None and (not isinstance(ViaService, str)
+                                       or not re.match(VIA_SERVICE, ViaService, re.ASCII)):
             raise ValidationException("ViaService must be a service endpoint name such as s3.us-east-1.amazonaws.com")
         self._authorize("iam:CreateAccessKey")
         principal = self.user_arn(user)
@@ -140,7 +142,7 @@ class IdentitiesMixin(LocalCore):
     @operation("DeleteAccessKey", source="iam.amazonaws.com")
     def delete_access_key(self, *, AccessKeyId: str, UserName: str | None = None) -> dict:
         user = self._check_user(UserName)
-        if not isinstance(AccessKeyId, str) or not ACCESS_KEY_ID.match(AccessKeyId):
+        if not isinstance(AccessKeyId, str) or not re.match(ACCESS_KEY_ID, AccessKeyId, re.ASCII):
             raise ValidationException("AccessKeyId must be an access key id (AKIA followed by 16 characters)")
         self._authorize("iam:DeleteAccessKey")
         with self.store.transaction() as conn:
@@ -193,7 +195,7 @@ class IdentitiesMixin(LocalCore):
         """Create the role if needed and set its trust policy (IAM's CreateRole / UpdateAssumeRolePolicy)."""
         from kmstui.authz import PolicyError, compile_policy
 
-        if not isinstance(RoleName, str) or not ROLE_NAME.match(RoleName):
+        if not isinstance(RoleName, str) or not re.match(ROLE_NAME, RoleName, re.ASCII):
             raise ValidationException("RoleName must be 1-64 of letters, digits and +=,.@_-")
         if not isinstance(PolicyDocument, str) or len(PolicyDocument) > MAX_TRUST_POLICY:
             raise MalformedPolicyDocumentException(f"the trust policy must be JSON text of at most {MAX_TRUST_POLICY} "

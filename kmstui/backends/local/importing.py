@@ -1,17 +1,19 @@
 """Bring-your-own-key as KMS does it: GetParametersForImport hands out an RSA wrapping public key and an
 import token (valid 24 hours); ImportKeyMaterial unwraps the material with the matching private key. A key
-accepts only the material it first received (compared through a keyed fingerprint), as KMS requires."""
+accepts only the material it first received (compared through a keyed fingerprint), as KMS requires.
+
+cryptography's RSA, serialization and key-wrap modules are imported by the operations here, not with the
+module: the local backend is built from every mixin, and other commands' start-up need not load them."""
 
 from __future__ import annotations
 
 import hmac
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, keywrap, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import hashes
 
 from kmstui.backends.local import keymaterial as km
 from kmstui.backends.local.core import DAY, PENDING_DELETION, PENDING_IMPORT, ENABLED, LocalCore, epoch_of, operation, ts
@@ -19,12 +21,17 @@ from kmstui.errors import (ExpiredImportTokenException, IncorrectKeyMaterialExce
                            InvalidImportTokenException, KMSInternalException, KMSInvalidStateException,
                            UnsupportedOperationException, ValidationException)
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import padding
+
 WRAPPING_ALGORITHMS = ("RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1", "RSA_AES_KEY_WRAP_SHA_256")
 WRAPPING_KEY_SPECS = {"RSA_2048": 2048, "RSA_3072": 3072, "RSA_4096": 4096}
 TOKEN_TTL = DAY
 
 
 def _oaep(algorithm: str) -> padding.OAEP:
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     h = hashes.SHA256() if algorithm.endswith("SHA_256") else hashes.SHA1()
     return padding.OAEP(mgf=padding.MGF1(h), algorithm=h, label=None)
 
@@ -51,6 +58,9 @@ class ImportMixin(LocalCore):
         if WrappingKeySpec not in WRAPPING_KEY_SPECS:
             raise ValidationException(f"WrappingKeySpec must be one of {', '.join(WRAPPING_KEY_SPECS)}")
         doc = self._external(KeyId, "kms:GetParametersForImport")
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
         private = rsa.generate_private_key(public_exponent=65537, key_size=WRAPPING_KEY_SPECS[WrappingKeySpec])
         der = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())
@@ -88,6 +98,8 @@ class ImportMixin(LocalCore):
                 f"integrity check failed for the import parameters of key '{self.key_arn(key_id)}' in {self.path}: "
                 "the HSM file was modified outside kmstui; get new import parameters") from None
         params = json.loads(row[1])
+        from cryptography.hazmat.primitives import keywrap, serialization
+
         private = serialization.load_der_private_key(der, password=None)
         algorithm = params["WrappingAlgorithm"]
         try:

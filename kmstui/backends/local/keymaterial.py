@@ -1,5 +1,8 @@
 """Key specs and the cryptography behind them: generation, symmetric blobs, RSA/ECC signing and
-encryption, HMAC, public keys. Private material is serialised as PKCS#8 DER (asymmetric) or raw bytes."""
+encryption, HMAC, public keys. Private material is serialised as PKCS#8 DER (asymmetric) or raw bytes.
+
+cryptography's asymmetric modules (ec, rsa, padding, serialization) are imported by the functions that use
+them: the symmetric calls every command makes (Encrypt, GenerateDataKey, Decrypt) then start without them."""
 
 from __future__ import annotations
 
@@ -8,15 +11,18 @@ import hmac
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kmstui.backends.local import blob as blobfmt
 from kmstui.errors import (InvalidCiphertextException, InvalidKeyUsageException, KMSInvalidMacException,
                            KMSInvalidSignatureException, ValidationException)
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import padding
 
 ENCRYPT_DECRYPT = "ENCRYPT_DECRYPT"
 SIGN_VERIFY = "SIGN_VERIFY"
@@ -26,8 +32,16 @@ KEY_AGREEMENT = "KEY_AGREEMENT"
 _HASHES = {"SHA_256": hashes.SHA256, "SHA_384": hashes.SHA384, "SHA_512": hashes.SHA512, "SHA_1": hashes.SHA1}
 _RSA_SIGN = [f"RSASSA_{kind}_{h}" for kind in ("PSS", "PKCS1_V1_5") for h in ("SHA_256", "SHA_384", "SHA_512")]
 _RSA_ENC = ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]
-_CURVES = {"ECC_NIST_P256": (ec.SECP256R1, "SHA_256"), "ECC_NIST_P384": (ec.SECP384R1, "SHA_384"),
-           "ECC_NIST_P521": (ec.SECP521R1, "SHA_512"), "ECC_SECG_P256K1": (ec.SECP256K1, "SHA_256")}
+_CURVE_HASH = {"ECC_NIST_P256": "SHA_256", "ECC_NIST_P384": "SHA_384", "ECC_NIST_P521": "SHA_512",
+               "ECC_SECG_P256K1": "SHA_256"}  # each ECC key spec's signing hash
+
+
+def _curve(name: str):
+    """The cryptography curve class of an ECC key spec."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return {"ECC_NIST_P256": ec.SECP256R1, "ECC_NIST_P384": ec.SECP384R1, "ECC_NIST_P521": ec.SECP521R1,
+            "ECC_SECG_P256K1": ec.SECP256K1}[name]
 
 
 def material_id(doc: dict, version: int | None = None) -> str | None:
@@ -69,7 +83,7 @@ class Spec:
             return []
         if self.kind == "rsa":
             return list(_RSA_SIGN)
-        return [f"ECDSA_{_CURVES[self.name][1]}"] if self.kind == "ecc" else []
+        return [f"ECDSA_{_CURVE_HASH[self.name]}"] if self.kind == "ecc" else []
 
     def key_agreement_algorithms(self, usage: str) -> list[str]:
         return ["ECDH"] if usage == KEY_AGREEMENT else []
@@ -88,7 +102,7 @@ SPECS: dict[str, Spec] = {
     # CreateKey: "For asymmetric KMS keys with NIST-standard elliptic curve key pairs, specify SIGN_VERIFY or
     # KEY_AGREEMENT. For asymmetric KMS keys with ECC_SECG_P256K1 key pairs, specify SIGN_VERIFY."
     **{name: Spec(name, (SIGN_VERIFY,) if name == "ECC_SECG_P256K1" else (SIGN_VERIFY, KEY_AGREEMENT), "ecc")
-       for name in _CURVES},
+       for name in _CURVE_HASH},
 }
 _MAC_DIGEST = {"HMAC_SHA_224": "sha224", "HMAC_SHA_256": "sha256", "HMAC_SHA_384": "sha384", "HMAC_SHA_512": "sha512"}
 
@@ -103,10 +117,13 @@ def spec(name: str) -> Spec:
 def generate(s: Spec) -> bytes:
     if s.kind in ("aes", "hmac"):
         return os.urandom(s.size)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     if s.kind == "rsa":
         private = rsa.generate_private_key(public_exponent=65537, key_size=s.size)
     else:
-        private = ec.generate_private_key(_CURVES[s.name][0]())
+        private = ec.generate_private_key(_curve(s.name)())
     return private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                  serialization.NoEncryption())
 
@@ -118,6 +135,8 @@ def _aead(material: bytes) -> AESGCM:
 
 @lru_cache(maxsize=256)
 def private_key(material: bytes):
+    from cryptography.hazmat.primitives import serialization
+
     return serialization.load_der_private_key(material, password=None)
 
 
@@ -128,6 +147,8 @@ def forget_cached() -> None:
 
 
 def public_key_der(s: Spec, material: bytes) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return private_key(material).public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
@@ -149,6 +170,8 @@ def open_blob(material: bytes, parsed: blobfmt.Blob, aad_context: bytes) -> byte
 
 # -- RSA encryption -------------------------------------------------------------------------------
 def _oaep(algorithm: str) -> padding.OAEP:
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     h = _HASHES[algorithm.rsplit("OAEP_", 1)[1]]()
     return padding.OAEP(mgf=padding.MGF1(h), algorithm=h, label=None)
 
@@ -177,6 +200,8 @@ def _sig_parts(s: Spec, algorithm: str):
 
 
 def _prehash(h, message: bytes, message_type: str):
+    from cryptography.hazmat.primitives.asymmetric import utils
+
     if message_type == "DIGEST":
         if len(message) != h.digest_size:
             raise ValidationException(f"a DIGEST message for this algorithm must be {h.digest_size} bytes")
@@ -187,12 +212,16 @@ def _prehash(h, message: bytes, message_type: str):
 
 
 def _rsa_padding(algorithm: str, h):
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     if "PSS" in algorithm:
         return padding.PSS(mgf=padding.MGF1(h), salt_length=h.digest_size)
     return padding.PKCS1v15()
 
 
 def sign(s: Spec, material: bytes, algorithm: str, message: bytes, message_type: str) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     h = _sig_parts(s, algorithm)
     message, alg = _prehash(h, message, message_type)
     key = private_key(material)
@@ -202,6 +231,8 @@ def sign(s: Spec, material: bytes, algorithm: str, message: bytes, message_type:
 
 
 def verify(s: Spec, material: bytes, algorithm: str, message: bytes, message_type: str, signature: bytes) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     h = _sig_parts(s, algorithm)
     message, alg = _prehash(h, message, message_type)
     key = private_key(material).public_key()
@@ -217,12 +248,15 @@ def verify(s: Spec, material: bytes, algorithm: str, message: bytes, message_typ
 # -- key agreement --------------------------------------------------------------------------------
 def derive_shared_secret(s: Spec, material: bytes, peer_public_key: bytes) -> bytes:
     """ECDH between the key's private key and a peer's DER SubjectPublicKeyInfo on the same curve."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     try:
         peer = serialization.load_der_public_key(peer_public_key)
     except (ValueError, TypeError):
         raise ValidationException("PublicKey is not a DER-encoded X.509 public key (SubjectPublicKeyInfo); "
                                   "GetPublicKey returns one in that format") from None
-    curve = _CURVES[s.name][0]
+    curve = _curve(s.name)
     if not isinstance(peer, ec.EllipticCurvePublicKey) or not isinstance(peer.curve, curve):
         raise ValidationException(f"PublicKey is not on the key's curve: both key pairs must use {s.name}")
     return private_key(material).exchange(ec.ECDH(), peer)

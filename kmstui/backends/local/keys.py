@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from typing import Any, Sequence
 
 from kmstui.backends import aliasnames, keyusage
@@ -26,6 +25,13 @@ def default_policy(account_id: str) -> str:
         "Statement": [{"Sid": "Enable IAM User Permissions", "Effect": "Allow",
                        "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}, "Action": "kms:*", "Resource": "*"}],
     }, indent=2)
+
+
+def new_key_id() -> str:
+    """A new key's id: a random (version 4) UUID, as KMS gives."""
+    import uuid  # here, not at the top: importing uuid loads `platform`, a cost for every command's start-up
+
+    return str(uuid.uuid4())
 
 
 def check_policy(policy: Any) -> str:
@@ -67,7 +73,7 @@ def key_type(doc: dict[str, Any]) -> str:
     return {"aes": "a symmetric", "hmac": "an HMAC"}.get(kind, "an asymmetric")
 
 
-_MARKER = re.compile(r"^[0-9]{1,18}$")
+_MARKER = r"^[0-9]{1,18}$"  # compiled by `re` when first used
 
 
 def _page(items: Sequence, limit: Any, marker: Any, max_limit: int = 1000,
@@ -80,7 +86,7 @@ def _page(items: Sequence, limit: Any, marker: Any, max_limit: int = 1000,
         raise ValidationException(f"Limit must be an integer from 1 to {max_limit} (got {limit!r})")
     start = 0
     if marker is not None:
-        if not isinstance(marker, str) or not _MARKER.match(marker):
+        if not isinstance(marker, str) or not re.match(_MARKER, marker):
             raise InvalidMarkerException(f"invalid pagination marker {marker!r}: pass the NextMarker of the "
                                          "previous page")
         start = int(marker)
@@ -145,7 +151,7 @@ class KeysMixin(LocalCore):
             raise TagException(f"a key can have at most {MAX_TAGS} tags")
         if self.authorizer is not None:
             self.authorizer(self, "kms:CreateKey", None, self._params)
-        key_id = str(uuid.uuid4())
+        key_id = new_key_id()
         now = self.clock()
         doc = {"KeyId": key_id, "Description": Description, "KeyUsage": usage, "KeySpec": s.name, "Origin": Origin,
                "CreationDate": now, "KeyState": ENABLED if Origin == "AWS_KMS" else PENDING_IMPORT,

@@ -23,10 +23,9 @@ import json
 import re
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmstui.authz.model import PolicyError
-from kmstui.authz.org import OU, Attached, Organization
 from kmstui.authz.policy import compile_policy
 from kmstui.authz.principals import ACCOUNT_RE, parse_caller
 from kmstui.backends.local.core import LocalCore, operation
@@ -39,6 +38,9 @@ from kmstui.errors import (AccessDeniedException, AccountNotFoundException, Alre
                            ParentNotFoundException, PolicyInUseException, PolicyNotAttachedException,
                            PolicyNotFoundException, TargetNotFoundException)
 
+if TYPE_CHECKING:
+    from kmstui.authz.org import Organization
+
 SCP, RCP = "SERVICE_CONTROL_POLICY", "RESOURCE_CONTROL_POLICY"
 KINDS = {SCP: "scp", RCP: "rcp"}
 # "Maximum size of a policy document: Service control policies: 5,120 characters; Resource control
@@ -48,8 +50,7 @@ MAX_POLICY_CHARS = 5120
 MAX_ATTACHED = 5
 MAX_OUS = 2000  # "Number of OUs in an organization: 2000"
 MAX_OU_DEPTH = 5  # "You can nest OUs up to five levels deep"
-POLICY_NAME = re.compile(r"^[\x20-\x7e]{1,128}$")
-OU_NAME = re.compile(r"^[\x20-\x7e]{1,128}$")
+NAME = r"^[\x20-\x7e]{1,128}$"  # a policy's or an OU's name (compiled by `re` when first used)
 FULL_ACCESS_ID = "p-FullAWSAccess"
 FULL_ACCESS = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 # A level whose FullAWSAccess was detached and where only Deny SCPs remain allows nothing ("there must be an
@@ -65,8 +66,8 @@ def _rand(n: int) -> str:
     return "".join(secrets.choice(_ALNUM) for _ in range(n))
 
 
-def _text(value: Any, name: str, pattern: re.Pattern[str]) -> str:
-    if not isinstance(value, str) or not pattern.match(value):
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not re.match(NAME, value):
         raise InvalidInputException(f"{name} must be 1-128 printable ASCII characters")
     return value
 
@@ -149,6 +150,8 @@ class OrganizationMixin(LocalCore):
         return state
 
     def _engine_org(self, org: dict[str, Any]) -> Organization:
+        from kmstui.authz.org import OU, Attached, Organization  # a store with an organization only (start-up)
+
         names = {ou_id: ou["Name"] for ou_id, ou in org["OUs"].items()}
 
         def target(tid: str) -> str:
@@ -300,7 +303,7 @@ class OrganizationMixin(LocalCore):
     def create_organizational_unit(self, *, ParentId: str, Name: str) -> dict:
         """CreateOrganizationalUnit. OU names are unique in the whole organization here (the engine and the
         scenario format name OUs by name); AWS requires it only among siblings."""
-        name = _text(Name, "Name", OU_NAME)
+        name = _text(Name, "Name")
         if name == "root" or ":" in name:
             raise InvalidInputException("an OU name cannot be 'root' or contain ':'")
         self._org_admin("organizations:CreateOrganizationalUnit")
@@ -383,7 +386,7 @@ class OrganizationMixin(LocalCore):
     def create_org_policy(self, *, Content: str, Description: str = "", Name: str, Type: str) -> dict:
         if Type not in KINDS:
             raise InvalidInputException(f"Type must be {SCP} or {RCP} (the policy types that decide KMS requests)")
-        name = _text(Name, "Name", POLICY_NAME)
+        name = _text(Name, "Name")
         if not isinstance(Description, str) or len(Description) > 512:
             raise InvalidInputException("Description must be at most 512 characters")
         content = self._check_content(Content, Type)

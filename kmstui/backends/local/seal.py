@@ -23,7 +23,6 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from kmstui.errors import ConfigError, SealedError
 
@@ -76,6 +75,8 @@ def check_kdf_params(params: dict[str, Any]) -> tuple[bytes, int, int, int]:
 
 
 def _derive_passphrase_kek(passphrase: str, params: dict[str, Any]) -> bytes:
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt  # not needed when the agent unseals
+
     salt, n, r, p = check_kdf_params(params)
     kdf = Scrypt(salt=salt, length=32, n=n, r=r, p=p)
     return kdf.derive(passphrase.encode("utf-8"))

@@ -11,7 +11,6 @@ import os
 import re
 import secrets
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,7 +21,7 @@ from kmstui.errors import ConfigError, SealedError, UsageError
 
 DEFAULT_FILE = "hsm.kmstui"
 DEFAULT_REGION = "us-east-1"
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$|^local(-[a-z0-9]+)*$")
+_REGION = r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$|^local(-[a-z0-9]+)*$"  # compiled by `re` when first used
 PASSPHRASE_ENV = "KMSTUI_PASSPHRASE"
 MIN_PASSPHRASE = 8
 
@@ -41,7 +40,7 @@ def check_identity(account_id: str | None, region: str | None) -> tuple[str, str
     if not re.fullmatch(r"\d{12}", account_id):
         raise UsageError(f"account id must be 12 digits, not {account_id!r}")
     region = region or DEFAULT_REGION
-    if not _REGION.match(region):
+    if not re.match(_REGION, region):
         raise UsageError(f"region {region!r} does not look like an AWS region name (e.g. us-east-1, eu-west-2)")
     return account_id, region
 
@@ -68,6 +67,8 @@ def ask_new_passphrase(prompt_secret: Callable[[str], str | None], what: str = "
 
 def create_hsm(path: Path, passphrase: str, *, account_id: str | None = None, region: str | None = None,
                use_keyring: bool = False) -> tuple[Store, seal.RootKeys]:
+    import uuid  # `hsm init` only: uuid loads `platform`, which other commands' start-up skips
+
     account_id, region = check_identity(account_id, region)
     file_id = str(uuid.uuid4())
     root = os.urandom(32)
