@@ -15,21 +15,19 @@ large to hold in memory (non-framed bodies, frames over IN_MEMORY_FRAME) are dec
 from __future__ import annotations
 
 import base64
-from typing import Any, BinaryIO, Callable
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import (Prehashed, decode_dss_signature,
-                                                             encode_dss_signature)
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # loaded with AESGCM anyway
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kmstui_envelope.errors import MessageError, tampered, truncated
 from kmstui_envelope.header import NON_FRAMED, Header
 from kmstui_envelope.pipe import OutputPipe, Source
 from kmstui_envelope.suites import IV_LEN, TAG_LEN, Suite
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 FRAME_LABEL = b"AWSKMSEncryptionClient Frame"
 FINAL_LABEL = b"AWSKMSEncryptionClient Final Frame"
@@ -55,20 +53,31 @@ def body_aad(message_id: bytes, label: bytes, seq: int, length: int) -> bytes:
 
 
 # -- signing ---------------------------------------------------------------------------------------------
+# The default suite (0x0478) is unsigned: the ECDSA modules (and the serialization package they pull in,
+# a dozen modules) load only when a signed message is written or read.
 class Signer:
     """An ephemeral per-message ECDSA key; the public half goes into the context as aws-crypto-public-key."""
 
     def __init__(self, suite: Suite, key: ec.EllipticCurvePrivateKey | None = None) -> None:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         self.suite = suite
         self._key = key or ec.generate_private_key(suite.curve_obj())
         self.hasher = hashes.Hash(suite.hash_obj())
 
     def public_key_b64(self) -> str:
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
         point = self._key.public_key().public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
         return base64.b64encode(point).decode("ascii")
 
     def footer(self) -> bytes:
         """Sign the hash; like the SDKs, fix the DER length (negate s, else re-sign) for predictable sizes."""
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import (Prehashed, decode_dss_signature,
+                                                                     encode_dss_signature)
+
         digest = self.hasher.finalize()
         algo = ec.ECDSA(Prehashed(self.suite.hash_obj()))
         order = _CURVE_ORDER[self.suite.curve or ""]
@@ -82,6 +91,9 @@ class Signer:
 
 
 def verify_footer(header: Header, source: Source, digest: bytes) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
     raw_len = source.read(2)
     if len(raw_len) != 2:
         raise truncated("signature footer")

@@ -19,14 +19,11 @@ from typing import Any
 from kmstui.commands.args import write_all
 from kmstui.commands.registry import Result, TableHint
 from kmstui.errors import KmstuiError, UsageError
-from kmstui.visible import visible_data
 from kmstui_envelope.body import Sink
-from kmstui_envelope.cache import CachePolicy, DataKeyCache
 from kmstui_envelope.errors import MessageError
 from kmstui_envelope.files import TMP_SUFFIX, AtomicFile
 from kmstui_envelope.header import DEFAULT_MAX_EDKS, EncryptedDataKey
-from kmstui_envelope.inspect import UNRECOGNISED
-from kmstui_envelope.keyrings import BackendKeyring, Counter, DiscoveryKeyring, Keyring, load_raw_key
+from kmstui_envelope.keyrings import BackendKeyring, Counter, DiscoveryKeyring, Keyring
 from kmstui_envelope.materials import UnwrapCache, cache_key, encryption_materials
 from kmstui_envelope.pipe import OutputPipe, widen_pipe
 from kmstui_envelope.progress import Progress, human_size
@@ -70,7 +67,11 @@ def key_keyrings(session, refs: list[str] | None, counter: Counter) -> list[Keyr
 
 
 def raw_keyrings(specs: list[str] | None) -> list[Keyring]:
-    return [load_raw_key(s) for s in specs or []]
+    if not specs:
+        return []
+    from kmstui_envelope.rawkeys import load_raw_key
+
+    return [load_raw_key(s) for s in specs]
 
 
 def decrypt_keyrings(session, args, counter: Counter) -> list[Keyring]:
@@ -259,6 +260,8 @@ def cmd_encrypt(session, args) -> Result:
     context = _context(args.context)
     cache = None
     if args.cache_max_age is not None or args.cache_max_messages is not None or args.cache_max_bytes is not None:
+        from kmstui_envelope.cache import CachePolicy, DataKeyCache  # loaded only when caching is on
+
         try:
             cache = DataKeyCache(CachePolicy(max_age=args.cache_max_age or 300.0,
                                              max_messages=args.cache_max_messages or 4096,
@@ -483,7 +486,7 @@ def cmd_verify(session, args) -> Result:
 
 
 def cmd_inspect(session, args) -> Result:
-    from kmstui_envelope.inspect import inspect_file
+    from kmstui_envelope.inspect import UNRECOGNISED, inspect_file, inspect_problem, render_inspect
 
     if args.verify:
         verify = session.registry.get(("envelope", "verify"))
@@ -507,51 +510,5 @@ def cmd_inspect(session, args) -> Result:
         if args.path != "-":
             f.close()
     ok = data.get("Format") != UNRECOGNISED and "Error" not in data and data.get("Complete", True)
-    message = None if ok else _inspect_problem(data)
+    message = None if ok else inspect_problem(data)
     return Result(data=data, text=render_inspect(data), exit_code=0 if ok else 1, message=message)
-
-
-def _inspect_problem(d: dict) -> str:
-    """The one-line message of an inspect that found something wrong (the full report is the text)."""
-    if d.get("Format") == UNRECOGNISED or "Error" in d:
-        return render_inspect(d).splitlines()[0]
-    return f"{d['Path']}: {d.get('Format')} is not complete: {d.get('Body')}"
-
-
-def render_inspect(d: dict) -> str:
-    """The text report. Every field comes from an unauthenticated header: each goes through visible() so
-    a context value or provider id cannot add a line or drive the terminal."""
-    d = visible_data(d)
-    lines = [f"{d['Path']}: {d.get('Format')}"]
-    if d.get("Format") == UNRECOGNISED:
-        lines[0] = f"{d['Path']}: {UNRECOGNISED}: {d.get('Found')}"
-        return "\n".join(lines)
-    if "Error" in d:
-        lines.append(f"  error: {d['Error']}")
-        return "\n".join(lines)
-    s = d.get("AlgorithmSuite")
-    if s:
-        flags = ", ".join(x for x in ("committing" if s["Committing"] else "NOT committing (legacy)",
-                                      "signed" if s["Signed"] else "unsigned"))
-        lines.append(f"  version {d['FormatVersion']}, suite {s['Id']} {s['Name']} ({flags})")
-        lines.append(f"  message id        {d['MessageId']}")
-        ctx = d["EncryptionContext"]
-        lines.append("  encryption context " + (", ".join(f"{k}={v}" for k, v in ctx.items()) if ctx else "(empty)"))
-        for i, e in enumerate(d["EncryptedDataKeys"], 1):
-            who = e.get("KeyArn") or e.get("KeyName")
-            lines.append(f"  data key {i}: {e['Kind']} {who} (provider {e['ProviderId']})")
-        frames = d.get("FrameCount")
-        plain = d.get("PlaintextLength")
-        footer = ("present" if d.get("SignatureFooter") else "MISSING") if s["Signed"] else "none (unsigned suite)"
-        lines.append(f"  body: {d['ContentType']}, frame length {d['FrameLength']}, "
-                     f"frames {'-' if frames is None else frames}, "
-                     f"plaintext {'unknown (body incomplete)' if plain is None else f'{plain} bytes'}, "
-                     f"signature footer {footer}")
-        lines.append(f"  status: {d.get('Body')}" + ("" if d.get("Complete") else " (NOT a complete message)"))
-    else:
-        for k in ("KeyId", "KeyMaterialVersion", "PlaintextLength"):
-            if k in d:
-                lines.append(f"  {k}: {d[k]}")
-    if d.get("Note"):
-        lines.append(f"  NOTE: {d['Note']}")
-    return "\n".join(lines)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any, BinaryIO
 
+from kmstui.visible import visible_data
 from kmstui_envelope.body import FINAL_MARK
 from kmstui_envelope.header import (DEFAULT_MAX_EDKS, NON_FRAMED, EncryptedDataKey, Header, looks_base64,
                                     read_header)
@@ -221,3 +222,50 @@ def inspect_file(f: BinaryIO, size: int | None, *, max_edks: int = DEFAULT_MAX_E
         return {"Format": UNRECOGNISED, "Found": "Base64 text that decodes to an AWS Encryption SDK "
                                                    "message; decode it first (base64 -d FILE > FILE.bin)"}
     return {"Format": UNRECOGNISED, "Found": identify(head, size)}
+
+
+# -- the text report ------------------------------------------------------------------------------------
+def inspect_problem(d: dict) -> str:
+    """The one-line message of an inspect that found something wrong (the full report is the text)."""
+    if d.get("Format") == UNRECOGNISED or "Error" in d:
+        return render_inspect(d).splitlines()[0]
+    return f"{d['Path']}: {d.get('Format')} is not complete: {d.get('Body')}"
+
+
+def render_inspect(d: dict) -> str:
+    """The text report. Every field comes from an unauthenticated header: each goes through visible() so
+    a context value or provider id cannot add a line or drive the terminal."""
+    d = visible_data(d)
+    lines = [f"{d['Path']}: {d.get('Format')}"]
+    if d.get("Format") == UNRECOGNISED:
+        lines[0] = f"{d['Path']}: {UNRECOGNISED}: {d.get('Found')}"
+        return "\n".join(lines)
+    if "Error" in d:
+        lines.append(f"  error: {d['Error']}")
+        return "\n".join(lines)
+    s = d.get("AlgorithmSuite")
+    if s:
+        flags = ", ".join(x for x in ("committing" if s["Committing"] else "NOT committing (legacy)",
+                                      "signed" if s["Signed"] else "unsigned"))
+        lines.append(f"  version {d['FormatVersion']}, suite {s['Id']} {s['Name']} ({flags})")
+        lines.append(f"  message id        {d['MessageId']}")
+        ctx = d["EncryptionContext"]
+        lines.append("  encryption context " + (", ".join(f"{k}={v}" for k, v in ctx.items()) if ctx else "(empty)"))
+        for i, e in enumerate(d["EncryptedDataKeys"], 1):
+            who = e.get("KeyArn") or e.get("KeyName")
+            lines.append(f"  data key {i}: {e['Kind']} {who} (provider {e['ProviderId']})")
+        frames = d.get("FrameCount")
+        plain = d.get("PlaintextLength")
+        footer = ("present" if d.get("SignatureFooter") else "MISSING") if s["Signed"] else "none (unsigned suite)"
+        lines.append(f"  body: {d['ContentType']}, frame length {d['FrameLength']}, "
+                     f"frames {'-' if frames is None else frames}, "
+                     f"plaintext {'unknown (body incomplete)' if plain is None else f'{plain} bytes'}, "
+                     f"signature footer {footer}")
+        lines.append(f"  status: {d.get('Body')}" + ("" if d.get("Complete") else " (NOT a complete message)"))
+    else:
+        for k in ("KeyId", "KeyMaterialVersion", "PlaintextLength"):
+            if k in d:
+                lines.append(f"  {k}: {d[k]}")
+    if d.get("Note"):
+        lines.append(f"  NOTE: {d['Note']}")
+    return "\n".join(lines)

@@ -5,16 +5,16 @@ optionally from the cache) and for decryption (try the header's EDKs in order wi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from cryptography.hazmat.primitives.asymmetric import ec
+from typing import TYPE_CHECKING, Any
 
 from kmstui.errors import KMSError, UsageError
-from kmstui_envelope.cache import DataKeyCache, Entry
 from kmstui_envelope.errors import NoUsableKey
 from kmstui_envelope.header import PUBLIC_KEY_FIELD, RESERVED_PREFIX, EncryptedDataKey, Header, serialize_context
 from kmstui_envelope.keyrings import Keyring, wipe
 from kmstui_envelope.suites import Suite
+
+if TYPE_CHECKING:
+    from kmstui_envelope.cache import DataKeyCache
 
 
 @dataclass
@@ -61,9 +61,11 @@ def encryption_materials(keyrings: list[Keyring], suite: Suite, user_context: di
             return EncryptionMaterials(suite, entry.data_key, entry.edks, entry.context, entry.signing_key, True)
     context = dict(user_context)
     signing_key = None
-    if suite.signed:
-        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    if suite.signed:  # ECDSA and serialization load only for signed suites (not the default)
         import base64
+
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
         signing_key = ec.generate_private_key(suite.curve_obj())
         point = signing_key.public_key().public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
@@ -78,6 +80,8 @@ def encryption_materials(keyrings: list[Keyring], suite: Suite, user_context: di
         raise UsageError("too many wrapping keys (the format allows 65535)")
     mats = EncryptionMaterials(suite, data_key, edks, context, signing_key)
     if cache is not None and key is not None:
+        from kmstui_envelope.cache import Entry  # loaded only when caching is on
+
         cache.put(key, Entry(data_key, edks, context, signing_key), plaintext_len)
         mats.cached = True
     return mats

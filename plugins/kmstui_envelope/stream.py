@@ -11,7 +11,6 @@ import os
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kmstui.errors import UsageError
@@ -95,6 +94,8 @@ def _decrypt(source: Source, keyrings: list[Keyring], sink: Sink, opts: DecryptO
                          "private temporary file) or write to a file")
     check_expected_context(header, opts.expect_context)
     if header.suite.signed:
+        from cryptography.hazmat.primitives import hashes  # signed suites only
+
         source.hasher = hashes.Hash(header.suite.hash_obj())
         source.hasher.update(header.raw)
     found = decrypt_data_key(header, keyrings, opts.unwrap_cache)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from functools import cached_property
-
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import TYPE_CHECKING
 
 from kmstui_envelope.errors import MessageError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 IV_LEN = 12
 TAG_LEN = 16
@@ -56,11 +57,17 @@ class Suite:
         """The fixed DER length the SDKs produce (and kmstui too), so message sizes are predictable."""
         return {"p256": 71, "p384": 103}.get(self.curve or "", 0)
 
+    # Signed and legacy suites only: their cryptography modules load on first use (the default suite
+    # derives with hmac alone).
     def curve_obj(self) -> ec.EllipticCurve:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         return ec.SECP256R1() if self.curve == "p256" else ec.SECP384R1()
 
     def hash_obj(self) -> hashes.HashAlgorithm:
         """The signature's hash (footer)."""
+        from cryptography.hazmat.primitives import hashes
+
         return hashes.SHA256() if self.curve == "p256" else hashes.SHA384()
 
     def derive(self, data_key: bytes | bytearray, message_id: bytes) -> tuple[bytes, bytes | None]:
@@ -71,6 +78,9 @@ class Suite:
         if self.kdf is None:
             return bytes(data_key), None
         if not self.committing:
+            from cryptography.hazmat.primitives import hashes
+            from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
             algo = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384()}[self.kdf]
             info = self.id.to_bytes(2, "big") + message_id
             return HKDF(algo, self.key_len, None, info).derive(bytes(data_key)), None

@@ -41,7 +41,7 @@ CORPUS = [
 
 def _message(plaintext: bytes, namespace: str = "ns", context: dict | None = None) -> bytes:
     """An envelope message under the raw AES key bytes(range(32)) named `namespace`/k1."""
-    from kmstui_envelope.keyrings import RawAesKeyring
+    from kmstui_envelope.rawkeys import RawAesKeyring
     from kmstui_envelope.materials import encryption_materials
     from kmstui_envelope.stream import encrypt_stream
     from kmstui_envelope.suites import SUITES

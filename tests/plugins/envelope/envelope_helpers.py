@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kmstui_envelope.body import Sink
-from kmstui_envelope.keyrings import RawAesKeyring, RawRsaKeyring
+from kmstui_envelope.rawkeys import RawAesKeyring, RawRsaKeyring
 from kmstui_envelope.materials import encryption_materials
 from kmstui_envelope.pipe import OutputPipe
 from kmstui_envelope.stream import DecryptOptions, decrypt_stream, encrypt_stream

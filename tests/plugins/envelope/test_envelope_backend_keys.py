@@ -117,7 +117,7 @@ def test_cache_byte_limit_counts_streamed_input(keys, run, workdir):
     res = r("envelope", "encrypt", "-", "--out", "s1.enc", "--key-id", "alias/app", "--cache-max-bytes", "2000")
     assert res.data["Summary"]["BackendCalls"] == 1
     from kmstui_envelope.cache import CachePolicy, DataKeyCache
-    from kmstui_envelope.keyrings import RawAesKeyring
+    from kmstui_envelope.rawkeys import RawAesKeyring
     from kmstui_envelope.materials import cache_key, encryption_materials
     from kmstui_envelope.suites import DEFAULT_SUITE
 

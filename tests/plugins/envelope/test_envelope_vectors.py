@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 
 from envelope_helpers import decrypt_bytes
 from kmstui_envelope.errors import MessageError
-from kmstui_envelope.keyrings import RawAesKeyring, RawRsaKeyring
+from kmstui_envelope.rawkeys import RawAesKeyring, RawRsaKeyring
 
 REPO = Path(__file__).resolve().parents[3]
 VECTORS = REPO.parent / "shared" / "esdk-vectors" / "legacy"
