@@ -1,15 +1,14 @@
 """Configuration: where kmstui keeps things, and named profiles read from TOML.
 
 Precedence for every setting: command-line flag > environment > profile > default. ``KMSTUI_HOME``
-relocates all config and state under one folder (tests use it).
+relocates all config and state under one folder (tests use it). Every command starts here, so the TOML
+parser and tempfile are imported only when a config file exists or the runtime folder needs them.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import tempfile
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,12 @@ class Paths:
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, cron); fall back quietly to a
         # per-user folder in the temp dir, which the agent creates 0700.
         xdg = os.environ.get("XDG_RUNTIME_DIR")
-        runtime = os.path.join(xdg, "kmstui") if xdg else os.path.join(tempfile.gettempdir(), f"kmstui-{os.getuid()}")
+        if xdg:
+            runtime = os.path.join(xdg, "kmstui")
+        else:
+            import tempfile
+
+            runtime = os.path.join(tempfile.gettempdir(), f"kmstui-{os.getuid()}")
         return cls(
             Path(platformdirs.user_config_dir("kmstui")),
             Path(platformdirs.user_data_dir("kmstui")),
@@ -100,6 +104,8 @@ class Config:
         paths = paths or Paths.discover()
         data: dict[str, Any] = {}
         if paths.config_file.exists():
+            import tomllib
+
             try:
                 data = tomllib.loads(read_settings_file(paths.config_file, f"config file {paths.config_file}"))
             except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -2,21 +2,21 @@
 stdout/stderr text and an exception into a one-line error and an exit code (AWS CLI v2 codes).
 
 The CLI, scripts, piped stdin and the REPL all run commands through a Runner, so a command prints and
-fails the same way in every mode.
+fails the same way in every mode. Every one-shot command imports this module, so what only a failure
+(traceback) or a script (kmstui.lines) needs is imported there.
 """
 
 from __future__ import annotations
 
 import sys
-import traceback
 from typing import TYPE_CHECKING, Iterable, TextIO
 
 from kmstui.commands.render import choose_format, render, use_color
 from kmstui.errors import EXIT_INTERRUPT, EXIT_OTHER, KmstuiError, UsageError
-from kmstui.lines import Line
 from kmstui.visible import visible
 
 if TYPE_CHECKING:
+    from kmstui.lines import Line
     from kmstui.session import Session
 
 
@@ -78,6 +78,8 @@ class Runner:
             print(f"{prefix}: interrupted", file=self.stderr, flush=True)
             return EXIT_INTERRUPT
         if debug:
+            import traceback
+
             traceback.print_exception(exc, file=self.stderr)
             trace = getattr(exc, "trace", None)  # an authorization decision's trace (AccessDeniedException)
             if trace is not None:

@@ -18,11 +18,30 @@ from __future__ import annotations
 import re
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_UNSAFE_KEEP_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e"
-                                "\u2066-\u2069\ud800-\udfff]")
-# In JSON, C0 controls are already \u escapes (json.dumps); the rest must be escaped the JSON way.
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# What is escaped beyond C0: DEL and C1, bidi controls, line/paragraph separators, lone surrogates.
+_NON_C0 = "\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_CLASSES = {
+    "all": f"[\x00-\x1f{_NON_C0}]",
+    "keep_lines": f"[\x00-\x08\x0b-\x1f{_NON_C0}]",
+    # In JSON, C0 controls are already \u escapes (json.dumps); the rest must be escaped the JSON way.
+    "json": f"[{_NON_C0}]",
+}
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _pattern(name: str) -> re.Pattern[str]:
+    """The compiled character class `name`, compiled on first use: every command starts by importing this
+    module, and most output is plain printable text that never needs the pattern (see _needs_escaping)."""
+    pattern = _PATTERNS.get(name)
+    if pattern is None:
+        pattern = _PATTERNS[name] = re.compile(_CLASSES[name])
+    return pattern
+
+
+def _needs_escaping(s: str, name: str) -> bool:
+    # Every character the classes hold is "Other" or "Separator" in Unicode, which str.isprintable()
+    # rejects (tests/test_visible.py checks this), so a printable string holds none of them.
+    return not s.isprintable() and _pattern(name).search(s) is not None
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -39,24 +58,24 @@ def visible(text: object, *, keep_lines: bool = False) -> str:
     """`text` (any object, as str()) with every control character shown as an escape. With keep_lines,
     newlines and tabs stay (for a multi-line block a command laid out itself); a lone CR never does."""
     s = text if isinstance(text, str) else str(text)
-    pattern = _UNSAFE_KEEP_LINES if keep_lines else _UNSAFE
-    if pattern.search(s) is None:
+    name = "keep_lines" if keep_lines else "all"
+    if not _needs_escaping(s, name):
         return s
-    return pattern.sub(_escape, s)
+    return _pattern(name).sub(_escape, s)
 
 
 def visible_json(text: str) -> str:
     """JSON text (from json.dumps) with the characters json.dumps leaves raw (DEL, C1, bidi controls, lone
     surrogates) written as JSON \\u escapes: the same JSON value, safe on a terminal."""
-    if _JSON_UNSAFE.search(text) is None:
+    if not _needs_escaping(text, "json"):
         return text
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _pattern("json").sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def has_unsafe(value: object) -> bool:
     """True when any string in plain data (keys included) holds a character visible() would escape."""
     if isinstance(value, str):
-        return _UNSAFE.search(value) is not None
+        return _needs_escaping(value, "all")
     if isinstance(value, dict):
         return any(has_unsafe(k) or has_unsafe(v) for k, v in value.items())
     if isinstance(value, list):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 from kmstui.config import Config, Paths
 
 
@@ -23,3 +26,11 @@ def test_profile_precedence_environment_over_file(kmstui_home, monkeypatch):
     assert Config.load(paths).default_profile == "prod"
     monkeypatch.setenv("KMSTUI_PROFILE", "lab")
     assert Config.load(paths).profile().backend == "local"
+
+
+def test_without_kmstui_home_or_xdg_runtime_dir_the_runtime_folder_is_per_user_in_the_temp_dir(monkeypatch):
+    monkeypatch.delenv("KMSTUI_HOME", raising=False)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    assert str(Paths.discover().runtime_dir) == os.path.join(tempfile.gettempdir(), f"kmstui-{os.getuid()}")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1234")
+    assert str(Paths.discover().runtime_dir) == "/run/user/1234/kmstui"

@@ -146,6 +146,8 @@ def test_bad_config_file_exits_253(run_kmstui, kmstui_home):
     r = run_kmstui("version")
     assert r.code == 253
     assert "is not valid TOML" in r.err
+    # The TOML parser is imported only when a config file exists (start-up): its error is still one line.
+    assert len(r.err.strip().splitlines()) == 1 and r.err.startswith("kmstui: error: ConfigError: ")
 
 
 def test_unknown_profile_exits_253(run_kmstui):

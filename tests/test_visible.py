@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kmstui.visible import visible, visible_data, visible_json
+from kmstui.visible import _pattern, visible, visible_data, visible_json
 
 PAYLOAD = "\x1b[2J\x1b[1;1Hkmstui: decrypted 1 file OK\n"  # the crafted provider id
 
@@ -54,3 +54,14 @@ def test_output_never_holds_a_control_character_and_always_encodes(text):
     shown.encode("utf-8")  # lone surrogates are gone too
     if text.isprintable() and text.isascii():
         assert shown == text
+
+
+
+@pytest.mark.parametrize("name", ["all", "keep_lines", "json"])
+def test_no_escaped_character_is_printable_so_the_printable_fast_path_skips_none(name):
+    # visible() returns a str.isprintable() string untouched without running its pattern (start-up: the pattern
+    # is compiled on first need). That is safe only while every character a pattern escapes is non-printable.
+    everything = "".join(map(chr, range(0x110000)))
+    escaped = _pattern(name).findall(everything)
+    assert len(escaped) > 100
+    assert [f"U+{ord(ch):04X}" for ch in escaped if ch.isprintable()] == []

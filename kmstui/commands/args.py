@@ -15,7 +15,6 @@ import json
 import os
 import re
 import stat
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -253,6 +252,8 @@ def write_output(session: "Session", path: str, data: bytes, force: bool = False
     check_writable(path, force, flag)
     target = Path(path).expanduser()
     mode = 0o600 if secret else 0o666 & ~_umask()
+    import tempfile  # only when a file is written: every command imports this module at start-up
+
     try:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -263,6 +262,7 @@ def _sqlite_copy(src_path: Path, dest: Path, *, read_only: bool = False) -> int:
     """A consistent copy of a SQLite file (the backup API), written beside `dest` then renamed. With
     read_only the source is opened read-only (a backup being restored is never changed, its -wal kept)."""
     import sqlite3  # here, not at the top: every kmstui start imports this module, few back up
+    import tempfile
 
     from kmstui.backends.local.store import harden
 

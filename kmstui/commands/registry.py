@@ -165,6 +165,13 @@ class _Parser(argparse.ArgumentParser):
     def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
         raise UsageError(message or f"{self.prog}: invalid arguments")
 
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse makes a help formatter for every add_argument (to check the metavar), and each one asks
+        # shutil for the terminal's width: an import of shutil (bz2, lzma, ...) and a terminal query per
+        # argument on every command's start-up. kmstui never prints argparse's help (`help` renders the
+        # registry), so the width is fixed.
+        return self.formatter_class(prog=self.prog, width=100)
+
 
 # Flags every command accepts, anywhere on the line (as the AWS CLI allows).
 GLOBAL_ARGS: list[Arg] = [
