@@ -311,10 +311,10 @@ def _is_message(f, st: os.stat_result | None) -> bool:
     twice, or a folder that holds earlier output, never encrypts ciphertext again by accident. Read with
     pread on the open input (one open per file, offset untouched); standard input and FIFOs are never
     sniffed, as peeking would consume what the encryption must read."""
-    from kmstui.sniff import is_esdk_message
-
     if st is None or st.st_size < 3:
         return False
+    from kmstui.sniff import is_esdk_message  # here: standard input (a pipe) never needs it
+
     try:
         head = os.pread(f.fileno(), 4, 0)
     except OSError:

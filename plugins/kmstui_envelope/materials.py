@@ -4,7 +4,6 @@ optionally from the cache) and for decryption (try the header's EDKs in order wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kmstui.errors import KMSError, UsageError
@@ -17,14 +16,21 @@ if TYPE_CHECKING:
     from kmstui_envelope.cache import DataKeyCache
 
 
-@dataclass
+# The two records below are plain classes, not dataclasses: a dataclass costs about 0.15 ms to create at
+# import, paid by every envelope command, and nothing compares or prints these.
 class EncryptionMaterials:
-    suite: Suite
-    data_key: bytearray
-    edks: list[EncryptedDataKey]
-    context: dict[str, str]
-    signing_key: Any = None
-    cached: bool = False
+    """What one message is written with: its suite, the plaintext data key and its EDKs, the full context."""
+
+    __slots__ = ("suite", "data_key", "edks", "context", "signing_key", "cached")
+
+    def __init__(self, suite: Suite, data_key: bytearray, edks: list[EncryptedDataKey], context: dict[str, str],
+                 signing_key: Any = None, cached: bool = False) -> None:
+        self.suite = suite
+        self.data_key = data_key
+        self.edks = edks
+        self.context = context
+        self.signing_key = signing_key
+        self.cached = cached
 
     def release(self) -> None:
         """Forget the data key unless the cache owns it."""
@@ -87,11 +93,15 @@ def encryption_materials(keyrings: list[Keyring], suite: Suite, user_context: di
     return mats
 
 
-@dataclass
 class Unwrapped:
-    data_key: bytearray
-    edk_index: int
-    keyring: Keyring
+    """A plaintext data key, opened from the header's EDK number `edk_index` (from 0) by `keyring`."""
+
+    __slots__ = ("data_key", "edk_index", "keyring")
+
+    def __init__(self, data_key: bytearray, edk_index: int, keyring: Keyring) -> None:
+        self.data_key = data_key
+        self.edk_index = edk_index
+        self.keyring = keyring
 
 
 class UnwrapCache:
