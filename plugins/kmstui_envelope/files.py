@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -86,6 +85,8 @@ class AtomicFile:
             except OSError:
                 fd = -1  # filesystem without O_TMPFILE: fall back to a named file
         if fd < 0:
+            import tempfile  # only here and in spill(): it loads shutil, random, bz2, lzma (2-3 ms at start-up)
+
             try:
                 fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", suffix=TMP_SUFFIX, dir=parent)
             except OSError as exc:
@@ -108,6 +109,8 @@ class AtomicFile:
 
     def spill(self) -> BinaryIO:
         """A private anonymous file in the destination's folder (for segments verified at their end)."""
+        import tempfile
+
         f = tempfile.TemporaryFile(dir=self.parent)
         self._spills.append(f)
         return f

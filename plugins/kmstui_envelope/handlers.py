@@ -11,7 +11,6 @@ import argparse
 import io
 import os
 import stat
-import tempfile
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -402,10 +401,18 @@ def _decrypt_to_stdout(session, f, keyrings, opts, buffer_signed: bool, progress
 
     out = session.stdout
     widen_pipe(out)
-    sink = Sink(OutputPipe(partial(write_all, out)), tempfile.TemporaryFile)
+    sink = Sink(OutputPipe(partial(write_all, out)), _private_temp_file)
     result = decrypt_stream(f, keyrings, sink, replace(opts, refuse_signed=not buffer_signed), progress)
     out.flush()
     return result
+
+
+def _private_temp_file():
+    """An anonymous temporary file, for plaintext not yet verified (signed messages, very large frames).
+    tempfile is imported here, when one is needed: it loads shutil, random, bz2 and lzma (2-3 ms)."""
+    import tempfile
+
+    return tempfile.TemporaryFile()
 
 
 # -- rewrap, verify, inspect -----------------------------------------------------------------------------

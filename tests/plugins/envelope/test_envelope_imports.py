@@ -62,6 +62,8 @@ NOT_FOR_DEFAULT_SUITE = (
     "kmstui_envelope.screens",  # the TUI
     "textual",
     "rich",
+    "tempfile",  # spill files (signed messages to standard output, frames over 16 MiB), named temp files
+    "shutil",
 )
 
 
