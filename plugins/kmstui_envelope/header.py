@@ -36,6 +36,8 @@ MAX_HEADER_BYTES = 4 << 20
 
 @dataclass(frozen=True)
 class EncryptedDataKey:
+    """One encrypted data key (EDK): whose key wraps it (provider id and info) and the wrapped key."""
+
     provider_id: str
     provider_info: bytes
     ciphertext: bytes
@@ -57,6 +59,8 @@ class EncryptedDataKey:
 
 @dataclass
 class Header:
+    """A message header as parsed or built; `body_bytes` are the exact bytes the header tag covers."""
+
     suite: Suite
     message_id: bytes
     context: dict[str, str]

@@ -28,6 +28,8 @@ HOLD_CHUNK = 1 << 20  # copy-out block of a held (signed) message
 
 @dataclass
 class DecryptOptions:
+    """What a decryption accepts: legacy suites, how many EDKs, which context it must find."""
+
     allow_legacy: bool = False
     max_edks: int | None = DEFAULT_MAX_EDKS
     expect_context: dict[str, str] | None = None
