@@ -23,7 +23,7 @@ _PRINCIPAL_TYPE = {"root": "Account", "user": "User", "session": "AssumedRole", 
 MULTIVALUED = frozenset({"kms:encryptioncontextkeys", "kms:grantoperations", "kms:resourcealiases",
                          "aws:tagkeys", "aws:principalorgpaths", "aws:resourceorgpaths", "aws:calledvia"})
 
-_VAR = re.compile(r"\$\{([^}]*)\}")
+_VAR = r"\$\{([^}]*)\}"  # compiled by `re` when first used (start-up)
 # The condition keys RequestContext derives itself (besides kms:EncryptionContext:* and requestkeys.KEYS).
 DERIVED_KEYS = ("kms:encryptioncontextkeys", "kms:calleraccount", "aws:principalaccount", "aws:principalarn",
                 "aws:principaltype", "aws:username", "aws:userid", "aws:principalisawsservice",
@@ -199,7 +199,7 @@ class RequestContext:
                 return ""
             return scalar_str(v)
 
-        out = _VAR.sub(sub, template)
+        out = re.sub(_VAR, sub, template)
         return None if failed else out
 
 

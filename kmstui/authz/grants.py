@@ -74,7 +74,7 @@ def constraints_hold(constraints: dict | None, context: dict[str, str]) -> tuple
     return True, "constraints hold"
 
 
-GRANT_NAME_RE = re.compile(r"^[a-zA-Z0-9:/_-]{1,256}$")
+GRANT_NAME_RE = r"^[a-zA-Z0-9:/_-]{1,256}$"  # compiled by `re` when first used (start-up)
 MAX_CONSTRAINT_PAIRS = 8  # per constraint (GrantConstraints in the KMS API reference)
 MAX_CONSTRAINT_CHARS = 384  # keys and values of one constraint together
 _ANY_KEY_OPS = frozenset({"CreateGrant", "DescribeKey", "RetireGrant"})
@@ -158,7 +158,7 @@ def validate_grant_request(body: dict[str, Any], key_spec: str | None = None,
             if why:
                 problems.append(why)
     name = body.get("Name")
-    if name is not None and (not isinstance(name, str) or not GRANT_NAME_RE.match(name)):
+    if name is not None and (not isinstance(name, str) or not re.match(GRANT_NAME_RE, name)):
         problems.append("Name must be 1-256 of letters, digits and :/_-")
     cons = body.get("Constraints")
     if cons:

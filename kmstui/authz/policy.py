@@ -36,7 +36,7 @@ MAX_ORG_POLICY_CHARS = 5120  # SCP and RCP document size (AWS Organizations quot
 # policies) and SCPs must not.
 KINDS = ("key", "iam", "scp", "rcp")
 _NAMES_PRINCIPALS = ("key", "rcp")
-_VAR_KEY = re.compile(r"\$\{([^},]+)")
+_VAR_KEY = r"\$\{([^},]+)"  # compiled by `re` when first used (start-up)
 _KNOWN_SINGLE = ("kms:calleraccount", "kms:viaservice", "kms:encryptioncontext:", "aws:sourceip",
                  "aws:principalarn", "kms:granteeprincipal", "kms:retiringprincipal", "aws:principalaccount",
                  "kms:grantisforawsresource", "aws:principalorgid", "aws:requesttag/")
@@ -116,7 +116,7 @@ class CompiledPolicy:
         # memoise decisions key them on exactly these request values.
         keys = {c.lkey for st in statements for c in st.conditions}
         text = json.dumps(doc) if any("${" in json.dumps(st.raw) for st in statements) else ""
-        keys.update(m.group(1).strip().lower() for m in _VAR_KEY.finditer(text))
+        keys.update(m.group(1).strip().lower() for m in (re.finditer(_VAR_KEY, text) if text else ()))
         self.condition_keys = frozenset(keys)
         self.has_allow = any(st.is_allow for st in statements)
 

@@ -20,7 +20,6 @@ PREFIX = "alias/"
 RESERVED_PREFIX = "alias/aws/"
 MAX_LENGTH = 256
 PATTERN = "^[a-zA-Z0-9:/_-]+$"  # AliasNameType's pattern in the KMS API model
-_PATTERN = re.compile(PATTERN)
 
 
 def check_alias_name(name: Any, note: str = "") -> str:
@@ -32,7 +31,7 @@ def check_alias_name(name: Any, note: str = "") -> str:
         raise ValidationException(f"1 validation error detected: Value '{visible(name[:60])}...' at 'aliasName' failed "
                                   f"to satisfy constraint: Member must have length less than or equal to "
                                   f"{MAX_LENGTH}{note}")
-    if not _PATTERN.match(name):
+    if not re.match(PATTERN, name):  # compiled by `re` when first used (start-up)
         raise ValidationException(f"1 validation error detected: Value '{visible(name)}' at 'aliasName' failed to "
                                   f"satisfy constraint: Member must satisfy regular expression pattern: "
                                   f"{PATTERN}{note}")

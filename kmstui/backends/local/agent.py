@@ -19,25 +19,31 @@ written to swap. Every message is validated (a JSON object with a known op, a pr
 an integer TTL of at most MAX_TTL seconds): a bad one gets {"ok": false, "error": ...}, never a crash.
 
 Protocol: one JSON object per line each way. Requests: put {id, key, ttl}, get {id}, forget {id}, status, stop.
+
+Every command on the local HSM asks the agent first, so the client side (`exchange`) talks through `_socket`,
+the C module that `socket` wraps: importing `socket` (enum tables for its constants, selectors) would cost
+each command ~2 ms of start-up for a connect, a send and a receive. The agent process uses `socket`.
 """
 
 from __future__ import annotations
 
+import _socket
 import base64
 import contextlib
 import fcntl
 import json
 import os
 import re
-import selectors
-import socket
 import struct
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmstui.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    import socket
 
 SOCKET_NAME = "agent.sock"
 LOCK_NAME = "agent.lock"
@@ -102,8 +108,8 @@ def check_runtime_dir(runtime_dir: Path, *, create: bool) -> None:
         os.chmod(runtime_dir, 0o700)
 
 
-def _peer_uid(sock: socket.socket) -> int:
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+def _peer_uid(sock: _socket.socket) -> int:
+    creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
     return struct.unpack("3i", creds)[1]
 
 
@@ -112,7 +118,8 @@ def exchange(sock: Path, payload: bytes, timeout: float = 3.0) -> bytes:
     """The wire framing, one line each way: send `payload` (a request line) to the agent at `sock` and return
     its reply up to and including the newline (less if the agent closes first). OSError when nothing listens
     or the listener belongs to another user (it is never sent anything)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)  # see the module docstring: not `socket`
+    with contextlib.closing(s):
         s.settimeout(timeout)
         s.connect(str(sock))
         if _peer_uid(s) != os.getuid():
@@ -330,6 +337,9 @@ class Agent:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             return  # another agent is running
+        import selectors
+        import socket
+
         path = socket_path(self.dir)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from kmstui.errors import InvalidCiphertextException, ValidationException
 
@@ -31,8 +31,8 @@ TAG_LEN = 16
 IV_LEN = 12
 
 
-@dataclass(frozen=True)
-class Blob:
+# A NamedTuple rather than a dataclass: it is defined at every command's start-up, for a fifth of the cost.
+class Blob(NamedTuple):
     key_id: str
     key_version: int
     iv: bytes

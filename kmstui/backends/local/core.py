@@ -35,9 +35,12 @@ from kmstui.errors import (DisabledException, KMSInternalException, KMSInvalidSt
                            NotFoundException, UnsupportedOperationException, ValidationException)
 
 DAY = 86400.0
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/(.+)$")
-_ALIAS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):(alias/.+)$")
+# Key references (`resolve`) and callers (`set_caller`), compiled by `re` when first used: the usual reference
+# (an alias name) and the usual caller (the account root) need none of them.
+_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_KEY_ARN = r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/(.+)$"
+_ALIAS_ARN = r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):(alias/.+)$"
+_CALLER_ARN = r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):(\w[\w-]*)"
 
 ENABLED, DISABLED, PENDING_DELETION, PENDING_IMPORT = "Enabled", "Disabled", "PendingDeletion", "PendingImport"
 _KEY_ROW = "SELECT doc, mac FROM keys WHERE key_id=?"
@@ -198,8 +201,12 @@ class LocalCore(Backend):
         if principal_arn is not None and not principal_arn.startswith("arn:"):
             raise ValidationException(f"--as needs a principal ARN (arn:aws:iam::ACCOUNT:role/NAME), not {principal_arn!r}")
         self.caller_arn = principal_arn
+        if principal_arn is None and len(self.account_id) == 12 and self.account_id.isdecimal():
+            # the account root, as _CALLER_ARN reads its ARN (\d is a Unicode decimal digit, as isdecimal)
+            self._identity = {"type": "Root", "arn": self.root_arn, "accountId": self.account_id}
+            return
         arn = principal_arn or self.root_arn
-        m = re.match(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):(\w[\w-]*)", arn)
+        m = re.match(_CALLER_ARN, arn)
         account = m.group(1) if m else self.account_id
         kind = {"root": "Root", "user": "IAMUser", "assumed-role": "AssumedRole", "role": "Role",
                 "federated-user": "FederatedUser"}.get(m.group(2) if m else "", "Unknown")
@@ -350,28 +357,34 @@ class LocalCore(Backend):
         """Key id, key ARN, alias name or alias ARN -> key id (NotFoundException when unknown)."""
         if not isinstance(ref, str) or not ref:
             raise ValidationException("KeyId is required (a key id, key ARN, alias name or alias ARN)")
-        if _UUID.match(ref):
+        if allow_alias and ref.startswith("alias/"):  # the usual reference; none of the patterns matches it
+            return self._aliased_key(ref)
+        if re.match(_UUID, ref):
             if len(self._key_ids) > 4096:
                 self._key_ids.clear()
             self._key_ids.add(ref)  # the next `_key` for it skips the pattern
             return ref
-        m = _KEY_ARN.match(ref)
+        m = re.match(_KEY_ARN, ref)
         if m:
-            if (m.group(1), m.group(2)) != (self.region, self.account_id) or not _UUID.match(m.group(3)):
+            if (m.group(1), m.group(2)) != (self.region, self.account_id) or not re.match(_UUID, m.group(3)):
                 raise NotFoundException(f"key '{ref}' is not in this HSM (account {self.account_id}, region {self.region})")
             return m.group(3)
         name = ref
-        m = _ALIAS_ARN.match(ref)
+        m = re.match(_ALIAS_ARN, ref)
         if m:
             if (m.group(1), m.group(2)) != (self.region, self.account_id):
                 raise NotFoundException(f"alias '{ref}' is not in this HSM (account {self.account_id}, region {self.region})")
             name = m.group(3)
         if name.startswith("alias/") and allow_alias:
-            alias = self.store.read_doc("aliases", name, "SELECT doc, mac FROM aliases WHERE name=?")
-            if alias is None:
-                raise NotFoundException(f"alias '{name}' does not exist")
-            return alias["TargetKeyId"]
+            return self._aliased_key(name)
         raise NotFoundException(f"invalid key reference '{ref}': give a key id, key ARN, alias/NAME or alias ARN")
+
+    def _aliased_key(self, name: str) -> str:
+        """The key id an alias name points at (NotFoundException when there is no such alias)."""
+        alias = self.store.read_doc("aliases", name, "SELECT doc, mac FROM aliases WHERE name=?")
+        if alias is None:
+            raise NotFoundException(f"alias '{name}' does not exist")
+        return alias["TargetKeyId"]
 
     def _load(self, key_id: str) -> dict[str, Any]:
         doc = self.store.read_doc("keys", key_id, _KEY_ROW)
