@@ -21,7 +21,6 @@ import base64
 import json
 import os
 import re
-import secrets
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -45,6 +44,8 @@ MAX_SESSION_TOKEN = 8192  # characters: the largest session token `open_session`
 
 def new_id(prefix: str, length: int = 16) -> str:
     """An IAM-style identifier: AKIA/ASIA access key ids, AIDA user ids, AROA role ids."""
+    import secrets  # here: secrets loads random, which an ordinary command's start-up skips
+
     return prefix + "".join(secrets.choice(_B32) for _ in range(length))
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +62,8 @@ _RECHECK_OTHERS = 0.05  # seconds between checks for organization changes made b
 
 
 def _rand(n: int) -> str:
+    import secrets  # here: secrets loads random, which an ordinary command's start-up skips
+
     return "".join(secrets.choice(_ALNUM) for _ in range(n))
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -36,6 +35,8 @@ def hsm_path(settings: dict[str, Any], data_dir: Path) -> Path:
 
 
 def check_identity(account_id: str | None, region: str | None) -> tuple[str, str]:
+    import secrets  # here: secrets loads random, which an ordinary command's start-up skips
+
     account_id = str(account_id) if account_id else "".join(secrets.choice("0123456789") for _ in range(12))
     if not re.fullmatch(r"\d{12}", account_id):
         raise UsageError(f"account id must be 12 digits, not {account_id!r}")

@@ -10,6 +10,8 @@ ONLY_SOME_OPERATIONS = {
     "subprocess": "starting the unseal agent (hsm unseal)",
     "uuid": "new key and HSM file ids (key create, hsm init); it loads platform",
     "getpass": "HSM-level audit events",
+    "secrets": "new access keys, organization and account ids (it loads random)",
+    "socket": "the agent process (its clients use _socket)",
     "kmstui.authz.lint": "KMS's lockout safety check (CreateKey, PutKeyPolicy with a policy)",
     "kmstui.authz.org": "an organization, permissions boundary or session policy",
     "kmstui.authz.layers": "an organization, permissions boundary or session policy",
