@@ -184,14 +184,25 @@ class ReadmeHsm:
     """`hsm init` and `hsm unseal` in a throwaway KMSTUI_HOME, as the README tour does: the default KDF cost
     (unless `kdf_cost` is given, which `describe()` then says loudly) and the unseal agent running, so the
     measured commands carry no passphrase and pay no KDF. Use as a context manager: the agent is told to
-    forget the key (and exits) at the end."""
+    forget the key (and exits) at the end.
+
+    `user_dirs`: no KMSTUI_HOME at all, as for a user who followed the README: kmstui finds its folders the
+    way it does on a user's machine (platformdirs' XDG folders under HOME, which is `home` here, and the
+    agent's socket under XDG_RUNTIME_DIR, `home`/run), so start-up pays what a user's does."""
 
     PASSPHRASE = "benchmark passphrase"
 
-    def __init__(self, home: Path, kdf_cost: int | None = None, plugins: str | None = None) -> None:
+    def __init__(self, home: Path, kdf_cost: int | None = None, plugins: str | None = None, *,
+                 user_dirs: bool = False) -> None:
         self.home = home
         self.kdf_cost = kdf_cost
-        base = {**clean_env(), "KMSTUI_HOME": str(home), "NO_COLOR": "1"}
+        self.user_dirs = user_dirs
+        if user_dirs:
+            (home / "run").mkdir(parents=True, mode=0o700)
+            where = {"HOME": str(home), "XDG_RUNTIME_DIR": str(home / "run")}
+        else:
+            where = {"KMSTUI_HOME": str(home)}
+        base = {**{k: v for k, v in clean_env().items() if not k.startswith("XDG_")}, **where, "NO_COLOR": "1"}
         if plugins:
             base["KMSTUI_PLUGINS"] = plugins
         self.env = base  # what the measured commands run with: no passphrase, no KDF setting
@@ -201,10 +212,11 @@ class ReadmeHsm:
         self.kms = kmstui_cmd()
 
     def describe(self) -> str:
+        where = "; no KMSTUI_HOME: folders found as on a user's machine" if self.user_dirs else ""
         if self.kdf_cost is None:
-            return "set-up: README flow (hsm init at the default KDF cost, unseal agent running)"
+            return f"set-up: README flow (hsm init at the default KDF cost, unseal agent running{where})"
         return (f"set-up: hsm init with KMSTUI_KDF_COST={self.kdf_cost} (NOT the default; the agent unseals, so "
-                "the measured commands pay no KDF either way)")
+                f"the measured commands pay no KDF either way{where})")
 
     def run(self, *args: str, setup: bool = False) -> str:
         proc = subprocess.run([*self.kms, *args], env=self._setup if setup else self.env, capture_output=True,
@@ -240,7 +252,7 @@ def envelope_bench(args, prefix: str, bench: Callable[[object, Path, "ReadmeHsm"
     key under alias/bench; runs bench(args, folder, hsm), then seals the agent and removes the folder."""
     tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=args.dir))
     try:
-        with ReadmeHsm(tmp / "home", args.kdf_cost, plugins="envelope") as hsm:
+        with ReadmeHsm(tmp / "home", args.kdf_cost, plugins="envelope", user_dirs=True) as hsm:
             key = hsm.run("key", "create", "--query", "KeyMetadata.KeyId", "--output", "text", setup=True).strip()
             hsm.run("alias", "create", "alias/bench", key, setup=True)
             bench(args, tmp, hsm)

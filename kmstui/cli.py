@@ -18,12 +18,21 @@ import gc
 import os
 import sys
 
-from kmstui.commands.registry import GLOBAL_ARGS
 from kmstui.errors import EXIT_INTERRUPT, EXIT_USAGE, KmstuiError, UsageError
 from kmstui.visible import visible
 
-_GLOBAL_BY_SPELLING = {s: a for a in GLOBAL_ARGS for s in a.spellings}
 EXIT_BROKEN_PIPE = 141
+_by_spelling: dict = {}
+
+
+def _global_arg(spelling: str):
+    """The global flag (registry.GLOBAL_ARGS) spelt this way, or None. The registry (argparse, dataclasses)
+    is imported on first use, not with this module: main() then loads it with the collector off."""
+    if not _by_spelling:
+        from kmstui.commands.registry import GLOBAL_ARGS
+
+        _by_spelling.update({s: a for a in GLOBAL_ARGS for s in a.spellings})
+    return _by_spelling.get(spelling)
 
 
 class _Argv:
@@ -62,7 +71,7 @@ def _take_flag(argv: list[str], i: int, parsed: _Argv, *, extra_ok: bool) -> int
     if name in ("-h", "--help") and not eq:
         parsed.rest = ["help"]
         return len(argv)
-    arg = _GLOBAL_BY_SPELLING.get(name)
+    arg = _global_arg(name)
     if arg is None:
         raise UsageError(f"unknown option '{token}' (run 'kmstui help' for the global flags)")
     if arg.flag:
@@ -153,7 +162,7 @@ def _completion_candidates(session, words: list[str], current: str) -> list:
     i = 0
     while i < len(words) and words[i].startswith("-") and words[i] != "-":
         name, eq, _value = words[i].partition("=")
-        arg = _GLOBAL_BY_SPELLING.get(name)
+        arg = _global_arg(name)
         takes_value = name in ("-c", "--command") or (arg is not None and not arg.flag)
         if not takes_value or eq:
             i += 1
@@ -169,11 +178,13 @@ def _completion_candidates(session, words: list[str], current: str) -> list:
     if not rest and current.startswith("-"):
         name, eq, value = current.partition("=")
         if eq:
-            arg = _GLOBAL_BY_SPELLING.get(name)
+            arg = _global_arg(name)
             if arg is None or arg.flag:
                 return []
             return [Candidate(f"{name}={c.text}", c.meta, c.kind)
                     for c in rank(value, value_candidates(session, arg, value))]
+        from kmstui.commands.registry import GLOBAL_ARGS
+
         flags = [Candidate(s, a.help, "flag") for a in GLOBAL_ARGS for s in a.spellings]
         return rank(current, flags + [Candidate(s, h, "flag") for s, h in _TOP_FLAGS])
     return complete_words(session, rest, current)

@@ -1,0 +1,68 @@
+"""Start-up of a one-shot command stays lean (issue 13).
+
+Every `kmstui envelope encrypt|decrypt` is a new process: before this work its fixed cost (imports, the
+collector walking them, interpreter exit) was about a fifth of the wall time of a 1 GiB encryption, and in a
+pipe (`tar c | kmstui envelope encrypt - | ...`) the processes either side wait for it. What a command does
+not use is imported where it is used; this test runs the README flow (agent unsealed, no passphrase in the
+environment) under `python -X importtime`, which names every module a process imports, and fails when one
+of the modules below comes back into a command that does not need it, or when the count grows well past
+what it is today (benchmarks/bench_startup.py measures the time itself).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+# Not needed by an envelope command with the default (unsigned) suite on the local backend, unsealed by the
+# agent, with no organization, no config file and no data-key cache.
+NOT_FOR_ENVELOPE = [
+    "textual", "prompt_toolkit", "boto3", "botocore", "pkcs11", "uvicorn", "keyring",  # other faces/backends
+    "kmstui.tui", "kmstui.shell", "kmstui.server", "kmstui_whatif", "kmstui_grants", "kmstui_advisor",
+    "subprocess", "socket", "tempfile", "shutil", "tomllib", "traceback", "getpass", "platform", "uuid",  # stdlib
+    "random", "difflib", "textwrap", "shlex", "bz2", "lzma",
+    "cryptography.hazmat.primitives.asymmetric", "cryptography.hazmat.primitives.serialization",  # signed suites
+    "cryptography.hazmat.primitives.kdf.scrypt",  # a passphrase, not the agent
+    "kmstui.authz.lint", "kmstui.authz.org", "kmstui.authz.layers", "kmstui.lines",
+    "kmstui_envelope.inspect", "kmstui_envelope.cache", "kmstui_envelope.rawkeys",
+]
+MAX_MODULES = 240  # 218-222 on 2026-12-06 (278 before issue 13's start-up work)
+
+
+def _imports(args: list[str], stdin: bytes, env: dict) -> tuple[list[str], bytes]:
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "kmstui", *args], input=stdin,
+                          capture_output=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    names = [line.rsplit("|", 1)[1].strip() for line in proc.stderr.decode().splitlines()
+             if line.startswith("import time:") and "|" in line and "cumulative" not in line]
+    return names, proc.stdout
+
+
+@pytest.fixture
+def agent_env(unsealed_hsm):
+    """The README flow: `hsm unseal` started the agent; the commands run without KMSTUI_PASSPHRASE."""
+    key = unsealed_hsm.create_key(Description="start-up")["KeyMetadata"]["KeyId"]
+    unsealed_hsm.create_alias(AliasName="alias/app", TargetKeyId=key)
+    unsealed_hsm.close()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "unseal", "--ttl", "120"], env=env, check=True,
+                   capture_output=True, timeout=60)
+    env.pop("KMSTUI_PASSPHRASE")
+    env["KMSTUI_PLUGINS"] = "envelope"
+    yield env
+    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "seal"], env=env, capture_output=True, timeout=60)
+
+
+def test_envelope_commands_import_only_what_they_use(agent_env):
+    enc, message = _imports(["envelope", "encrypt", "-", "--key-id", "alias/app"], b"secret", agent_env)
+    dec, plain = _imports(["envelope", "decrypt", "-"], message, agent_env)
+    assert plain == b"secret"  # a real round trip through the agent-unsealed HSM
+    for names in (enc, dec):
+        loaded = set(names)
+        unwanted = sorted(m for m in loaded if m.split(".")[0] in NOT_FOR_ENVELOPE or
+                          any(m == p or m.startswith(p + ".") for p in NOT_FOR_ENVELOPE))
+        assert not unwanted, f"imported without being used: {unwanted}"
+        assert len(loaded) <= MAX_MODULES, f"{len(loaded)} modules imported (limit {MAX_MODULES})"
