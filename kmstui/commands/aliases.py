@@ -3,7 +3,7 @@ characters, the reserved `alias/aws/`); these commands only resolve profiles and
 
 from __future__ import annotations
 
-from kmstui.commands.args import KEY_HELP, KEY_ID, after_change, optional, resolved_key
+from kmstui.commands.args import KEY_ID, after_change, optional, resolved_key
 from kmstui.commands.keys import all_pages
 from kmstui.commands.paging import PAGING_ARGS, paginate
 from kmstui.commands.registry import Arg, Result, TableHint

@@ -8,8 +8,6 @@ failure never leaves a partial file and a reader never sees half of one.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import json
 import os

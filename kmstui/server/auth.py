@@ -174,8 +174,8 @@ class Verifier:
         parts = parse_authorization(header)
         credential = parts["Credential"].split("/")
         if len(credential) != 5 or credential[4] != "aws4_request":
-            raise AuthError("incomplete", f"Credential should be scoped to a valid region. The Credential value "
-                                          f"must be ACCESS-KEY/DATE/REGION/SERVICE/aws4_request.")
+            raise AuthError("incomplete", "Credential should be scoped to a valid region. The Credential value "
+                                          "must be ACCESS-KEY/DATE/REGION/SERVICE/aws4_request.")
         access_key_id, scope_date, region, scope_service, _ = credential
         amz_date = req.header("x-amz-date")
         if amz_date is None or not _DATE.match(amz_date):

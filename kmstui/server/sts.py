@@ -293,7 +293,7 @@ def _string(params: dict[str, str], name: str, least: int, most: int, pattern: r
         return None
     member = name[0].lower() + name[1:]
     if not least <= len(value) <= most:
-        raise _validation(value[:most], member, f"Member must have length "
+        raise _validation(value[:most], member, "Member must have length "
                           + (f"greater than or equal to {least}" if len(value) < least else f"less than or equal to {most}"))
     if not pattern.match(value):
         raise _validation(value, member, f"Member must satisfy regular expression pattern: {shown}")
