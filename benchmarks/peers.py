@@ -187,7 +187,7 @@ class ReadmeHsm:
     forget the key (and exits) at the end.
 
     `user_dirs`: no KMSTUI_HOME at all, as for a user who followed the README: kmstui finds its folders the
-    way it does on a user's machine (platformdirs' XDG folders under HOME, which is `home` here, and the
+    way it does on a user's machine (the XDG folders under HOME, which is `home` here, and the
     agent's socket under XDG_RUNTIME_DIR, `home`/run), so start-up pays what a user's does."""
 
     PASSPHRASE = "benchmark passphrase"

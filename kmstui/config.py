@@ -2,7 +2,8 @@
 
 Precedence for every setting: command-line flag > environment > profile > default. ``KMSTUI_HOME``
 relocates all config and state under one folder (tests use it). Every command starts here, so the TOML
-parser and tempfile are imported only when a config file exists or the runtime folder needs them.
+parser and tempfile are imported only when a config file exists or the runtime folder needs them, and on XDG
+platforms the folders are found without platformdirs (kmstui/xdg_dirs.py says why).
 """
 
 from __future__ import annotations
@@ -43,8 +44,6 @@ class Paths:
         if home:
             base = Path(home).expanduser()
             return cls(base / "config", base / "data", base / "state", base / "run")
-        import platformdirs
-
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, cron); fall back quietly to a
         # per-user folder in the temp dir, which the agent creates 0700.
         xdg = os.environ.get("XDG_RUNTIME_DIR")
@@ -54,12 +53,17 @@ class Paths:
             import tempfile
 
             runtime = os.path.join(tempfile.gettempdir(), f"kmstui-{os.getuid()}")
-        return cls(
-            Path(platformdirs.user_config_dir("kmstui")),
-            Path(platformdirs.user_data_dir("kmstui")),
-            Path(platformdirs.user_state_dir("kmstui")),
-            Path(runtime),
-        )
+        from kmstui.xdg_dirs import user_dirs
+
+        # On XDG platforms without platformdirs (and the tempfile chain it imports): see kmstui/xdg_dirs.py.
+        found = user_dirs()
+        if found is None:
+            import platformdirs
+
+            found = (platformdirs.user_config_dir("kmstui"), platformdirs.user_data_dir("kmstui"),
+                     platformdirs.user_state_dir("kmstui"))
+        config, data, state = found
+        return cls(Path(config), Path(data), Path(state), Path(runtime))
 
 
 @dataclass

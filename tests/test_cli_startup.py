@@ -66,3 +66,33 @@ def test_envelope_commands_import_only_what_they_use(agent_env):
                           any(m == p or m.startswith(p + ".") for p in NOT_FOR_ENVELOPE))
         assert not unwanted, f"imported without being used: {unwanted}"
         assert len(loaded) <= MAX_MODULES, f"{len(loaded)} modules imported (limit {MAX_MODULES})"
+
+
+def test_without_kmstui_home_a_command_imports_neither_platformdirs_nor_tempfile(tmp_path):
+    """A user who followed the README has no KMSTUI_HOME: the HSM lives in the XDG data folder under HOME and
+    the agent's socket under XDG_RUNTIME_DIR. Finding those folders must not cost platformdirs' tempfile chain
+    (kmstui/xdg_dirs.py)."""
+    (tmp_path / "run").mkdir(mode=0o700)
+    env = {k: v for k, v in os.environ.items()
+           if k != "PYTHONDONTWRITEBYTECODE" and not k.startswith(("XDG_", "KMSTUI_"))}
+    env.update(HOME=str(tmp_path), XDG_RUNTIME_DIR=str(tmp_path / "run"), NO_COLOR="1", KMSTUI_KDF_COST="8")
+    setup = {**env, "KMSTUI_PASSPHRASE": "start-up passphrase"}
+
+    def kmstui(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "kmstui", *args], env=setup, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=60)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout
+
+    kmstui("hsm", "init")
+    key = kmstui("key", "create", "--query", "KeyMetadata.KeyId", "--output", "text").strip()
+    kmstui("alias", "create", "alias/app", key)
+    kmstui("hsm", "unseal", "--ttl", "120")
+    try:
+        assert (tmp_path / ".local" / "share" / "kmstui" / "hsm.kmstui").is_file()
+        names, message = _imports(["envelope", "encrypt", "-", "--key-id", "alias/app"], b"secret",
+                                  {**env, "KMSTUI_PLUGINS": "envelope"})
+        assert message  # encrypted through the agent, no passphrase in the environment
+        assert not [m for m in names if m.split(".")[0] in ("platformdirs", "tempfile", "shutil", "bz2", "lzma")]
+    finally:
+        kmstui("hsm", "seal")
