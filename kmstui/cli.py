@@ -265,7 +265,36 @@ def _collector_at_exit() -> None:
     gc.freeze()
 
 
+def _open_standard_streams() -> bool:
+    """A standard descriptor the caller closed (`kmstui ... <&-`, `>&-`, `2>&-`) is opened on the null device,
+    so that the HSM file, an output file or the audit log, opened later, can never take its number and receive
+    what is meant for standard output. Closed standard input reads as empty (as `< /dev/null`). Returns False
+    when standard output was closed: every command's result would be lost, so the caller refuses to run."""
+    stdout_open = True
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            stdout_open = stdout_open and fd != 1
+    if sys.stdin is None:
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the process's standard input, never closed by us
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+        stdout_open = False
+    return stdout_open
+
+
 def _main_or_complete(argv: list[str]) -> int:
+    if not _open_standard_streams():
+        print("kmstui: error: standard output is closed, so the result would be lost; redirect it to a file "
+              "(or to /dev/null to discard it)", file=sys.stderr)
+        return EXIT_USAGE
     if argv and argv[0] == "__complete":
         return _complete(argv[1:])
     try:

@@ -3,6 +3,7 @@ face `kmstui` alone opens."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import pty
@@ -203,3 +204,32 @@ def test_console_script_keeps_the_collector_out_of_start_up_but_on_for_the_work(
     finally:
         gc.unfreeze()
         gc.enable()
+
+
+def _run_with_closed(redirect: str, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess:
+    """kmstui started by a shell that closed some standard descriptors (`<&-`, `>&-`, `2>&-`)."""
+    command = " ".join([*(f"'{a}'" for a in (*KMSTUI, *args)), redirect])
+    return subprocess.run(["sh", "-c", f"exec {command}"], capture_output=True, text=True, timeout=60,
+                          input=input_text)
+
+
+def test_closed_standard_input_reads_as_empty_not_a_traceback(unsealed_hsm):
+    r = _run_with_closed("<&-", "random", "--number-of-bytes", "4", "--output", "text")
+    assert r.returncode == 0, r.stderr
+    assert len(base64.b64decode(r.stdout.strip())) == 4 and "Traceback" not in r.stderr
+    r = _run_with_closed("<&-", "encrypt", "--key-id", "alias/none", "--plaintext", "fileb:///dev/stdin")
+    assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1 and r.returncode != 0
+
+
+def test_closed_standard_output_is_refused_in_one_line_before_anything_runs(unsealed_hsm):
+    log = unsealed_hsm.audit.path
+    before = log.read_bytes() if log.exists() else b""
+    r = _run_with_closed(">&-", "key", "create", "--description", "lost")
+    assert r.returncode == 252
+    assert r.stderr.startswith("kmstui: error: standard output is closed") and r.stderr.count("\n") == 1
+    assert (log.read_bytes() if log.exists() else b"") == before  # no key was made whose id nobody saw
+
+
+def test_closed_standard_error_keeps_errors_out_of_standard_output(unsealed_hsm):
+    r = _run_with_closed("2>&-", "key", "describe", "--key-id", "alias/none")
+    assert r.returncode == 254 and r.stdout == ""
