@@ -83,6 +83,14 @@ _API = {
 def __getattr__(name: str) -> Any:
     module = _API.get(name)
     if module is None:
+        # A submodule reached as an attribute (`import kmstui.authz` then `kmstui.authz.org.Organization`, as
+        # the docstring writes it): imported here, as loading the package eagerly used to make that work.
+        if not name.startswith("_"):
+            try:
+                return importlib.import_module(f"{__name__}.{name}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{__name__}.{name}":
+                    raise
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
