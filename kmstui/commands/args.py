@@ -203,6 +203,20 @@ def refuse_special_file(path: str | os.PathLike, st: os.stat_result, flag: str =
                              f"renamed into place, which would replace it; {instead}")
 
 
+def replace_file(src: str | os.PathLike, dest: str | os.PathLike, flag: str = "--out", *, dash: bool = True) -> None:
+    """os.replace(src, dest), the destination checked again just before: one that became a device, named pipe
+    or socket since the first check (made before the output was written, which can take a while) is refused,
+    not replaced. Linux has no rename that refuses a special file, so a window of one system call remains
+    instead of the whole write. The caller removes `src` when this raises."""
+    try:
+        st = os.stat(dest)
+    except OSError:
+        st = None  # absent (or unreachable: the rename says so)
+    if st is not None:
+        refuse_special_file(dest, st, flag, dash=dash)
+    os.replace(src, dest)
+
+
 def check_writable(path: str | None, force: bool, flag: str = "--out") -> None:
     """Refuse early (before any backend call) an --out that would clobber a file or cannot be created."""
     if path is None or path == "-":
@@ -263,7 +277,7 @@ def write_output(session: "Session", path: str, data: bytes, force: bool = False
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         if force:
-            os.replace(tmp, target)
+            replace_file(tmp, target, flag)
         else:
             try:
                 os.link(tmp, target)  # fails if the destination appeared meanwhile: never clobber

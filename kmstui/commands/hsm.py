@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kmstui.commands.args import refuse_special_file
+from kmstui.commands.args import refuse_special_file, replace_file
 from kmstui.commands.registry import Arg, Result
 from kmstui.errors import ConfigError, KMSError, SealedError, UsageError
 
@@ -280,7 +280,7 @@ def _sqlite_copy(src_path: Path, dest: Path, *, read_only: bool = False) -> int:
         finally:
             dst.close()
             src.close()
-        os.replace(tmp, dest)
+        replace_file(tmp, dest, "hsm backup", dash=False)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import tomli_w
 
-from kmstui.commands.args import refuse_special_file
+from kmstui.commands.args import refuse_special_file, replace_file
 from kmstui.errors import UsageError
 from kmstui_advisor import datafiles
 from kmstui_advisor.questions import normalize, readable
@@ -50,7 +50,7 @@ def write_atomic(path: str | Path, text: str, *, force: bool, what: str) -> Path
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        os.replace(tmp, p)
+        replace_file(tmp, p, what, dash=False)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

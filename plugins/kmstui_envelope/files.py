@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from kmstui.commands.args import refuse_special_file
+from kmstui.commands.args import refuse_special_file, replace_file
 from kmstui.errors import UsageError
 
 TMP_SUFFIX = ".kmstui-part"
@@ -123,7 +123,11 @@ class AtomicFile:
             os.fchmod(self.fd, 0o666 & ~_umask())
         self._close()
         if self.force:
-            os.replace(self.tmp, self.dest)
+            try:
+                replace_file(self.tmp, self.dest)
+            except UsageError:
+                self.abort()
+                raise
         else:
             try:
                 os.link(self.tmp, self.dest)
@@ -151,7 +155,12 @@ class AtomicFile:
             if self.force:
                 staged = os.path.join(self.parent, f".{os.path.basename(dest)}.{os.getpid()}.{id(self)}{TMP_SUFFIX}")
                 os.link(name, staged, src_dir_fd=fds, follow_symlinks=True)
-                os.replace(staged, dest)
+                try:
+                    replace_file(staged, dest)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.unlink(staged)
+                    raise
             else:
                 try:
                     os.link(name, dest, src_dir_fd=fds, follow_symlinks=True)

@@ -75,3 +75,20 @@ def test_an_existing_device_or_named_pipe_is_never_replaced_even_with_force(run,
         run()(*cmd, "--raw-key", keyfiles["aes"], "--out", "fifo", "--force")
     assert stat.S_ISFIFO(os.lstat(workdir / "fifo").st_mode)
     assert listing(workdir) == ["doc", "doc.enc", "fifo"]
+
+
+@pytest.mark.parametrize("o_tmpfile", [True, False])
+def test_a_destination_that_becomes_a_named_pipe_while_writing_is_not_replaced(tmp_path, monkeypatch, o_tmpfile):
+    """The first check is made before the (possibly long) write; the rename is checked again at commit, so an
+    --out that became a device or named pipe meanwhile is refused, not replaced, and no temporary is left."""
+    monkeypatch.setattr(files, "_HAVE_TMPFILE", o_tmpfile)
+    dest = tmp_path / "out"
+    dest.write_bytes(b"old")
+    with pytest.raises(KmstuiError, match=r"is a named pipe, not a regular file"):
+        with files.AtomicFile(str(dest), force=True, private=False) as out:
+            out.write(b"new contents")
+            dest.unlink()
+            os.mkfifo(dest)
+            out.commit()
+    assert stat.S_ISFIFO(os.lstat(dest).st_mode)
+    assert listing(tmp_path) == ["out"]
