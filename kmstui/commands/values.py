@@ -79,13 +79,46 @@ def _human(n: int) -> str:
     return f"{n} bytes"
 
 
+def _wait_readable(stream: Any) -> None:
+    import select  # only for a non-blocking input that has nothing yet
+
+    select.select([stream.fileno()], [], [])
+
+
+def read_waiting(stream: Any, n: int) -> bytes:
+    """stream.read(n), never taking "nothing yet" for the end of the input. Standard input can be in
+    non-blocking mode (another program sharing its pipe or terminal set O_NONBLOCK); a read then returns None
+    (or raises BlockingIOError) while the producer is still writing, and treating that as the end would
+    silently cut the input short: a truncated file encrypted, the rest of a script never run."""
+    while True:
+        try:
+            data = stream.read(n)
+        except BlockingIOError:
+            data = None
+        if data is not None:
+            return data
+        _wait_readable(stream)
+
+
+def readinto_waiting(stream: Any, view: Any) -> int:
+    """stream.readinto(view), waiting as read_waiting does; 0 only at the end of the input."""
+    while True:
+        try:
+            got = stream.readinto(view)
+        except BlockingIOError:
+            got = None
+        if got is not None:
+            return got
+        _wait_readable(stream)
+
+
 def read_stream(stream: BinaryIO, limit: int, what: str) -> bytes:
     """Up to `limit` bytes of a stream; UsageError naming `what` when there are more (never reads past
     limit + 1 bytes, so /dev/zero or an endless pipe costs at most the bound)."""
     chunks: list[bytes] = []
     size = 0
     while size <= limit:
-        chunk = stream.read(min(1 << 20, limit + 1 - size))
+        chunk = read_waiting(stream, min(1 << 20, limit + 1 - size))
         if not chunk:
             break
         chunks.append(chunk)

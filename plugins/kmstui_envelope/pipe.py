@@ -27,6 +27,8 @@ import stat
 import threading
 from typing import Any, BinaryIO, Callable
 
+from kmstui.commands.values import read_waiting, readinto_waiting
+
 POOL = 3  # output buffers in flight: one being filled, one queued, one being written
 PIPE_SIZE = 1 << 20
 COALESCE = 64 << 10  # writes up to this size may be held and joined with the next
@@ -83,7 +85,7 @@ class Source:
             return bytes(self.take(n))
         if n <= 0:
             return b""
-        data = self._stream.read(n) or b""
+        data = read_waiting(self._stream, n)
         if len(data) < n:
             data = self._read_rest(data, n)
         self.pos += len(data)
@@ -119,7 +121,7 @@ class Source:
         parts = [data]
         got = len(data)
         while got < n:
-            more = self._stream.read(n - got)
+            more = read_waiting(self._stream, n - got)
             if not more:
                 break
             parts.append(more)
@@ -186,7 +188,7 @@ def _fill(stream: BinaryIO, view: memoryview) -> int:
     """readinto until `view` is full or the input ends."""
     total, n = 0, len(view)
     while total < n:
-        got = stream.readinto(view[total:])
+        got = readinto_waiting(stream, view[total:])
         if not got:
             break
         total += got

@@ -185,3 +185,36 @@ def test_one_shot_cli_reads_fileb_from_a_relative_path(tmp_path, key):
     dec = subprocess.run([*KMSTUI, "decrypt", "--ciphertext-blob", base64.b64encode(blob).decode(), "--output", "json"],
                          capture_output=True, text=True, timeout=120)
     assert base64.b64decode(json.loads(dec.stdout)["Plaintext"]) == b"\x00\x01"
+
+
+def _nonblocking_pipe_fed(parts: list[bytes], pause: float = 0.2):
+    """The read end (a file object) of a pipe in non-blocking mode, as standard input is when another program
+    sharing it set O_NONBLOCK, fed `parts` with pauses by a thread; and the thread."""
+    import fcntl
+    import os
+    import threading
+    import time
+
+    r, w = os.pipe()
+    fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) | os.O_NONBLOCK)
+
+    def feed():
+        for part in parts:
+            time.sleep(pause)
+            os.write(w, part)
+        os.close(w)
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    return os.fdopen(r, "rb"), thread
+
+
+def test_a_nonblocking_input_is_read_to_its_end_not_cut_at_the_first_pause():
+    """'Nothing yet' (read() returning None) used to be taken for the end of the input: `run -` ran part of a
+    script, `fileb:///dev/stdin` took part of a value, and reported success."""
+    from kmstui.commands.values import read_stream
+
+    stream, thread = _nonblocking_pipe_fed([b"first ", b"second ", b"third"])
+    with stream:
+        assert read_stream(stream, 1 << 20, "standard input") == b"first second third"
+    thread.join(5)

@@ -211,3 +211,31 @@ def test_cli_reader_going_away_ends_quietly(kmstui_home, tmp_path, keyfiles):
         err = proc.stderr.read().decode()
         assert proc.wait(timeout=60) == 141
     assert err == ""
+
+
+@pytest.mark.parametrize("block", [0, 8])
+def test_a_nonblocking_standard_input_is_encrypted_whole(block):
+    """Standard input left in non-blocking mode (O_NONBLOCK set by another program sharing it) returns None
+    while the producer pauses; that used to end the message there, encrypted and reported as complete."""
+    import fcntl
+    import time
+
+    r, w = os.pipe()
+    fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) | os.O_NONBLOCK)
+    parts = [b"first part ", b"second part ", b"the end"]
+
+    def feed():
+        for part in parts:
+            time.sleep(0.2)
+            os.write(w, part)
+        os.close(w)
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    with os.fdopen(r, "rb") as stream:
+        source = Source(stream)
+        if block:
+            source.read_ahead(block)
+        got = b"".join(bytes(source.take(5)) if block else source.read(5) for _ in range(10))
+    thread.join(5)
+    assert got == b"".join(parts)
