@@ -234,18 +234,47 @@ def check_writable(path: str | None, force: bool, flag: str = "--out") -> None:
         raise UsageError(f"{flag} {path}: folder {target.parent} does not exist")
 
 
+def _wait_writable(stream: Any) -> None:
+    import select  # only for a non-blocking output that is full
+
+    select.select([], [stream.fileno()], [])
+
+
 def write_all(stream: Any, data: Any) -> None:
     """Write every byte of `data`, or raise. A binary stream's write may write less than it was given and
     say so only in its return value (a pipe whose reader went away after a partial write: `| head -c5`);
-    ignoring that count loses data silently. The next write then fails with EPIPE (BrokenPipeError)."""
+    ignoring that count loses data silently. The next write then fails with EPIPE (BrokenPipeError).
+    Standard output can be in non-blocking mode (O_NONBLOCK set by another program sharing it): a full pipe
+    then makes a raw stream's write return None (PYTHONUNBUFFERED=1 makes sys.stdout.buffer raw) and a
+    buffered one raise BlockingIOError; both wait until the reader makes room, never count it as written."""
+    import io
+
     view = memoryview(data).cast("B")
     while view.nbytes:
-        n = stream.write(view)
-        if n is None:  # a write function that returns nothing (a custom sink): it took everything or raised
-            return
+        try:
+            n = stream.write(view)
+        except BlockingIOError as exc:
+            view = view[exc.characters_written:]
+            _wait_writable(stream)
+            continue
+        if n is None:
+            if isinstance(stream, io.RawIOBase):
+                _wait_writable(stream)
+                continue
+            return  # a write function that returns nothing (a custom sink): it took everything or raised
         if n <= 0:
             raise BrokenPipeError(32, "Broken pipe")
         view = view[n:]
+
+
+def flush_all(stream: Any) -> None:
+    """stream.flush(), waiting while a non-blocking output is full (see write_all)."""
+    while True:
+        try:
+            stream.flush()
+            return
+        except BlockingIOError:
+            _wait_writable(stream)
 
 
 def write_output(session: "Session", path: str, data: bytes, force: bool = False, *,
@@ -259,7 +288,7 @@ def write_output(session: "Session", path: str, data: bytes, force: bool = False
     """
     if path == "-":
         write_all(session.stdout, data)
-        session.stdout.flush()
+        flush_all(session.stdout)
         return f"wrote {len(data)} bytes to standard output"
     check_writable(path, force, flag)
     target = Path(path).expanduser()

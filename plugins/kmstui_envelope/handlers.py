@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from kmstui.commands.args import write_all
+from kmstui.commands.args import flush_all, write_all
 from kmstui.commands.registry import Result, TableHint
 from kmstui.errors import KmstuiError, UsageError
 from kmstui_envelope.body import Sink
@@ -327,7 +327,7 @@ def _encrypt_one(session, src, dest, f, st, keyrings, suite, context, frame, cac
         widen_pipe(session.stdout)
         n, written = _encrypt_to(partial(write_all, session.stdout), f, size, keyrings, suite, context, frame, cache,
                                  src)
-        session.stdout.flush()
+        flush_all(session.stdout)
     else:
         with AtomicFile(dest, force=force, private=False, source_stat=st) as out:
             n, written = _encrypt_to(out.write, f, size, keyrings, suite, context, frame, cache, src)
@@ -403,7 +403,7 @@ def _decrypt_to_stdout(session, f, keyrings, opts, buffer_signed: bool, progress
     widen_pipe(out)
     sink = Sink(OutputPipe(partial(write_all, out)), _private_temp_file)
     result = decrypt_stream(f, keyrings, sink, replace(opts, refuse_signed=not buffer_signed), progress)
-    out.flush()
+    flush_all(out)
     return result
 
 
