@@ -1,7 +1,7 @@
 """`kmstui` on the command line: argv -> mode.
 
     kmstui                          TUI on a terminal (the REPL if the TUI is unavailable)
-    kmstui shell                    REPL
+    kmstui shell                    REPL (with standard input not a terminal: as `... | kmstui`)
     kmstui COMMAND [ARGS]           one command
     kmstui -c "CMD; CMD"            several commands
     kmstui run FILE [--keep-going]  a script
@@ -352,6 +352,8 @@ def _main(argv: list[str]) -> int:
         if rest and rest[0] == "shell":
             if len(rest) > 1:
                 return runner.report(UsageError(f"'shell' takes no arguments (got '{rest[1]}')"), None)
+            if not stdin_tty:  # `kmstui shell < script`: no terminal to edit lines on, so no prompt drawn into
+                return _run_file(runner, ["-"], parsed.keep_going)  # the output: the lines run as `kmstui < script`
             from kmstui.shell.app import run_repl
 
             return run_repl(session)

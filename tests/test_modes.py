@@ -210,3 +210,13 @@ def test_plain_kmstui_on_a_terminal_with_stdout_piped_is_one_line_253(kmstui_hom
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("kmstui: error: ConfigError: the TUI needs a terminal"), lines
+
+
+def test_shell_with_piped_stdin_runs_the_lines_without_drawing_a_prompt(run_kmstui):
+    """`kmstui shell < script` has no terminal to edit lines on: it used to draw prompt_toolkit's prompt and
+    status bar into the output (and warn that the input is not a terminal); now the lines run as they do
+    for `kmstui < script`."""
+    r = run_kmstui("shell", input="version --output json\nnonsense here\nversion\n")
+    assert r.code == 252 and "not a terminal" not in r.err
+    assert json.loads(r.out)["Version"]  # nothing but the first command's output: the script stops at line 2
+    assert "<stdin>:2: error: unknown command 'nonsense'" in r.err

@@ -377,6 +377,9 @@ class LocalCore(Backend):
             name = m.group(3)
         if name.startswith("alias/") and allow_alias:
             return self._aliased_key(name)
+        if not allow_alias:  # CreateGrant, ListGrants, RetireGrant, RevokeGrant: AWS takes no alias there either
+            raise NotFoundException(f"invalid key reference '{ref}': this operation takes a key id or key ARN, "
+                                    "not an alias")
         raise NotFoundException(f"invalid key reference '{ref}': give a key id, key ARN, alias/NAME or alias ARN")
 
     def _aliased_key(self, name: str) -> str:

@@ -159,3 +159,16 @@ def test_grant_tokens_never_start_with_a_dash(unsealed_hsm):
         raw = base64.b64decode(token + "=" * (-len(token) % 4))
         legacy = base64.urlsafe_b64encode(raw).decode().rstrip("=")
         assert unsealed_hsm.grant_id_from_token(legacy) == grant_id
+
+
+def test_grant_operations_refuse_an_alias_in_words_that_do_not_offer_one(unsealed_hsm):
+    """CreateGrant, ListGrants, RetireGrant and RevokeGrant take "the key ID or key ARN of the KMS key" (AWS KMS
+    API reference, CreateGrant: KeyId); the refusal used to list alias/NAME among what to give."""
+    key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    unsealed_hsm.create_alias(AliasName="alias/app", TargetKeyId=key)
+    for call in (lambda: unsealed_hsm.create_grant(KeyId="alias/app", GranteePrincipal="arn:aws:iam::111122223333:root",
+                                                    Operations=["Decrypt"]),
+                 lambda: unsealed_hsm.list_grants(KeyId="alias/app")):
+        with pytest.raises(NotFoundException, match=r"this operation takes a key id or key ARN, not an alias") as exc:
+            call()
+        assert "alias/NAME" not in str(exc.value)
