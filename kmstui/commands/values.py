@@ -26,7 +26,7 @@ import base64
 import binascii
 import io
 import os
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 from kmstui.errors import UsageError
 from kmstui.visible import visible
@@ -90,21 +90,19 @@ def read_waiting(stream: Any, n: int) -> bytes:
     non-blocking mode (another program sharing its pipe or terminal set O_NONBLOCK); a read then returns None
     (or raises BlockingIOError) while the producer is still writing, and treating that as the end would
     silently cut the input short: a truncated file encrypted, the rest of a script never run."""
-    while True:
-        try:
-            data = stream.read(n)
-        except BlockingIOError:
-            data = None
-        if data is not None:
-            return data
-        _wait_readable(stream)
+    return _waiting(stream, stream.read, n)
 
 
 def readinto_waiting(stream: Any, view: Any) -> int:
     """stream.readinto(view), waiting as read_waiting does; 0 only at the end of the input."""
+    return _waiting(stream, stream.readinto, view)
+
+
+def _waiting(stream: Any, call: Callable[[Any], Any], arg: Any) -> Any:
+    """call(arg) until it returns something other than None ("nothing yet"), waiting for input between."""
     while True:
         try:
-            got = stream.readinto(view)
+            got = call(arg)
         except BlockingIOError:
             got = None
         if got is not None:
