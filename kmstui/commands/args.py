@@ -190,12 +190,19 @@ _SPECIAL_KINDS = ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block devi
                   (stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket"))
 
 
-def refuse_special_file(path: str | os.PathLike, st: os.stat_result, flag: str = "--out", *,
-                        dash: bool = True) -> None:
+def refuse_special_file(path: str | os.PathLike, flag: str = "--out", *, dash: bool = True,
+                        st: os.stat_result | None = None) -> None:
     """An --out that exists and is a device, named pipe or socket is refused, --force or not: kmstui writes
     output files whole, a finished file renamed into place, which would replace the special file itself
     with a regular one (`--out /dev/null --force` run as root would leave the machine without /dev/null).
-    Standard output can be redirected there instead (`dash`: the flag takes '-' for standard output)."""
+    Standard output can be redirected there instead (`dash`: the flag takes '-' for standard output).
+    `st`: the destination's stat when the caller has it; otherwise it is taken here, and a destination that
+    does not exist (or cannot be reached: the write says so) has nothing to replace."""
+    if st is None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return
     for test, kind in _SPECIAL_KINDS:
         if test(st.st_mode):
             instead = f"use {flag} - and redirect standard output to it" if dash else "give a regular file's name"
@@ -208,12 +215,7 @@ def replace_file(src: str | os.PathLike, dest: str | os.PathLike, flag: str = "-
     or socket since the first check (made before the output was written, which can take a while) is refused,
     not replaced. Linux has no rename that refuses a special file, so a window of one system call remains
     instead of the whole write. The caller removes `src` when this raises."""
-    try:
-        st = os.stat(dest)
-    except OSError:
-        st = None  # absent (or unreachable: the rename says so)
-    if st is not None:
-        refuse_special_file(dest, st, flag, dash=dash)
+    refuse_special_file(dest, flag, dash=dash)
     os.replace(src, dest)
 
 
@@ -225,7 +227,7 @@ def check_writable(path: str | None, force: bool, flag: str = "--out") -> None:
     if target.is_dir():
         raise UsageError(f"{flag} {path} is a directory; give a file name")
     try:
-        refuse_special_file(path, target.stat(), flag)
+        refuse_special_file(path, flag, st=target.stat())  # the path as given, in the message
     except OSError:
         pass  # does not exist (yet): nothing to replace
     if target.exists() and not force:

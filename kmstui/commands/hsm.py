@@ -358,8 +358,7 @@ def hsm_backup(session, args) -> Result:
     if dest.is_dir():
         raise UsageError(f"{dest} is a folder; give the backup a file name, e.g. {dest / 'hsm-backup.kmstui'}")
     _not_live(path, dest, "choose another name for the backup")
-    with contextlib.suppress(OSError):
-        refuse_special_file(dest, dest.stat(), "hsm backup", dash=False)
+    refuse_special_file(dest, "hsm backup", dash=False)
     if dest.exists() and not args.force:
         raise UsageError(f"{dest} exists; choose another name or add --force")
     if not dest.parent.is_dir():

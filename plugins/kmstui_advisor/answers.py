@@ -3,7 +3,6 @@ the advisor's other outputs, written atomically so a failure never leaves half a
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -34,8 +33,7 @@ def check_target(path: str | Path, *, force: bool, what: str) -> Path:
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"{what}: {p} is a folder; give a file name")
-    with contextlib.suppress(OSError):
-        refuse_special_file(p, p.stat(), what, dash=False)
+    refuse_special_file(p, what, dash=False)
     if p.exists() and not force:
         raise UsageError(f"{what}: {p} exists; pass --force to overwrite it")
     if not p.parent.is_dir():

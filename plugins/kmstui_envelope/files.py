@@ -66,8 +66,8 @@ class AtomicFile:
             st = None
         if st is not None and source_stat is not None and os.path.samestat(st, source_stat):
             raise UsageError("output would overwrite the input")
-        if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
-            refuse_special_file(dest, st)
+        if st is not None:
+            refuse_special_file(dest, st=st)
         if st is not None and not force:
             raise UsageError(f"{dest} exists; use --force to overwrite it, or choose another --out")
         if st is not None and stat.S_ISDIR(st.st_mode):
