@@ -26,7 +26,7 @@ _by_spelling: dict = {}
 
 
 def _global_arg(spelling: str):
-    """The global flag (registry.GLOBAL_ARGS) spelt this way, or None. The registry (argparse, dataclasses)
+    """The global flag (registry.GLOBAL_ARGS) spelt this way, or None. The registry (argparse)
     is imported on first use, not with this module: main() then loads it with the collector off."""
     if not _by_spelling:
         from kmstui.commands.registry import GLOBAL_ARGS

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kmstui.errors import ConfigError
 
@@ -21,8 +20,7 @@ DEFAULT_PROFILE = "local"
 KNOWN_SETTINGS = ("default_profile", "output", "editing_mode", "theme", "profiles")
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(NamedTuple):
     """Folders for config, data (the HSM file, audit log), state (history) and runtime (agent socket)."""
 
     config_dir: Path
@@ -66,13 +64,15 @@ class Paths:
         return cls(Path(config), Path(data), Path(state), Path(runtime))
 
 
-@dataclass
 class Profile:
     """A named backend connection: `backend` kind plus that backend's settings."""
 
-    name: str
-    backend: str
-    settings: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("name", "backend", "settings")
+
+    def __init__(self, name: str, backend: str, settings: dict[str, Any] | None = None) -> None:
+        self.name = name
+        self.backend = backend
+        self.settings = {} if settings is None else settings
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.settings.get(key, default)
@@ -96,12 +96,14 @@ def read_settings_file(path: Path, what: str) -> str:
         raise ConfigError(f"{what}: cannot read it ({exc.strerror or exc}); fix its permissions or move it") from None
 
 
-@dataclass
 class Config:
     """The parsed config file (or defaults when there is none)."""
 
-    paths: Paths
-    data: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("paths", "data")
+
+    def __init__(self, paths: Paths, data: dict[str, Any] | None = None) -> None:
+        self.paths = paths
+        self.data = {} if data is None else data
 
     @classmethod
     def load(cls, paths: Paths | None = None) -> "Config":

@@ -13,7 +13,7 @@ import importlib
 import os
 import re
 import sys
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import pluggy
 
@@ -28,16 +28,19 @@ CORE_MODULES = (
 )
 
 
-@dataclass
 class PluginInfo:
-    name: str
-    version: str
-    module: str
-    source: str  # "core" or the distribution that provides it
+    """A loaded plugin, as `plugins` lists it."""
+
+    __slots__ = ("name", "version", "module", "source")
+
+    def __init__(self, name: str, version: str, module: str, source: str) -> None:
+        self.name = name
+        self.version = version
+        self.module = module
+        self.source = source  # "core" or the distribution that provides it
 
 
-@dataclass(frozen=True)
-class EntryPoint:
+class EntryPoint(NamedTuple):
     """One entry point of a distribution: ``name = module[:attr] [extras]``."""
 
     name: str

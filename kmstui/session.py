@@ -11,7 +11,6 @@ import argparse
 import contextlib
 import os
 import sys
-from dataclasses import dataclass, field, fields, replace
 from typing import Any, BinaryIO, Callable, Iterator
 
 from kmstui import clientside
@@ -24,20 +23,28 @@ from kmstui.plugins import make_manager
 from kmstui.validation import check_request
 
 
-@dataclass
 class Options:
     """Global settings for a command; a flag on the command line overrides them for that command only."""
 
-    output: str | None = None
-    query: str | None = None
-    profile: str | None = None
-    backend: str | None = None
-    as_: str | None = None
-    region: str | None = None
-    read_only: bool = False
-    yes: bool = False
-    debug: bool = False
-    no_color: bool = False
+    __slots__ = ("output", "query", "profile", "backend", "as_", "region", "read_only", "yes", "debug", "no_color")
+
+    def __init__(self, output: str | None = None, query: str | None = None, profile: str | None = None,
+                 backend: str | None = None, as_: str | None = None, region: str | None = None,
+                 read_only: bool = False, yes: bool = False, debug: bool = False, no_color: bool = False) -> None:
+        self.output = output
+        self.query = query
+        self.profile = profile
+        self.backend = backend
+        self.as_ = as_
+        self.region = region
+        self.read_only = read_only
+        self.yes = yes
+        self.debug = debug
+        self.no_color = no_color
+
+    def replace(self, **changes: Any) -> Options:
+        """A copy with `changes`; an unknown name is a TypeError."""
+        return Options(**{**{name: getattr(self, name) for name in Options.__slots__}, **changes})
 
     def overridden(self, args: argparse.Namespace) -> "Options":
         changes = {}
@@ -48,27 +55,34 @@ class Options:
                 if isinstance(value, bool):
                     value = value or getattr(self, attr)
                 changes[attr] = value
-        return replace(self, **changes)
+        return self.replace(**changes)
 
 
-@dataclass
 class BackendContext:
     """What a backend factory gets: its profile, the folders, and how to ask the user for a secret."""
 
-    profile: Profile
-    paths: Paths
-    prompt_secret: Callable[[str], str | None]
-    interactive: bool
-    debug: bool = False
-    options: dict[str, Any] = field(default_factory=dict)  # e.g. "region" from --region
+    __slots__ = ("profile", "paths", "prompt_secret", "interactive", "debug", "options")
+
+    def __init__(self, profile: Profile, paths: Paths, prompt_secret: Callable[[str], str | None], interactive: bool,
+                 debug: bool = False, options: dict[str, Any] | None = None) -> None:
+        self.profile = profile
+        self.paths = paths
+        self.prompt_secret = prompt_secret
+        self.interactive = interactive
+        self.debug = debug
+        self.options = {} if options is None else options  # e.g. "region" from --region
 
 
-@dataclass
 class BackendKind:
-    kind: str
-    factory: Callable[[BackendContext], Backend]
-    summary: str
-    plugin: str
+    """A backend kind a plugin registered: `factory(BackendContext)` opens one."""
+
+    __slots__ = ("kind", "factory", "summary", "plugin")
+
+    def __init__(self, kind: str, factory: Callable[[BackendContext], Backend], summary: str, plugin: str) -> None:
+        self.kind = kind
+        self.factory = factory
+        self.summary = summary
+        self.plugin = plugin
 
 
 _KMS_NAMES = {name: "".join(part.title() for part in name.split("_")) for name in OPERATIONS}
@@ -219,7 +233,7 @@ class Session:
         """Make `name` the active profile for the rest of the session (`use` in the REPL and the TUI)."""
         self.config.profile(name)  # ConfigError naming the known profiles
         self._use_profile = name
-        self.options = replace(self.options, profile=name, backend=None)
+        self.options = self.options.replace(profile=name, backend=None)
 
     def open_backends(self) -> dict[str, Backend]:
         return dict(self._backends)
@@ -259,7 +273,7 @@ class Session:
             yield
         finally:
             if self._use_profile is not None:  # `use PROFILE` ran: the switch outlives the command
-                saved, self._use_profile = replace(saved, profile=self._use_profile, backend=None), None
+                saved, self._use_profile = saved.replace(profile=self._use_profile, backend=None), None
             self.options = saved
             self._no_backend_command = None
 
@@ -293,4 +307,4 @@ class Session:
             raise UsageError(f"'{command.name}' not confirmed; nothing was changed")
 
     def option_fields(self) -> list[str]:
-        return [f.name for f in fields(Options)]
+        return list(Options.__slots__)

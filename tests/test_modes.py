@@ -15,6 +15,16 @@ def test_c_runs_commands_separated_by_semicolons(run_kmstui):
     assert json.loads("{" + second)["ConfigFile"].endswith("config.toml")
 
 
+def test_a_flag_on_one_command_of_a_script_applies_to_that_command_only(run_kmstui):
+    """Each command runs with a copy of the session's options (kmstui.session.Options.replace), so the next
+    command is back to the default format."""
+    r = run_kmstui("-c", "config locate --output text; config locate")
+    assert r.code == 0, r.err
+    first, rest = r.out.split("\n", 1)
+    assert first.endswith("config.toml")
+    assert json.loads(rest)["ConfigFile"] == first
+
+
 def test_c_stops_at_first_failure_with_its_exit_code(run_kmstui, kmstui_home):
     r = run_kmstui("-c", "frobnicate; config init")
     assert r.code == 252

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
 
-@dataclass
 class Request:
     """One KMS request to decide.
 
@@ -20,35 +18,47 @@ class Request:
     grant_tokens: accepted and recorded; they change *when* a grant counts, never the logic.
     """
 
-    principal: str
-    action: str
-    key_arn: str | None = None
-    caller_account: str | None = None
-    encryption_context: dict[str, str] = field(default_factory=dict)
-    grant_request: dict[str, Any] | None = None
-    target_grant_id: str | None = None
-    context: dict[str, Any] = field(default_factory=dict)
-    grant_tokens: list[str] = field(default_factory=list)
-    # The call as made, for the condition keys read from it (kmstui.authz.requestkeys): the API parameters
-    # (KMS names, any case; only requestkeys.PARAMETERS are read, so never pass secrets through others),
-    # the key's DescribeKey metadata (KeySpec, KeyUsage, Origin, KeyManager, MultiRegion...), its aliases
-    # and tags (lists/dicts, or zero-argument callables read only when a policy asks), the alias the
-    # request named (default: from the KeyId parameter) and the tags it sets (default: its Tags parameter).
-    parameters: dict[str, Any] | None = None
-    key: dict[str, Any] | None = None
-    key_aliases: Any = None
-    key_tags: Any = None
-    request_alias: str | None = None
-    request_tags: dict[str, str] | None = None
-    # The partition of the account that receives the call, for requests on no key (default: the key ARN's).
-    partition: str | None = None
-    # For the organization layers: the role behind an assumed-role session with its path (aws:PrincipalArn;
-    # a session ARN does not show the path), whether the caller is a service-linked role (SCPs and RCPs never
-    # apply to one; also recognised from a role ARN under /aws-service-role/), and who manages the key
-    # ("CUSTOMER" | "AWS"; RCPs never apply to AWS managed keys; default: the key metadata's KeyManager).
-    principal_role_arn: str | None = None
-    service_linked: bool = False
-    key_manager: str | None = None
+    __slots__ = ("principal", "action", "key_arn", "caller_account", "encryption_context", "grant_request",
+                 "target_grant_id", "context", "grant_tokens", "parameters", "key", "key_aliases", "key_tags",
+                 "request_alias", "request_tags", "partition", "principal_role_arn", "service_linked", "key_manager")
+
+    def __init__(self, principal: str, action: str, key_arn: str | None = None, caller_account: str | None = None,
+                 encryption_context: dict[str, str] | None = None, grant_request: dict[str, Any] | None = None,
+                 target_grant_id: str | None = None, context: dict[str, Any] | None = None,
+                 grant_tokens: list[str] | None = None, parameters: dict[str, Any] | None = None,
+                 key: dict[str, Any] | None = None, key_aliases: Any = None, key_tags: Any = None,
+                 request_alias: str | None = None, request_tags: dict[str, str] | None = None,
+                 partition: str | None = None, principal_role_arn: str | None = None, service_linked: bool = False,
+                 key_manager: str | None = None) -> None:
+        self.principal = principal
+        self.action = action
+        self.key_arn = key_arn
+        self.caller_account = caller_account
+        self.encryption_context = {} if encryption_context is None else encryption_context
+        self.grant_request = grant_request
+        self.target_grant_id = target_grant_id
+        self.context = {} if context is None else context
+        self.grant_tokens = [] if grant_tokens is None else grant_tokens
+        # The call as made, for the condition keys read from it (kmstui.authz.requestkeys): the API parameters
+        # (KMS names, any case; only requestkeys.PARAMETERS are read, so never pass secrets through others),
+        # the key's DescribeKey metadata (KeySpec, KeyUsage, Origin, KeyManager, MultiRegion...), its aliases
+        # and tags (lists/dicts, or zero-argument callables read only when a policy asks), the alias the
+        # request named (default: from the KeyId parameter) and the tags it sets (default: its Tags parameter).
+        self.parameters = parameters
+        self.key = key
+        self.key_aliases = key_aliases
+        self.key_tags = key_tags
+        self.request_alias = request_alias
+        self.request_tags = request_tags
+        # The partition of the account that receives the call, for requests on no key (default: the key ARN's).
+        self.partition = partition
+        # For the organization layers: the role behind an assumed-role session with its path (aws:PrincipalArn;
+        # a session ARN does not show the path), whether the caller is a service-linked role (SCPs and RCPs
+        # never apply to one; also recognised from a role ARN under /aws-service-role/), and who manages the
+        # key ("CUSTOMER" | "AWS"; RCPs never apply to AWS managed keys; default: the key metadata's KeyManager).
+        self.principal_role_arn = principal_role_arn
+        self.service_linked = service_linked
+        self.key_manager = key_manager
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"principal": self.principal, "caller_account": self.caller_account,
@@ -122,7 +132,6 @@ class Decision:
         return f"Decision({self.decision}, decided_by={self.decided_by!r}, reason={self.reason!r})"
 
 
-# A NamedTuple rather than a dataclass: it is defined at every command's start-up, for a fifth of the cost.
 class Finding(NamedTuple):
     """A validation or lint finding. `statement` is "Statement[2] (Sid \"Admins\")" or "" for the document;
     `element` is the policy element ("Principal", "Condition.StringEquals.kms:ViaService", ...)."""

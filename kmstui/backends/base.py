@@ -12,7 +12,6 @@ Key material never leaves a backend: there is no export operation.
 from __future__ import annotations
 
 from abc import ABC
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from kmstui.errors import UnsupportedOperationException
@@ -64,17 +63,20 @@ CAPABILITY_WORDS = {
 }
 
 
-@dataclass
 class BackendInfo:
     """What `backend list` and the toolbars show about a connected backend."""
 
-    kind: str  # "local", "pkcs11", "aws"
-    profile: str
-    location: str  # file path, token label, or region/endpoint
-    account_id: str | None = None
-    region: str | None = None
-    sealed: bool | None = None  # None where sealing means nothing
-    extra: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("kind", "profile", "location", "account_id", "region", "sealed", "extra")
+
+    def __init__(self, kind: str, profile: str, location: str, account_id: str | None = None,
+                 region: str | None = None, sealed: bool | None = None, extra: dict[str, Any] | None = None) -> None:
+        self.kind = kind  # "local", "pkcs11", "aws"
+        self.profile = profile
+        self.location = location  # file path, token label, or region/endpoint
+        self.account_id = account_id
+        self.region = region
+        self.sealed = sealed  # None where sealing means nothing
+        self.extra = {} if extra is None else extra
 
 
 class Backend(ABC):

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import stat
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -72,7 +71,7 @@ def resolved_key(session: "Session", ref: str) -> tuple[Any, str]:
 
 def optional(arg: Arg) -> Arg:
     """A copy of a shared argument that is not required."""
-    return replace(arg, required=False)
+    return arg.replace(required=False)
 
 
 def parse_context(pairs: list[str] | None) -> dict[str, str]:

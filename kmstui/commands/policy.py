@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import replace
 from typing import Any
 
 from kmstui.commands.args import FORCE, KEY, OUT, resolved_key, write_output
@@ -144,8 +143,8 @@ def register(registry) -> None:
                      [KEY, *PAGING_ARGS])(cmd_list)
     registry.command("policy get", "Show a key's key policy (--out saves it as a file to edit)", [
         KEY, POLICY_NAME,
-        replace(OUT, help="write the policy as indented JSON to PATH (a file to edit and 'policy put'), or to "
-                "standard output with '-'"), FORCE,
+        OUT.replace(help="write the policy as indented JSON to PATH (a file to edit and 'policy put'), or to "
+                    "standard output with '-'"), FORCE,
     ], examples=["policy get alias/app --out app-policy.json"])(cmd_get)
     registry.command("policy put", "Replace a key's key policy (checked before it is sent)", [
         KEY,

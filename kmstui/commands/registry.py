@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from kmstui.errors import UsageError
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
     from kmstui.session import Session
 
 
-@dataclass
 class TableHint:
     """How to show a result as a table: the list inside `data` (a key, or None for data itself) and its
     columns as (heading, field path) pairs; field paths may be dotted ("KeyMetadata.KeyId").
@@ -31,12 +29,15 @@ class TableHint:
     `source`, when given, is called (only when a table is actually rendered) for the data the rows come
     from instead of `data`: `key list` prints ListKeys' shape as JSON but a table of each key's metadata."""
 
-    rows: str | None
-    columns: Sequence[tuple[str, str]]
-    source: Callable[[], Any] | None = None
+    __slots__ = ("rows", "columns", "source")
+
+    def __init__(self, rows: str | None, columns: Sequence[tuple[str, str]],
+                 source: Callable[[], Any] | None = None) -> None:
+        self.rows = rows
+        self.columns = columns
+        self.source = source
 
 
-@dataclass
 class Result:
     """What a command hands back. `data` is AWS-shaped plain data (dicts, lists, str, numbers, bytes);
     json/yaml output and --query see only `data`. `text` is the human rendering for --output text when
@@ -46,16 +47,20 @@ class Result:
     AWS returns it, e.g. GenerateDataKey's Plaintext, kept off a screen unless asked for). `summary` is one
     line a table ends with ("3 passed, 0 failed", "no findings"); other formats carry the counts in `data`."""
 
-    data: Any = None
-    table: TableHint | None = None
-    text: str | None = None
-    message: str | None = None
-    exit_code: int = 0
-    masked: tuple[str, ...] = ()
-    summary: str | None = None
+    __slots__ = ("data", "table", "text", "message", "exit_code", "masked", "summary")
+
+    def __init__(self, data: Any = None, table: TableHint | None = None, text: str | None = None,
+                 message: str | None = None, exit_code: int = 0, masked: tuple[str, ...] = (),
+                 summary: str | None = None) -> None:
+        self.data = data
+        self.table = table
+        self.text = text
+        self.message = message
+        self.exit_code = exit_code
+        self.masked = masked
+        self.summary = summary
 
 
-@dataclass
 class Arg:
     """One argument. `name` starting with "-" is a flag, otherwise a positional.
 
@@ -70,22 +75,34 @@ class Arg:
     final bytes or text. limit: the most bytes such a value may read from a file (default 1 MiB).
     """
 
-    name: str
-    help: str = ""
-    aliases: tuple[str, ...] = ()
-    type: Callable[[str], Any] | None = None
-    required: bool = False
-    repeat: bool = False
-    flag: bool = False
-    nargs: str | None = None
-    choices: Sequence[str] | None = None
-    default: Any = None
-    metavar: str | None = None
-    complete: str | None = None
-    secret: bool = False
-    kind: str | None = None
-    limit: int | None = None
-    flat: bool = False
+    __slots__ = ("name", "help", "aliases", "type", "required", "repeat", "flag", "nargs", "choices", "default",
+                 "metavar", "complete", "secret", "kind", "limit", "flat")
+
+    def __init__(self, name: str, help: str = "", aliases: tuple[str, ...] = (),
+                 type: Callable[[str], Any] | None = None, required: bool = False, repeat: bool = False,
+                 flag: bool = False, nargs: str | None = None, choices: Sequence[str] | None = None,
+                 default: Any = None, metavar: str | None = None, complete: str | None = None, secret: bool = False,
+                 kind: str | None = None, limit: int | None = None, flat: bool = False) -> None:
+        self.name = name
+        self.help = help
+        self.aliases = aliases
+        self.type = type
+        self.required = required
+        self.repeat = repeat
+        self.flag = flag
+        self.nargs = nargs
+        self.choices = choices
+        self.default = default
+        self.metavar = metavar
+        self.complete = complete
+        self.secret = secret
+        self.kind = kind
+        self.limit = limit
+        self.flat = flat
+
+    def replace(self, **changes: Any) -> Arg:
+        """A copy with `changes` (``KEY_ID.replace(required=False)``); an unknown name is a TypeError."""
+        return Arg(**{**{name: getattr(self, name) for name in Arg.__slots__}, **changes})
 
     @property
     def is_flag(self) -> bool:
@@ -126,7 +143,6 @@ class LazyHandler:
         return f"LazyHandler({self.target!r})"
 
 
-@dataclass
 class Command:
     """A registered command.
 
@@ -136,20 +152,23 @@ class Command:
     handler: a callable, or a "package.module:function" string (wrapped in a LazyHandler).
     """
 
-    path: tuple[str, ...]
-    handler: Handler | LazyHandler
-    summary: str
-    args: list[Arg] = field(default_factory=list)
-    description: str = ""
-    needs_backend: bool = True
-    mutates: bool = False
-    confirm: str | None = None
-    examples: list[str] = field(default_factory=list)
-    plugin: str = "kmstui"
+    __slots__ = ("path", "handler", "summary", "args", "description", "needs_backend", "mutates", "confirm",
+                 "examples", "plugin")
 
-    def __post_init__(self) -> None:
-        if isinstance(self.handler, str):
-            self.handler = LazyHandler(self.handler)
+    def __init__(self, path: tuple[str, ...], handler: Handler | LazyHandler | str, summary: str,
+                 args: list[Arg] | None = None, description: str = "", needs_backend: bool = True,
+                 mutates: bool = False, confirm: str | None = None, examples: list[str] | None = None,
+                 plugin: str = "kmstui") -> None:
+        self.path = path
+        self.handler = LazyHandler(handler) if isinstance(handler, str) else handler
+        self.summary = summary
+        self.args = [] if args is None else args
+        self.description = description
+        self.needs_backend = needs_backend
+        self.mutates = mutates
+        self.confirm = confirm
+        self.examples = [] if examples is None else examples
+        self.plugin = plugin
 
     @property
     def name(self) -> str:

@@ -7,7 +7,6 @@ Ctrl-D leaves. While the shell is open it holds the unsealed store in this proce
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -173,7 +172,7 @@ class Shell:
             self.status.editing_mode = args[1]
             return
         if len(args) == 2 and args[0] == "output" and args[1] in FORMATS:
-            self.session.options = dataclasses.replace(self.session.options, output=args[1])
+            self.session.options = self.session.options.replace(output=args[1])
             return
         self.runner.report(UsageError("usage: set editing-mode vi|emacs  |  set output "
                                       + "|".join(FORMATS)), None)

@@ -397,12 +397,10 @@ def _decrypt_one(session, src, dest, keyrings, opts, args) -> dict:
 def _decrypt_to_stdout(session, f, keyrings, opts, buffer_signed: bool, progress):
     """Unsigned: release each frame once its tag verified. Signed: refused, unless --buffer-signed; then the
     codec holds the whole plaintext in a private temporary file until the signature verified."""
-    from dataclasses import replace
-
     out = session.stdout
     widen_pipe(out)
     sink = Sink(OutputPipe(partial(write_all, out)), _private_temp_file)
-    result = decrypt_stream(f, keyrings, sink, replace(opts, refuse_signed=not buffer_signed), progress)
+    result = decrypt_stream(f, keyrings, sink, opts.replace(refuse_signed=not buffer_signed), progress)
     flush_all(out)
     return result
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import base64
 import hmac
-from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -34,13 +33,15 @@ U16 = 0xFFFF
 MAX_HEADER_BYTES = 4 << 20
 
 
-@dataclass(frozen=True)
-class EncryptedDataKey:
-    """One encrypted data key (EDK): whose key wraps it (provider id and info) and the wrapped key."""
-
+class _EDKFields(NamedTuple):
     provider_id: str
     provider_info: bytes
     ciphertext: bytes
+
+
+class EncryptedDataKey(_EDKFields):
+    """One encrypted data key (EDK): whose key wraps it (provider id and info) and the wrapped key. Equal
+    (and hashed) by those three fields; a subclass of their NamedTuple only to hold the wire form's memo."""
 
     def serialize(self) -> bytes:
         """The wire form, computed once (a cached data key's EDKs go into every message that uses it)."""
@@ -53,26 +54,32 @@ class EncryptedDataKey:
             if len(value) > U16:
                 raise ValueError(f"encrypted data key {name} is {len(value)} bytes; the format allows 65535")
         wire = b"".join(len(v).to_bytes(2, "big") + v for v in (pid, self.provider_info, self.ciphertext))
-        object.__setattr__(self, "_wire", wire)  # frozen, and every field is immutable: the memo stays true
+        self._wire = wire  # every field is immutable: the memo stays true
         return wire
 
 
-@dataclass
 class Header:
     """A message header as parsed or built; `body_bytes` are the exact bytes the header tag covers."""
 
-    suite: Suite
-    message_id: bytes
-    context: dict[str, str]
-    edks: list[EncryptedDataKey]
-    frame_length: int
-    content_type: int = FRAMED
-    commit_key: bytes = b""  # v2 suite data
-    header_iv: bytes = bytes(IV_LEN)  # v1 only; v2 is implicitly zero
-    tag: bytes = b""
-    body_bytes: bytes = b""  # exact serialized header body (what the tag authenticates)
-    raw: bytes = field(default=b"", repr=False)  # body + authentication, as read or written
-    context_bytes: bytes | None = field(default=None, repr=False)  # the context as read (None: not parsed)
+    __slots__ = ("suite", "message_id", "context", "edks", "frame_length", "content_type", "commit_key",
+                 "header_iv", "tag", "body_bytes", "raw", "context_bytes")
+
+    def __init__(self, suite: Suite, message_id: bytes, context: dict[str, str], edks: list[EncryptedDataKey],
+                 frame_length: int, content_type: int = FRAMED, commit_key: bytes = b"",
+                 header_iv: bytes = bytes(IV_LEN), tag: bytes = b"", body_bytes: bytes = b"", raw: bytes = b"",
+                 context_bytes: bytes | None = None) -> None:
+        self.suite = suite
+        self.message_id = message_id
+        self.context = context
+        self.edks = edks
+        self.frame_length = frame_length
+        self.content_type = content_type
+        self.commit_key = commit_key  # v2 suite data
+        self.header_iv = header_iv  # v1 only; v2 is implicitly zero
+        self.tag = tag
+        self.body_bytes = body_bytes  # exact serialized header body (what the tag authenticates)
+        self.raw = raw  # body + authentication, as read or written
+        self.context_bytes = context_bytes  # the context as read (None: not parsed)
 
     @property
     def version(self) -> int:

@@ -9,9 +9,7 @@ REQUIRE_ENCRYPT_ALLOW_DECRYPT commitment policy.
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
-from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from kmstui_envelope.errors import MessageError
 
@@ -23,10 +21,7 @@ IV_LEN = 12
 TAG_LEN = 16
 
 
-# Every dataclass on the envelope's start-up path has a docstring: without one, @dataclass makes one from
-# inspect.signature (about 0.05 ms per class, on every envelope command).
-@dataclass(frozen=True)
-class Suite:
+class Suite(NamedTuple):
     """One algorithm suite: what its ID means for key length, KDF, key commitment and signing."""
 
     id: int
@@ -52,8 +47,8 @@ class Suite:
     def signed(self) -> bool:
         return self.curve is not None
 
-    @cached_property
-    def hex(self) -> str:  # shown in every row of a tree of files
+    @property
+    def hex(self) -> str:
         return f"0x{self.id:04X}"
 
     @property

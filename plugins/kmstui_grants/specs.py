@@ -6,8 +6,6 @@ imported only when a grant command runs.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from kmstui.commands.args import GRANT_TOKENS, KEY_ID
 from kmstui.commands.paging import PAGING_ARGS
 from kmstui.commands.registry import Arg
@@ -22,7 +20,7 @@ def register(registry) -> None:
     registry.describe_group("grant", "grants: revocable permissions for other principals")
     c = registry.command
     c("grant create", "Give a principal some operations on a key (prints GrantId and GrantToken)", [
-        KEY_ID, replace(GRANTEE, required=True),
+        KEY_ID, GRANTEE.replace(required=True),
         Arg("--operations", "comma-separated grant operations, e.g. Decrypt,GenerateDataKey (repeatable)",
             required=True, repeat=True, metavar="OPS"),
         Arg("--retiring-principal", "principal ARN that may retire the grant", complete="principal", metavar="ARN"),
@@ -32,7 +30,7 @@ def register(registry) -> None:
             aliases=("--constraints",), kind=TEXT),
         Arg("--name", "grant name: creating the same grant with the same name again returns the first one",
             metavar="NAME"),
-        replace(GRANT_TOKENS, secret=True),
+        GRANT_TOKENS.replace(secret=True),
     ], mutates=True, description=(
         "Create a grant (KMS CreateGrant). Grants may carry only grant operations (Decrypt, Encrypt, "
         "GenerateDataKey*, ReEncryptFrom/To, Sign, Verify, GenerateMac, VerifyMac, DescribeKey, GetPublicKey, "
@@ -44,7 +42,7 @@ def register(registry) -> None:
                 "decrypt --in blob --context app=web --grant-token TOKEN --as arn:aws:iam::111122223333:role/worker"],
       handler="kmstui_grants.commands:cmd_create")
     c("grant list", "List a key's grants (ListGrants)", [
-        KEY_ID, GRANT_ID, replace(GRANTEE, help="only grants to this principal"), *PAGING_ARGS,
+        KEY_ID, GRANT_ID, GRANTEE.replace(help="only grants to this principal"), *PAGING_ARGS,
     ], handler="kmstui_grants.commands:cmd_list")
     c("grant list-retirable", "List the grants a principal may retire (ListRetirableGrants)", [
         Arg("--retiring-principal", "the retiring principal's ARN", required=True, complete="principal",

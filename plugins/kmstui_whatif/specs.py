@@ -7,8 +7,6 @@ behind them) are imported only when one of these commands runs.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from kmstui.commands.args import CONTEXT, GRANT_TOKENS
 from kmstui.commands.registry import Arg
 
@@ -32,8 +30,8 @@ def register(registry) -> None:
         Arg("--principal", "the caller: IAM ARN or service principal", complete="principal", metavar="ARN"),
         Arg("--action", "the KMS action, e.g. kms:Decrypt", metavar="ACTION"),
         Arg("--caller-account", "the caller's account when the principal does not show it", metavar="ACCOUNT"),
-        replace(CONTEXT, help="the request's encryption context KEY=VALUE (repeatable, or a JSON object): what "
-                "the kms:EncryptionContext:KEY and kms:EncryptionContextKeys conditions see"),
+        CONTEXT.replace(help="the request's encryption context KEY=VALUE (repeatable, or a JSON object): what "
+                        "the kms:EncryptionContext:KEY and kms:EncryptionContextKeys conditions see"),
         Arg("--condition", "another condition key KEY=VALUE (repeatable; VALUE may be a JSON list), e.g. "
             "kms:ViaService=s3.us-east-1.amazonaws.com or aws:SourceIp=10.0.0.1", repeat=True, metavar="K=V"),
         Arg("--grant-request", "CreateGrant body (JSON text or file) when --action is kms:CreateGrant",

@@ -278,12 +278,10 @@ def test_a_mistyped_profile_prefix_names_the_known_profiles(session, unsealed_hs
 
 
 def test_read_only_rotation_change_names_the_flag(session, unsealed_hsm):
-    from dataclasses import replace
-
     from kmstui.errors import UsageError
 
     key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
-    session.options = replace(session.options, read_only=True)
+    session.options = session.options.replace(read_only=True)
     with pytest.raises(UsageError, match="'key rotation --disable'"):
         session.execute(["key", "rotation", key, "--disable"])
 

@@ -43,3 +43,15 @@ def test_a_single_word_given_twice_names_its_flag(registry):
     with pytest.raises(UsageError, match="give X once, either as an argument or as --only"):
         registry.parse(["one", "x", "--only", "y"])
     assert registry.parse(["one", "--only", "y"])[1].only == "y"
+
+
+def test_arg_replace_copies_a_shared_argument_with_changes():
+    """Plugins reuse the core's argument specs with one change (`GRANTEE.replace(required=True)`): the copy
+    keeps every other setting, the original is untouched, and a misspelt setting is refused."""
+    base = Arg("--grantee", "who", aliases=("--grantee-principal",), complete="principal", metavar="ARN")
+    copy = base.replace(required=True)
+    assert copy.required and not base.required
+    assert (copy.name, copy.help, copy.aliases, copy.complete, copy.metavar) == \
+        ("--grantee", "who", ("--grantee-principal",), "principal", "ARN")
+    with pytest.raises(TypeError):
+        base.replace(requierd=True)
