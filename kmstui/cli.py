@@ -252,17 +252,27 @@ def _collector_off() -> None:
     gc.disable()
 
 
-def _collector_on() -> None:
+_DEFAULT_THRESHOLDS = gc.get_threshold()
+_ONE_SHOT_YOUNG_THRESHOLD = 100_000
+
+
+def _collector_on(one_shot: bool = False) -> None:
     """Called when a command, script, shell or TUI is about to start: the objects made so far live as long
-    as the process, so they move out of the collector's way; what the work makes is collected as usual."""
+    as the process, so they move out of the collector's way; what the work makes is collected as usual.
+    A one-shot command's own imports (its plugin, its backend: ~20,000 objects that live until exit) would
+    still set off a young collection every 700 allocations (~1 ms of a ~60 ms command), so for it the young
+    generation holds 100,000 objects before a collection: cycles are still collected, in fewer, larger passes."""
     if not gc.isenabled():
         gc.freeze()
+        if one_shot:
+            gc.set_threshold(_ONE_SHOT_YOUNG_THRESHOLD, *_DEFAULT_THRESHOLDS[1:])
         gc.enable()
 
 
 def _collector_at_exit() -> None:
     gc.collect()  # what the work left in cycles is finalized here as usual (files closed, buffers flushed)
     gc.freeze()
+    gc.set_threshold(*_DEFAULT_THRESHOLDS)
 
 
 def _open_standard_streams() -> bool:
@@ -341,7 +351,7 @@ def _main(argv: list[str]) -> int:
             session.edit_text = edit_text
     runner = Runner(session)
     rest = parsed.rest
-    _collector_on()
+    _collector_on(one_shot=parsed.command_string is None and bool(rest) and rest[0] not in ("shell", "run"))
     try:
         if parsed.command_string is not None:
             from kmstui.lines import script_lines

@@ -190,6 +190,8 @@ def test_console_script_keeps_the_collector_out_of_start_up_but_on_for_the_work(
 
     def run(self, words):
         seen["enabled"], seen["frozen"] = gc.isenabled(), gc.get_freeze_count()
+        seen["young"] = gc.get_threshold()[0]
+        gc.collect()  # the work may collect as it likes
         return 0
 
     monkeypatch.setattr(Runner, "run", run)
@@ -197,10 +199,40 @@ def test_console_script_keeps_the_collector_out_of_start_up_but_on_for_the_work(
     monkeypatch.setenv("KMSTUI_HOME", str(tmp_path))
     gc.unfreeze()  # an in-process server test may have frozen objects before
     assert gc.isenabled()
+    before = gc.get_threshold()
     try:
         assert cli.main() == 0
         assert seen["enabled"] and seen["frozen"] > 0
         assert gc.isenabled()
+        # a one-shot command collects its young generation in fewer, larger passes; then the defaults return
+        assert seen["young"] == 100_000 > before[0]
+        assert gc.get_threshold() == before
+    finally:
+        gc.unfreeze()
+        gc.enable()
+
+
+def test_scripts_and_long_running_faces_keep_the_default_young_generation(monkeypatch, tmp_path):
+    """Only a one-shot command trades frequent young collections for fewer larger ones; a script (or a shell, a
+    TUI, a server) runs as long as its user likes, with the interpreter's usual thresholds."""
+    import gc
+
+    from kmstui.runner import Runner
+
+    seen = {}
+
+    def run_lines(self, lines, name, keep_going=False):
+        seen["young"] = gc.get_threshold()[0]
+        return 0
+
+    monkeypatch.setattr(Runner, "run_lines", run_lines)
+    monkeypatch.setattr(sys, "argv", ["kmstui", "-c", "key list"])
+    monkeypatch.setenv("KMSTUI_HOME", str(tmp_path))
+    gc.unfreeze()
+    before = gc.get_threshold()
+    try:
+        assert cli.main() == 0
+        assert seen["young"] == before[0]
     finally:
         gc.unfreeze()
         gc.enable()
