@@ -38,7 +38,7 @@ def open_log(store: Store, audit_key: bytes, *, clock: Callable[[], float] | Non
     """The file's audit log, checked against and anchored in the file's sealed head."""
 
     def anchor(seq: int, digest: str) -> None:
-        with store.transaction():
+        with store.meta_transaction():  # writes the head alone: no row-set triggers needed (Store.attach_keys)
             head = sealed_head(store)
             if head is not None and head.seq < seq:  # a missing head is never re-created here
                 store.set_meta_doc(HEAD, {"seq": seq, "hash": digest})

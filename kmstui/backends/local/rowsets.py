@@ -3,7 +3,8 @@
 A row's own MAC proves it was written by kmstui, but not that it is the newest copy or that no row is
 missing. So, for each covered table, the sealed meta row ``rowsets`` keeps the number of rows and the sum
 (mod 2**256) of one keyed contribution per row, HMAC(table, primary key, the row's MAC or sealed blob).
-SQLite TEMP triggers (living only in kmstui's own connection) report every insert, update and delete to
+SQLite TEMP triggers (living only in kmstui's own connection, created by its first write transaction:
+Store.attach_keys) report every insert, update and delete to
 the Store, which folds the changes into the record inside the same transaction, so the record and the rows
 commit together. The record is encrypted (AES-GCM), so the contributions and sums are never visible and a
 forger has nothing to compute with. Opening counts the rows of the tables in CHECKED_ON_OPEN (cheap);

@@ -87,6 +87,21 @@ def _run_all(hooks: list[Callable[[bool], None]], committed: bool) -> None:
         _run_all(hooks[1:], committed)
 
 
+_WRITES = (sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE)  # (action, table, ...)
+_READS = (sqlite3.SQLITE_READ, sqlite3.SQLITE_SELECT, sqlite3.SQLITE_TRANSACTION, sqlite3.SQLITE_FUNCTION)
+
+
+def _meta_writes_only(action: int, arg1: Any, _arg2: Any, _db: Any, _trigger: Any) -> int:
+    """SQLite authorizer of `Store.meta_transaction`: reads, writes to the meta table, and the query_only
+    and data_version pragmas; nothing else (no other table written, no object created, dropped or
+    altered, nothing attached)."""
+    if action in _WRITES:
+        return sqlite3.SQLITE_OK if arg1 == "meta" else sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_PRAGMA:
+        return sqlite3.SQLITE_OK if arg1 in ("query_only", "data_version") else sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK if action in _READS else sqlite3.SQLITE_DENY
+
+
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
@@ -136,6 +151,9 @@ class Store:
         self._held_commit = _HeldCommit(self)
         self._before_commit: list[Callable[[], None]] = []
         self._after_end: list[Callable[[bool], None]] = []
+        self._untracked = False  # keys attached, row-set triggers not created yet: query-only (attach_keys)
+        self._tracking = False  # the row-set triggers exist on this connection
+        self._meta_only = False  # inside meta_transaction
 
     # -- opening and creating ---------------------------------------------------------------------
     @staticmethod
@@ -293,13 +311,15 @@ class Store:
         if sealed is None and identity.get("Schema"):
             raise ConfigError(f"integrity check failed for {self.path}: its sealed schema record is missing (the "
                               "HSM file was modified outside kmstui); run 'kmstui hsm verify', then restore a backup")
+        have = schema.objects(self.conn)
+        current = schema.fingerprint(self.conn, have)
         if sealed is not None:
-            wrong = schema.sealed_differences(sealed, schema.fingerprint(self.conn))
+            wrong = schema.sealed_differences(sealed, current)
             if wrong:
                 raise ConfigError(f"{self.path}: its schema is not the one kmstui sealed in it ({'; '.join(wrong[:3])}); "
                                   "the file was modified outside kmstui: run 'kmstui hsm verify', then restore a backup")
-        missing = schema.missing_objects(self.conn, SCHEMA)
-        if sealed is None or missing or sealed.get("Digest") != schema.fingerprint(self.conn)["Digest"]:
+        missing = schema.missing_objects(self.conn, SCHEMA, have)
+        if sealed is None or missing or sealed.get("Digest") != current["Digest"]:
             with self.transaction():
                 if missing:
                     for statement in SCHEMA.split(";"):
@@ -324,6 +344,8 @@ class Store:
                 self._depth -= 1
             return
         try:
+            if self._untracked and not self._meta_only:
+                self._track_rows()
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise self._failure(exc) from None
@@ -340,6 +362,30 @@ class Store:
             self._depth, self._held_open = 0, True
             return
         self._commit()
+
+    @contextlib.contextmanager
+    def meta_transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that may write the meta table and nothing else (moving the sealed audit head
+        after read-only calls, at most once a second and at exit). On a connection whose row-set triggers
+        are not created yet (`attach_keys`) it runs without them, and SQLite itself refuses any statement in
+        it that would write another table (an authorizer), so no covered row can change untracked: a
+        one-shot Encrypt never pays for the triggers. Otherwise (or nested) an ordinary `transaction()`."""
+        if not self._untracked or self.in_transaction or self._hold:
+            with self.transaction() as conn:
+                yield conn
+            return
+        conn = self.conn
+        conn.set_authorizer(_meta_writes_only)
+        self._meta_only = True
+        try:
+            conn.execute("PRAGMA query_only=OFF")
+            with self.transaction():
+                yield conn
+        finally:
+            self._meta_only = False
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA query_only=ON")
+            conn.set_authorizer(None)
 
     def hold_commit(self) -> "_HeldCommit":
         """Everything written from the first transaction inside this block to its end commits once, at the end
@@ -415,13 +461,37 @@ class Store:
         self._rows.clear()
 
     def attach_keys(self, mac_key: bytes) -> None:
-        """Authenticate rows with `mac_key` from now on, and track row-set changes of this connection."""
+        """Authenticate rows with `mac_key` from now on, and track row-set changes of this connection.
+
+        The TEMP triggers that report changes (rowsets.py; ~0.5 ms to create) are created when the first
+        write transaction begins (`transaction`), since a process that only reads (a one-shot Encrypt or
+        Decrypt) never needs them. Until then the connection is query-only (`PRAGMA query_only`: SQLite
+        refuses every write), except inside `meta_transaction`, which can write the meta table alone: no
+        covered row can change without its triggers."""
         self.set_keys(mac_key)
         self.conn.create_function("kmstui_row", 4, self._row_changed, deterministic=False)
         self.conn.execute("PRAGMA recursive_triggers=ON")  # so INSERT OR REPLACE reports the row it replaces
+        if self.in_transaction or self.conn.in_transaction:  # Store.create: its rows follow in this transaction
+            self._track_rows()
+        elif not self._tracking:
+            self.conn.execute("PRAGMA query_only=ON")
+            self._untracked = True
+
+    def _track_rows(self) -> None:
+        """Create the row-set triggers and allow writes. Called before BEGIN (so a rollback cannot take the
+        triggers away again), except by Store.create, whose transaction makes the whole file."""
         have = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        for statement in rowsets.trigger_sql(have):
-            self.conn.execute(statement)
+        try:
+            if self._untracked:
+                self.conn.execute("PRAGMA query_only=OFF")  # TEMP triggers are writes too
+            for statement in rowsets.trigger_sql(have):
+                self.conn.execute(statement)
+        except BaseException:
+            if self._untracked:
+                with contextlib.suppress(sqlite3.Error):
+                    self.conn.execute("PRAGMA query_only=ON")
+            raise
+        self._untracked, self._tracking = False, True
 
     # -- sealed row sets (rowsets.py) ---------------------------------------------------------------
     def _row_changed(self, table: str, name: Any, old: bytes | None, new: bytes | None) -> None:

@@ -165,3 +165,41 @@ def test_a_file_made_before_the_record_is_adopted_once(unsealed_hsm):
     sql(hsm.path, "DELETE FROM meta WHERE name='rowsets'")  # now the identity row promises a record
     with pytest.raises(KMSInternalException, match="missing"):
         reopen(hsm)
+
+
+# -- the row-set triggers are created by the first write transaction, not on open ---------------------------
+def temp_triggers(backend) -> set[str]:
+    return {r[0] for r in backend.store.conn.execute("SELECT name FROM sqlite_temp_master WHERE type='trigger'")}
+
+
+def test_a_process_that_only_reads_never_creates_the_triggers_and_cannot_write_without_them(unsealed_hsm):
+    """Opening skips the triggers (a one-shot Encrypt never writes a covered row); until the first write
+    transaction creates them, SQLite refuses any write on the connection, so none can go unrecorded."""
+    key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    unsealed_hsm.create_alias(AliasName="alias/a", TargetKeyId=key)
+    reader = reopen(unsealed_hsm)
+    reader.encrypt(KeyId="alias/a", Plaintext=b"x")
+    reader.audit.flush()  # moves the sealed audit head: a write of the meta table alone
+    assert temp_triggers(reader) == set()
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.store.conn.execute("DELETE FROM aliases")
+    with pytest.raises(KMSInternalException, match="not authorized"), reader.store.meta_transaction() as conn:
+        conn.execute("DELETE FROM aliases")  # the head's transaction can write nothing but meta
+    assert sql(unsealed_hsm.path, "SELECT count(*) FROM aliases") == [(1,)]
+    reader.create_alias(AliasName="alias/b", TargetKeyId=key)  # the first change creates them
+    assert len(temp_triggers(reader)) == 3 * 11
+    reader.close()
+    assert report(unsealed_hsm)["Valid"]
+    reopen(unsealed_hsm).close()
+
+
+def test_a_tampered_file_is_still_refused_by_a_command_that_only_reads(unsealed_hsm, run_kmstui):
+    """The path that now skips the triggers (a one-shot read) still counts the rows on open."""
+    key = unsealed_hsm.create_key()["KeyMetadata"]["KeyId"]
+    unsealed_hsm.create_alias(AliasName="alias/a", TargetKeyId=key)
+    unsealed_hsm.close()
+    assert run_kmstui("encrypt", "--key-id", "alias/a", "--plaintext", "hi").code == 0
+    sql(unsealed_hsm.path, "DELETE FROM aliases")
+    run = run_kmstui("encrypt", "--key-id", key, "--plaintext", "hi")
+    assert run.code != 0 and "aliases: 0 row(s), sealed record says 1" in run.err, run
+    assert run_kmstui("hsm", "verify").code == 1
