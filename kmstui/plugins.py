@@ -90,20 +90,34 @@ def entry_points(group: str = ENTRY_POINT_GROUP) -> list[EntryPoint]:
 
 
 def _normalize(name: str) -> str:
-    """PEP 503 name normalization, spelled with underscores (as importlib.metadata compares names)."""
-    return re.sub(r"[-_.]+", "_", name).lower()
+    """PEP 503 name normalization, spelled with underscores (as importlib.metadata compares names): each run
+    of `-`, `_` and `.` becomes one `_` (the pattern is compiled only for a name that has such a run)."""
+    name = name.replace("-", "_").replace(".", "_")
+    return (re.sub(r"_{2,}", "_", name) if "__" in name else name).lower()
 
 
 def _read_group(path: str, group: str) -> list[tuple[str, str]]:
-    """(name, value) pairs of `[group]` in an entry_points.txt (INI-like; `#` and `;` start comments)."""
+    """(name, value) pairs of `[group]` in an entry_points.txt (INI-like; `#` and `;` start comments). Read
+    as bytes and parsed only when the group's name occurs in it: every command reads the entry points of
+    every installed distribution (dozens), and few of them mention kmstui."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
+        return []
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+    except OSError:
+        return []
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if group.encode() not in data:
         return []
     pairs: list[tuple[str, str]] = []
     section = None
-    for line in text.splitlines():
+    for line in data.decode("utf-8").splitlines():
         line = line.strip()
         if not line or line.startswith(("#", ";")):
             continue
