@@ -94,6 +94,53 @@ def request_parameters(params: dict[str, Any]) -> dict[str, Any] | None:
     return out or None
 
 
+_PARAMETER_TEXTS: dict[tuple, str] = {}  # request_parameters_json's memo: parameters -> their JSON text
+_MAX_PARAMETER_TEXTS = 1024
+_MAX_REMEMBERED_TEXT = 512  # characters: so the memo holds at most about a megabyte
+
+
+def request_parameters_json(params: dict[str, Any]) -> str:
+    """`dumps(request_parameters(params))`, remembered for parameters made only of text (and maps of text
+    to text, such as an encryption context): a hot loop of Encrypt or Decrypt calls with the same key and
+    context serialises them once. The memo's key is every allow-listed parameter's name with its exact
+    value, in the call's order (which is the JSON's order); a value of any other type (bytes, numbers,
+    lists, a str subclass) is not remembered and is serialised as before."""
+    key = []
+    for name, value in params.items():
+        if name not in CAMEL or value is None:
+            if name == "Tags":
+                key = None
+                break
+            continue
+        kind = type(value)
+        if kind is str:
+            key.append((name, value))
+        elif kind is dict:
+            items = tuple(value.items())
+            for k, v in items:
+                if type(k) is not str or type(v) is not str:
+                    break
+            else:
+                key.append((name, items))
+                continue
+            key = None
+            break
+        else:
+            key = None
+            break
+    if key is None:
+        return dumps(request_parameters(params))
+    key = tuple(key)
+    text = _PARAMETER_TEXTS.get(key)
+    if text is None:
+        text = dumps(request_parameters(params))
+        if len(text) <= _MAX_REMEMBERED_TEXT:
+            if len(_PARAMETER_TEXTS) >= _MAX_PARAMETER_TEXTS:
+                _PARAMETER_TEXTS.clear()
+            _PARAMETER_TEXTS[key] = text
+    return text
+
+
 class Encoded:
     """An event already serialised, for the hot path: `head` is the event's JSON text without its closing
     brace, exactly what `dumps(event)` gives before eventTime, eventID, requestID, seq and prevHash are
@@ -499,7 +546,13 @@ class AuditLog:
         with self._mutex:
             if self._held:
                 return self.append_held(event)
-            fd = self._acquire()
+            fd = self._fd
+            if self._leased and self.gap is None and fd is not None:  # `_acquire`'s check, inline
+                st = os.fstat(fd)
+                if st.st_size != self._size or not st.st_nlink:
+                    fd = self._acquire()
+            else:
+                fd = self._acquire()
             try:
                 self._write(fd, event)
             except BaseException:

@@ -44,6 +44,8 @@ _ROOT_IDENTITY: tuple[Any, list, bool] = (None, [], True)  # an account root's i
 _TIME_KEYS = ("aws:currenttime", "aws:epochtime")  # the only condition keys not derived from the request
 _NOT_CACHED = frozenset({"kms:CreateGrant", "kms:RetireGrant", "kms:RevokeGrant", "kms:CreateKey",
                          "kms:PutKeyPolicy"})
+_NO_INPUTS: tuple = (None, None, None, None)
+_NO_ALLOWED: tuple = (None, None, None)
 _MAX_DECISIONS = 4096
 _RECHECK_OTHERS = 0.05  # seconds between checks for identity-policy changes made by other processes
 
@@ -109,10 +111,17 @@ class Authorizer:
     grants (read by an indexed query on grantee), valid while the key row's `AuthzRev` is unchanged (the
     backend bumps it in the same transaction as any policy or grant change, and every call sees the key row
     as committed, Store.read_doc, so a change made by another process counts at once); identity policies per principal until they change (at once
-    for this process's changes, within 50 ms for another process's; an account root has none, so the
-    default caller never reads them). Decisions of `evaluate` are memoised
+    while the file has a change token, Store.change_token, which any commit by any process moves; inside a
+    transaction, at once for this process's changes and within 50 ms for another process's; an account
+    root has none, so the default caller never reads them). Decisions of `evaluate` are memoised
     per key for identical requests (caller, action, encryption context, identity-policy generation) when
-    no policy involved reads the clock: the engine's answer is then a function of exactly those inputs."""
+    no policy involved reads the clock: the engine's answer is then a function of exactly those inputs.
+
+    Per call, while the change token is unchanged (nothing committed anywhere) and the caller and call are
+    the same: the caller's identity policies and layers are taken from the last call (`caller_inputs`),
+    and a repeat of the last allowed request on the same key row (same action and context) is allowed
+    without the memo lookup. Any commit, a transaction of this process, or another caller or call works
+    everything out again; a grant token never takes this path."""
 
     def __init__(self) -> None:
         self._policies: dict[tuple[str, str], tuple[CompiledPolicy, bool]] = {}
@@ -121,6 +130,8 @@ class Authorizer:
         self._layers: dict[Any, Layers | None] = {}
         self._checked, self._others = -_RECHECK_OTHERS, None
         self._roots: set[str] = set()  # callers known to be an account root (no identity policies)
+        self._last_inputs: tuple = _NO_INPUTS  # (change token, caller, call, caller_inputs(...)) of the last call
+        self._last_allowed: tuple = _NO_ALLOWED  # (key row, action, context) last allowed under _last_inputs
 
     def _compiled(self, text: str, kind: str, name: str) -> tuple[CompiledPolicy, bool]:
         """(compiled policy, timeless) for a document text, compiled once."""
@@ -147,9 +158,11 @@ class Authorizer:
             entry = self._keys[key_id] = _KeyEntry(rev, policy, _KeyGrants(backend, key_id), timeless)
         return entry
 
-    def identity_policies(self, backend, principal: str) -> tuple[Any, list[CompiledPolicy], bool]:
+    def identity_policies(self, backend, principal: str, stamp: Any = None) -> tuple[Any, list[CompiledPolicy], bool]:
         """(generation, the caller's identity policies, timeless). A session also has its role's
-        policies; an account root has none (generation None)."""
+        policies; an account root has none (generation None). With the file's change token (`stamp`, see
+        `caller_inputs`) that token is the generation: any commit anywhere counts at once; without one,
+        another process's change is seen within 50 ms and this process's at once."""
         if principal in self._roots:
             return _ROOT_IDENTITY
         caller = parse_caller(principal)
@@ -157,11 +170,14 @@ class Authorizer:
             if len(self._roots) < 1024:
                 self._roots.add(principal)
             return _ROOT_IDENTITY
-        conn = backend.store.conn
-        now = time.monotonic()
-        if now - self._checked >= _RECHECK_OTHERS:  # another process's change: seen within 50 ms
-            self._checked, self._others = now, conn.execute("PRAGMA data_version").fetchone()[0]
-        generation = (self._others, conn.total_changes)  # this process's changes: seen at once
+        if stamp is not None:
+            generation: Any = stamp
+        else:
+            conn = backend.store.conn
+            now = time.monotonic()
+            if now - self._checked >= _RECHECK_OTHERS:  # another process's change: seen within 50 ms
+                self._checked, self._others = now, conn.execute("PRAGMA data_version").fetchone()[0]
+            generation = (self._others, conn.total_changes)  # this process's changes: seen at once
         hit = self._iam.get(principal)
         if hit is not None and hit[0] == generation:
             return hit
@@ -183,11 +199,21 @@ class Authorizer:
             self._own_account_only(backend, caller, action)
         if action in ("kms:CreateKey", "kms:PutKeyPolicy") and params.get("Policy") is not None:
             self.check_new_policy(params["Policy"], caller, bool(params.get("BypassPolicyLockoutSafetyCheck")))
-        generation, iams, iam_timeless = self.identity_policies(backend, caller)
         context = params.get(_CONTEXT_PARAM.get(action, "EncryptionContext"))
         context = context if isinstance(context, dict) else {}
+        last, stamp = self._last_inputs, backend.store.change_token()
+        if stamp is not None and last[0] == stamp and last[1] == caller and last[2] is call:
+            generation, iams, iam_timeless, layers, layers_key, plain = last[3]
+            if key_doc is not None and not tokens:
+                # The same request as the last one allowed, on the same key row, with nothing committed since
+                # (caller_inputs forgets it when anything of this changes): allowed again.
+                allowed = self._last_allowed
+                if allowed[0] is key_doc and allowed[1] == action and allowed[2] == context:
+                    return None
+        else:
+            generation, iams, iam_timeless, layers, layers_key, plain = self.caller_inputs(backend, caller, call,
+                                                                                          stamp)
         memo = memo_key = None
-        layers, layers_key = self.layers(backend, caller, call)
         if key_doc:
             # Fast path: under policies that read no condition key (the default key policy), a remembered
             # decision depends on nothing the request would add (its memo key below has no request facts
@@ -195,9 +221,7 @@ class Authorizer:
             entry = self._keys.get(key_doc["KeyId"])
             if entry is None or entry.rev != key_doc.get("AuthzRev", 0):
                 entry = self.key_entry(backend, key_doc)
-            if (entry.plain and not tokens and action not in _NOT_CACHED
-                    and (not iams or (iam_timeless and not any(p.condition_keys for p in iams)))
-                    and (layers is None or not any(p.condition_keys for p in _layer_policies(layers)))):
+            if entry.plain and plain and not tokens and action not in _NOT_CACHED:
                 try:
                     items = tuple(context.items())
                     decision = entry.decisions.get((caller, action, generation,
@@ -207,6 +231,8 @@ class Authorizer:
                     decision = None
                 if decision is not None:
                     if decision.allowed:
+                        if stamp is not None and _plain_context(context):
+                            self._last_allowed = (key_doc, action, dict(context))
                         return None
                     return self._enforce(decision, caller, action, backend.key_arn(key_doc["KeyId"]))
         request = Request(principal=caller, action=action, encryption_context=context,
@@ -249,6 +275,23 @@ class Authorizer:
                 memo.clear()
             memo[memo_key] = decision
         self._enforce(decision, caller, action, key_arn)
+
+    def caller_inputs(self, backend, caller: str, call: Any, stamp: Any) -> tuple:
+        """What a decision for this caller and call needs besides the key and the request: (identity-policy
+        generation, identity policies, whether they are timeless, layers, layers key, whether none of them
+        reads a condition key). `__call__` reuses the last answer for the same caller and call while the HSM
+        file's change token (Store.change_token, given here as `stamp`, read before anything else) is the
+        same: nothing was committed to the file since, by any process, so no identity policy, permissions
+        boundary or organization changed; without a token (inside a transaction) it is always worked out
+        again."""
+        generation, iams, iam_timeless = self.identity_policies(backend, caller, stamp)
+        layers, layers_key = self.layers(backend, caller, call)
+        plain = ((not iams or (iam_timeless and not any(p.condition_keys for p in iams)))
+                 and (layers is None or not any(p.condition_keys for p in _layer_policies(layers))))
+        inputs = (generation, iams, iam_timeless, layers, layers_key, plain)
+        self._last_inputs = (stamp, caller, call, inputs) if stamp is not None else _NO_INPUTS
+        self._last_allowed = _NO_ALLOWED
+        return inputs
 
     def layers(self, backend, caller: str, call: Any) -> tuple[Layers | None, Any]:
         """The layers around this call: the session policies the request arrived with (`backend.call.
@@ -393,6 +436,13 @@ def _layer_policies(layers: Layers | None) -> list[CompiledPolicy]:
     if org is not None:
         out += [a.policy for group in (*org.scps.values(), *org.rcps.values()) for a in group]
     return out
+
+
+def _plain_context(context: dict) -> bool:
+    """An encryption context of text only, the kind the last allowed request keeps (a copy, so a change
+    made later to the caller's dict is seen). Any other value is refused by the backend after the decision
+    (Encrypt, Decrypt and GenerateDataKey take text only), and is never remembered here."""
+    return all(type(k) is str and type(v) is str for k, v in context.items())
 
 
 def _timeless_policy(p: CompiledPolicy) -> bool:

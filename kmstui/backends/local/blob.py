@@ -94,7 +94,8 @@ def canonical_context(context: dict[str, str] | None) -> bytes:
     if not isinstance(context, dict):
         raise ValidationException("EncryptionContext must map strings to strings")
     try:
-        return _canonical(tuple(sorted(context.items())))
+        items = tuple(context.items())
+        return _canonical(items if len(items) == 1 else tuple(sorted(items)))
     except TypeError:  # unhashable or unsortable values
         raise ValidationException("EncryptionContext must map strings to strings") from None
 

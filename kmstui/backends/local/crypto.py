@@ -62,6 +62,12 @@ class CryptoMixin(LocalCore):
             self._check_usable(doc)
         if doc["KeyUsage"] != km.ENCRYPT_DECRYPT:
             self._usage(doc, km.ENCRYPT_DECRYPT, "Encrypt")
+        if doc["KeySpec"] == "SYMMETRIC_DEFAULT" and (algorithm is None or algorithm == "SYMMETRIC_DEFAULT"):
+            # the usual key and its one algorithm (AES-256-GCM); its current material, from memory once unsealed
+            version = doc["Version"]
+            material = self._material.get((doc["KeyId"], version)) or self._material_of(doc, version)
+            return (km.seal_blob(material, doc["KeyId"], version, plaintext, blobfmt.canonical_context(context)),
+                    "SYMMETRIC_DEFAULT")
         spec = km.SPECS[doc["KeySpec"]]
         algorithm = algorithm or "SYMMETRIC_DEFAULT"
         if spec.kind != "aes" or algorithm != "SYMMETRIC_DEFAULT":  # (a symmetric key's one algorithm)
@@ -161,8 +167,11 @@ class CryptoMixin(LocalCore):
                 KeyId: str | None = None, EncryptionAlgorithm: str | None = None, DryRun: bool = False) -> dict:
         doc, plaintext, algorithm, version = self._decrypt_with(CiphertextBlob, EncryptionContext, KeyId,
                                                                 EncryptionAlgorithm, "kms:Decrypt")
-        return _with_material({"KeyId": self.key_arn(doc["KeyId"]), "Plaintext": plaintext,
-                               "EncryptionAlgorithm": algorithm}, KeyMaterialId=km.material_id(doc, version))
+        response = {"KeyId": self.key_arn(doc["KeyId"]), "Plaintext": plaintext, "EncryptionAlgorithm": algorithm}
+        material = km.material_id(doc, version)
+        if material is not None:  # (as `_with_material` gives it, without its merge on the hot path)
+            response["KeyMaterialId"] = material
+        return response
 
     @operation("ReEncrypt", read_only=True)
     def re_encrypt(self, *, CiphertextBlob: bytes, DestinationKeyId: str, SourceEncryptionContext: dict | None = None,

@@ -100,3 +100,41 @@ def test_event_and_request_ids_are_distinct_random_uuids(unsealed_hsm):
     for text in ids:
         parsed = uuid.UUID(text)
         assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+class _Text(str):
+    """A str subclass: never taken from the remembered texts (its == and hash are its own)."""
+
+
+REMEMBERED = [
+    {"KeyId": "alias/app", "EncryptionContext": {"app": "a"}},
+    {"EncryptionContext": {"app": "a"}, "KeyId": "alias/app"},  # the same values in another order: another text
+    {"KeyId": "alias/app", "EncryptionContext": {"app": "b"}},
+    {"KeyId": "alias/app", "EncryptionContext": {"app": 1}},  # a number where text was: not remembered
+    {"KeyId": "alias/app", "EncryptionContext": {"app": True}},
+    {"KeyId": "alias/app", "EncryptionContext": {"app": _Text("a")}},
+    {"KeyId": _Text("alias/app"), "EncryptionContext": {}},
+    {"KeyId": "alias/app", "NumberOfBytes": 1},
+    {"KeyId": "alias/app", "NumberOfBytes": True},
+    {"KeyId": "alias/app", "Plaintext": b"secret", "GrantTokens": ["t"]},
+    {"KeyId": "alias/app", "Tags": [{"TagKey": "team", "TagValue": "never logged"}]},
+    {"Description": "x" * 4000},  # too long to be remembered
+    {},
+]
+
+
+def test_remembered_request_parameters_are_what_the_encoder_gives():
+    """`request_parameters_json` remembers parameters of text only; whatever the order in which calls come,
+    each call's text is exactly `dumps(request_parameters(params))`, also after a context changed in place."""
+    auditlog._PARAMETER_TEXTS.clear()  # (other tests in this process remembered their own texts)
+    for _ in range(2):  # the second round is answered from memory where it can be
+        for params in REMEMBERED + list(reversed(REMEMBERED)):
+            assert auditlog.request_parameters_json(params) == auditlog.dumps(auditlog.request_parameters(params))
+    context = {"app": "a"}
+    params = {"KeyId": "alias/app", "EncryptionContext": context}
+    first = auditlog.request_parameters_json(params)
+    context["app"] = "changed"
+    assert auditlog.request_parameters_json(params) != first
+    assert auditlog.request_parameters_json(params) == auditlog.dumps(auditlog.request_parameters(params))
+    assert all(len(text) <= auditlog._MAX_REMEMBERED_TEXT for text in auditlog._PARAMETER_TEXTS.values())
+    assert not any("never logged" in text or "secret" in text for text in auditlog._PARAMETER_TEXTS.values())
