@@ -14,7 +14,7 @@ lines is detected.
 Writing is one ``flock``-ed ``O_APPEND`` write per line: several processes can share a log. Before a process
 chains a line onto the log's tail it proves that tail is genuine and not behind the sealed head (`_sync`):
 the first time, and again whenever the file is not the size this process left it. A process that is busy
-keeps the lock between calls (the writer lease, `_acquire`): the tail is proven in full when the lease is
+(a line follows another within LEASE_BUSY) keeps the lock between calls (the writer lease, `_acquire`): the tail is proven in full when the lease is
 taken (the path checked to name the open file), and each call under it checks with one fstat only that
 the file is still the size this process left it and still linked (not deleted or replaced); the lease ends after LEASE_IDLE s without a line, LEASE_MAX s after it began, before any
 store transaction of this process, and at close, so another process waits at most about LEASE_MAX. A torn last line (a write
@@ -188,6 +188,7 @@ SERVICE_SOURCE = "hsm.kmstui.local"
 LEASE_IDLE = 0.02  # s without a line before a process gives the log's lock back (the writer lease)
 LEASE_MAX = 0.1  # s a lease lasts at most, so a busy process lets others in ...
 LEASE_PAUSE = 0.005  # ... and then locks per line for this long before it takes a new lease
+LEASE_BUSY = 1.0  # s: a lease begins only at a line that follows another line of this process this closely
 MAX_TAIL_SCAN = 4 << 20  # a last line longer than this is not an audit record (lines are at most ~100 KB)
 _TAIL_FIELDS = re.compile(rb',"seq":(\d+),"prevHash":"[0-9a-f]{64}","hash":"([0-9a-f]{64})","mac":"[0-9a-f]{32}"}$')
 
@@ -284,6 +285,7 @@ class AuditLog:
         self._leased = False
         self._lease_start = 0.0
         self._last_use = 0.0
+        self._last_held = 0.0  # when this process last wrote a line inside a store transaction
         self._no_lease_until = 0.0
         self._releaser = False  # the idle-release thread is running
         self._ids: list[str] = []  # random UUIDs for eventIDs and requestIDs, made in batches; pop() takes one
@@ -448,9 +450,12 @@ class AuditLog:
         return fd
 
     def _keep(self, fd: int) -> None:
-        """After a line: keep the lock as a lease (or let it go when leases are off, the lease is old, or
-        in the pause after one)."""
+        """After a line: keep the lock as a lease (or let it go when leases are off, the lease is old, in
+        the pause after one, or when this process wrote no other line in the LEASE_BUSY before this one:
+        a lease pays off only for calls in quick succession, and a one-shot command's single call then
+        starts no lease and no release thread, about 0.1-0.2 ms of its start-up)."""
         now = time.monotonic()
+        previous = max(self._last_use, self._last_held)
         self._last_use = now
         if self._leased:
             if now - self._lease_start <= LEASE_MAX:
@@ -458,8 +463,8 @@ class AuditLog:
             self.end_lease()
             self._no_lease_until = now + LEASE_PAUSE  # let processes waiting for the lock in
             return
-        if self.lease_idle <= 0 or now < self._no_lease_until:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        if self.lease_idle <= 0 or now < self._no_lease_until or now - previous > LEASE_BUSY:
+            fcntl.flock(fd, fcntl.LOCK_UN)  # no lease for a call with no other line just before it (below)
             return
         self._leased, self._lease_start = True, now
         if not self._releaser:
@@ -582,6 +587,7 @@ class AuditLog:
             if not self._held:
                 self._acquire()
                 self._held_state = (self._size, self._seq, self._hash)
+                self._last_held = time.monotonic()
             self._held += 1
             self._write(self._fd, event)
             return self._seq

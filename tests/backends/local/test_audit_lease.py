@@ -204,3 +204,22 @@ def test_a_log_renamed_aside_under_a_lease_gets_lines_until_the_lease_ends(unsea
         hsm.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"n": "after"})
     assert _tags(aside) == ["before", "during"]
     assert audit.verify(aside, hsm._keys.audit, None)["Valid"]
+
+
+def test_a_lone_call_takes_no_lease_and_starts_no_thread(unsealed_hsm, run_kmstui):
+    """A one-shot command makes one call: it locks the log for its line only (another process gets the lock
+    at once) and starts no release thread; a call that follows another line closely takes the lease."""
+    hsm = unsealed_hsm
+    key = hsm.create_key()["KeyMetadata"]["KeyId"]
+    hsm.close()
+    lone = Session(load_plugins=False).backend()
+    lone.encrypt(KeyId=key, Plaintext=b"x")
+    assert not lone.audit._leased and _can_lock(lone.audit.path)
+    assert not lone.audit._releaser  # no release thread was started
+    lone.encrypt(KeyId=key, Plaintext=b"x")  # within a second of the first: busy
+    assert lone.audit._leased
+    lone.close()
+    assert run_kmstui("encrypt", "--key-id", key, "--plaintext", "aGk=").code == 0
+    backend = Session(load_plugins=False).backend()
+    assert backend.verify_audit()["Valid"]
+    backend.close()
