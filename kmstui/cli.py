@@ -254,6 +254,7 @@ def _collector_off() -> None:
 
 _DEFAULT_THRESHOLDS = gc.get_threshold()
 _ONE_SHOT_YOUNG_THRESHOLD = 100_000
+_LONG_RUNNING = ("shell", "run", "serve")  # first words that start a process meant to keep running
 
 
 def _collector_on(one_shot: bool = False) -> None:
@@ -351,7 +352,7 @@ def _main(argv: list[str]) -> int:
             session.edit_text = edit_text
     runner = Runner(session)
     rest = parsed.rest
-    _collector_on(one_shot=parsed.command_string is None and bool(rest) and rest[0] not in ("shell", "run"))
+    _collector_on(one_shot=parsed.command_string is None and bool(rest) and rest[0] not in _LONG_RUNNING)
     try:
         if parsed.command_string is not None:
             from kmstui.lines import script_lines

@@ -238,6 +238,33 @@ def test_scripts_and_long_running_faces_keep_the_default_young_generation(monkey
         gc.enable()
 
 
+def test_the_server_keeps_the_default_young_generation(monkeypatch, tmp_path):
+    """`kmstui serve` arrives as a one-shot command (its words on the command line) but runs until it is
+    stopped: it keeps the interpreter's thresholds, as the shell and the TUI do (a young generation of
+    100,000 objects between collections is a start-up trade, not one for a process that lives for days)."""
+    import gc
+
+    from kmstui.runner import Runner
+
+    seen = {}
+
+    def run(self, words):
+        seen["young"] = gc.get_threshold()[0]
+        return 0
+
+    monkeypatch.setattr(Runner, "run", run)
+    monkeypatch.setattr(sys, "argv", ["kmstui", "serve", "--port", "0"])
+    monkeypatch.setenv("KMSTUI_HOME", str(tmp_path))
+    gc.unfreeze()
+    before = gc.get_threshold()
+    try:
+        assert cli.main() == 0
+        assert seen["young"] == before[0]
+    finally:
+        gc.unfreeze()
+        gc.enable()
+
+
 def _run_with_closed(redirect: str, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess:
     """kmstui started by a shell that closed some standard descriptors (`<&-`, `>&-`, `2>&-`)."""
     command = " ".join([*(f"'{a}'" for a in (*KMSTUI, *args)), redirect])
