@@ -127,3 +127,74 @@ def test_other_sqlite_failures_are_kms_internal_errors(unsealed_hsm):
             conn.execute("INSERT INTO no_such_table VALUES (1)")
     assert not unsealed_hsm.store.in_transaction
     assert store_mod.BUSY_TIMEOUT_MS >= 1000
+
+
+# -- contention at open: "locking protocol" and "database is locked" are not a damaged file ---------------
+class _LostRace:
+    """A connection whose first statement loses WAL's read race for good: SQLite's SQLITE_PROTOCOL."""
+
+    def execute(self, *args):
+        exc = sqlite3.OperationalError("locking protocol")
+        exc.sqlite_errorcode = sqlite3.SQLITE_PROTOCOL
+        raise exc
+
+    def close(self):
+        pass
+
+
+def test_open_tries_again_after_losing_the_wal_locking_race(unsealed_hsm, monkeypatch):
+    """https://www.sqlite.org/rescode.html#protocol: SQLITE_PROTOCOL means a connection lost the race to start a
+    transaction in WAL mode dozens of times; "the loser of the race backs off and tries again". It was seen
+    with writers killed and restarted in a loop (tests/adversarial/test_sigkill_writers.py), and was reported
+    as "not a kmstui HSM file", which tells the user to restore a backup of a file that is fine."""
+    path = unsealed_hsm.store.path
+    unsealed_hsm.close()
+    real, calls = Store._connect, []
+
+    def connect(p):
+        calls.append(p)
+        return _LostRace() if len(calls) == 1 else real(p)
+
+    monkeypatch.setattr(Store, "_connect", staticmethod(connect))
+    store = Store.open(path)
+    store.close()
+    assert len(calls) == 2
+
+
+def test_open_that_keeps_losing_the_race_says_try_again_not_damaged(unsealed_hsm, monkeypatch):
+    path = unsealed_hsm.store.path
+    unsealed_hsm.close()
+    monkeypatch.setattr(Store, "_connect", staticmethod(lambda p: _LostRace()))
+    with pytest.raises(DependencyTimeoutException, match="another process kept it locked.*try again") as info:
+        Store.open(path)
+    assert "not a kmstui HSM file" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_open_of_a_file_another_process_holds_exclusively_says_try_again(unsealed_hsm, monkeypatch):
+    path = unsealed_hsm.store.path
+    unsealed_hsm.close()
+    holder = sqlite3.connect(str(path), isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("UPDATE meta SET value=value WHERE name='format'")
+    holder.execute("COMMIT")  # the exclusive lock stays with `holder` until it closes
+    monkeypatch.setattr(store_mod, "BUSY_TIMEOUT_MS", 200)
+    try:
+        with pytest.raises(DependencyTimeoutException, match="another process kept it locked.*try again"):
+            Store.open(path)
+    finally:
+        holder.close()
+    Store.open(path).close()
+
+
+def test_a_write_that_loses_the_race_is_refused_whole_with_try_again(unsealed_hsm):
+    """The same race at COMMIT (seen in the same campaign before this fix, as "could not write"): the
+    transaction is rolled back and the caller told to try again; the file is unchanged."""
+    store = unsealed_hsm.store
+    before = store.meta_raw("format")
+    exc = sqlite3.OperationalError("locking protocol")
+    exc.sqlite_errorcode = sqlite3.SQLITE_PROTOCOL
+    failure = store._failure(exc)
+    assert isinstance(failure, DependencyTimeoutException)
+    assert "try again" in str(failure) and "15 s" not in str(failure)
+    assert store.meta_raw("format") == before
