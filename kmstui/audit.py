@@ -551,13 +551,7 @@ class AuditLog:
         with self._mutex:
             if self._held:
                 return self.append_held(event)
-            fd = self._fd
-            if self._leased and self.gap is None and fd is not None:  # `_acquire`'s check, inline
-                st = os.fstat(fd)
-                if st.st_size != self._size or not st.st_nlink:
-                    fd = self._acquire()
-            else:
-                fd = self._acquire()
+            fd = self._acquire()
             try:
                 self._write(fd, event)
             except BaseException:

@@ -212,48 +212,26 @@ def test_console_script_keeps_the_collector_out_of_start_up_but_on_for_the_work(
         gc.enable()
 
 
-def test_scripts_and_long_running_faces_keep_the_default_young_generation(monkeypatch, tmp_path):
+@pytest.mark.parametrize("argv, method", [(["-c", "key list"], "run_lines"), (["serve", "--port", "0"], "run")],
+                         ids=["script", "server"])
+def test_scripts_and_long_running_faces_keep_the_default_young_generation(monkeypatch, tmp_path, argv, method):
     """Only a one-shot command trades frequent young collections for fewer larger ones; a script (or a shell, a
-    TUI, a server) runs as long as its user likes, with the interpreter's usual thresholds."""
+    TUI, a server) runs as long as its user likes, with the interpreter's usual thresholds. `kmstui serve`
+    arrives as a one-shot command (its words on the command line) but runs until it is stopped: a young
+    generation of 100,000 objects between collections is a start-up trade, not one for a process that lives
+    for days."""
     import gc
 
     from kmstui.runner import Runner
 
     seen = {}
 
-    def run_lines(self, lines, name, keep_going=False):
+    def record(self, *args, **kwargs):
         seen["young"] = gc.get_threshold()[0]
         return 0
 
-    monkeypatch.setattr(Runner, "run_lines", run_lines)
-    monkeypatch.setattr(sys, "argv", ["kmstui", "-c", "key list"])
-    monkeypatch.setenv("KMSTUI_HOME", str(tmp_path))
-    gc.unfreeze()
-    before = gc.get_threshold()
-    try:
-        assert cli.main() == 0
-        assert seen["young"] == before[0]
-    finally:
-        gc.unfreeze()
-        gc.enable()
-
-
-def test_the_server_keeps_the_default_young_generation(monkeypatch, tmp_path):
-    """`kmstui serve` arrives as a one-shot command (its words on the command line) but runs until it is
-    stopped: it keeps the interpreter's thresholds, as the shell and the TUI do (a young generation of
-    100,000 objects between collections is a start-up trade, not one for a process that lives for days)."""
-    import gc
-
-    from kmstui.runner import Runner
-
-    seen = {}
-
-    def run(self, words):
-        seen["young"] = gc.get_threshold()[0]
-        return 0
-
-    monkeypatch.setattr(Runner, "run", run)
-    monkeypatch.setattr(sys, "argv", ["kmstui", "serve", "--port", "0"])
+    monkeypatch.setattr(Runner, method, record)
+    monkeypatch.setattr(sys, "argv", ["kmstui", *argv])
     monkeypatch.setenv("KMSTUI_HOME", str(tmp_path))
     gc.unfreeze()
     before = gc.get_threshold()

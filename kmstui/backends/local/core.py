@@ -293,7 +293,7 @@ class LocalCore(Backend):
                 f',"readOnly":{dumps(read_only)},"eventType":"AwsApiCall","recipientAccountId":'
                 f'{dumps(self.account_id)},"additionalEventData":{dumps({"source": context[3]})}{cache[3]}')
         arns = self._resources
-        resources = ((self._resource_text.get(arns[0]) or self._resource_json(arns[0])) if len(arns) == 1
+        resources = (self._resource_json(arns[0]) if len(arns) == 1
                      else ",".join([self._resource_json(arn) for arn in arns]))
         return auditlog.Encoded(f'{outer[0]}{auditlog.request_parameters_json(params)},'
                                 f'"resources":[{resources}]{outer[1]}', bool(cache[3]), not read_only)

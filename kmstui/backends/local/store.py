@@ -105,18 +105,23 @@ def _meta_writes_only(action: int, arg1: Any, _arg2: Any, _db: Any, _trigger: An
 OPEN_ATTEMPTS = 3
 
 
-def _lost_race(exc: sqlite3.Error) -> bool:
+def _primary_code(exc: Exception) -> int:
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF
+
+
+def _lost_race(exc: Exception) -> bool:
     """SQLITE_PROTOCOL: in WAL mode a connection that loses the race to begin a read many times over several
     seconds gives up with "locking protocol" (https://www.sqlite.org/rescode.html#protocol: rare, under
     intense contention; the operation should be retried). Seen when writers are killed and restarted in a
     tight loop (tests/adversarial/test_sigkill_writers.py): the file is fine and the next attempt opens it."""
-    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_PROTOCOL
+    return _primary_code(exc) == sqlite3.SQLITE_PROTOCOL
 
 
-def _contended(exc: sqlite3.Error) -> bool:
+def _contended(exc: Exception) -> bool:
     """Busy, locked or a lost locking race: other processes held the file; nothing is wrong with it."""
-    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED,
-                                                           sqlite3.SQLITE_PROTOCOL)
+    text = str(exc)
+    return (_primary_code(exc) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_PROTOCOL)
+            or "locked" in text or "busy" in text)
 
 
 def _dumps(obj: Any) -> bytes:
@@ -457,7 +462,7 @@ class Store:
     def _failure(self, exc: sqlite3.Error, *, writing: bool = True) -> KMSError:
         """A KMS-named, one-line error for a statement that SQLite refused; nothing was changed."""
         text = str(exc)
-        if _contended(exc) or "locked" in text or "busy" in text:
+        if _contended(exc):
             waited = "" if _lost_race(exc) else f" for {BUSY_TIMEOUT_MS // 1000} s"
             return DependencyTimeoutException(
                 f"the HSM file {self.path} stayed locked by another process{waited} ({text}); nothing was "
