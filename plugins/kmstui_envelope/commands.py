@@ -10,7 +10,7 @@ from kmstui.commands.registry import Arg
 from kmstui.commands.values import TEXT
 
 DEFAULT_MAX_EDKS = 10  # kmstui_envelope.header.DEFAULT_MAX_EDKS, repeated to keep this module light
-DEFAULT_FRAME = 4 << 20  # kmstui_envelope.stream.DEFAULT_FRAME
+DEFAULT_FRAME = 2 << 20  # kmstui_envelope.stream.DEFAULT_FRAME
 
 
 def parse_size(text: str) -> int:

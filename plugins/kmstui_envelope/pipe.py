@@ -172,7 +172,7 @@ class Source:
 def _block(size: int, sized: bool) -> Any:
     """A new read block. For an input of unknown size (standard input, a pipe) an anonymous private mapping,
     whose pages are faulted in only as reads fill them: a bytearray zero-fills the whole block first, which
-    for a 4 MiB frame is about 1.6 ms, the largest share of a one-shot `envelope encrypt -` of a small
+    for a 4 MiB block is about 1.6 ms, the largest share of a one-shot `envelope encrypt -` of a small
     input (a large one pays the same page faults either way, once). An input of known size (a file) gets
     a bytearray: its first block is sized to the file, and across a tree of files the allocator reuses a
     bytearray's memory where a new mapping would fault in fresh pages each time."""

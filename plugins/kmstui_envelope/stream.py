@@ -20,7 +20,7 @@ from kmstui_envelope.keyrings import Keyring, wipe
 from kmstui_envelope.materials import EncryptionMaterials, UnwrapCache, decrypt_data_key
 from kmstui_envelope.pipe import OutputPipe, Source
 
-DEFAULT_FRAME = 4 << 20  # see docs/format.md "Frame length" for the measurements behind it
+DEFAULT_FRAME = 2 << 20  # see docs/format.md "Frame length" for the measurements behind it
 MAX_FRAME = 2**31 - 1  # ESDK-Python refuses larger frames; the format allows 2^32-1
 HOLD_CHUNK = 1 << 20  # copy-out block of a held (signed) message
 

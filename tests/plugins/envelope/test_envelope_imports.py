@@ -75,3 +75,12 @@ def test_default_suite_round_trip_loads_only_what_it_uses():
     assert "kmstui_envelope.handlers" in unsigned and "cryptography.hazmat.primitives.ciphers.aead" in unsigned
     assert sorted(m for m in NOT_FOR_DEFAULT_SUITE if m in unsigned) == []
     assert "cryptography.hazmat.primitives.asymmetric.ec" in loaded["signed"]
+
+
+def test_the_registration_module_repeats_the_codec_defaults_exactly():
+    """commands.py repeats two codec constants so that registering the commands (at every start-up) does not
+    import the codec; `--help` shows them and the handlers use the codec's own, so they must agree."""
+    from kmstui_envelope import commands, header, stream
+
+    assert commands.DEFAULT_FRAME == stream.DEFAULT_FRAME
+    assert commands.DEFAULT_MAX_EDKS == header.DEFAULT_MAX_EDKS

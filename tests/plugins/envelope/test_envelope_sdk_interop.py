@@ -14,6 +14,7 @@ from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey  # noqa
 from aws_encryption_sdk.key_providers.raw import RawMasterKey, RawMasterKeyProvider  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 
+from kmstui_envelope.stream import DEFAULT_FRAME  # noqa: E402
 from envelope_helpers import AES_KEY, _RSA, aes_keyring, decrypt_bytes, encrypt_bytes, rsa_keyring  # noqa: E402
 
 FRAME = 4096
@@ -94,10 +95,10 @@ def test_large_frames_stream_through_the_spill_path(monkeypatch):
 
 
 def test_default_settings_file_decrypts_with_the_sdk(run, workdir, keyfiles):
-    pt = os.urandom(9 << 20)  # two full 4 MiB frames and a partial final frame
+    pt = os.urandom(2 * DEFAULT_FRAME + 12345)  # two full frames and a partial final frame
     (workdir / "big").write_bytes(pt)
     run()("envelope", "encrypt", "big", "--raw-key", keyfiles["aes"], "--raw-key", keyfiles["rsa"])
     ct = (workdir / "big.enc").read_bytes()
     for master_key in (sdk_aes(), sdk_rsa()):
         got, header = CLIENT.decrypt(source=ct, key_provider=master_key)
-        assert got == pt and header.frame_length == 4 << 20
+        assert got == pt and header.frame_length == DEFAULT_FRAME == 2 << 20
