@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     if own_process:
         _collector_off()
     try:
-        return _main_or_complete(argv)
+        return _main_or_complete(argv, own_process)
     finally:
         if own_process:
             _collector_at_exit()
@@ -301,7 +301,7 @@ def _open_standard_streams() -> bool:
     return stdout_open
 
 
-def _main_or_complete(argv: list[str]) -> int:
+def _main_or_complete(argv: list[str], own_process: bool = False) -> int:
     if not _open_standard_streams():
         print("kmstui: error: standard output is closed, so the result would be lost; redirect it to a file "
               "(or to /dev/null to discard it)", file=sys.stderr)
@@ -309,7 +309,7 @@ def _main_or_complete(argv: list[str]) -> int:
     if argv and argv[0] == "__complete":
         return _complete(argv[1:])
     try:
-        return _main(argv)
+        return _main(argv, own_process)
     except KeyboardInterrupt:
         print("kmstui: interrupted", file=sys.stderr)
         return EXIT_INTERRUPT
@@ -322,7 +322,7 @@ def _main_or_complete(argv: list[str]) -> int:
         return EXIT_BROKEN_PIPE
 
 
-def _main(argv: list[str]) -> int:
+def _main(argv: list[str], own_process: bool = False) -> int:
     try:
         parsed = parse_argv(argv)
     except UsageError as exc:
@@ -371,7 +371,10 @@ def _main(argv: list[str]) -> int:
         if rest and rest[0] == "run":
             return _run_file(runner, rest[1:], parsed.keep_going)
         if rest:
-            return runner.run(rest)
+            code = runner.run(rest)
+            if own_process:
+                _output_done()
+            return code
         if not stdin_tty:
             return _run_file(runner, ["-"], parsed.keep_going)
         try:
@@ -380,6 +383,20 @@ def _main(argv: list[str]) -> int:
             return runner.report(exc, None)
     finally:
         session.close()
+
+
+def _output_done() -> None:
+    """A one-shot command has written everything it will write: its standard output is flushed and pointed at
+    the null device, so a reader at the other end of a pipe sees the end of the output now, not when this
+    process has finished exiting (closing the store, the final collection, the interpreter's finalization:
+    ~8 ms of every `kmstui ... | next`, measured). The descriptor stays open, on the null device, so nothing
+    written later can fail or land anywhere. A failed flush (the reader went away) propagates as usual."""
+    sys.stdout.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+    finally:
+        os.close(devnull)
 
 
 def _run_file(runner, args: list[str], keep_going: bool) -> int:

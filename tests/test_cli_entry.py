@@ -7,9 +7,11 @@ import base64
 import json
 import os
 import pty
+import select
 import shutil
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -270,3 +272,47 @@ def test_closed_standard_output_is_refused_in_one_line_before_anything_runs(unse
 def test_closed_standard_error_keeps_errors_out_of_standard_output(unsealed_hsm):
     r = _run_with_closed("2>&-", "key", "describe", "--key-id", "alias/none")
     assert r.returncode == 254 and r.stdout == ""
+
+
+def test_a_one_shot_commands_reader_sees_the_end_of_its_output_before_the_process_exits(kmstui_home, tmp_path):
+    """`kmstui COMMAND | next`: once the command has written its output, standard output is flushed and
+    released, so `next` sees the end at once rather than after the interpreter's exit (closing the store, the
+    final collection, finalization: ~8 ms of every pipeline). Here the exit is held open by an atexit hook
+    until the test has seen the end of the output; without the release the read below would never end."""
+    go = tmp_path / "go"
+    held_exit = ("import atexit, os, sys, time\n"
+                 "def hold():\n"
+                 "    for _ in range(12000):\n"
+                 "        if os.path.exists(os.environ['GO']):\n"
+                 "            return\n"
+                 "        time.sleep(0.01)\n"
+                 "atexit.register(hold)\n"
+                 "from kmstui.cli import main\n"
+                 "sys.exit(main())\n")
+    proc = subprocess.Popen([sys.executable, "-c", held_exit, "plugins", "--output", "json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "GO": str(go)})
+    try:
+        out = b""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the end of the output must come while the exit is held
+            if select.select([proc.stdout], [], [], 0.2)[0]:
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                out += chunk
+        else:
+            pytest.fail("standard output stayed open until the process exited")
+        assert proc.poll() is None  # ... and the process is still exiting
+        assert "envelope" in [p["Name"] for p in json.loads(out)["Plugins"]]  # and the output is whole
+    finally:
+        go.touch()
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+
+
+def test_main_called_in_process_leaves_standard_output_alone(kmstui_home, capfd):
+    """Only the console script owns the process's standard output; a caller of main(argv) keeps its own."""
+    before = os.fstat(1)
+    assert cli.main(["plugins", "--output", "json"]) == 0
+    after = os.fstat(1)
+    assert (before.st_dev, before.st_ino) == (after.st_dev, after.st_ino)
+    assert '"envelope"' in capfd.readouterr().out
