@@ -83,13 +83,26 @@ MAX_SETTINGS_BYTES = 1 << 20  # config.toml and each theme file (docs/inputs.md)
 
 def read_settings_file(path: Path, what: str) -> str:
     """A kmstui settings file (config.toml, a theme) as text, read through the core's bounded reader;
-    ConfigError naming `what` when it cannot be read or is larger than MAX_SETTINGS_BYTES. UnicodeDecodeError
-    passes through, for the caller's "is not valid TOML" wording."""
-    from kmstui.commands.values import read_file
+    ConfigError naming `what` when it cannot be read, is larger than MAX_SETTINGS_BYTES or is not a regular
+    file. UnicodeDecodeError passes through, for the caller's "is not valid TOML" wording.
+
+    Opened without blocking and checked before reading: a named pipe in the file's place would otherwise hold
+    every command at start-up, waiting for a writer that never comes."""
+    import stat
+
+    from kmstui.commands.values import read_stream
     from kmstui.errors import UsageError
 
     try:
-        return read_file(path, MAX_SETTINGS_BYTES, what).decode("utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            kind = ("a named pipe" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode)
+                    else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
+            raise ConfigError(f"{what} is {kind}, not a regular file; replace it with a regular file or move it")
+        with open(fd, "rb") as fh:
+            return read_stream(fh, MAX_SETTINGS_BYTES, what).decode("utf-8")
     except UsageError as exc:
         raise ConfigError(f"{exc}; fix or move it") from None
     except OSError as exc:

@@ -171,11 +171,19 @@ def active_theme(config: Config) -> tuple[ThemeSpec, list[str]]:
 
 def save_theme_choice(config: Config, name: str) -> Path:
     """Persist `theme = NAME` in config.toml (atomically), changing nothing else: the user's comments, order
-    and layout are kept (tomlkit edits the document in place; rewriting parsed data would drop them)."""
+    and layout are kept (tomlkit edits the document in place; rewriting parsed data would drop them).
+
+    A config.toml that is a symbolic link (dotfile managers keep the real file in a repository) is edited
+    where it points, so the link stays a link; the new text is renamed over the file it replaces, checked
+    again just before (one that became a device, pipe or socket meanwhile is refused, never replaced)."""
     import tomlkit
     from tomlkit.exceptions import TOMLKitError
 
+    from kmstui.commands.args import replace_file
+
     path = config.paths.config_file
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     text = ""
     if path.exists():
         try:
@@ -195,7 +203,7 @@ def save_theme_choice(config: Config, name: str) -> Path:
             fh.write(tomlkit.dumps(document))
         if mode is not None:
             os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        replace_file(tmp, path, "config file", dash=False)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
+
+import pytest
 
 from kmstui.config import Config, Paths
 
@@ -34,3 +38,16 @@ def test_without_kmstui_home_or_xdg_runtime_dir_the_runtime_folder_is_per_user_i
     assert str(Paths.discover().runtime_dir) == os.path.join(tempfile.gettempdir(), f"kmstui-{os.getuid()}")
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1234")
     assert str(Paths.discover().runtime_dir) == "/run/user/1234/kmstui"
+
+
+@pytest.mark.parametrize("make, kind", [(os.mkfifo, "a named pipe"), (os.mkdir, "a folder")], ids=["fifo", "folder"])
+def test_a_config_file_that_is_not_a_regular_file_is_refused_in_one_line_not_waited_on(kmstui_home, make, kind):
+    """A named pipe where config.toml belongs used to hold every command at start-up (reading it waits for a
+    writer); now every command says what is wrong with it, at once."""
+    paths = Paths.discover()
+    paths.config_dir.mkdir(parents=True)
+    make(paths.config_file)
+    proc = subprocess.run([sys.executable, "-m", "kmstui", "key", "list"], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and f"{paths.config_file} is {kind}, not a regular file" in proc.stderr

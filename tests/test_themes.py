@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
 
 import pytest
 
 from kmstui.config import Config
-from kmstui.errors import ConfigError
+from kmstui.errors import ConfigError, UsageError
 from kmstui.themes import (active_theme, builtin_themes_dir, load_themes, parse_theme, save_theme_choice)
 
 
@@ -74,3 +76,40 @@ def test_unknown_configured_theme_falls_back_with_a_message(kmstui_home, monkeyp
     monkeypatch.setenv("KMSTUI_THEME", "nosuch")
     spec, errors = active_theme(Config.load())
     assert spec.name == "dark" and any("'nosuch' not found" in e for e in errors)
+
+
+def test_a_symlinked_config_file_is_edited_where_it_points(kmstui_home, tmp_path):
+    """Dotfile managers (stow, chezmoi, home-manager) keep config.toml as a link into a repository: saving the
+    theme edits that file, comments included, and the link stays a link."""
+    config = Config.load()
+    config.paths.config_dir.mkdir(parents=True)
+    real = tmp_path / "dotfiles" / "kmstui.toml"
+    real.parent.mkdir()
+    real.write_text('# mine\ndefault_profile = "local"\n')
+    config.paths.config_file.symlink_to(real)
+    save_theme_choice(Config.load(), "light")
+    assert config.paths.config_file.is_symlink() and config.paths.config_file.resolve() == real
+    assert real.read_text().startswith("# mine\n") and tomllib.loads(real.read_text())["theme"] == "light"
+    assert sorted(p.name for p in real.parent.iterdir()) == ["kmstui.toml"]  # no temporary file left
+
+
+def test_a_config_file_that_became_a_named_pipe_while_saving_is_not_replaced(kmstui_home, monkeypatch):
+    """The file is checked again just before the rename: a named pipe (or device, or socket) that took its
+    place meanwhile is refused in one line and left as it is, and the new text is removed."""
+    import tomlkit
+
+    config = Config.load()
+    config.paths.config_dir.mkdir(parents=True)
+    config.paths.config_file.write_text('default_profile = "local"\n')
+    dumps = tomlkit.dumps
+
+    def swap_then_dump(document):
+        config.paths.config_file.unlink()
+        os.mkfifo(config.paths.config_file)
+        return dumps(document)
+
+    monkeypatch.setattr(tomlkit, "dumps", swap_then_dump)
+    with pytest.raises(UsageError, match="is a named pipe, not a regular file"):
+        save_theme_choice(Config.load(), "light")
+    assert stat.S_ISFIFO(os.lstat(config.paths.config_file).st_mode)
+    assert sorted(p.name for p in config.paths.config_dir.iterdir()) == ["config.toml"]

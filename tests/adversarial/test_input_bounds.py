@@ -99,14 +99,21 @@ def test_a_json_document_of_requests_is_bounded(tmp_path):
 
 
 @pytest.mark.parametrize("where", ["config.toml", "themes/zero.toml"])
-def test_settings_files_are_bounded(kmstui_home, where):
-    """config.toml and theme files are kmstui's own, but a link to /dev/zero (or a runaway generator) must
-    still end in one line, not a MemoryError."""
+@pytest.mark.parametrize("what, says", [("/dev/zero", "is a device, not a regular file"),
+                                        ("big", "is larger than 1 MiB, kmstui's bound for it")],
+                         ids=["device", "big-file"])
+def test_settings_files_are_bounded(kmstui_home, where, what, says):
+    """config.toml and theme files are kmstui's own, but a link to /dev/zero or a runaway file must still end
+    in one line, not a MemoryError (nor a wait: a device or pipe is refused before it is read)."""
     target = kmstui_home / "config" / where
     target.parent.mkdir(parents=True)
-    target.symlink_to("/dev/zero")
+    if what == "big":
+        with open(target, "wb") as fh:
+            fh.truncate((1 << 20) + 1)
+    else:
+        target.symlink_to(what)
     proc = kmstui("theme", "list")
-    assert "is larger than 1 MiB, kmstui's bound for it" in one_line(proc)
+    assert says in one_line(proc)
     assert proc.returncode == (253 if where == "config.toml" else 0)
 
 
