@@ -18,7 +18,7 @@ import gc
 import os
 import sys
 
-from kmstui.errors import EXIT_INTERRUPT, EXIT_USAGE, KmstuiError, UsageError
+from kmstui.errors import EXIT_INTERRUPT, EXIT_OTHER, EXIT_USAGE, KmstuiError, UsageError
 from kmstui.visible import visible
 
 EXIT_BROKEN_PIPE = 141
@@ -230,15 +230,22 @@ def _complete(words: list[str]) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The console script (and `python -m kmstui`). Called without `argv` it owns the process, and keeps the
-    cyclic garbage collector out of start-up: see _collector_off."""
+def console() -> None:
+    """The `kmstui` console script and `python -m kmstui`: main() for a process that is kmstui's alone, which
+    also hands its standard output back as soon as a one-shot command is done (_output_done). An
+    in-process caller of main() keeps its standard output whatever it passes."""
+    raise SystemExit(main(release_stdout=True))
+
+
+def main(argv: list[str] | None = None, *, release_stdout: bool = False) -> int:
+    """kmstui's entry point. Called without `argv` it owns the process, and keeps the cyclic garbage collector
+    out of start-up: see _collector_off."""
     own_process = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     if own_process:
         _collector_off()
     try:
-        return _main_or_complete(argv, own_process)
+        return _main_or_complete(argv, own_process and release_stdout)
     finally:
         if own_process:
             _collector_at_exit()
@@ -301,7 +308,7 @@ def _open_standard_streams() -> bool:
     return stdout_open
 
 
-def _main_or_complete(argv: list[str], own_process: bool = False) -> int:
+def _main_or_complete(argv: list[str], release_stdout: bool = False) -> int:
     if not _open_standard_streams():
         print("kmstui: error: standard output is closed, so the result would be lost; redirect it to a file "
               "(or to /dev/null to discard it)", file=sys.stderr)
@@ -309,7 +316,7 @@ def _main_or_complete(argv: list[str], own_process: bool = False) -> int:
     if argv and argv[0] == "__complete":
         return _complete(argv[1:])
     try:
-        return _main(argv, own_process)
+        return _main(argv, release_stdout)
     except KeyboardInterrupt:
         print("kmstui: interrupted", file=sys.stderr)
         return EXIT_INTERRUPT
@@ -322,7 +329,7 @@ def _main_or_complete(argv: list[str], own_process: bool = False) -> int:
         return EXIT_BROKEN_PIPE
 
 
-def _main(argv: list[str], own_process: bool = False) -> int:
+def _main(argv: list[str], release_stdout: bool = False) -> int:
     try:
         parsed = parse_argv(argv)
     except UsageError as exc:
@@ -372,9 +379,7 @@ def _main(argv: list[str], own_process: bool = False) -> int:
             return _run_file(runner, rest[1:], parsed.keep_going)
         if rest:
             code = runner.run(rest)
-            if own_process:
-                _output_done()
-            return code
+            return _output_done(code) if release_stdout else code
         if not stdin_tty:
             return _run_file(runner, ["-"], parsed.keep_going)
         try:
@@ -385,18 +390,30 @@ def _main(argv: list[str], own_process: bool = False) -> int:
         session.close()
 
 
-def _output_done() -> None:
+def _output_done(code: int) -> int:
     """A one-shot command has written everything it will write: its standard output is flushed and pointed at
     the null device, so a reader at the other end of a pipe sees the end of the output now, not when this
     process has finished exiting (closing the store, the final collection, the interpreter's finalization:
     ~8 ms of every `kmstui ... | next`, measured). The descriptor stays open, on the null device, so nothing
-    written later can fail or land anywhere. A failed flush (the reader went away) propagates as usual."""
-    sys.stdout.flush()
+    written later can fail or land anywhere. Returns the exit code: a reader that went away still ends the
+    process as a broken pipe (141); any other failure to write what was left is one line and a failure,
+    unless the command had failed already (and said so)."""
+    from kmstui.commands.args import flush_all
+
+    try:
+        flush_all(sys.stdout)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        if code == 0:
+            print(f"kmstui: error: cannot write standard output ({exc.strerror or exc})", file=sys.stderr)
+            code = EXIT_OTHER
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 1)
     finally:
         os.close(devnull)
+    return code
 
 
 def _run_file(runner, args: list[str], keep_going: bool) -> int:

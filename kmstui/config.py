@@ -94,8 +94,12 @@ def read_settings_file(path: Path, what: str) -> str:
     from kmstui.errors import UsageError
 
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        mode = os.fstat(fd).st_mode
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0))
+        st = os.fstat(fd)
+        mode = st.st_mode
+        if stat.S_ISCHR(mode) and st.st_rdev == os.stat(os.devnull).st_rdev:  # a link to /dev/null: empty
+            os.close(fd)
+            return ""
         if not stat.S_ISREG(mode):
             os.close(fd)
             kind = ("a named pipe" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Iterable, TextIO
 
+from kmstui.commands.args import flush_all, write_all
 from kmstui.commands.render import choose_format, render, use_color
 from kmstui.errors import EXIT_INTERRUPT, EXIT_OTHER, KmstuiError, UsageError
 from kmstui.visible import visible
@@ -57,8 +58,15 @@ class Runner:
                 session.output_format = None
             text = render(result, fmt, query=opts.query, color=use_color(self.stdout_tty, opts.no_color))
             if text:
-                session.stdout.write(text.encode("utf-8"))
-                session.stdout.flush()
+                try:
+                    write_all(session.stdout, text.encode("utf-8"))  # all of it, even on a non-blocking stdout
+                    flush_all(session.stdout)
+                except BrokenPipeError:
+                    raise
+                except OSError as exc:  # a full disk, /dev/full: what the user must fix, not an internal error
+                    print(f"kmstui: error: cannot write standard output ({exc.strerror or exc})", file=self.stderr,
+                          flush=True)
+                    return EXIT_OTHER
             if result.message:
                 print(visible(result.message, keep_lines=True), file=self.stderr, flush=True)
             if result.exit_code and where:

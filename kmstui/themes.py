@@ -181,9 +181,7 @@ def save_theme_choice(config: Config, name: str) -> Path:
 
     from kmstui.commands.args import replace_file
 
-    path = config.paths.config_file
-    if path.is_symlink():
-        path = Path(os.path.realpath(path))
+    path = _through_links(config.paths.config_file)
     text = ""
     if path.exists():
         try:
@@ -197,7 +195,11 @@ def save_theme_choice(config: Config, name: str) -> Path:
     document["theme"] = name
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else None
-    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
+    except OSError as exc:
+        raise ConfigError(f"cannot save the theme in {path} ({exc.strerror or exc}); make its folder writable, or "
+                          "choose the theme with KMSTUI_THEME instead") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(tomlkit.dumps(document))
@@ -209,3 +211,22 @@ def save_theme_choice(config: Config, name: str) -> Path:
         raise
     config.data["theme"] = name
     return path
+
+
+def _through_links(path: Path) -> Path:
+    """config.toml, or the file it links to (through any chain of links). A link whose target is missing is
+    followed only into a folder that exists (a link into an unmounted disk creates nothing); a loop is an
+    error, never replaced by a regular file."""
+    if not path.is_symlink():
+        return path
+    try:
+        return Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:
+        target = Path(os.path.realpath(path))
+        if not target.parent.is_dir():
+            raise ConfigError(f"config file {path} links to {target}, in a folder that does not exist; fix or "
+                              "remove the link") from None
+        return target
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot follow its link ({exc.strerror or exc}); fix or remove "
+                          "it") from None

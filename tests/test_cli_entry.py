@@ -177,7 +177,7 @@ def test_console_script_entry_point_is_cli_main():
     import tomllib
 
     data = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
-    assert data["project"]["scripts"]["kmstui"] == "kmstui.cli:main"
+    assert data["project"]["scripts"]["kmstui"] == "kmstui.cli:console"
 
 
 # -- the cyclic collector around a command (the console script owns the process) --------------------------
@@ -287,8 +287,8 @@ def test_a_one_shot_commands_reader_sees_the_end_of_its_output_before_the_proces
                  "            return\n"
                  "        time.sleep(0.01)\n"
                  "atexit.register(hold)\n"
-                 "from kmstui.cli import main\n"
-                 "sys.exit(main())\n")
+                 "from kmstui.cli import console\n"
+                 "console()\n")
     proc = subprocess.Popen([sys.executable, "-c", held_exit, "plugins", "--output", "json"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env={**os.environ, "GO": str(go)})
     try:
@@ -309,10 +309,34 @@ def test_a_one_shot_commands_reader_sees_the_end_of_its_output_before_the_proces
     assert proc.wait(timeout=60) == 0, proc.stderr.read()
 
 
-def test_main_called_in_process_leaves_standard_output_alone(kmstui_home, capfd):
-    """Only the console script owns the process's standard output; a caller of main(argv) keeps its own."""
+@pytest.mark.parametrize("how", ["argv", "sys.argv"])
+def test_main_called_in_process_leaves_standard_output_alone(kmstui_home, capfd, monkeypatch, how):
+    """Only the console script (cli.console) hands standard output back; a program that calls main(), with
+    arguments or with sys.argv set, keeps its own."""
+    import gc
+
     before = os.fstat(1)
-    assert cli.main(["plugins", "--output", "json"]) == 0
+    try:
+        if how == "argv":
+            assert cli.main(["plugins", "--output", "json"]) == 0
+        else:
+            monkeypatch.setattr(sys, "argv", ["kmstui", "plugins", "--output", "json"])
+            assert cli.main() == 0
+    finally:
+        gc.unfreeze()
+        gc.enable()
     after = os.fstat(1)
     assert (before.st_dev, before.st_ino) == (after.st_dev, after.st_ino)
     assert '"envelope"' in capfd.readouterr().out
+
+
+def test_output_that_cannot_be_written_is_one_line_and_a_failure(kmstui_home):
+    """`kmstui plugins > /dev/full`: the command's output fails to write; one line says so, the exit status is a
+    failure, and nothing more (no traceback, no "Exception ignored" from the interpreter's exit)."""
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run([*KMSTUI, "plugins", "--output", "json"], stdout=full, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, text=True, timeout=60,
+                              env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"})
+    assert proc.returncode != 0
+    assert proc.stderr == "kmstui: error: cannot write standard output (No space left on device)\n", proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr

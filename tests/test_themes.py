@@ -113,3 +113,29 @@ def test_a_config_file_that_became_a_named_pipe_while_saving_is_not_replaced(kms
         save_theme_choice(Config.load(), "light")
     assert stat.S_ISFIFO(os.lstat(config.paths.config_file).st_mode)
     assert sorted(p.name for p in config.paths.config_dir.iterdir()) == ["config.toml"]
+
+
+@pytest.mark.parametrize("link", ["loop", "into-a-missing-folder"])
+def test_a_config_link_that_cannot_be_followed_is_refused_and_left_as_it_is(kmstui_home, tmp_path, link):
+    """A looping link, or one into a folder that does not exist (an unmounted disk), is reported: the link is
+    neither replaced by a regular file nor followed into folders created for it."""
+    config = Config.load()
+    config.paths.config_dir.mkdir(parents=True)
+    if link == "loop":
+        (config.paths.config_dir / "other.toml").symlink_to(config.paths.config_file)
+        config.paths.config_file.symlink_to(config.paths.config_dir / "other.toml")
+        says = "cannot follow its link"
+    else:
+        config.paths.config_file.symlink_to(tmp_path / "unmounted" / "dots" / "config.toml")
+        says = "in a folder that does not exist"
+    with pytest.raises(ConfigError, match=says):
+        save_theme_choice(Config.load(), "light")
+    assert config.paths.config_file.is_symlink() and not (tmp_path / "unmounted").exists()
+
+
+def test_a_config_file_linked_to_the_null_device_reads_as_empty(kmstui_home):
+    """`ln -s /dev/null config.toml` is a way to say "no settings"; it is not refused as a device."""
+    config = Config.load()
+    config.paths.config_dir.mkdir(parents=True)
+    config.paths.config_file.symlink_to(os.devnull)
+    assert Config.load().data == {}

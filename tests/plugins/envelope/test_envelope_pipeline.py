@@ -197,7 +197,7 @@ def test_source_views_are_zero_copy_for_whole_blocks_and_exact_across_blocks():
 
 def test_a_stream_of_unknown_size_reads_into_a_mapping_a_file_into_a_bytearray():
     """Standard input (no size) gets a block whose pages are touched only as reads fill them, so a small
-    input does not pay for zeroing a whole 4 MiB frame; frames still round-trip exactly across blocks."""
+    input does not pay for zeroing a whole frame-sized block; frames still round-trip exactly across blocks."""
     import mmap
 
     block = 1 << 20
