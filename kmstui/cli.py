@@ -18,7 +18,7 @@ import gc
 import os
 import sys
 
-from kmstui.errors import EXIT_INTERRUPT, EXIT_OTHER, EXIT_USAGE, KmstuiError, UsageError
+from kmstui.errors import EXIT_INTERRUPT, EXIT_USAGE, KmstuiError, UsageError
 from kmstui.visible import visible
 
 EXIT_BROKEN_PIPE = 141
@@ -399,6 +399,7 @@ def _output_done(code: int) -> int:
     process as a broken pipe (141); any other failure to write what was left is one line and a failure,
     unless the command had failed already (and said so)."""
     from kmstui.commands.args import flush_all
+    from kmstui.runner import unwritable_stdout
 
     try:
         flush_all(sys.stdout)
@@ -406,8 +407,7 @@ def _output_done(code: int) -> int:
         raise
     except OSError as exc:
         if code == 0:
-            print(f"kmstui: error: cannot write standard output ({exc.strerror or exc})", file=sys.stderr)
-            code = EXIT_OTHER
+            code = unwritable_stdout(exc, sys.stderr)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 1)

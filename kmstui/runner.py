@@ -31,6 +31,13 @@ def help_words(registry, words: list[str]) -> list[str]:
     return words
 
 
+def unwritable_stdout(exc: OSError, stderr: TextIO) -> int:
+    """One line for output that could not be written (a full disk, /dev/full): something the user must fix,
+    not an internal error. Returns the exit code."""
+    print(f"kmstui: error: cannot write standard output ({exc.strerror or exc})", file=stderr, flush=True)
+    return EXIT_OTHER
+
+
 class Runner:
     def __init__(self, session: "Session", *, stdout_tty: bool | None = None, stderr: TextIO | None = None) -> None:
         self.session = session
@@ -63,10 +70,8 @@ class Runner:
                     flush_all(session.stdout)
                 except BrokenPipeError:
                     raise
-                except OSError as exc:  # a full disk, /dev/full: what the user must fix, not an internal error
-                    print(f"kmstui: error: cannot write standard output ({exc.strerror or exc})", file=self.stderr,
-                          flush=True)
-                    return EXIT_OTHER
+                except OSError as exc:
+                    return unwritable_stdout(exc, self.stderr)
             if result.message:
                 print(visible(result.message, keep_lines=True), file=self.stderr, flush=True)
             if result.exit_code and where:
