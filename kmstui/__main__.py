@@ -1,5 +1,5 @@
 """`python -m kmstui` runs the same entry point as the `kmstui` console script."""
 
-from kmstui.cli import console
+from kmstui.launch import console
 
 console()

@@ -173,11 +173,15 @@ def test_dash_dash_ends_leading_flags():
     assert parsed.rest == ["run", "f.kms"] and parsed.keep_going and parsed.options == {"as_": "arn:aws:iam::1:user/a"}
 
 
-def test_console_script_entry_point_is_cli_main():
+def test_console_script_entry_point_is_the_launcher_then_cli_main():
+    """The script first offers the command to the warm launcher (tests/test_warm.py), then runs cli.console."""
     import tomllib
 
+    import kmstui.launch
+
     data = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
-    assert data["project"]["scripts"]["kmstui"] == "kmstui.cli:console"
+    assert data["project"]["scripts"]["kmstui"] == "kmstui.launch:console"
+    assert "from kmstui.cli import console as in_process" in Path(kmstui.launch.__file__).read_text()
 
 
 # -- the cyclic collector around a command (the console script owns the process) --------------------------

@@ -53,6 +53,7 @@ def agent_env(unsealed_hsm):
                    capture_output=True, timeout=60)
     env.pop("KMSTUI_PASSPHRASE")
     env["KMSTUI_PLUGINS"] = "envelope"
+    env["KMSTUI_WARM"] = "0"  # the command's own start-up, not the warm launcher's (tests/test_warm.py)
     yield env
     subprocess.run([sys.executable, "-m", "kmstui", "hsm", "seal"], env=env, capture_output=True, timeout=60)
 

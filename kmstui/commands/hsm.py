@@ -175,6 +175,9 @@ def hsm_unseal(session, args) -> Result:
         reply = agent.put_key(session.config.paths.runtime_dir, file_id(store), keys.root, ttl)
     finally:
         store.close()
+    from kmstui import warm
+
+    warm.ensure_running(session.config.paths.runtime_dir)  # one-shot commands start warm (kmstui/warm.py)
     data = {"Path": str(path), "Sealed": False, "AgentPid": reply.get("pid"), "ExpiresInSeconds": ttl,
             "UnsealedWith": how}
     data["Audited"] = _audit(session, path, "UnsealHsm", {"ttlSeconds": ttl, "unsealedWith": how}, keys)

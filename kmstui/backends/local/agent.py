@@ -199,7 +199,7 @@ def _spawn(runtime_dir: Path) -> None:
     import subprocess  # only `hsm unseal` starts an agent: the other commands' start-up skips it
 
     env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
-    subprocess.Popen([sys.executable, "-m", "kmstui.backends.local.agent", str(runtime_dir)],
+    subprocess.Popen([sys.executable, "-m", "kmstui.backends.local.agent", os.path.abspath(runtime_dir)],
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      start_new_session=True, close_fds=True, env=env, cwd="/")
 

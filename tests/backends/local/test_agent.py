@@ -87,3 +87,22 @@ def test_seal_all_stops_an_agent_holding_several_files(unsealed_hsm, runtime_dir
     assert stopped["AgentStopped"] is True
     assert _wait_gone(runtime_dir)
     assert Session(load_plugins=False).execute(["hsm", "seal", "--all"]).data["AgentStopped"] is False
+
+
+def test_a_relative_kmstui_home_unseals_too(tmp_path, monkeypatch):
+    """KMSTUI_HOME=./kms: the agent runs in / (above), so it is given the folder as an absolute path; it was
+    given the relative one, listened in /kms/run, and `hsm unseal` failed with "could not start the agent"."""
+    import subprocess
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    env = {**os.environ, "KMSTUI_HOME": "kms", "KMSTUI_KDF_COST": "8", "KMSTUI_PASSPHRASE": "relative home"}
+    for args in (["hsm", "init"], ["hsm", "unseal", "--ttl", "60"]):
+        proc = subprocess.run([sys.executable, "-m", "kmstui", *args], env=env, capture_output=True, timeout=60,
+                              stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0, proc.stderr
+    runtime = tmp_path / "kms" / "run"
+    try:
+        assert agent.status(runtime)["entries"]
+    finally:
+        agent.stop(runtime)

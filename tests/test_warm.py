@@ -1,0 +1,206 @@
+"""The warm launcher (kmstui/warm.py, kmstui/launch.py): a one-shot command handed to a process that has
+kmstui loaded must do exactly what it does in its own process (output, errors, exit code, files, folder,
+umask, environment), must never run stale code, and must end as an interrupted or killed command ends.
+
+Each test runs the README flow: `hsm unseal` started the agent and the launcher, and commands run without a
+passphrase in their environment. Whether a command ran warm is read from `python -X importtime`: the client
+imports nothing of kmstui but kmstui.launch; a command run in its own process imports kmstui.cli.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kmstui import launch
+
+
+def _wait_for(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def _launcher_pid(runtime: Path) -> int | None:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"kmstui.warm" in cmdline and os.fsencode(str(runtime)) in cmdline:
+                return int(entry)
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/children") as f:
+            out += [int(c) for c in f.read().split()]
+    return out
+
+
+@pytest.fixture
+def warm(unsealed_hsm, kmstui_home):
+    key = unsealed_hsm.create_key(Description="warm")["KeyMetadata"]["KeyId"]
+    unsealed_hsm.create_alias(AliasName="alias/app", TargetKeyId=key)
+    unsealed_hsm.close()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.pop("KMSTUI_WARM", None)
+    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "unseal", "--ttl", "120"], env=env, check=True,
+                   capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    env.pop("KMSTUI_PASSPHRASE")
+    runtime = Path(launch.runtime_dir(env))
+    assert _wait_for(lambda: (runtime / launch.SOCKET_NAME).exists()), "hsm unseal started no launcher"
+    yield env, runtime
+    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "seal", "--all"], env=env, capture_output=True,
+                   timeout=60, stdin=subprocess.DEVNULL)
+    _wait_for(lambda: _launcher_pid(runtime) is None, 5)
+
+
+def _run(args, env, *, warm_on: bool = True, input: bytes = b"", cwd=None, preexec_fn=None):
+    """(exit code, stdout, stderr without the import lines, ran warm)."""
+    env = dict(env) if warm_on else {**env, "KMSTUI_WARM": "0"}
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "kmstui", *args], input=input, env=env,
+                          capture_output=True, timeout=60, cwd=cwd, preexec_fn=preexec_fn)
+    lines = proc.stderr.decode().splitlines(keepends=True)
+    imports = [line for line in lines if line.startswith("import time:")]
+    err = "".join(line for line in lines if not line.startswith("import time:"))
+    ran_warm = not any(line.rstrip().endswith(" kmstui.cli") for line in imports)
+    return proc.returncode, proc.stdout, err, ran_warm
+
+
+def test_a_command_runs_warm_with_the_same_output_errors_and_exit_code(warm):
+    env, _runtime = warm
+    code, message, err, ran_warm = _run(["envelope", "encrypt", "-", "--key-id", "alias/app"], env,
+                                        input=b"attack at dawn")
+    assert (code, ran_warm) == (0, True), err
+    assert err == "encrypted 1 file, 14 B, 1 backend call\n"
+    code, plain, err, ran_warm = _run(["envelope", "decrypt", "-"], env, input=message)
+    assert (code, plain, ran_warm) == (0, b"attack at dawn", True), err
+    for args in (["key", "describe", "alias/app", "--output", "json"],
+                 ["key", "describe", "alias/missing"],  # NotFoundException: one line, its exit code
+                 ["envelope", "decrypt", "-"],  # not a message
+                 ["key", "describe"]):  # a usage error
+        warm_result = _run(args, env, input=b"junk")
+        cold_result = _run(args, env, input=b"junk", warm_on=False)
+        assert warm_result[3] and not cold_result[3]
+        assert warm_result[:3] == cold_result[:3], args
+
+
+def test_the_worker_takes_the_clients_folder_umask_and_environment(warm, tmp_path):
+    env, _runtime = warm
+    (tmp_path / "plan.txt").write_bytes(b"plan")
+
+    def umask_077():
+        os.umask(0o077)
+
+    code, _out, err, ran_warm = _run(["envelope", "encrypt", "plan.txt", "--key-id", "alias/app"], env,
+                                     cwd=tmp_path, preexec_fn=umask_077)
+    assert (code, ran_warm) == (0, True), err
+    made = tmp_path / "plan.txt.enc"
+    assert made.exists() and made.stat().st_mode & 0o777 == 0o600
+    # The plugins a command loads follow its own environment, not the launcher's.
+    only = {**env, "KMSTUI_PLUGINS": "envelope"}
+    warm_result = _run(["plugins", "--output", "json"], only)
+    cold_result = _run(["plugins", "--output", "json"], only, warm_on=False)
+    assert warm_result[3] and warm_result[:3] == cold_result[:3]
+    assert b"kmstui_whatif" not in warm_result[1] and b"kmstui_envelope" in warm_result[1]
+
+
+def test_a_terminal_on_standard_input_runs_the_command_in_its_own_process(warm):
+    """A command that may prompt (a passphrase, a confirmation, an editor) needs the user's terminal as its
+    controlling terminal, which a worker has not."""
+    env, _runtime = warm
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "kmstui", "key", "list"], env=env,
+                              stdin=follower, capture_output=True, timeout=60)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert proc.returncode == 0
+    assert b" kmstui.cli\n" in proc.stderr
+
+
+def test_changed_code_is_never_run_warm(warm):
+    """An upgrade (or an edit) of a module the launcher loaded: the command runs in its own process, on the
+    new code, and the launcher ends."""
+    env, runtime = warm
+    import kmstui.errors
+
+    module = Path(kmstui.errors.__file__)
+    before = module.stat()
+    try:
+        os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+        code, _out, err, ran_warm = _run(["key", "list"], env)
+    finally:
+        os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (code, ran_warm) == (0, False), err
+    assert _wait_for(lambda: _launcher_pid(runtime) is None, 5)
+    assert not (runtime / launch.SOCKET_NAME).exists()
+
+
+def _started(env, runtime, tmp_path):
+    """An `envelope encrypt` from a pipe that stays open, taken by a worker: (client, worker pid)."""
+    launcher = _launcher_pid(runtime)
+    assert launcher
+    client = subprocess.Popen([sys.executable, "-m", "kmstui", "envelope", "encrypt", "-", "--key-id", "alias/app",
+                               "--out", str(tmp_path / "out.enc")], env=env, stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    client.stdin.write(b"x" * 100_000)
+    client.stdin.flush()
+    assert _wait_for(lambda: _children(launcher)), "no worker took the command"
+    return client, _children(launcher)[0]
+
+
+def test_an_interrupt_reaches_the_command(warm, tmp_path):
+    env, runtime = warm
+    client, _worker = _started(env, runtime, tmp_path)
+    time.sleep(0.3)  # let it get into the work
+    client.send_signal(signal.SIGINT)
+    client.wait(timeout=30)  # standard input still open: the message cannot have ended
+    err = client.stderr.read()
+    client.stdin.close()
+    client.stderr.close()
+    assert client.returncode == 130
+    assert b"interrupted" in err
+    assert not (tmp_path / "out.enc").exists()
+
+
+def test_a_killed_client_takes_the_command_with_it(warm, tmp_path):
+    env, runtime = warm
+    client, worker = _started(env, runtime, tmp_path)
+    client.kill()
+    client.wait(timeout=30)
+    assert _wait_for(lambda: not os.path.exists(f"/proc/{worker}"), 10)
+    client.stdin.close()
+    client.stderr.close()
+    assert not (tmp_path / "out.enc").exists()
+
+
+def test_the_launcher_ends_with_the_agent(warm):
+    env, runtime = warm
+    assert _launcher_pid(runtime)
+    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "seal", "--all"], env=env, check=True,
+                   capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert _wait_for(lambda: _launcher_pid(runtime) is None, 5)
+    assert not (runtime / launch.SOCKET_NAME).exists()
+
+
+@pytest.mark.parametrize("argv", [[], ["--version"], ["shell"], ["run", "x"], ["hsm", "status"], ["serve"],
+                                  ["__complete", "key"]])
+def test_modes_and_hsm_commands_are_never_handed_over(argv, monkeypatch):
+    monkeypatch.delenv("KMSTUI_WARM", raising=False)
+    assert not launch._eligible(argv)
