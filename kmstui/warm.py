@@ -58,7 +58,7 @@ def ensure_running(runtime_dir: Path) -> bool:
     found = launch.runtime_dir()
     if os.environ.get("KMSTUI_WARM") == "0" or found is None or os.path.abspath(found) != os.path.abspath(runtime_dir):
         return False
-    if _answers(socket_path(runtime_dir)):
+    if answers(socket_path(runtime_dir)):
         return True
     import subprocess
 
@@ -71,14 +71,16 @@ def ensure_running(runtime_dir: Path) -> bool:
     return True
 
 
-def _answers(path: Path) -> bool:
+def answers(path: Path) -> bool:
+    """A launcher listens at `path` (run by this user)."""
     import _socket
 
     s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         s.settimeout(1.0)
         s.connect(str(path))
-        return True
+        creds = s.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
+        return struct.unpack("3i", creds)[1] == os.getuid()
     except OSError:
         return False
     finally:

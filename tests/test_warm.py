@@ -9,6 +9,7 @@ imports nothing of kmstui but kmstui.launch; a command run in its own process im
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import signal
@@ -190,13 +191,20 @@ def test_a_killed_client_takes_the_command_with_it(warm, tmp_path):
     assert not (tmp_path / "out.enc").exists()
 
 
+def _warm_start_shown(env) -> bool:
+    proc = subprocess.run([sys.executable, "-m", "kmstui", "hsm", "status", "--output", "json"], env=env,
+                          capture_output=True, timeout=60, stdin=subprocess.DEVNULL, check=True)
+    return json.loads(proc.stdout)["Agent"]["WarmStart"]
+
+
 def test_the_launcher_ends_with_the_agent(warm):
     env, runtime = warm
-    assert _launcher_pid(runtime)
+    assert _launcher_pid(runtime) and _warm_start_shown(env)
     subprocess.run([sys.executable, "-m", "kmstui", "hsm", "seal", "--all"], env=env, check=True,
                    capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
     assert _wait_for(lambda: _launcher_pid(runtime) is None, 5)
     assert not (runtime / launch.SOCKET_NAME).exists()
+    assert not _warm_start_shown(env)
 
 
 @pytest.mark.parametrize("argv", [[], ["--version"], ["shell"], ["run", "x"], ["hsm", "status"], ["serve"],

@@ -154,13 +154,21 @@ def hsm_status(session, args) -> Result:
         "AccountId": identity.get("AccountId"), "Region": identity.get("Region"), "Keys": count,
         "Sealed": expires is None and not in_process,
         "Agent": {"Running": bool(agent_status), "HoldsKey": expires is not None,
-                  **({"ExpiresInSeconds": int(expires)} if expires is not None else {})},
+                  **({"ExpiresInSeconds": int(expires)} if expires is not None else {}),
+                  "WarmStart": _warm_running(session.config.paths.runtime_dir)},
         "HeldByThisSession": in_process,
         "Slots": [{"Type": s["type"], **({"Kdf": s["kdf"], "LogN": s["log2n"], "R": s["r"], "P": s["p"]}
                                          if s["type"] == "passphrase" else {})} for s in slot_list],
         "AuditLog": str(audit_path(path)), "Mode": f"{path.stat().st_mode & 0o777:04o}",
     })
     return Result(data=data)
+
+
+def _warm_running(runtime) -> bool:
+    """Whether a warm launcher answers in the agent's folder (docs/local-hsm.md "Warm start")."""
+    from kmstui import warm
+
+    return warm.answers(warm.socket_path(runtime))
 
 
 def hsm_unseal(session, args) -> Result:
