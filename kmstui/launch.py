@@ -27,7 +27,7 @@ import os
 import sys
 
 SOCKET_NAME = "warm.sock"
-PROTOCOL = b"kmstui-warm-1"
+PROTOCOL = b"kmstui-warm-2"
 _NOT_WARM = {"shell", "run", "serve", "hsm", "__complete", "tui"}
 MAX_PAYLOAD = 1 << 20
 
@@ -75,16 +75,18 @@ def _stdio_params() -> list[bytes]:
     return out
 
 
-def payload(argv: list[str]) -> bytes:
+def payload(argv: list[str], ignored: tuple[int, ...] = ()) -> bytes:
     """The request: NUL-separated fields (no field can hold a NUL: they come from argv, the environment and
-    paths). The worker checks the first ones before it runs anything (kmstui.warm.Request)."""
+    paths). The worker checks the first ones before it runs anything (kmstui.warm.Request). `ignored`: the
+    forwarded signals this process ignores (`nohup`, a background job of a script), which the command ignores too."""
     umask = os.umask(0)
     os.umask(umask)
     fields = [PROTOCOL, os.fsencode(os.path.realpath(sys.executable)), os.fsencode(__file__),
               "\x1f".join(sys.path[1:]).encode("utf-8", "surrogateescape"),
               ("%d;%d;%d;%s;%s" % (sys.flags.optimize, sys.flags.utf8_mode, sys.flags.dev_mode,
                                    sys.getfilesystemencoding(), ",".join(sys.warnoptions))).encode(),
-              b"%d" % umask, *_stdio_params(), b"%d" % len(argv), *(os.fsencode(a) for a in argv),  # argv[0] too
+              b"%d" % umask, ",".join(str(int(n)) for n in ignored).encode(), *_stdio_params(),
+              b"%d" % len(argv), *(os.fsencode(a) for a in argv),  # argv[0] too
               *(k + b"=" + v for k, v in os.environb.items())]
     return b"\0".join(fields)
 
@@ -114,10 +116,13 @@ def _run_warm() -> int | None:
         except OSError:
             pass
 
-    previous = {signum: _signal.signal(signum, forward) for signum in signals}
+    # A signal this process ignores (nohup's SIGHUP, SIGINT in a script's background job) stays ignored, here
+    # and in the command: it is neither caught nor passed on.
+    ignored = tuple(signum for signum in signals if _signal.getsignal(signum) == _signal.SIG_IGN)
+    previous = {signum: _signal.signal(signum, forward) for signum in signals if signum not in ignored}
     sock = None
     try:
-        sock, worker = _hand_over(path)
+        sock, worker = _hand_over(path, ignored)
     except Exception:  # noqa: BLE001 - any trouble before the launcher took the command: run it here
         worker = None
     if worker is None:
@@ -141,12 +146,12 @@ def _run_warm() -> int | None:
         sock.close()
 
 
-def _hand_over(path: str):
+def _hand_over(path: str, ignored: tuple[int, ...] = ()):
     """(socket, worker pid) once a worker accepted the command; (socket or None, None) otherwise."""
     import _socket
     import struct
 
-    data = payload(sys.argv)
+    data = payload(sys.argv, ignored)
     if len(data) > MAX_PAYLOAD:
         return None, None
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)

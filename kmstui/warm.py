@@ -12,6 +12,7 @@ The launcher never reads a request: it accepts, checks the peer, forks, and the 
 the request (argv and environment may hold secrets such as KMSTUI_PASSPHRASE), so nothing of one command
 stays in the long-lived process. A worker first checks that it would run the command exactly as the client
 would (same protocol, Python, launcher module, module path, interpreter flags and file-system encoding,
+the client's process in the same namespaces, sandbox, cgroup and limits as the launcher: process_context,
 and no loaded module changed on disk) and declines otherwise; the client then runs the command itself.
 Once it accepts, the client lets go of its standard input and output and waits; a worker whose client
 disappears (killed) kills itself, so an interrupted command leaves what an interrupted command leaves.
@@ -111,27 +112,69 @@ def preload() -> None:
                 importlib.import_module(handler.target.partition(":")[0])
 
 
-def module_files() -> dict[str, tuple[int, int]]:
-    """(mtime_ns, size) of every loaded module's file: a worker declines when one of them changed."""
+def _signature(st: os.stat_result) -> tuple[int, ...]:
+    """What changes when a file's content does. Not only mtime and size: `cp -p`, `rsync -a`, `tar x`, package
+    managers and `touch -r` put back an old mtime, and an edit may keep the size; the ctime (which no one can
+    set back) and the inode (a file replaced by a rename) change whatever was done."""
+    return (st.st_mtime_ns, st.st_size, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def module_files() -> dict[str, tuple[int, ...]]:
+    """The signature of every loaded module's file: a worker declines when one of them changed."""
     out = {}
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)
         if isinstance(path, str):
             with contextlib.suppress(OSError):
-                st = os.stat(path)
-                out[path] = (st.st_mtime_ns, st.st_size)
+                out[path] = _signature(os.stat(path))
     return out
 
 
-def changed(files: dict[str, tuple[int, int]]) -> bool:
+def changed(files: dict[str, tuple[int, ...]]) -> bool:
     for path, sig in files.items():
         try:
             st = os.stat(path)
         except OSError:
             return True
-        if (st.st_mtime_ns, st.st_size) != sig:
+        if _signature(st) != sig:
             return True
     return False
+
+
+_STATUS_FIELDS = (b"Uid", b"Gid", b"Groups", b"CapInh", b"CapPrm", b"CapEff", b"CapBnd", b"CapAmb", b"NoNewPrivs",
+                  b"Seccomp")
+_NAMESPACES = ("mnt", "net", "pid", "user", "ipc", "uts", "cgroup", "time")
+
+
+def process_context(pid: int | str) -> tuple:
+    """What a process may do and see beyond its uid: its namespaces and root (a container, `unshare`, bwrap or
+    firejail, systemd's ReadOnlyPaths/PrivateTmp/PrivateNetwork), its groups, capabilities, no-new-privileges
+    and seccomp state, LSM label, cgroup, resource limits (`ulimit -f`, `-v`, `-n`), nice value and CPU set. A
+    worker runs a command with the launcher's, so it takes only commands from a process with the same.
+    Raises OSError when any of it cannot be read (the caller then declines)."""
+    base = f"/proc/{pid}"
+    out: list = []
+    for ns in _NAMESPACES:
+        try:
+            out.append(os.readlink(f"{base}/ns/{ns}"))
+        except FileNotFoundError:  # a namespace kind this kernel has not
+            out.append(None)
+    root = os.stat(f"{base}/root")
+    out.append((root.st_dev, root.st_ino))
+    with open(f"{base}/status", "rb") as f:
+        out.append([line for line in f.read().splitlines() if line.split(b":", 1)[0] in _STATUS_FIELDS])
+    for name in ("limits", "cgroup", "attr/current"):
+        try:
+            with open(f"{base}/{name}", "rb") as f:
+                out.append(f.read())
+        except OSError as exc:  # no such file, or no LSM (EINVAL): then it must fail the same way for both
+            if name == "limits":
+                raise
+            out.append(exc.errno)
+    number = os.getpid() if pid == "self" else int(pid)
+    out.append(os.getpriority(os.PRIO_PROCESS, number))
+    out.append(sorted(os.sched_getaffinity(number)))
+    return tuple(out)
 
 
 def _agent_running(runtime_dir: Path) -> bool:
@@ -201,11 +244,12 @@ def serve(runtime_dir: Path) -> None:
             try:
                 if _peer_uid(conn) != os.getuid():
                     continue
+                launcher = os.getpid()
                 pid = os.fork()
                 if pid == 0:
                     srv.close()
                     os.close(lock)
-                    Worker(conn, files).run()  # never returns
+                    Worker(conn, files, launcher).run()  # never returns
             except OSError:
                 pass
             finally:
@@ -217,11 +261,16 @@ def serve(runtime_dir: Path) -> None:
         srv.close()
 
 
-def _peer_uid(conn) -> int:
+def _peer_creds(conn) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the connected client (the pid is 0 when it is in a pid namespace we cannot see)."""
     import socket
 
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    return struct.unpack("3i", creds)[1]
+    return struct.unpack("3i", creds)
+
+
+def _peer_uid(conn) -> int:
+    return _peer_creds(conn)[1]
 
 
 # -- worker ----------------------------------------------------------------------------------------------
@@ -232,16 +281,17 @@ class Declined(Exception):
 class Worker:
     """One command, in a process forked from the launcher. Ends the process (os._exit) in every case."""
 
-    def __init__(self, conn, files: dict[str, tuple[int, int]]) -> None:
+    def __init__(self, conn, files: dict[str, tuple[int, ...]], launcher: int | None = None) -> None:
         self.conn = conn
         self.files = files
+        self.launcher = launcher
         self.done = False
 
     def run(self) -> None:
         import signal
 
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # until the client's dispositions are known (_adopt)
         code = 70
         try:
             fds, data = self._receive()
@@ -285,7 +335,7 @@ class Worker:
         from kmstui import launch
 
         fields = data.split(b"\0")
-        if len(fields) < 10 or fields[0] != PROTOCOL:
+        if len(fields) < 11 or fields[0] != PROTOCOL:
             raise Declined("protocol")
         flags = ("%d;%d;%d;%s;%s" % (sys.flags.optimize, sys.flags.utf8_mode, sys.flags.dev_mode,
                                      sys.getfilesystemencoding(), ",".join(sys.warnoptions))).encode()
@@ -296,21 +346,31 @@ class Worker:
         if not same:
             raise Declined("another interpreter or installation")
         if changed(self.files):
-            with contextlib.suppress(OSError):
-                os.kill(os.getppid(), 15)  # the launcher runs old code: let it end (hsm unseal starts a new one)
+            # The launcher runs old code: let it end (hsm unseal starts a new one). Only while it is still our
+            # parent: a worker whose launcher has ended already has been adopted by init or a subreaper.
+            if self.launcher is not None and os.getppid() == self.launcher:
+                with contextlib.suppress(OSError):
+                    os.kill(self.launcher, 15)
             raise Declined("kmstui changed on disk")
+        peer = _peer_creds(self.conn)[0]
+        try:
+            if peer <= 0 or process_context(peer) != process_context("self"):
+                raise Declined("the client runs in another namespace, sandbox, cgroup or with other limits")
+        except OSError:
+            raise Declined("the client's process cannot be examined") from None
         umask = int(fields[5])
-        stdio = [f.decode() for f in fields[6:9]]
-        argc = int(fields[9])
-        argv = [os.fsdecode(a) for a in fields[10:10 + argc]]
+        ignored = {int(n) for n in fields[6].split(b",") if n}
+        stdio = [f.decode() for f in fields[7:10]]
+        argc = int(fields[10])
+        argv = [os.fsdecode(a) for a in fields[11:11 + argc]]
         env = {}
-        for item in fields[10 + argc:]:
+        for item in fields[11 + argc:]:
             key, eq, value = item.partition(b"=")
             if eq:
                 env[key] = value
         if len(argv) != argc or not argv:
             raise Declined("truncated request")
-        return {"umask": umask, "stdio": stdio, "argv": argv, "env": env}
+        return {"umask": umask, "stdio": stdio, "argv": argv, "env": env, "ignored": ignored}
 
     def _adopt(self, fds: list[int], request: dict) -> None:
         """Become the client: its descriptors, folder, umask, environment, arguments and standard streams."""
@@ -325,6 +385,12 @@ class Worker:
             if fd > 2:
                 os.close(fd)
         os.umask(request["umask"])
+        import signal
+
+        # The client's dispositions, not the launcher's (which `hsm unseal` inherited: `nohup`, a script's `&`).
+        for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL),
+                                (signal.SIGHUP, signal.SIG_DFL)):
+            signal.signal(signum, signal.SIG_IGN if signum in request["ignored"] else default)
         os.environb.clear()
         os.environb.update(request["env"])
         time.tzset()

@@ -212,3 +212,135 @@ def test_the_launcher_ends_with_the_agent(warm):
 def test_modes_and_hsm_commands_are_never_handed_over(argv, monkeypatch):
     monkeypatch.delenv("KMSTUI_WARM", raising=False)
     assert not launch._eligible(argv)
+
+
+def test_a_signal_the_client_ignores_stays_ignored(warm, tmp_path):
+    """`nohup kmstui envelope encrypt ...` survives the hang-up as it does in its own process."""
+    env, runtime = warm
+    launcher = _launcher_pid(runtime)
+    out = tmp_path / "out.enc"
+    client = subprocess.Popen([sys.executable, "-m", "kmstui", "envelope", "encrypt", "-", "--key-id", "alias/app",
+                               "--out", str(out)], env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+                              restore_signals=False)
+    client.stdin.write(b"x" * 1000)
+    client.stdin.flush()
+    assert _wait_for(lambda: _children(launcher)), "no worker took the command"
+    time.sleep(0.3)
+    client.send_signal(signal.SIGHUP)
+    time.sleep(0.3)
+    client.stdin.close()
+    client.wait(timeout=30)
+    err = client.stderr.read()
+    client.stderr.close()
+    assert (client.returncode, err) == (0, b"encrypted 1 file, 1000 B, 1 backend call\n")
+    assert out.exists()
+
+
+def test_a_launcher_started_with_sigint_ignored_still_lets_ctrl_c_reach_the_command(warm, tmp_path):
+    """`kmstui hsm unseal &` in a script starts the launcher with SIGINT ignored; the commands it runs are
+    interrupted as the client's own process would be."""
+    env, runtime = warm
+    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "seal", "--all"], env=env, check=True,
+                   capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert _wait_for(lambda: _launcher_pid(runtime) is None, 5)
+    from tests.conftest import TEST_PASSPHRASE
+
+    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "unseal", "--ttl", "120"],
+                   env={**env, "KMSTUI_PASSPHRASE": TEST_PASSPHRASE}, check=True, capture_output=True, timeout=60,
+                   stdin=subprocess.DEVNULL, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert _wait_for(lambda: _launcher_pid(runtime) is not None and (runtime / launch.SOCKET_NAME).exists())
+    time.sleep(0.3)
+    test_an_interrupt_reaches_the_command((env, runtime), tmp_path)
+
+
+def test_a_file_put_back_with_its_old_size_and_mtime_is_still_a_change(warm):
+    """`cp -p`, `rsync -a`, `tar x` and package managers restore an mtime: the launcher must not run old code."""
+    env, runtime = warm
+    import kmstui.errors
+
+    module = Path(kmstui.errors.__file__)
+    before = module.stat()
+    module.write_bytes(module.read_bytes())  # "new" content of the same size...
+    os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns))  # ...with the old mtime
+    code, _out, err, ran_warm = _run(["key", "list"], env)
+    assert (code, ran_warm) == (0, False), err
+    assert _wait_for(lambda: _launcher_pid(runtime) is None, 5)
+
+
+def test_a_client_with_other_resource_limits_runs_in_its_own_process(warm, tmp_path):
+    """`ulimit -f` (or -v, -n, nice, another cgroup or namespace): the worker would run with the launcher's."""
+    import resource
+
+    env, _runtime = warm
+    (tmp_path / "big").write_bytes(b"x" * 200_000)
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))
+
+    args = ["envelope", "encrypt", "big", "--key-id", "alias/app"]
+    warm_result = _run(args, env, cwd=tmp_path, preexec_fn=small_files)
+    cold_result = _run(args, env, cwd=tmp_path, preexec_fn=small_files, warm_on=False)
+    assert not warm_result[3]
+    assert warm_result[:3] == cold_result[:3]
+    assert warm_result[0] != 0 and not (tmp_path / "big.enc").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/unshare").exists(), reason="needs root and unshare")
+def test_a_client_in_another_mount_namespace_cannot_write_outside_it(warm, tmp_path):
+    env, _runtime = warm
+    (tmp_path / "plain").write_bytes(b"secret plan")
+    box = tmp_path / "box"
+    box.mkdir()
+    script = (f"mount --bind -o ro {box} {box} && exec {sys.executable} -m kmstui envelope encrypt {tmp_path}/plain "
+              f"--key-id alias/app --out {box}/escaped.enc")
+    proc = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script], env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    assert proc.returncode != 0
+    assert not (box / "escaped.enc").exists()
+
+
+ORPHAN = r"""
+import ctypes, os, signal, socket, struct, subprocess, sys, time
+from kmstui import launch
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER, as systemd --user, tmux or a container's init
+got = []
+signal.signal(signal.SIGTERM, lambda *_: got.append(1))
+subprocess.run([sys.executable, "-m", "kmstui", "hsm", "unseal", "--ttl", "60"], check=True, capture_output=True,
+               stdin=subprocess.DEVNULL)
+path = os.path.join(launch.runtime_dir(), launch.SOCKET_NAME)
+while not os.path.exists(path):
+    time.sleep(0.05)
+time.sleep(0.3)
+slow = socket.socket(socket.AF_UNIX)
+slow.connect(path)  # a worker waits for this client's request
+time.sleep(0.3)
+import kmstui.errors
+module = kmstui.errors.__file__
+st = os.stat(module)
+os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns))  # an upgrade
+subprocess.run([sys.executable, "-m", "kmstui", "key", "list"], capture_output=True, stdin=subprocess.DEVNULL,
+               env={k: v for k, v in os.environ.items() if k != "KMSTUI_PASSPHRASE"})  # its worker ends the launcher
+time.sleep(1.5)
+data = launch.payload([sys.argv[0], "key", "list"])
+cwd = os.open(".", os.O_RDONLY)
+slow.sendmsg([struct.pack("!I", len(data))], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("4i", 0, 1, 2, cwd))])
+slow.sendall(data)
+slow.recv(5)
+time.sleep(0.5)
+subprocess.run([sys.executable, "-m", "kmstui", "hsm", "seal", "--all"], capture_output=True, stdin=subprocess.DEVNULL)
+print("SIGTERM" if got else "none")
+"""
+
+
+def test_an_orphaned_worker_never_signals_its_new_parent(unsealed_hsm, kmstui_home, tmp_path):
+    """A worker whose launcher ended (another worker told it to, after an upgrade) has been adopted by init or a
+    subreaper: it must not send that process the SIGTERM meant for the launcher."""
+    unsealed_hsm.close()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.pop("KMSTUI_WARM", None)
+    script = tmp_path / "orphan.py"
+    script.write_text(ORPHAN)
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, timeout=60, cwd=tmp_path,
+                          stdin=subprocess.DEVNULL)
+    assert proc.stdout == b"none\n", proc.stderr
