@@ -12,7 +12,8 @@ encrypt -` took ~21 ms this way against ~55 ms in-process.
 
 Only when nothing can differ: standard input is not a terminal (so nothing will prompt, confirm or open an
 editor), the first word is a command (not a flag, the shell, a script, the server, the TUI or `hsm`, which
-starts and stops agents), the three standard descriptors are open, and the launcher, which must run as this
+starts and stops agents), the three standard descriptors are open and no other was inherited (a
+`<(...)`), and the launcher, which must run as this
 user, agrees that it runs the same Python, the same module path and unchanged code (kmstui.warm.Worker
 checks). Anything else, or any failure before the launcher accepts the command, and the command runs here
 as before. KMSTUI_WARM=0 turns the launcher off for one run.
@@ -60,9 +61,27 @@ def _eligible(argv: list[str]) -> bool:
             return False
         for fd in (0, 1, 2):
             os.fstat(fd)
+        if _inherited_descriptors():
+            return False
     except OSError:
         return False
     return sys.stdin is not None and sys.stdout is not None and sys.stderr is not None
+
+
+def _inherited_descriptors() -> list[int]:
+    """Descriptors above 2 this process was given (`<(...)` is /dev/fd/63, `3<file`, a jobserver): the command
+    may name them (/dev/fd/N, /proc/self/fd/N), and a worker has only the three standard ones. The
+    interpreter's own descriptors are close-on-exec; the one listdir opens is closed before it is looked at."""
+    out = []
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            try:
+                if os.get_inheritable(fd):
+                    out.append(fd)
+            except OSError:
+                pass
+    return out
 
 
 def _stdio_params() -> list[bytes]:

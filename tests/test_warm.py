@@ -344,3 +344,19 @@ def test_an_orphaned_worker_never_signals_its_new_parent(unsealed_hsm, kmstui_ho
     proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, timeout=60, cwd=tmp_path,
                           stdin=subprocess.DEVNULL)
     assert proc.stdout == b"none\n", proc.stderr
+
+
+def test_a_descriptor_the_command_was_given_beyond_the_standard_three_is_still_there(warm, tmp_path):
+    """`kmstui envelope encrypt <(tar c dir)` and `--plaintext fileb:///dev/fd/3 3<file` name a descriptor
+    the shell passed; a worker has only the standard three, so the command runs in its own process."""
+    env, _runtime = warm
+    (tmp_path / "plan").write_bytes(b"plan")
+    fd = os.open(tmp_path / "plan", os.O_RDONLY)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "kmstui", "encrypt", "--key-id", "alias/app", "--plaintext",
+                               f"fileb:///dev/fd/{fd}", "--output", "text"], env=env, pass_fds=(fd,),
+                              capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    finally:
+        os.close(fd)
+    assert (proc.returncode, proc.stderr) == (0, b"")
+    assert proc.stdout.strip()
