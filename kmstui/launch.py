@@ -61,8 +61,8 @@ def _eligible(argv: list[str]) -> bool:
             return False
         for fd in (0, 1, 2):
             os.fstat(fd)
-        if _inherited_descriptors():
-            return False
+        if _inherited_descriptors() or any("/dev/tty" in word for word in argv):
+            return False  # a worker has no controlling terminal: /dev/tty is this process's own
     except OSError:
         return False
     return sys.stdin is not None and sys.stdout is not None and sys.stderr is not None

@@ -360,3 +360,14 @@ def test_a_descriptor_the_command_was_given_beyond_the_standard_three_is_still_t
         os.close(fd)
     assert (proc.returncode, proc.stderr) == (0, b"")
     assert proc.stdout.strip()
+
+
+@pytest.mark.parametrize("argv", [["encrypt", "--key-id", "alias/app", "--plaintext", "file:///dev/tty"],
+                                  ["key", "create", "--policy", "file:///dev/tty"]])
+def test_a_command_that_names_the_controlling_terminal_is_never_handed_over(argv, monkeypatch):
+    """A worker has no controlling terminal: its /dev/tty is ENXIO where the command would read the user's."""
+    monkeypatch.delenv("KMSTUI_WARM", raising=False)
+    monkeypatch.setattr(os, "isatty", lambda fd: False)
+    monkeypatch.setattr(launch, "_inherited_descriptors", lambda: [])
+    assert launch._eligible(["key", "list"])
+    assert not launch._eligible(argv)
