@@ -28,7 +28,7 @@ import os
 import sys
 
 SOCKET_NAME = "warm.sock"
-PROTOCOL = b"kmstui-warm-2"
+PROTOCOL = b"kmstui-warm-3"
 _NOT_WARM = {"shell", "run", "serve", "hsm", "__complete", "tui"}
 MAX_PAYLOAD = 1 << 20
 
@@ -179,6 +179,11 @@ def _hand_over(path: str, ignored: tuple[int, ...] = ()):
     creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
     if struct.unpack("3i", creds)[1] != os.getuid():
         return sock, None  # someone else's listener: it is never sent anything
+    # Nothing is sent until a worker exists to read it: descriptors sent into a launcher that is stopped or
+    # stuck would stay in flight, holding this command's pipes open (the program reading its output would
+    # wait for the launcher, not for this process), after this process gave up and ran the command itself.
+    if _recv_exact(sock, 1) != b"R":
+        return sock, None
     cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         head = struct.pack("!I", len(data))
@@ -189,6 +194,9 @@ def _hand_over(path: str, ignored: tuple[int, ...] = ()):
     answer = _recv_exact(sock, 5)
     if answer is None or answer[:1] != b"A":
         return sock, None  # declined (another Python, changed code, ...) or gone: run the command here
+    # The worker runs the command only once told to: an "A" that came after this process gave up (the
+    # timeout above) is never followed by "G", so the command can never run both there and here.
+    sock.sendall(b"G")
     return sock, struct.unpack("!I", answer[1:])[0]
 
 

@@ -17,9 +17,9 @@ and no loaded module changed on disk) and declines otherwise; the client then ru
 Once it accepts, the client lets go of its standard input and output and waits; a worker whose client
 disappears (killed) kills itself, so an interrupted command leaves what an interrupted command leaves.
 
-Protocol (one connection per command): client -> 4-byte length with SCM_RIGHTS [stdin, stdout, stderr,
-cwd], then the request (launch.payload); worker -> b"A" + pid (accepted) or b"D" + 0 (declined), and at
-the end b"X" + exit code.
+Protocol (one connection per command): worker -> b"R" (ready); client -> 4-byte length with SCM_RIGHTS
+[stdin, stdout, stderr, cwd], then the request (launch.payload); worker -> b"A" + pid (accepted) or b"D" + 0
+(declined); client -> b"G" (go: it waits for the exit code from now on); worker, at the end -> b"X" + exit code.
 """
 
 from __future__ import annotations
@@ -294,6 +294,7 @@ class Worker:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # until the client's dispositions are known (_adopt)
         code = 70
         try:
+            self.conn.sendall(b"R")  # only now does the client send its descriptors (launch._hand_over)
             fds, data = self._receive()
             try:
                 request = self._check(data)
@@ -301,6 +302,8 @@ class Worker:
                 self.conn.sendall(b"D" + struct.pack("!I", 0))
                 os._exit(0)
             self.conn.sendall(b"A" + struct.pack("!I", os.getpid()))
+            if self.conn.recv(1) != b"G":  # the client gave up (and runs the command itself) or went away
+                os._exit(0)
             self._adopt(fds, request)
             code = self._main()
             self.done = True

@@ -324,6 +324,7 @@ subprocess.run([sys.executable, "-m", "kmstui", "key", "list"], capture_output=T
 time.sleep(1.5)
 data = launch.payload([sys.argv[0], "key", "list"])
 cwd = os.open(".", os.O_RDONLY)
+slow.recv(1)  # the worker's "ready"
 slow.sendmsg([struct.pack("!I", len(data))], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("4i", 0, 1, 2, cwd))])
 slow.sendall(data)
 slow.recv(5)
@@ -371,3 +372,17 @@ def test_a_command_that_names_the_controlling_terminal_is_never_handed_over(argv
     monkeypatch.setattr(launch, "_inherited_descriptors", lambda: [])
     assert launch._eligible(["key", "list"])
     assert not launch._eligible(argv)
+
+
+def test_a_stuck_launcher_holds_no_pipe_of_a_command_it_never_took(warm):
+    """A launcher that does not answer (stopped, stuck on a file system): the command runs in its own process
+    after the wait, and the program reading its output sees the end of it then, not when the launcher wakes."""
+    env, runtime = warm
+    launcher = _launcher_pid(runtime)
+    os.kill(launcher, signal.SIGSTOP)
+    try:
+        proc = subprocess.run(f"{sys.executable} -m kmstui key list --output text </dev/null | cat", shell=True,
+                              env=env, capture_output=True, timeout=15)
+    finally:
+        os.kill(launcher, signal.SIGCONT)
+    assert proc.returncode == 0 and proc.stdout.startswith(b"KEYS\t"), proc.stderr
