@@ -63,13 +63,30 @@ def ensure_running(runtime_dir: Path) -> bool:
         return True
     import subprocess
 
-    from kmstui.backends.local.agent import SECRET_ENV
-
-    env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
+    env = launcher_environment(os.environ)
     subprocess.Popen([sys.executable, "-m", "kmstui.warm", os.path.abspath(runtime_dir)], stdin=subprocess.DEVNULL,
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
                      env=env, cwd="/")
     return True
+
+
+# Variables read when a library loads, not when a command runs: OpenSSL's configuration and providers (FIPS,
+# legacy algorithms), cryptography's legacy switch, the hash seed (set and dict order).
+IMPORT_TIME_ENV = (b"OPENSSL_CONF", b"OPENSSL_MODULES", b"OPENSSL_ia32cap", b"CRYPTOGRAPHY_OPENSSL_NO_LEGACY",
+                   b"PYTHONHASHSEED")
+_KEPT_PREFIXES = ("PYTHON", "LC_", "XDG_", "OPENSSL_", "CRYPTOGRAPHY_")
+_KEPT = {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "USER", "LOGNAME", "KMSTUI_HOME"}
+
+
+def launcher_environment(environ) -> dict[str, str]:
+    """The launcher's environment: only what decides how the interpreter starts and what it imports (module
+    path, flags, locale). A worker runs on the client's environment, never this one, so the launcher needs
+    nothing else, and must hold no secret for its lifetime: not the passphrase, nor KMSTUI_PKCS11_PIN,
+    AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN or whatever else `hsm unseal` happened to run with."""
+    from kmstui.backends.local.agent import SECRET_ENV
+
+    return {k: v for k, v in environ.items()
+            if (k in _KEPT or k.startswith(_KEPT_PREFIXES)) and k not in SECRET_ENV}
 
 
 def answers(path: Path) -> bool:
@@ -373,6 +390,9 @@ class Worker:
                 env[key] = value
         if len(argv) != argc or not argv:
             raise Declined("truncated request")
+        for name in IMPORT_TIME_ENV:  # read once, when the launcher started: the client's must be the same
+            if env.get(name) != os.environb.get(name):
+                raise Declined(f"{name.decode()} differs from the launcher's")
         return {"umask": umask, "stdio": stdio, "argv": argv, "env": env, "ignored": ignored}
 
     def _adopt(self, fds: list[int], request: dict) -> None:

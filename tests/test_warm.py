@@ -386,3 +386,33 @@ def test_a_stuck_launcher_holds_no_pipe_of_a_command_it_never_took(warm):
     finally:
         os.kill(launcher, signal.SIGCONT)
     assert proc.returncode == 0 and proc.stdout.startswith(b"KEYS\t"), proc.stderr
+
+
+def test_the_launcher_holds_no_secret_of_the_unseal_environment(warm):
+    """`hsm unseal` may run with a PKCS#11 PIN or AWS credentials in its environment: the launcher, which lives
+    as long as the agent, keeps none of it (a worker runs on its client's environment)."""
+    env, runtime = warm
+    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "seal", "--all"], env=env, check=True,
+                   capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert _wait_for(lambda: _launcher_pid(runtime) is None, 5)
+    from tests.conftest import TEST_PASSPHRASE
+
+    secrets = {"KMSTUI_PASSPHRASE": TEST_PASSPHRASE, "KMSTUI_PKCS11_PIN": "246810",
+               "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "AWS_SESSION_TOKEN": "FwoGZXIvYXdz"}
+    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "unseal", "--ttl", "120"], env={**env, **secrets},
+                   check=True, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert _wait_for(lambda: (runtime / launch.SOCKET_NAME).exists())
+    held = Path(f"/proc/{_launcher_pid(runtime)}/environ").read_bytes()
+    assert not [name for name, value in secrets.items() if value.encode() in held]
+    code, _out, err, ran_warm = _run(["key", "list"], env)
+    assert (code, ran_warm) == (0, True), err
+
+
+@pytest.mark.parametrize("name", ["OPENSSL_CONF", "PYTHONHASHSEED"])
+def test_a_variable_read_when_libraries_load_must_match_the_launchers(warm, tmp_path, name):
+    """OpenSSL reads its configuration (FIPS, providers) once, when cryptography loads, in the launcher."""
+    env, _runtime = warm
+    (tmp_path / "openssl.cnf").write_text("openssl_conf = openssl_init\n[openssl_init]\n")
+    value = str(tmp_path / "openssl.cnf") if name == "OPENSSL_CONF" else "12345"
+    code, _out, err, ran_warm = _run(["key", "list"], {**env, name: value})
+    assert (code, ran_warm) == (0, False), err
