@@ -63,7 +63,9 @@ def ensure_running(runtime_dir: Path) -> bool:
         return True
     import subprocess
 
-    env = launcher_environment(os.environ)
+    from kmstui.backends.local.agent import daemon_environment
+
+    env = daemon_environment(os.environ)
     subprocess.Popen([sys.executable, "-m", "kmstui.warm", os.path.abspath(runtime_dir)], stdin=subprocess.DEVNULL,
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
                      env=env, cwd="/")
@@ -74,21 +76,6 @@ def ensure_running(runtime_dir: Path) -> bool:
 # legacy algorithms), cryptography's legacy switch, the hash seed (set and dict order).
 IMPORT_TIME_ENV = (b"OPENSSL_CONF", b"OPENSSL_MODULES", b"OPENSSL_ia32cap", b"CRYPTOGRAPHY_OPENSSL_NO_LEGACY",
                    b"PYTHONHASHSEED")
-_KEPT_PREFIXES = ("PYTHON", "LC_", "XDG_", "OPENSSL_", "CRYPTOGRAPHY_")
-_KEPT = {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "USER", "LOGNAME", "KMSTUI_HOME"}
-
-
-def launcher_environment(environ) -> dict[str, str]:
-    """The launcher's environment: only what decides how the interpreter starts and what it imports (module
-    path, flags, locale). A worker runs on the client's environment, never this one, so the launcher needs
-    nothing else, and must hold no secret for its lifetime: not the passphrase, nor KMSTUI_PKCS11_PIN,
-    AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN or whatever else `hsm unseal` happened to run with."""
-    from kmstui.backends.local.agent import SECRET_ENV
-
-    return {k: v for k, v in environ.items()
-            if (k in _KEPT or k.startswith(_KEPT_PREFIXES)) and k not in SECRET_ENV}
-
-
 def answers(path: Path) -> bool:
     """A launcher listens at `path` (run by this user)."""
     import _socket

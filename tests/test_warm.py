@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import shutil
 import signal
 import subprocess
 import sys
@@ -52,13 +53,41 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+REPO = Path(__file__).resolve().parent.parent
+
+
+def code_copy(into: Path) -> dict[str, str]:
+    """A private copy of kmstui and its plugins, and the PYTHONPATH that runs it: a test that changes a module
+    on disk changes the copy, never the checkout every other test's launcher has loaded (a change of ctime
+    cannot be undone, and would make those launchers decline)."""
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(REPO / "kmstui", into / "kmstui", ignore=ignore)
+    for plugin in (REPO / "plugins").iterdir():
+        if (plugin / "__init__.py").exists():
+            shutil.copytree(plugin, into / plugin.name, ignore=ignore)
+    return {"PYTHONPATH": str(into)}
+
+
 @pytest.fixture
 def warm(unsealed_hsm, kmstui_home):
+    yield from _warm(unsealed_hsm, {})
+
+
+@pytest.fixture
+def warm_copy(unsealed_hsm, kmstui_home, tmp_path):
+    """`warm`, with kmstui run from a private copy (code_copy): the copy's kmstui/errors.py is returned too."""
+    extra = code_copy(tmp_path / "code")
+    for env, runtime in _warm(unsealed_hsm, extra):
+        yield env, runtime, tmp_path / "code" / "kmstui" / "errors.py"
+
+
+def _warm(unsealed_hsm, extra: dict[str, str]):
     key = unsealed_hsm.create_key(Description="warm")["KeyMetadata"]["KeyId"]
     unsealed_hsm.create_alias(AliasName="alias/app", TargetKeyId=key)
     unsealed_hsm.close()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env.pop("KMSTUI_WARM", None)
+    env.update(extra)
     subprocess.run([sys.executable, "-m", "kmstui", "hsm", "unseal", "--ttl", "120"], env=env, check=True,
                    capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
     env.pop("KMSTUI_PASSPHRASE")
@@ -135,19 +164,16 @@ def test_a_terminal_on_standard_input_runs_the_command_in_its_own_process(warm):
     assert b" kmstui.cli\n" in proc.stderr
 
 
-def test_changed_code_is_never_run_warm(warm):
+def test_changed_code_is_never_run_warm(warm_copy):
     """An upgrade (or an edit) of a module the launcher loaded: the command runs in its own process, on the
     new code, and the launcher ends."""
-    env, runtime = warm
-    import kmstui.errors
-
-    module = Path(kmstui.errors.__file__)
+    env, runtime, module = warm_copy
+    away = module.parent.parent.parent  # not the checkout: `python -m` looks in its folder first
+    code, _out, err, ran_warm = _run(["key", "list"], env, cwd=away)
+    assert (code, ran_warm) == (0, True), err  # the copy runs warm, until...
     before = module.stat()
-    try:
-        os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
-        code, _out, err, ran_warm = _run(["key", "list"], env)
-    finally:
-        os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+    code, _out, err, ran_warm = _run(["key", "list"], env, cwd=away)
     assert (code, ran_warm) == (0, False), err
     assert _wait_for(lambda: _launcher_pid(runtime) is None, 5)
     assert not (runtime / launch.SOCKET_NAME).exists()
@@ -254,16 +280,15 @@ def test_a_launcher_started_with_sigint_ignored_still_lets_ctrl_c_reach_the_comm
     test_an_interrupt_reaches_the_command((env, runtime), tmp_path)
 
 
-def test_a_file_put_back_with_its_old_size_and_mtime_is_still_a_change(warm):
+def test_a_file_put_back_with_its_old_size_and_mtime_is_still_a_change(warm_copy):
     """`cp -p`, `rsync -a`, `tar x` and package managers restore an mtime: the launcher must not run old code."""
-    env, runtime = warm
-    import kmstui.errors
-
-    module = Path(kmstui.errors.__file__)
+    env, runtime, module = warm_copy
+    away = module.parent.parent.parent
+    assert _run(["key", "list"], env, cwd=away)[3]
     before = module.stat()
     module.write_bytes(module.read_bytes())  # "new" content of the same size...
     os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns))  # ...with the old mtime
-    code, _out, err, ran_warm = _run(["key", "list"], env)
+    code, _out, err, ran_warm = _run(["key", "list"], env, cwd=away)
     assert (code, ran_warm) == (0, False), err
     assert _wait_for(lambda: _launcher_pid(runtime) is None, 5)
 
@@ -340,6 +365,7 @@ def test_an_orphaned_worker_never_signals_its_new_parent(unsealed_hsm, kmstui_ho
     unsealed_hsm.close()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env.pop("KMSTUI_WARM", None)
+    env.update(code_copy(tmp_path / "code"))  # the script touches a module: the copy's
     script = tmp_path / "orphan.py"
     script.write_text(ORPHAN)
     proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, timeout=60, cwd=tmp_path,

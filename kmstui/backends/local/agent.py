@@ -55,6 +55,17 @@ KEY_BYTES = 32
 _OPS = ("put", "get", "forget", "status", "stop")
 # Variables that hold secrets: never passed on to the long-lived agent process.
 SECRET_ENV = ("KMSTUI_PASSPHRASE", "KMSTUI_NEW_PASSPHRASE")
+# What a long-lived process started by `hsm unseal` (the agent, the warm launcher) keeps of its environment:
+# only what decides how the interpreter starts and what it imports (module path, flags, locale, OpenSSL).
+_KEPT_PREFIXES = ("PYTHON", "LC_", "XDG_", "OPENSSL_", "CRYPTOGRAPHY_")
+_KEPT = {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "USER", "LOGNAME", "KMSTUI_HOME"}
+
+
+def daemon_environment(environ) -> dict[str, str]:
+    """The environment of a process that lives as long as the unseal (up to a week), readable in
+    /proc/PID/environ all that time: an allow-list, so that no secret `hsm unseal` happened to run with stays
+    there (the passphrase, KMSTUI_PKCS11_PIN, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, ...)."""
+    return {k: v for k, v in environ.items() if (k in _KEPT or k.startswith(_KEPT_PREFIXES)) and k not in SECRET_ENV}
 MAX_SOCKET_PATH = 107  # sun_path is 108 bytes on Linux, including the NUL
 _TTL = r"^\s*(\d{1,12})\s*([smhd]?)\s*$"  # compiled by `re` when first used (`hsm unseal`)
 
@@ -198,7 +209,7 @@ def put_key(runtime_dir: Path, file_id: str, root: bytes, ttl: int) -> dict[str,
 def _spawn(runtime_dir: Path) -> None:
     import subprocess  # only `hsm unseal` starts an agent: the other commands' start-up skips it
 
-    env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
+    env = daemon_environment(os.environ)
     subprocess.Popen([sys.executable, "-m", "kmstui.backends.local.agent", os.path.abspath(runtime_dir)],
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      start_new_session=True, close_fds=True, env=env, cwd="/")

@@ -31,8 +31,11 @@ def _wait_gone(runtime_dir, seconds=10.0):
 def test_agent_environment_holds_no_passphrase(runtime_dir, monkeypatch):
     monkeypatch.setenv("KMSTUI_PASSPHRASE", "env passphrase that must not leak")
     monkeypatch.setenv("KMSTUI_NEW_PASSPHRASE", "another secret to keep out")
+    monkeypatch.setenv("KMSTUI_PKCS11_PIN", "a token pin")  # any secret `hsm unseal` happened to run with
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "an aws secret")
     reply = agent.put_key(runtime_dir, "file-a", os.urandom(32), 60)
     environ = open(f"/proc/{reply['pid']}/environ", "rb").read()
+    assert b"a token pin" not in environ and b"an aws secret" not in environ
     cmdline = open(f"/proc/{reply['pid']}/cmdline", "rb").read()
     assert b"KMSTUI_PASSPHRASE" not in environ and b"must not leak" not in environ
     assert b"KMSTUI_NEW_PASSPHRASE" not in environ and b"keep out" not in environ
