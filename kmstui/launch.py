@@ -31,6 +31,10 @@ SOCKET_NAME = "warm.sock"
 PROTOCOL = b"kmstui-warm-3"
 _NOT_WARM = {"shell", "run", "serve", "hsm", "__complete", "tui"}
 MAX_PAYLOAD = 1 << 20
+# How long the script waits for a worker before running the command itself. A healthy launcher answers in
+# ~2 ms; a stopped or stuck one must not cost every command much (nothing is lost by giving up: a worker
+# runs a command only once told to go, so it never runs twice).
+HAND_OVER_TIMEOUT = 0.5
 
 
 def console() -> None:
@@ -174,7 +178,7 @@ def _hand_over(path: str, ignored: tuple[int, ...] = ()):
     if len(data) > MAX_PAYLOAD:
         return None, None
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    sock.settimeout(2.0)
+    sock.settimeout(HAND_OVER_TIMEOUT)
     sock.connect(path)
     creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
     if struct.unpack("3i", creds)[1] != os.getuid():

@@ -202,6 +202,7 @@ def serve(runtime_dir: Path) -> None:
     import select
     import signal
     import socket
+    import time
 
     from kmstui.backends.local.agent import check_runtime_dir
     from kmstui.errors import ConfigError
@@ -236,10 +237,14 @@ def serve(runtime_dir: Path) -> None:
     gc.collect()
     gc.freeze()  # workers inherit these pages; a collection in a worker would otherwise touch (copy) them all
     try:
+        checked = time.monotonic()
         while True:
-            if not select.select([srv], [], [], IDLE_CHECK)[0]:
+            ready = select.select([srv], [], [], IDLE_CHECK)[0]
+            if time.monotonic() - checked >= IDLE_CHECK:  # busy or idle: a steady stream of commands must not
+                checked = time.monotonic()  # keep it running after `hsm seal` or an upgrade
                 if not _agent_running(runtime_dir) or changed(files):
                     return
+            if not ready:
                 continue
             try:
                 conn, _ = srv.accept()

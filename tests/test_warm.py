@@ -9,11 +9,13 @@ imports nothing of kmstui but kmstui.launch; a command run in its own process im
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -407,11 +409,37 @@ def test_a_stuck_launcher_holds_no_pipe_of_a_command_it_never_took(warm):
     launcher = _launcher_pid(runtime)
     os.kill(launcher, signal.SIGSTOP)
     try:
+        start = time.monotonic()
         proc = subprocess.run(f"{sys.executable} -m kmstui key list --output text </dev/null | cat", shell=True,
                               env=env, capture_output=True, timeout=15)
+        took = time.monotonic() - start
     finally:
         os.kill(launcher, signal.SIGCONT)
     assert proc.returncode == 0 and proc.stdout.startswith(b"KEYS\t"), proc.stderr
+    assert took < launch.HAND_OVER_TIMEOUT + 1.5, f"a stopped launcher cost the command {took:.1f} s"
+
+
+def test_a_steady_stream_of_commands_does_not_keep_the_launcher_past_the_agent(warm):
+    """It checks for the agent every second whether or not commands keep coming (a loop in a script)."""
+    env, runtime = warm
+    launcher = _launcher_pid(runtime)
+    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "seal", "--all"], env={**env, "KMSTUI_WARM": "0"},
+                   check=True, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{launcher}"):
+        with socket.socket(socket.AF_UNIX) as s:  # a command's connection, as often as one every ~50 ms
+            with contextlib.suppress(OSError):
+                s.connect(str(runtime / launch.SOCKET_NAME))
+        time.sleep(0.05)
+    assert not _launcher_alive(launcher)
+
+
+def _launcher_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
 
 
 def test_the_launcher_holds_no_secret_of_the_unseal_environment(warm):
