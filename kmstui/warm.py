@@ -146,7 +146,7 @@ def changed(files: dict[str, tuple[int, ...]]) -> bool:
 
 
 _STATUS_FIELDS = (b"Uid", b"Gid", b"Groups", b"CapInh", b"CapPrm", b"CapEff", b"CapBnd", b"CapAmb", b"NoNewPrivs",
-                  b"Seccomp")
+                  b"Seccomp", b"Seccomp_filters")  # a filter stacked on a container's leaves "Seccomp: 2" as it was
 _NAMESPACES = ("mnt", "net", "pid", "user", "ipc", "uts", "cgroup", "time")
 
 

@@ -16,6 +16,7 @@ import pty
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -469,4 +470,47 @@ def test_a_variable_read_when_libraries_load_must_match_the_launchers(warm, tmp_
     (tmp_path / "openssl.cnf").write_text("openssl_conf = openssl_init\n[openssl_init]\n")
     value = str(tmp_path / "openssl.cnf") if name == "OPENSSL_CONF" else "12345"
     code, _out, err, ran_warm = _run(["key", "list"], {**env, name: value})
+    assert (code, ran_warm) == (0, False), err
+
+
+def _seccomp_allow_all(filters: int):
+    """preexec_fn: no-new-privileges and `filters` seccomp filters that allow every call (as a container runtime's
+    profile, and then a sandbox's own filter stacked on it, would add)."""
+    import ctypes
+
+    def apply():
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+            raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
+        insn = ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, 0x7FFF0000), 8)  # RET ALLOW
+
+        class Prog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+        prog = Prog(1, ctypes.cast(insn, ctypes.c_void_p))
+        for _ in range(filters):
+            if libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+                raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
+
+    return apply
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").read_text().count("Seccomp_filters"),
+                    reason="needs a kernel that counts seccomp filters")
+def test_a_client_with_a_seccomp_filter_stacked_on_the_launchers_runs_in_its_own_process(warm):
+    """In a container every process has the runtime's filter (Seccomp: 2): a sandbox that adds its own filter
+    leaves that line as it was, only Seccomp_filters counts it; a worker would run without the extra filter."""
+    env, runtime = warm
+    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "seal", "--all"], env=env, check=True,
+                   capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert _wait_for(lambda: _launcher_pid(runtime) is None, 5)
+    from tests.conftest import TEST_PASSPHRASE
+
+    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "unseal", "--ttl", "120"],
+                   env={**env, "KMSTUI_PASSPHRASE": TEST_PASSPHRASE}, check=True, capture_output=True, timeout=60,
+                   stdin=subprocess.DEVNULL, preexec_fn=_seccomp_allow_all(1))
+    assert _wait_for(lambda: (runtime / launch.SOCKET_NAME).exists())
+    code, _out, err, ran_warm = _run(["key", "list"], env, preexec_fn=_seccomp_allow_all(1))
+    assert (code, ran_warm) == (0, True), err  # the launcher's own filter: nothing differs
+    code, _out, err, ran_warm = _run(["key", "list"], env, preexec_fn=_seccomp_allow_all(2))
     assert (code, ran_warm) == (0, False), err
