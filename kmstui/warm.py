@@ -124,11 +124,18 @@ def _signature(st: os.stat_result) -> tuple[int, ...]:
 
 
 def module_files() -> dict[str, tuple[int, ...]]:
-    """The signature of every loaded module's file: a worker declines when one of them changed."""
+    """The signature of every loaded module's file, and of every other file mapped into the process (the
+    interpreter, OpenSSL's libcrypto and libssl, libsqlite3: a security update replaces them, and a command
+    run in its own process would load the new ones): a worker declines when one of them changed."""
     out = {}
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
-        if isinstance(path, str):
+    paths = [getattr(module, "__file__", None) for module in list(sys.modules.values())]
+    with contextlib.suppress(OSError), open("/proc/self/maps", "rb") as f:
+        for line in f.read().splitlines():
+            fields = line.split(None, 5)
+            if len(fields) == 6 and fields[5].startswith(b"/") and fields[4] != b"0":  # a file, not [heap]
+                paths.append(os.fsdecode(fields[5]))
+    for path in paths:
+        if isinstance(path, str) and path not in out:
             with contextlib.suppress(OSError):
                 out[path] = _signature(os.stat(path))
     return out

@@ -514,3 +514,19 @@ def test_a_client_with_a_seccomp_filter_stacked_on_the_launchers_runs_in_its_own
     assert (code, ran_warm) == (0, True), err  # the launcher's own filter: nothing differs
     code, _out, err, ran_warm = _run(["key", "list"], env, preexec_fn=_seccomp_allow_all(2))
     assert (code, ran_warm) == (0, False), err
+
+
+def test_the_shared_libraries_the_launcher_mapped_are_watched_too():
+    """A security update of OpenSSL (libcrypto, libssl) or of the interpreter replaces files no module names:
+    a launcher that kept running them would run old code a new process would not."""
+    import cryptography.hazmat.bindings._rust  # noqa: F401 - maps libcrypto where the system provides it
+
+    from kmstui import warm
+
+    mapped = set()
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        fields = line.split(None, 5)
+        if len(fields) == 6 and fields[5].startswith("/") and fields[4] != "0" and os.path.exists(fields[5]):
+            mapped.add(fields[5])
+    assert os.path.realpath(sys.executable) in mapped
+    assert not mapped - set(warm.module_files())
