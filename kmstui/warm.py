@@ -249,8 +249,8 @@ def serve(runtime_dir: Path) -> None:
             ready = select.select([srv], [], [], IDLE_CHECK)[0]
             if time.monotonic() - checked >= IDLE_CHECK:  # busy or idle: a steady stream of commands must not
                 checked = time.monotonic()  # keep it running after `hsm seal` or an upgrade
-                if not _agent_running(runtime_dir) or changed(files):
-                    return
+                if not _agent_running(runtime_dir) or changed(files) or not _still_bound(path, bound):
+                    return  # (a socket removed or replaced: no client finds us, and our lock would stop a new one)
             if not ready:
                 continue
             try:
@@ -275,6 +275,13 @@ def serve(runtime_dir: Path) -> None:
             if os.stat(path).st_ino == bound:  # ours, not a newer launcher's
                 path.unlink()
         srv.close()
+
+
+def _still_bound(path: Path, inode: int) -> bool:
+    try:
+        return os.stat(path).st_ino == inode
+    except OSError:
+        return False
 
 
 def _peer_creds(conn) -> tuple[int, int, int]:

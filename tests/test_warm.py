@@ -530,3 +530,21 @@ def test_the_shared_libraries_the_launcher_mapped_are_watched_too():
             mapped.add(fields[5])
     assert os.path.realpath(sys.executable) in mapped
     assert not mapped - set(warm.module_files())
+
+
+def test_a_launcher_whose_socket_was_removed_makes_way_for_a_new_one(warm):
+    """Nothing finds a launcher whose socket file is gone, and its lock would stop the one the next `hsm unseal`
+    starts: it ends, and warm start comes back."""
+    env, runtime = warm
+    old = _launcher_pid(runtime)
+    (runtime / launch.SOCKET_NAME).unlink()
+    assert _wait_for(lambda: _launcher_pid(runtime) is None, 5)
+    from tests.conftest import TEST_PASSPHRASE
+
+    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "unseal", "--ttl", "120"],
+                   env={**env, "KMSTUI_PASSPHRASE": TEST_PASSPHRASE}, check=True, capture_output=True, timeout=60,
+                   stdin=subprocess.DEVNULL)
+    assert _wait_for(lambda: (runtime / launch.SOCKET_NAME).exists())
+    assert _launcher_pid(runtime) not in (None, old)
+    code, _out, err, ran_warm = _run(["key", "list"], env)
+    assert (code, ran_warm) == (0, True), err
