@@ -98,6 +98,16 @@ def _stdio_params() -> list[bytes]:
     return out
 
 
+def interpreter_settings() -> bytes:
+    """What the interpreter was started with that a command's behaviour can depend on: every flag (-O, -B, -b,
+    -I, UTF-8 and development modes, the int digits limit...), the -X options (faulthandler, tracemalloc, ...;
+    not importtime, which only reports on the imports this process makes), warning options, the bytecode
+    cache folder and the file-system encoding. The worker runs only where its own are the same."""
+    xoptions = sorted((k, str(v)) for k, v in sys._xoptions.items() if k != "importtime")
+    return repr((tuple(sys.flags), xoptions, sys.warnoptions, sys.pycache_prefix,
+                 sys.getfilesystemencoding())).encode()
+
+
 def payload(argv: list[str], ignored: tuple[int, ...] = ()) -> bytes:
     """The request: NUL-separated fields (no field can hold a NUL: they come from argv, the environment and
     paths). The worker checks the first ones before it runs anything (kmstui.warm.Request). `ignored`: the
@@ -106,8 +116,7 @@ def payload(argv: list[str], ignored: tuple[int, ...] = ()) -> bytes:
     os.umask(umask)
     fields = [PROTOCOL, os.fsencode(os.path.realpath(sys.executable)), os.fsencode(__file__),
               "\x1f".join(sys.path[1:]).encode("utf-8", "surrogateescape"),
-              ("%d;%d;%d;%s;%s" % (sys.flags.optimize, sys.flags.utf8_mode, sys.flags.dev_mode,
-                                   sys.getfilesystemencoding(), ",".join(sys.warnoptions))).encode(),
+              interpreter_settings(),
               b"%d" % umask, ",".join(str(int(n)) for n in ignored).encode(), *_stdio_params(),
               b"%d" % len(argv), *(os.fsencode(a) for a in argv),  # argv[0] too
               *(k + b"=" + v for k, v in os.environb.items())]

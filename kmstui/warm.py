@@ -75,7 +75,7 @@ def ensure_running(runtime_dir: Path) -> bool:
 # Variables read when a library loads, not when a command runs: OpenSSL's configuration and providers (FIPS,
 # legacy algorithms), cryptography's legacy switch, the hash seed (set and dict order).
 IMPORT_TIME_ENV = (b"OPENSSL_CONF", b"OPENSSL_MODULES", b"OPENSSL_ia32cap", b"CRYPTOGRAPHY_OPENSSL_NO_LEGACY",
-                   b"PYTHONHASHSEED")
+                   b"PYTHONHASHSEED", b"PYTHONFAULTHANDLER", b"PYTHONTRACEMALLOC")
 def answers(path: Path) -> bool:
     """A launcher listens at `path` (run by this user)."""
     import _socket
@@ -188,6 +188,25 @@ def process_context(pid: int | str) -> tuple:
     return tuple(out)
 
 
+def client_allowed(pid: int) -> bool:
+    """Whether a worker may run a command for the process `pid`: it runs where the launcher runs and as it does
+    (process_context), and without no-new-privileges. That flag is what an unprivileged Landlock sandbox
+    requires, and Landlock shows nowhere in /proc (nor does it stop a connect() to a named socket): a sandboxed
+    client must not have its command run outside the sandbox, so any client with the flag runs its own. (A root
+    process can apply Landlock without it; docs/local-hsm.md says so.)"""
+    try:
+        if pid <= 0:
+            return False
+        mine, theirs = process_context("self"), process_context(pid)
+    except OSError:
+        return False
+    return mine == theirs and not any(line.split() == [b"NoNewPrivs:", b"1"] for line in _status_lines(theirs))
+
+
+def _status_lines(context: tuple) -> list[bytes]:
+    return next(item for item in context if isinstance(item, list) and item and isinstance(item[0], bytes))
+
+
 def _agent_running(runtime_dir: Path) -> bool:
     """The agent holds agent.lock (flock) while it runs: if we can take it, it is gone."""
     from kmstui.backends.local.agent import LOCK_NAME as AGENT_LOCK
@@ -225,6 +244,9 @@ def serve(runtime_dir: Path) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return  # another launcher runs here
+    # `-m` put the working folder ("/") first on the module path; a worker importing a module on demand must
+    # look where the `kmstui` script would: its own folder, the interpreter's.
+    sys.path[0] = os.path.dirname(sys.executable)
     preload()
     files = module_files()
     path = socket_path(runtime_dir)
@@ -258,8 +280,9 @@ def serve(runtime_dir: Path) -> None:
             except OSError:
                 continue
             try:
-                if _peer_uid(conn) != os.getuid():
-                    continue
+                pid, uid, _gid = _peer_creds(conn)
+                if uid != os.getuid() or not client_allowed(pid):
+                    continue  # no worker: the client finds the connection closed and runs its command itself
                 launcher = os.getpid()
                 pid = os.fork()
                 if pid == 0:
@@ -338,7 +361,7 @@ class Worker:
     def _receive(self) -> tuple[list[int], bytes]:
         import socket
 
-        self.conn.settimeout(5.0)
+        self.conn.settimeout(2.0)  # the client sends at once: an idle connection costs a process for 2 s at most
         head, anc, _flags, _addr = self.conn.recvmsg(4, socket.CMSG_SPACE(4 * struct.calcsize("i")))
         fds: list[int] = []
         for level, kind, blob in anc:
@@ -363,8 +386,7 @@ class Worker:
         fields = data.split(b"\0")
         if len(fields) < 11 or fields[0] != PROTOCOL:
             raise Declined("protocol")
-        flags = ("%d;%d;%d;%s;%s" % (sys.flags.optimize, sys.flags.utf8_mode, sys.flags.dev_mode,
-                                     sys.getfilesystemencoding(), ",".join(sys.warnoptions))).encode()
+        flags = launch.interpreter_settings()
         same = (os.fsdecode(fields[1]) == os.path.realpath(sys.executable)
                 and os.fsdecode(fields[2]) == launch.__file__
                 and fields[3] == "\x1f".join(sys.path[1:]).encode("utf-8", "surrogateescape")
@@ -378,12 +400,8 @@ class Worker:
                 with contextlib.suppress(OSError):
                     os.kill(self.launcher, 15)
             raise Declined("kmstui changed on disk")
-        peer = _peer_creds(self.conn)[0]
-        try:
-            if peer <= 0 or process_context(peer) != process_context("self"):
-                raise Declined("the client runs in another namespace, sandbox, cgroup or with other limits")
-        except OSError:
-            raise Declined("the client's process cannot be examined") from None
+        if not client_allowed(_peer_creds(self.conn)[0]):
+            raise Declined("the client runs in another namespace, sandbox, cgroup or with other limits")
         umask = int(fields[5])
         ignored = {int(n) for n in fields[6].split(b",") if n}
         stdio = [f.decode() for f in fields[7:10]]

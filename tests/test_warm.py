@@ -474,14 +474,13 @@ def test_a_variable_read_when_libraries_load_must_match_the_launchers(warm, tmp_
 
 
 def _seccomp_allow_all(filters: int):
-    """preexec_fn: no-new-privileges and `filters` seccomp filters that allow every call (as a container runtime's
-    profile, and then a sandbox's own filter stacked on it, would add)."""
+    """preexec_fn: `filters` seccomp filters that allow every call (as a container runtime's profile, and then a
+    sandbox's own filter stacked on it, would add). Without no-new-privileges, which a client may not have
+    (test_a_client_with_no_new_privileges_runs_in_its_own_process): root may install filters without it."""
     import ctypes
 
     def apply():
         libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-            raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
         insn = ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, 0x7FFF0000), 8)  # RET ALLOW
 
         class Prog(ctypes.Structure):
@@ -495,8 +494,8 @@ def _seccomp_allow_all(filters: int):
     return apply
 
 
-@pytest.mark.skipif(not Path("/proc/self/status").read_text().count("Seccomp_filters"),
-                    reason="needs a kernel that counts seccomp filters")
+@pytest.mark.skipif(not Path("/proc/self/status").read_text().count("Seccomp_filters") or os.geteuid() != 0,
+                    reason="needs a kernel that counts seccomp filters, and root (filters without no-new-privileges)")
 def test_a_client_with_a_seccomp_filter_stacked_on_the_launchers_runs_in_its_own_process(warm):
     """In a container every process has the runtime's filter (Seccomp: 2): a sandbox that adds its own filter
     leaves that line as it was, only Seccomp_filters counts it; a worker would run without the extra filter."""
@@ -548,3 +547,64 @@ def test_a_launcher_whose_socket_was_removed_makes_way_for_a_new_one(warm):
     assert _launcher_pid(runtime) not in (None, old)
     code, _out, err, ran_warm = _run(["key", "list"], env)
     assert (code, ran_warm) == (0, True), err
+
+
+def _no_new_privileges():
+    import ctypes
+
+    assert ctypes.CDLL(None, use_errno=True).prctl(38, 1, 0, 0, 0) == 0  # PR_SET_NO_NEW_PRIVS
+
+
+def test_a_client_with_no_new_privileges_runs_in_its_own_process(warm, tmp_path):
+    """An unprivileged Landlock sandbox requires no-new-privileges, and Landlock shows nowhere in /proc (nor does
+    it stop a connect() to a named socket): a worker would write where the sandboxed client cannot."""
+    env, runtime = warm
+    code, _out, err, ran_warm = _run(["key", "list"], env, preexec_fn=_no_new_privileges)
+    assert (code, ran_warm) == (0, False), err
+    # Also where the launcher has the flag too (a systemd service with NoNewPrivileges=, a pod without
+    # privilege escalation), so that the two processes' contexts are alike.
+    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "seal", "--all"], env=env, check=True,
+                   capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert _wait_for(lambda: _launcher_pid(runtime) is None, 5)
+    from tests.conftest import TEST_PASSPHRASE
+
+    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "unseal", "--ttl", "120"],
+                   env={**env, "KMSTUI_PASSPHRASE": TEST_PASSPHRASE}, check=True, capture_output=True, timeout=60,
+                   stdin=subprocess.DEVNULL, preexec_fn=_no_new_privileges)
+    assert _wait_for(lambda: (runtime / launch.SOCKET_NAME).exists())
+    code, _out, err, ran_warm = _run(["key", "list"], env, preexec_fn=_no_new_privileges)
+    assert (code, ran_warm) == (0, False), err
+
+
+def test_other_interpreter_flags_run_in_their_own_process(warm):
+    env, _runtime = warm
+    proc = subprocess.run([sys.executable, "-B", "-X", "importtime", "-m", "kmstui", "key", "list"], env=env,
+                          capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0 and b" kmstui.cli\n" in proc.stderr  # -B: no bytecode written, as asked
+
+
+PEEK = r"""
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.settimeout(3)
+print(repr(s.recv(1)), flush=True)
+"""
+
+
+def test_no_worker_is_forked_for_a_client_that_may_not_have_one(warm):
+    """A client in a tighter cgroup or under other limits must not get a process outside them, even an idle one."""
+    env, runtime = warm
+    import resource
+
+    launcher = _launcher_pid(runtime)
+
+    def lower_fsize():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    peek = subprocess.Popen([sys.executable, "-c", PEEK, str(runtime / launch.SOCKET_NAME)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=lower_fsize)
+    seen_worker = _wait_for(lambda: bool(_children(launcher)), 1.0)
+    out, err = peek.communicate(timeout=30)
+    assert out == b"b''\n", err  # closed at once: no "R" from a worker
+    assert not seen_worker
