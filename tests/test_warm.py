@@ -182,13 +182,21 @@ def test_changed_code_is_never_run_warm(warm_copy):
     assert not (runtime / launch.SOCKET_NAME).exists()
 
 
+def _signals_default():
+    """preexec_fn: SIGINT, SIGTERM and SIGHUP as a terminal's foreground command has them. A test run started in
+    the background (`bash .ci/run &`) has SIGINT ignored, and a command started ignoring a signal keeps ignoring
+    it, warm or not (test_a_signal_the_client_ignores_stays_ignored)."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def _started(env, runtime, tmp_path):
     """An `envelope encrypt` from a pipe that stays open, taken by a worker: (client, worker pid)."""
     launcher = _launcher_pid(runtime)
     assert launcher
     client = subprocess.Popen([sys.executable, "-m", "kmstui", "envelope", "encrypt", "-", "--key-id", "alias/app",
                                "--out", str(tmp_path / "out.enc")], env=env, stdin=subprocess.PIPE,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_signals_default)
     client.stdin.write(b"x" * 100_000)
     client.stdin.flush()
     assert _wait_for(lambda: _children(launcher)), "no worker took the command"
