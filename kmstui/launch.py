@@ -110,7 +110,7 @@ def interpreter_settings() -> bytes:
 
 def payload(argv: list[str], ignored: tuple[int, ...] = ()) -> bytes:
     """The request: NUL-separated fields (no field can hold a NUL: they come from argv, the environment and
-    paths). The worker checks the first ones before it runs anything (kmstui.warm.Request). `ignored`: the
+    paths). The worker checks the first ones before it runs anything (kmstui.warm.Worker._check). `ignored`: the
     forwarded signals this process ignores (`nohup`, a background job of a script), which the command ignores too."""
     umask = os.umask(0)
     os.umask(umask)

@@ -12,8 +12,8 @@ The launcher never reads a request: it accepts, checks the peer, forks, and the 
 the request (argv and environment may hold secrets such as KMSTUI_PASSPHRASE), so nothing of one command
 stays in the long-lived process. A worker first checks that it would run the command exactly as the client
 would (same protocol, Python, launcher module, module path, interpreter flags and file-system encoding,
-the client's process in the same namespaces, sandbox, cgroup and limits as the launcher: process_context,
-and no loaded module changed on disk) and declines otherwise; the client then runs the command itself.
+and no loaded module changed on disk) and declines otherwise; the client then runs the command itself. The
+launcher forks a worker only for a client whose process runs where it runs and as it does (client_allowed).
 Once it accepts, the client lets go of its standard input and output and waits; a worker whose client
 disappears (killed) kills itself, so an interrupted command leaves what an interrupted command leaves.
 
@@ -32,6 +32,7 @@ import struct
 import sys
 from pathlib import Path
 
+from kmstui.backends.local.agent import listen_private, peer_creds
 from kmstui.launch import MAX_PAYLOAD, PROTOCOL, SOCKET_NAME
 
 LOCK_NAME = "warm.lock"
@@ -76,6 +77,8 @@ def ensure_running(runtime_dir: Path) -> bool:
 # legacy algorithms), cryptography's legacy switch, the hash seed (set and dict order).
 IMPORT_TIME_ENV = (b"OPENSSL_CONF", b"OPENSSL_MODULES", b"OPENSSL_ia32cap", b"CRYPTOGRAPHY_OPENSSL_NO_LEGACY",
                    b"PYTHONHASHSEED", b"PYTHONFAULTHANDLER", b"PYTHONTRACEMALLOC")
+
+
 def answers(path: Path) -> bool:
     """A launcher listens at `path` (run by this user)."""
     import _socket
@@ -84,8 +87,7 @@ def answers(path: Path) -> bool:
     try:
         s.settimeout(1.0)
         s.connect(str(path))
-        creds = s.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
-        return struct.unpack("3i", creds)[1] == os.getuid()
+        return peer_creds(s)[1] == os.getuid()
     except OSError:
         return False
     finally:
@@ -155,6 +157,7 @@ def changed(files: dict[str, tuple[int, ...]]) -> bool:
 _STATUS_FIELDS = (b"Uid", b"Gid", b"Groups", b"CapInh", b"CapPrm", b"CapEff", b"CapBnd", b"CapAmb", b"NoNewPrivs",
                   b"Seccomp", b"Seccomp_filters")  # a filter stacked on a container's leaves "Seccomp: 2" as it was
 _NAMESPACES = ("mnt", "net", "pid", "user", "ipc", "uts", "cgroup", "time")
+_STATUS_AT = len(_NAMESPACES) + 1  # where process_context puts the /proc/PID/status lines (after the root)
 
 
 def process_context(pid: int | str) -> tuple:
@@ -200,11 +203,7 @@ def client_allowed(pid: int) -> bool:
         mine, theirs = process_context("self"), process_context(pid)
     except OSError:
         return False
-    return mine == theirs and not any(line.split() == [b"NoNewPrivs:", b"1"] for line in _status_lines(theirs))
-
-
-def _status_lines(context: tuple) -> list[bytes]:
-    return next(item for item in context if isinstance(item, list) and item and isinstance(item[0], bytes))
+    return mine == theirs and [b"NoNewPrivs:", b"1"] not in [line.split() for line in theirs[_STATUS_AT]]
 
 
 def _agent_running(runtime_dir: Path) -> bool:
@@ -227,7 +226,6 @@ def _agent_running(runtime_dir: Path) -> bool:
 def serve(runtime_dir: Path) -> None:
     import select
     import signal
-    import socket
     import time
 
     from kmstui.backends.local.agent import check_runtime_dir
@@ -250,17 +248,8 @@ def serve(runtime_dir: Path) -> None:
     preload()
     files = module_files()
     path = socket_path(runtime_dir)
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old = os.umask(0o177)
-    try:
-        srv.bind(str(path))
-    finally:
-        os.umask(old)
-    os.chmod(path, 0o600)
+    srv = listen_private(path, 64)
     bound = os.stat(path).st_ino
-    srv.listen(64)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     gc.collect()
@@ -280,7 +269,7 @@ def serve(runtime_dir: Path) -> None:
             except OSError:
                 continue
             try:
-                pid, uid, _gid = _peer_creds(conn)
+                pid, uid, _gid = peer_creds(conn)
                 if uid != os.getuid() or not client_allowed(pid):
                     continue  # no worker: the client finds the connection closed and runs its command itself
                 launcher = os.getpid()
@@ -305,18 +294,6 @@ def _still_bound(path: Path, inode: int) -> bool:
         return os.stat(path).st_ino == inode
     except OSError:
         return False
-
-
-def _peer_creds(conn) -> tuple[int, int, int]:
-    """(pid, uid, gid) of the connected client (the pid is 0 when it is in a pid namespace we cannot see)."""
-    import socket
-
-    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    return struct.unpack("3i", creds)
-
-
-def _peer_uid(conn) -> int:
-    return _peer_creds(conn)[1]
 
 
 # -- worker ----------------------------------------------------------------------------------------------
@@ -400,8 +377,6 @@ class Worker:
                 with contextlib.suppress(OSError):
                     os.kill(self.launcher, 15)
             raise Declined("kmstui changed on disk")
-        if not client_allowed(_peer_creds(self.conn)[0]):
-            raise Declined("the client runs in another namespace, sandbox, cgroup or with other limits")
         umask = int(fields[5])
         ignored = {int(n) for n in fields[6].split(b",") if n}
         stdio = [f.decode() for f in fields[7:10]]
@@ -422,6 +397,7 @@ class Worker:
     def _adopt(self, fds: list[int], request: dict) -> None:
         """Become the client: its descriptors, folder, umask, environment, arguments and standard streams."""
         import io
+        import signal
         import threading
         import time
 
@@ -432,8 +408,6 @@ class Worker:
             if fd > 2:
                 os.close(fd)
         os.umask(request["umask"])
-        import signal
-
         # The client's dispositions, not the launcher's (which `hsm unseal` inherited: `nohup`, a script's `&`).
         for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL),
                                 (signal.SIGHUP, signal.SIG_DFL)):

@@ -102,6 +102,21 @@ def _warm(unsealed_hsm, extra: dict[str, str]):
     _wait_for(lambda: _launcher_pid(runtime) is None, 5)
 
 
+def _restart_launcher(env, runtime: Path, *, preexec_fn=None, extra_env=None) -> None:
+    """`hsm seal --all` (the launcher ends with the agent), then `hsm unseal` started differently: with
+    `preexec_fn` applied to it (its signal dispositions, seccomp filters, no-new-privileges: which the
+    launcher it starts inherits), or with `extra_env` added to its environment."""
+    from tests.conftest import TEST_PASSPHRASE
+
+    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "seal", "--all"], env=env, check=True,
+                   capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert _wait_for(lambda: _launcher_pid(runtime) is None, 5)
+    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "unseal", "--ttl", "120"],
+                   env={**env, "KMSTUI_PASSPHRASE": TEST_PASSPHRASE, **(extra_env or {})}, check=True,
+                   capture_output=True, timeout=60, stdin=subprocess.DEVNULL, preexec_fn=preexec_fn)
+    assert _wait_for(lambda: _launcher_pid(runtime) is not None and (runtime / launch.SOCKET_NAME).exists())
+
+
 def _run(args, env, *, warm_on: bool = True, input: bytes = b"", cwd=None, preexec_fn=None):
     """(exit code, stdout, stderr without the import lines, ran warm)."""
     env = dict(env) if warm_on else {**env, "KMSTUI_WARM": "0"}
@@ -278,15 +293,7 @@ def test_a_launcher_started_with_sigint_ignored_still_lets_ctrl_c_reach_the_comm
     """`kmstui hsm unseal &` in a script starts the launcher with SIGINT ignored; the commands it runs are
     interrupted as the client's own process would be."""
     env, runtime = warm
-    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "seal", "--all"], env=env, check=True,
-                   capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
-    assert _wait_for(lambda: _launcher_pid(runtime) is None, 5)
-    from tests.conftest import TEST_PASSPHRASE
-
-    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "unseal", "--ttl", "120"],
-                   env={**env, "KMSTUI_PASSPHRASE": TEST_PASSPHRASE}, check=True, capture_output=True, timeout=60,
-                   stdin=subprocess.DEVNULL, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    assert _wait_for(lambda: _launcher_pid(runtime) is not None and (runtime / launch.SOCKET_NAME).exists())
+    _restart_launcher(env, runtime, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     time.sleep(0.3)
     test_an_interrupt_reaches_the_command((env, runtime), tmp_path)
 
@@ -455,16 +462,11 @@ def test_the_launcher_holds_no_secret_of_the_unseal_environment(warm):
     """`hsm unseal` may run with a PKCS#11 PIN or AWS credentials in its environment: the launcher, which lives
     as long as the agent, keeps none of it (a worker runs on its client's environment)."""
     env, runtime = warm
-    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "seal", "--all"], env=env, check=True,
-                   capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
-    assert _wait_for(lambda: _launcher_pid(runtime) is None, 5)
     from tests.conftest import TEST_PASSPHRASE
 
     secrets = {"KMSTUI_PASSPHRASE": TEST_PASSPHRASE, "KMSTUI_PKCS11_PIN": "246810",
                "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "AWS_SESSION_TOKEN": "FwoGZXIvYXdz"}
-    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "unseal", "--ttl", "120"], env={**env, **secrets},
-                   check=True, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
-    assert _wait_for(lambda: (runtime / launch.SOCKET_NAME).exists())
+    _restart_launcher(env, runtime, extra_env=secrets)
     held = Path(f"/proc/{_launcher_pid(runtime)}/environ").read_bytes()
     assert not [name for name, value in secrets.items() if value.encode() in held]
     code, _out, err, ran_warm = _run(["key", "list"], env)
@@ -508,15 +510,7 @@ def test_a_client_with_a_seccomp_filter_stacked_on_the_launchers_runs_in_its_own
     """In a container every process has the runtime's filter (Seccomp: 2): a sandbox that adds its own filter
     leaves that line as it was, only Seccomp_filters counts it; a worker would run without the extra filter."""
     env, runtime = warm
-    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "seal", "--all"], env=env, check=True,
-                   capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
-    assert _wait_for(lambda: _launcher_pid(runtime) is None, 5)
-    from tests.conftest import TEST_PASSPHRASE
-
-    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "unseal", "--ttl", "120"],
-                   env={**env, "KMSTUI_PASSPHRASE": TEST_PASSPHRASE}, check=True, capture_output=True, timeout=60,
-                   stdin=subprocess.DEVNULL, preexec_fn=_seccomp_allow_all(1))
-    assert _wait_for(lambda: (runtime / launch.SOCKET_NAME).exists())
+    _restart_launcher(env, runtime, preexec_fn=_seccomp_allow_all(1))
     code, _out, err, ran_warm = _run(["key", "list"], env, preexec_fn=_seccomp_allow_all(1))
     assert (code, ran_warm) == (0, True), err  # the launcher's own filter: nothing differs
     code, _out, err, ran_warm = _run(["key", "list"], env, preexec_fn=_seccomp_allow_all(2))
@@ -571,15 +565,7 @@ def test_a_client_with_no_new_privileges_runs_in_its_own_process(warm, tmp_path)
     assert (code, ran_warm) == (0, False), err
     # Also where the launcher has the flag too (a systemd service with NoNewPrivileges=, a pod without
     # privilege escalation), so that the two processes' contexts are alike.
-    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "seal", "--all"], env=env, check=True,
-                   capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
-    assert _wait_for(lambda: _launcher_pid(runtime) is None, 5)
-    from tests.conftest import TEST_PASSPHRASE
-
-    subprocess.run([sys.executable, "-m", "kmstui", "hsm", "unseal", "--ttl", "120"],
-                   env={**env, "KMSTUI_PASSPHRASE": TEST_PASSPHRASE}, check=True, capture_output=True, timeout=60,
-                   stdin=subprocess.DEVNULL, preexec_fn=_no_new_privileges)
-    assert _wait_for(lambda: (runtime / launch.SOCKET_NAME).exists())
+    _restart_launcher(env, runtime, preexec_fn=_no_new_privileges)
     code, _out, err, ran_warm = _run(["key", "list"], env, preexec_fn=_no_new_privileges)
     assert (code, ran_warm) == (0, False), err
 

@@ -119,9 +119,33 @@ def check_runtime_dir(runtime_dir: Path, *, create: bool) -> None:
         os.chmod(runtime_dir, 0o700)
 
 
-def _peer_uid(sock: _socket.socket) -> int:
+def peer_creds(sock: _socket.socket) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process at the other end of a Unix socket (SO_PEERCRED; the pid is 0 when it is in
+    a pid namespace we cannot see)."""
     creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
-    return struct.unpack("3i", creds)[1]
+    return struct.unpack("3i", creds)
+
+
+def _peer_uid(sock: _socket.socket) -> int:
+    return peer_creds(sock)[1]
+
+
+def listen_private(path: Path, backlog: int) -> socket.socket:
+    """A Unix socket listening at `path`, 0600 from the moment it exists (bound under umask 0177), replacing
+    whatever a killed process left there. The agent and the warm launcher (kmstui/warm.py) listen this way."""
+    import socket
+
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        srv.bind(str(path))
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o600)
+    srv.listen(backlog)
+    return srv
 
 
 # -- client ---------------------------------------------------------------------------------------------
@@ -349,19 +373,9 @@ class Agent:
         except OSError:
             return  # another agent is running
         import selectors
-        import socket
 
         path = socket_path(self.dir)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o177)
-        try:
-            srv.bind(str(path))
-        finally:
-            os.umask(old)
-        os.chmod(path, 0o600)
-        srv.listen(16)
+        srv = listen_private(path, 16)
         sel = selectors.DefaultSelector()
         sel.register(srv, selectors.EVENT_READ)
         deadline_idle = _clock() + 30  # exit if nobody gives us a key
